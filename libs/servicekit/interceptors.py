@@ -1,0 +1,217 @@
+"""The server interceptor chain every service runs, one concern per class, in one ordered list.
+
+1. ``RequestContextInterceptor``: request id, timing and one structured log line per call.
+2. ``ErrorMappingInterceptor``: domain errors → status + ErrorInfo; anything else → INTERNAL
+   with a generic message (the traceback goes to the log only).
+3. ``CallerIdentityInterceptor``: the mTLS client certificate's identity must be allowed by the
+   RPC's access rule; the principal is read only from callers allowed to assert one.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from typing import Any
+
+import grpc
+from railguard.access.v1 import access_pb2
+
+from servicekit import context, errors
+from servicekit.access import RpcInfo
+from servicekit.status import status_of
+
+__all__ = [
+    "CallerIdentityInterceptor",
+    "ErrorMappingInterceptor",
+    "RequestContextInterceptor",
+    "default_interceptors",
+]
+
+_log = logging.getLogger("servicekit.rpc")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+
+
+def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler:
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            around(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            around(handler.unary_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # streaming requests are not part of any Railguard contract
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        return _wrap(handler, lambda behavior: self.around(method, behavior, handler.unary_stream is not None))
+
+    @abc.abstractmethod
+    def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+        """Wrap one method's behaviour; each subclass is one concern."""
+
+
+class RequestContextInterceptor(_Interceptor):
+    """Open the call's context (request id from metadata or new) and log the outcome."""
+
+    def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+        def enter(ctx: grpc.aio.ServicerContext) -> tuple[context.CallContext, Any]:
+            md = dict(ctx.invocation_metadata() or ())
+            rid = str(md.get(context.REQUEST_ID_METADATA_KEY, ""))[:64] or context.new_request_id()
+            call = context.CallContext(request_id=rid, method=method)
+            return call, context._set(call)
+
+        def finish(call: context.CallContext, ctx: grpc.aio.ServicerContext, started: float) -> None:
+            code = ctx.code()
+            name = code.name if isinstance(code, grpc.StatusCode) else "OK" if code in (None, 0) else str(code)
+            _log.info(
+                "rpc",
+                extra={
+                    "method": method,
+                    "code": name,
+                    "caller": call.caller,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+        if streaming:
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                call, token = enter(ctx)
+                started = time.perf_counter()
+                try:
+                    async for item in behavior(request, ctx):
+                        yield item
+                finally:
+                    finish(call, ctx, started)
+                    context._reset(token)
+
+            return stream
+
+        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            call, token = enter(ctx)
+            started = time.perf_counter()
+            try:
+                return await behavior(request, ctx)
+            finally:
+                finish(call, ctx, started)
+                context._reset(token)
+
+        return unary
+
+
+class ErrorMappingInterceptor(_Interceptor):
+    """Map domain errors to gRPC status; never let an exception's text reach the caller."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    async def _abort(self, exc: Exception, ctx: grpc.aio.ServicerContext) -> None:
+        if isinstance(exc, errors.RailguardError):
+            await ctx.abort_with_status(status_of(exc, self.domain))
+        _log.error("unhandled error", exc_info=exc)
+        await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+        if streaming:
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    async for item in behavior(request, ctx):
+                        yield item
+                except Exception as exc:  # noqa: BLE001 - this is the one place that catches all
+                    await self._abort(exc, ctx)
+
+            return stream
+
+        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await behavior(request, ctx)
+            except Exception as exc:  # noqa: BLE001 - this is the one place that catches all
+                await self._abort(exc, ctx)
+
+        return unary
+
+
+def _peer_identity(ctx: grpc.aio.ServicerContext) -> str:
+    names = (ctx.auth_context() or {}).get("x509_common_name") or []
+    return names[0].decode() if names else ""
+
+
+class CallerIdentityInterceptor(_Interceptor):
+    """Admit a call only from an mTLS identity the RPC's access rule allows.
+
+    Internal RPCs name their callers in the contract. Every other RPC is reached only through a
+    principal asserter (the edge), which also forwards the resolved principal.
+    """
+
+    def __init__(self, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)) -> None:
+        self.rules = rules
+        self.asserters = frozenset(asserters)
+
+    def _admit(self, method: str, ctx: grpc.aio.ServicerContext) -> None:
+        call = context.current()
+        call.caller = _peer_identity(ctx)
+        info = self.rules.get(method)
+        if info is None or info.rule is None:
+            raise errors.PermissionDenied("this method has no access rule", reason="NO_ACCESS_RULE")
+        rule = info.rule
+        allowed = set(rule.internal_callers) if rule.internal_callers else self.asserters
+        if not call.caller or call.caller not in allowed:
+            raise errors.PermissionDenied("caller identity not allowed", reason="CALLER_NOT_ALLOWED")
+        md = dict(ctx.invocation_metadata() or ())
+        raw = md.get(context.PRINCIPAL_METADATA_KEY)
+        if raw:
+            principal = access_pb2.Principal()
+            principal.ParseFromString(raw if isinstance(raw, bytes) else raw.encode())
+            call.principal = context.Principal.from_proto(principal)
+        if rule.internal_callers or rule.public:
+            return
+        if not call.principal.user_id:
+            raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
+        if rule.min_role != access_pb2.ROLE_UNSPECIFIED:
+            # defence in depth: the edge checked this already
+            call.principal.require_role(rule.min_role)
+
+    def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+        if streaming:
+
+            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                self._admit(method, ctx)
+                async for item in behavior(request, ctx):
+                    yield item
+
+            return stream
+
+        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            self._admit(method, ctx)
+            return await behavior(request, ctx)
+
+        return unary
+
+
+def default_interceptors(
+    domain: str, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)
+) -> list[grpc.aio.ServerInterceptor]:
+    """The chain, outermost first."""
+    return [
+        RequestContextInterceptor(),
+        ErrorMappingInterceptor(domain),
+        CallerIdentityInterceptor(rules, asserters),
+    ]

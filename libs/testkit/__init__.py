@@ -1,0 +1,27 @@
+"""Test fixtures shared by every service's tests: PKI, real databases, in-process servers, a clock."""
+
+from testkit.clock import FakeClock
+from testkit.databases import POSTGRES_ENV, REDIS_ENV, fresh_database, postgres_admin_url, redis_url
+from testkit.pki import make_pki
+from testkit.servers import (
+    channel_as,
+    channel_without_client_cert,
+    principal_metadata,
+    running,
+    test_settings,
+)
+
+__all__ = [
+    "POSTGRES_ENV",
+    "REDIS_ENV",
+    "FakeClock",
+    "channel_as",
+    "channel_without_client_cert",
+    "fresh_database",
+    "make_pki",
+    "postgres_admin_url",
+    "principal_metadata",
+    "redis_url",
+    "running",
+    "test_settings",
+]

@@ -1,0 +1,1 @@
+"""The workspaces service: workspaces, members and roles, the unit of isolation."""

@@ -1,0 +1,130 @@
+"""WorkspacesService over gRPC: proto ↔ primitives around one use case per RPC."""
+
+from __future__ import annotations
+
+from google.protobuf import empty_pb2
+from railguard.workspaces.v1 import workspaces_service_pb2 as pb
+from railguard.workspaces.v1 import workspaces_service_pb2_grpc
+from servicekit import InvalidArgument, current
+from servicekit.wire import mask_paths, parse_name, timestamp
+
+from workspaces_service.domain import Member, Role, Workspace
+from workspaces_service.usecases import UPDATABLE_FIELDS, WorkspacesService
+
+WS = "workspaces/{workspace}"
+MEMBER = "workspaces/{workspace}/members/{member}"
+
+
+def _workspace(ws: Workspace, role: Role | int) -> pb.Workspace:
+    return pb.Workspace(
+        name=f"workspaces/{ws.id}",
+        display_name=ws.display_name,
+        plan=int(ws.plan),  # type: ignore[arg-type]
+        mfa_required=ws.mfa_required,
+        retention_days=ws.retention_days,
+        state=pb.WORKSPACE_STATE_DELETED if ws.deleted else pb.WORKSPACE_STATE_ACTIVE,
+        create_time=timestamp(ws.created_at),
+        update_time=timestamp(ws.updated_at),
+        delete_time=timestamp(ws.deleted_at),
+        purge_time=timestamp(ws.purge_at),
+        caller_role=int(role),  # type: ignore[arg-type]
+    )
+
+
+def _member(m: Member) -> pb.Member:
+    return pb.Member(
+        name=f"workspaces/{m.workspace_id}/members/{m.user_id}",
+        email=m.email,
+        role=int(m.role),  # type: ignore[arg-type]
+        create_time=timestamp(m.created_at),
+    )
+
+
+def _scoped(name: str, pattern: str = WS, field: str = "name") -> dict[str, str]:
+    """Parse a resource name and check it lies in the workspace the caller was authorised for."""
+    parts = parse_name(pattern, name, field)
+    current().principal.require_workspace(parts["workspace"])
+    return parts
+
+
+class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
+    def __init__(self, service: WorkspacesService) -> None:
+        self.service = service
+
+    async def CreateWorkspace(self, request: pb.CreateWorkspaceRequest, context: object) -> pb.Workspace:
+        w = request.workspace
+        ws, role = await self.service.create(
+            current().principal.require_user(), w.display_name, w.mfa_required, w.retention_days, request.request_id
+        )
+        return _workspace(ws, role)
+
+    async def GetWorkspace(self, request: pb.GetWorkspaceRequest, context: object) -> pb.Workspace:
+        ws_id = _scoped(request.name)["workspace"]
+        return _workspace(*await self.service.get(current().principal.require_user(), ws_id))
+
+    async def ListWorkspaces(self, request: pb.ListWorkspacesRequest, context: object) -> pb.ListWorkspacesResponse:
+        rows, token = await self.service.list(
+            current().principal.require_user(), request.page_size, request.page_token, request.show_deleted
+        )
+        return pb.ListWorkspacesResponse(workspaces=[_workspace(ws, r) for ws, r in rows], next_page_token=token)
+
+    async def UpdateWorkspace(self, request: pb.UpdateWorkspaceRequest, context: object) -> pb.Workspace:
+        ws_id = _scoped(request.workspace.name, field="workspace.name")["workspace"]
+        paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
+        changes = {path: getattr(request.workspace, path) for path in paths}
+        return _workspace(*await self.service.update(current().principal.require_user(), ws_id, changes))
+
+    async def DeleteWorkspace(self, request: pb.DeleteWorkspaceRequest, context: object) -> pb.Workspace:
+        ws_id = _scoped(request.name)["workspace"]
+        return _workspace(await self.service.delete(current().principal.require_user(), ws_id), Role.OWNER)
+
+    async def UndeleteWorkspace(self, request: pb.UndeleteWorkspaceRequest, context: object) -> pb.Workspace:
+        ws_id = _scoped(request.name)["workspace"]
+        return _workspace(await self.service.undelete(current().principal.require_user(), ws_id), Role.OWNER)
+
+    async def ListMembers(self, request: pb.ListMembersRequest, context: object) -> pb.ListMembersResponse:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        members, token = await self.service.list_members(
+            current().principal.require_user(), ws_id, request.page_size, request.page_token
+        )
+        return pb.ListMembersResponse(members=[_member(m) for m in members], next_page_token=token)
+
+    async def CreateMember(self, request: pb.CreateMemberRequest, context: object) -> pb.Member:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        member = await self.service.add_member(
+            current().principal.require_user(), ws_id, request.member.email, request.member.role
+        )
+        return _member(member)
+
+    async def UpdateMember(self, request: pb.UpdateMemberRequest, context: object) -> pb.Member:
+        parts = _scoped(request.member.name, MEMBER, "member.name")
+        mask_paths(request.update_mask, frozenset({"role"}))
+        member = await self.service.update_member(
+            current().principal.require_user(), parts["workspace"], parts["member"], request.member.role
+        )
+        return _member(member)
+
+    async def DeleteMember(self, request: pb.DeleteMemberRequest, context: object) -> empty_pb2.Empty:
+        parts = _scoped(request.name, MEMBER)
+        await self.service.remove_member(current().principal.require_user(), parts["workspace"], parts["member"])
+        return empty_pb2.Empty()
+
+    async def TransferOwnership(self, request: pb.TransferOwnershipRequest, context: object) -> pb.Workspace:
+        ws_id = _scoped(request.name)["workspace"]
+        target = parse_name(MEMBER, request.new_owner, "new_owner")
+        if target["workspace"] != ws_id:
+            raise InvalidArgument.field("new_owner", "must be a member of this workspace", reason="INVALID_NAME")
+        return _workspace(
+            *await self.service.transfer_ownership(current().principal.require_user(), ws_id, target["member"])
+        )
+
+    async def ResolveAccess(self, request: pb.ResolveAccessRequest, context: object) -> pb.ResolveAccessResponse:
+        view = await self.service.resolve_access(request.user_id, request.workspace_id)
+        return pb.ResolveAccessResponse(
+            workspace_exists=view.workspace_exists,
+            member=view.member,
+            role=view.role,  # type: ignore[arg-type]
+            state=pb.WORKSPACE_STATE_DELETED if view.deleted else pb.WORKSPACE_STATE_ACTIVE,
+            mfa_required=view.mfa_required,
+            plan=view.plan,  # type: ignore[arg-type]
+        )
