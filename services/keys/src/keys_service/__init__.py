@@ -1,0 +1,1 @@
+"""Railguard keys service: API keys (keyed hash, scopes, CIDRs, origins, expiry, rotation)."""

@@ -1,0 +1,63 @@
+"""Pure domain of API keys: format, keyed hashing, allowlists, scopes and the verify decision.
+
+No gRPC, SQL or I/O; time and configuration come in as parameters. Errors are the shared
+``servicekit.errors`` tree with stable reasons.
+"""
+
+from .api_key import (
+    MAX_KEY_NAME_CHARS,
+    MAX_ROTATION_GRACE,
+    ApiKey,
+    DenyReason,
+    SecretSlot,
+    Verified,
+    VerifyContext,
+    issue_key,
+    verify,
+)
+from .key_format import (
+    KEY_FORMAT_REASONS,
+    KEY_LENGTH,
+    KeyEnvironment,
+    PresentedKey,
+    generate_key,
+    parse_key,
+)
+from .network import MAX_ALLOWED_CIDRS, IpAddress, IpAllowlist, IpNetwork, canonical_ip
+from .origin import MAX_ALLOWED_ORIGINS, OriginAllowlist, normalise_origin
+from .pepper import MIN_PEPPER_BYTES, KeyHash, PepperRing
+from .scopes import MAX_SCOPES, Scope, ScopeCatalogue, ScopeSet, ensure_within
+
+__all__ = [
+    "KEY_FORMAT_REASONS",
+    "KEY_LENGTH",
+    "MAX_ALLOWED_CIDRS",
+    "MAX_ALLOWED_ORIGINS",
+    "MAX_KEY_NAME_CHARS",
+    "MAX_ROTATION_GRACE",
+    "MAX_SCOPES",
+    "MIN_PEPPER_BYTES",
+    "ApiKey",
+    "DenyReason",
+    "IpAddress",
+    "IpAllowlist",
+    "IpNetwork",
+    "KeyEnvironment",
+    "KeyHash",
+    "OriginAllowlist",
+    "PepperRing",
+    "PresentedKey",
+    "Scope",
+    "ScopeCatalogue",
+    "ScopeSet",
+    "SecretSlot",
+    "Verified",
+    "VerifyContext",
+    "canonical_ip",
+    "ensure_within",
+    "generate_key",
+    "issue_key",
+    "normalise_origin",
+    "parse_key",
+    "verify",
+]
