@@ -42,11 +42,14 @@ class RunningServer:
     port: int
     grace: float
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    health_server: grpc.aio.Server | None = None
 
     async def stop(self) -> None:
         """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, then release resources."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         for hook in reversed(self.on_stop):
             await hook()
 
@@ -82,8 +85,24 @@ async def start_server(
     await server.start()
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_server = await _start_health_server(settings.get("HEALTH_LISTEN"), health_servicer)
     _log.info("serving", extra={"listen": settings.listen, "port": port})
-    return RunningServer(server, health_servicer, port, settings.grace_seconds, list(on_stop))
+    return RunningServer(server, health_servicer, port, settings.grace_seconds, list(on_stop), health_server)
+
+
+async def _start_health_server(listen: str, servicer: health.aio.HealthServicer) -> grpc.aio.Server | None:
+    """A plaintext listener with the health service only, for kubelet gRPC probes (no client certs).
+
+    It exposes nothing but SERVING/NOT_SERVING; every Railguard RPC stays behind mutual TLS.
+    """
+    if not listen:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    if server.add_insecure_port(listen) == 0:
+        raise RuntimeError(f"could not bind the health port {listen}")
+    await server.start()
+    return server
 
 
 async def serve(

@@ -1,0 +1,51 @@
+# One verb per target; each is a thin wrapper so people and CI run the same commands.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TOOLS  := .tools
+BUF    := $(TOOLS)/node_modules/.bin/buf
+
+.PHONY: run test lint typecheck protos protos-check buf bench install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock requirements-dev.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v "WARNING: Location" || true
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock 2>&1 | grep -v "WARNING: Location" || true
+	$(PY) -m pip check
+	$(PY) scripts/link_paths.py
+	touch $(STAMP)
+
+protos: install
+	$(PY) scripts/gen_protos.py
+
+run: install protos
+	$(PY) scripts/run.py
+
+test: install
+	$(PY) -m pytest
+
+lint: install $(BUF)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(BUF) lint
+	$(BUF) format --exit-code protos
+	$(BUF) breaking protos --against '.git#branch=main,subdir=protos'
+
+typecheck: install
+	$(VENV)/bin/mypy libs/servicekit libs/testkit libs/devstack services/*/src
+
+protos-check: protos
+	git diff --exit-code -- libs/api || (echo "generated code is stale: run make protos and commit" && exit 1)
+
+$(BUF):
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm install --silent --no-save --no-package-lock --no-fund --no-audit @bufbuild/buf@1.75.0
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf .state $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

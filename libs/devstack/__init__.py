@@ -1,0 +1,9 @@
+"""Run the whole suite locally as separate processes: ``make run`` and the end-to-end tests.
+
+Each service runs as its own ``python -m <name>_service`` process with its own database, and
+the launcher waits on real health checks (gRPC health over mTLS, the edge's ``/readyz``).
+"""
+
+from devstack.stack import SERVICES, Stack, StackPorts
+
+__all__ = ["SERVICES", "Stack", "StackPorts"]

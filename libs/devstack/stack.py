@@ -1,0 +1,150 @@
+"""Start, health-check and stop the suite's processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from servicekit.devca import ensure_dev_pki
+from servicekit.tls import TlsFiles, client_credentials
+
+__all__ = ["SERVICES", "Stack", "StackPorts"]
+
+SERVICES = ("auth", "workspaces", "keys", "credentials")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackPorts:
+    auth: int = 50051
+    workspaces: int = 50052
+    keys: int = 50053
+    credentials: int = 50054
+    edge: int = 8443
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(*(free_port() for _ in range(5)))
+
+
+@dataclass
+class Stack:
+    """The suite under one state folder. ``services`` lists the gRPC services to start."""
+
+    state: Path
+    ports: StackPorts = field(default_factory=StackPorts)
+    services: tuple[str, ...] = SERVICES
+    env: Mapping[str, str] = field(default_factory=dict)
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    edges: int = 1
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    edge_ports: list[int] = field(default_factory=list)
+
+    @property
+    def certs(self) -> Path:
+        return self.state / "certs"
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.ports.edge}"
+
+    def _env(self, name: str, listen_port: int) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "RAILGUARD_STATE_DIR": str(self.state),
+            "RAILGUARD_CERTS_DIR": str(self.certs),
+            "RAILGUARD_LISTEN": f"127.0.0.1:{listen_port}",
+            "RAILGUARD_AUTH_ADDR": f"127.0.0.1:{self.ports.auth}",
+            "RAILGUARD_WORKSPACES_ADDR": f"127.0.0.1:{self.ports.workspaces}",
+            "RAILGUARD_KEYS_ADDR": f"127.0.0.1:{self.ports.keys}",
+            "RAILGUARD_CREDENTIALS_ADDR": f"127.0.0.1:{self.ports.credentials}",
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        if name in self.database_urls:
+            env["RAILGUARD_DATABASE_URL"] = self.database_urls[name]
+        return env
+
+    def _spawn(self, label: str, module: str, env: dict[str, str]) -> None:
+        log = open(self.state / f"{label}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
+        self.processes[label] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        ensure_dev_pki(self.certs)
+        for name in self.services:
+            self._spawn(name, f"{name}_service", self._env(name, getattr(self.ports, name)))
+        self.edge_ports = [self.ports.edge] + [free_port() for _ in range(self.edges - 1)]
+        for index, port in enumerate(self.edge_ports):
+            self._spawn(f"edge{index or ''}", "edge_service", self._env("edge", port))
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _grpc_healthy(self, port: int) -> bool:
+        files = TlsFiles(self.certs / "edge.crt", self.certs / "edge.key", self.certs / "ca.crt")
+        channel = grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(files))
+        try:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.RpcError:
+            return False
+        finally:
+            channel.close()
+
+    def _edge_ready(self, port: int) -> bool:
+        context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        try:
+            with urllib.request.urlopen(f"https://localhost:{port}/readyz", context=context, timeout=2) as r:  # noqa: S310
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {name: getattr(self.ports, name) for name in self.services}
+        edges = set(self.edge_ports)
+        while pending or edges:
+            for label, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{label} exited with {proc.returncode}; see {self.state / (label + '.log')}")
+            pending = {n: p for n, p in pending.items() if not self._grpc_healthy(p)}
+            if not pending:
+                edges = {p for p in edges if not self._edge_ready(p)}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not healthy in {timeout}s: {sorted(pending) or sorted(edges)}")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()
