@@ -1,0 +1,1 @@
+"""The auth service: users, passwords, sessions, refresh tokens and access-token signing keys."""

@@ -1,0 +1,56 @@
+"""A real auth server (mTLS, real database, the production composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from auth_service.__main__ import MIGRATIONS, build
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from railguard.auth.v1 import auth_service_pb2_grpc
+from servicekit import Principal, Settings
+from testkit import channel_as, principal_metadata, running, test_settings
+
+
+@dataclass
+class AuthServer:
+    port: int
+    pki: Path
+    settings: Settings
+    channels: list[grpc.aio.Channel]
+
+    def stub(self, identity: str = "edge") -> auth_service_pb2_grpc.AuthServiceStub:
+        channel = channel_as(identity, self.pki, self.port)
+        self.channels.append(channel)
+        return auth_service_pb2_grpc.AuthServiceStub(channel)
+
+
+@pytest.fixture
+async def auth_server(pki: Path, database_url: str) -> AsyncIterator[AuthServer]:
+    settings = test_settings("auth", pki, database_url)
+    async with running(settings, build, MIGRATIONS) as server:
+        srv = AuthServer(server.port, pki, settings, [])
+        try:
+            yield srv
+        finally:
+            for channel in srv.channels:
+                await channel.close()
+
+
+def as_user(user_id: str, session_id: str = "") -> tuple[tuple[str, bytes | str], ...]:
+    return principal_metadata(Principal(user_id=user_id, session_id=session_id))
+
+
+def error_info(err: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, str]:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return err.code(), info.reason, err.details() or ""
+    raise AssertionError("no ErrorInfo")
