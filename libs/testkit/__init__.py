@@ -10,11 +10,13 @@ from testkit.servers import (
     running,
     test_settings,
 )
+from testkit.vault_transit_server import VaultTransitServer, running_vault_transit_server
 
 __all__ = [
     "POSTGRES_ENV",
     "REDIS_ENV",
     "FakeClock",
+    "VaultTransitServer",
     "channel_as",
     "channel_without_client_cert",
     "fresh_database",
@@ -23,5 +25,6 @@ __all__ = [
     "principal_metadata",
     "redis_url",
     "running",
+    "running_vault_transit_server",
     "test_settings",
 ]
