@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -54,6 +55,7 @@ class Stack:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     edges: int = 1
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[BinaryIO] = field(default_factory=list)
     edge_ports: list[int] = field(default_factory=list)
 
     @property
@@ -82,7 +84,8 @@ class Stack:
         return env
 
     def _spawn(self, label: str, module: str, env: dict[str, str]) -> None:
-        log = open(self.state / f"{label}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
+        log = open(self.state / f"{label}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
         self.processes[label] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -148,3 +151,6 @@ class Stack:
                 proc.kill()
                 proc.wait()
         self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()

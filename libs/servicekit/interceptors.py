@@ -149,6 +149,9 @@ class ErrorMappingInterceptor(_Interceptor):
         return unary
 
 
+_INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
+
+
 def _peer_identity(ctx: grpc.aio.ServicerContext) -> str:
     names = (ctx.auth_context() or {}).get("x509_common_name") or []
     return names[0].decode() if names else ""
@@ -169,6 +172,8 @@ class CallerIdentityInterceptor(_Interceptor):
         call = context.current()
         call.caller = _peer_identity(ctx)
         info = self.rules.get(method)
+        if info is None and method.startswith(_INFRASTRUCTURE) and call.caller:
+            return  # health and reflection: any peer that passed mutual TLS
         if info is None or info.rule is None:
             raise errors.PermissionDenied("this method has no access rule", reason="NO_ACCESS_RULE")
         rule = info.rule

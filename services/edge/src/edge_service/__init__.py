@@ -1,0 +1,1 @@
+"""The edge: HTTPS in front of the gRPC services, driven entirely by the contracts."""

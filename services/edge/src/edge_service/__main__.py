@@ -1,0 +1,45 @@
+"""Composition root of the edge: HTTPS (TLS 1.2+) in front of the gRPC services."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from servicekit import configure_logging, load_settings
+
+from edge_service.app import build_edge
+
+
+# TLS 1.3 suites are always on; for TLS 1.2 only forward-secret AEAD suites (Python's default
+# minimum version is already TLS 1.2).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+async def main() -> None:
+    settings = load_settings("edge")
+    configure_logging("edge", settings.log_level)
+    edge = await build_edge(settings)
+    host, _, port = settings.listen.rpartition(":")
+    config = uvicorn.Config(
+        edge.app,  # type: ignore[arg-type]
+        host=host.strip("[]"),
+        port=int(port),
+        ssl_certfile=str(settings.tls_cert),
+        ssl_keyfile=str(settings.tls_key),
+        ssl_ciphers=TLS12_CIPHERS,
+        proxy_headers=False,  # the client IP comes from our own trusted-proxy rules only
+        server_header=False,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.grace_seconds),
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        for hook in reversed(edge.on_stop):
+            await hook()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,92 @@
+"""Wiring of the edge: settings → upstream channels, verifiers, limiter → the ASGI app."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from servicekit.access import describe_services
+from servicekit.settings import Settings
+
+from edge_service.client_ip import ClientIpResolver
+from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app
+from edge_service.openapi import build_openapi
+from edge_service.policy import CachedWorkspaceAccess
+from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
+from edge_service.routes import RouteTable
+from edge_service.tokens import TokenVerifier
+from edge_service.upstream import Upstreams
+
+__all__ = ["CONTRACTS", "Edge", "build_edge", "contract_modules"]
+
+CONTRACTS = (
+    "railguard.auth.v1.auth_service_pb2",
+    "railguard.workspaces.v1.workspaces_service_pb2",
+    "railguard.keys.v1.keys_service_pb2",
+    "railguard.credentials.v1.credentials_service_pb2",
+)
+
+
+def contract_modules() -> list[ModuleType]:
+    """The generated modules of every service the edge fronts (those present in this build)."""
+    modules = []
+    for name in CONTRACTS:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError:
+            continue
+    return modules
+
+
+@dataclass
+class Edge:
+    app: object
+    gateway: Gateway
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def build_edge(settings: Settings) -> Edge:
+    infos = describe_services(contract_modules())
+    routes = RouteTable(infos)
+    upstream = Upstreams(settings, infos)
+    on_stop: list[Callable[[], Awaitable[None]]] = [upstream.close]
+    limiter: Limiter = MemoryLimiter()
+    redis_client = None
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        redis_client = redis.from_url(settings.redis_url)
+        limiter = RedisLimiter(redis_client)
+        on_stop.append(redis_client.aclose)
+    tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
+    api_keys: ApiKeyVerifier | None = None
+    limits = LimitTable(scale=settings.get_float("EDGE_RATE_LIMIT_SCALE", 1.0))
+    config = EdgeConfig(max_body_bytes=settings.get_int("EDGE_MAX_BODY_BYTES", 64 * 1024))
+    gateway = Gateway(
+        routes,
+        upstream,
+        tokens,
+        CachedWorkspaceAccess(upstream, ttl=0.0),
+        ClientIpResolver(settings.get("EDGE_TRUSTED_PROXIES").split(",")),
+        limiter,
+        limits,
+        api_keys,
+        config,
+    )
+
+    async def ready() -> bool:
+        try:
+            await tokens.refresh()
+        except Exception:  # noqa: BLE001 - readiness reports, never raises
+            return False
+        if redis_client is not None:
+            try:
+                await redis_client.ping()
+            except Exception:  # noqa: BLE001
+                return False
+        return tokens.ready
+
+    app = build_app(gateway, lambda: build_openapi(routes), ready, config)
+    return Edge(app, gateway, on_stop)

@@ -1,0 +1,110 @@
+"""Access-token verification against the auth service's JWKS, cached at the edge.
+
+Pinned: algorithm EdDSA, ``typ: at+jwt``, issuer, audience; ``kid`` must be in the JWKS (an
+unknown one triggers at most one refresh per interval, then fails); ``jku``/``x5u`` are never
+followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt.algorithms import OKPAlgorithm
+from servicekit.errors import Unauthenticated
+
+__all__ = ["AccessClaims", "TokenVerifier"]
+
+_INVALID = "the access token is invalid or expired"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    aal: str
+    amr: tuple[str, ...]
+    auth_time: int
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        fetch_jwks: Callable[[], Awaitable[str]],
+        issuer: str,
+        audience: str,
+        *,
+        refresh_seconds: float = 300.0,
+        min_refetch_seconds: float = 30.0,
+        leeway: float = 5.0,
+    ) -> None:
+        self._fetch = fetch_jwks
+        self.issuer, self.audience = issuer, audience
+        self._keys: dict[str, Any] = {}
+        self._loaded_at = 0.0
+        self._refresh, self._min_refetch, self._leeway = refresh_seconds, min_refetch_seconds, leeway
+        self._lock = asyncio.Lock()
+        self.jwks_json = ""
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._keys)
+
+    async def refresh(self, *, force: bool = False) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if not force and self._keys and now - self._loaded_at < self._min_refetch:
+                return
+            raw = await self._fetch()
+            keys: dict[str, Any] = {}
+            for jwk in json.loads(raw).get("keys", []):
+                if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("kid"):
+                    keys[jwk["kid"]] = OKPAlgorithm.from_jwk(json.dumps(jwk))
+            self._keys, self._loaded_at, self.jwks_json = keys, now, raw
+
+    async def _key(self, kid: str) -> Any:
+        if not self._keys or time.monotonic() - self._loaded_at > self._refresh:
+            await self.refresh(force=True)
+        key = self._keys.get(kid)
+        if key is None:
+            await self.refresh()  # a freshly published key; rate-limited by min_refetch
+            key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated(_INVALID, reason="TOKEN_INVALID")
+        return key
+
+    async def verify(self, token: str) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated(_INVALID, reason="TOKEN_INVALID") from None
+        if header.get("alg") != "EdDSA" or header.get("typ") != "at+jwt" or not isinstance(header.get("kid"), str):
+            raise Unauthenticated(_INVALID, reason="TOKEN_INVALID")
+        key = await self._key(header["kid"])
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the access token has expired", reason="TOKEN_EXPIRED") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated(_INVALID, reason="TOKEN_INVALID") from None
+        amr = claims.get("amr") or []
+        return AccessClaims(
+            user_id=str(claims["sub"]),
+            session_id=str(claims["sid"]),
+            aal=str(claims.get("aal", "aal1")),
+            amr=tuple(str(a) for a in amr) if isinstance(amr, list) else (),
+            auth_time=int(claims.get("auth_time", claims["iat"])),
+        )

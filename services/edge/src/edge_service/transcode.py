@@ -1,0 +1,134 @@
+"""JSON ⇄ protobuf for one route: body, path variables and query parameters into the request.
+
+Unknown fields, wrong types and malformed JSON are refused with the field named, never echoing
+the offending value (it may be a password).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from servicekit.errors import FieldViolation, InvalidArgument
+
+from edge_service.routes import Route
+
+__all__ = ["build_request", "render_response"]
+
+_NO_FIELD = re.compile(r'has no field named "([^"]+)"')
+_BAD_FIELD = re.compile(r"Failed to parse (\w+) field")
+
+
+def _violation(err: json_format.ParseError, prefix: str) -> InvalidArgument:
+    text = str(err)
+    unknown = _NO_FIELD.search(text)
+    if unknown:
+        field = f"{prefix}{unknown.group(1)}"
+        return InvalidArgument(
+            f"unknown field {field!r}", reason="UNKNOWN_FIELD", violations=[FieldViolation(field, "is not a known field")]
+        )
+    bad = _BAD_FIELD.findall(text)
+    field = prefix + ".".join(bad) if bad else prefix.rstrip(".") or "body"
+    return InvalidArgument(
+        f"invalid value for {field!r}",
+        reason="INVALID_FIELD",
+        violations=[FieldViolation(field, "has the wrong type or an invalid value")],
+    )
+
+
+def _field_by_path(message: Message, path: str) -> tuple[Message, FieldDescriptor]:
+    parts = path.split(".")
+    target = message
+    for part in parts[:-1]:
+        target = getattr(target, part)
+    descriptor = target.DESCRIPTOR.fields_by_name.get(parts[-1])
+    if descriptor is None:
+        raise InvalidArgument.field(path, "is not a known field", reason="UNKNOWN_FIELD")
+    return target, descriptor
+
+
+def _query_value(descriptor: FieldDescriptor, raw: str) -> Any:
+    if descriptor.type == FieldDescriptor.TYPE_BOOL:
+        if raw not in {"true", "false"}:
+            raise InvalidArgument.field(descriptor.json_name, "must be true or false", reason="INVALID_FIELD")
+        return raw == "true"
+    return raw
+
+
+def _apply_query(message: Message, query: Mapping[str, list[str]]) -> None:
+    fields: dict[str, FieldDescriptor] = {}
+    for fd in message.DESCRIPTOR.fields:
+        fields[fd.name] = fd
+        fields[fd.json_name] = fd
+    data: dict[str, Any] = {}
+    for key, values in query.items():
+        descriptor = fields.get(key)
+        if descriptor is None or (
+            descriptor.type == FieldDescriptor.TYPE_MESSAGE and descriptor.message_type.full_name != "google.protobuf.FieldMask"
+        ):
+            raise InvalidArgument.field(key, "is not a known query parameter", reason="UNKNOWN_FIELD")
+        converted = [_query_value(descriptor, v) for v in values]
+        data[descriptor.name] = converted if descriptor.is_repeated else converted[-1]
+    if data:
+        try:
+            json_format.ParseDict(data, message, ignore_unknown_fields=False)
+        except json_format.ParseError as err:
+            raise _violation(err, "") from None
+
+
+def build_request(
+    route: Route, path_params: Mapping[str, str], body: bytes, query: Mapping[str, list[str]]
+) -> Message:
+    """The RPC's request message for an HTTP request."""
+    message_class = _message_class(route.info.method.input_type)
+    message = message_class()
+    body_field = route.binding.body
+    if body_field:
+        if body.strip():
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise InvalidArgument("the request body is not valid JSON", reason="MALFORMED_JSON") from None
+            if not isinstance(data, dict):
+                raise InvalidArgument("the request body must be a JSON object", reason="MALFORMED_JSON")
+            if body_field == "*":
+                target, prefix = message, ""
+            else:
+                target, descriptor = _field_by_path(message, body_field)
+                target, prefix = getattr(target, descriptor.name), body_field + "."
+            try:
+                json_format.ParseDict(data, target, ignore_unknown_fields=False)
+            except json_format.ParseError as err:
+                raise _violation(err, prefix) from None
+    elif body.strip():
+        raise InvalidArgument("this method takes no request body", reason="UNEXPECTED_BODY")
+    if body_field != "*":
+        _apply_query(message, query)
+    elif query:
+        raise InvalidArgument.field(next(iter(query)), "is not a known query parameter", reason="UNKNOWN_FIELD")
+    for path, value in path_params.items():
+        target, descriptor = _field_by_path(message, path)
+        setattr(target, descriptor.name, value)
+    return message
+
+
+def render_response(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=False)
+
+
+_CLASSES: dict[str, type[Message]] = {}
+
+
+def _message_class(descriptor: Descriptor) -> type[Message]:
+    from google.protobuf import message_factory
+
+    cls = _CLASSES.get(descriptor.full_name)
+    if cls is None:
+        cls = message_factory.GetMessageClass(descriptor)
+        _CLASSES[descriptor.full_name] = cls
+    return cls
