@@ -10,7 +10,11 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ["libs/api", "libs", *(f"services/{s}/src" for s in ("auth", "workspaces", "keys", "credentials", "edge"))]
+PATHS = [
+    "libs/api",
+    "libs",
+    *(f"services/{s}/src" for s in ("auth", "workspaces", "keys", "credentials", "edge")),
+]
 
 if __name__ == "__main__":
     target = Path(sysconfig.get_paths()["purelib"]) / "railguard.pth"

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     state = Path(os.environ.get("RAILGUARD_STATE_DIR", ROOT / ".state")).resolve()
     stack = Stack(state)
-    print(f"starting auth, workspaces, keys, credentials and edge (logs in {state}/*.log) ...", flush=True)
+    print(
+        f"starting auth, workspaces, keys, credentials and edge (logs in {state}/*.log) ...",
+        flush=True,
+    )
     stack.start(timeout=90)
     ca = stack.certs / "ca.crt"
     print(

@@ -14,7 +14,9 @@ _CI = os.environ.get("CI", "").lower() == "true"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _CI and not postgres_admin_url():
-        raise pytest.UsageError("CI=true but RAILGUARD_TEST_POSTGRES_URL is not set: PostgreSQL tests are required")
+        raise pytest.UsageError(
+            "CI=true but RAILGUARD_TEST_POSTGRES_URL is not set: PostgreSQL tests are required"
+        )
 
 
 @pytest.fixture(scope="session")

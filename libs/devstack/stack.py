@@ -119,7 +119,9 @@ class Stack:
     def _edge_ready(self, port: int) -> bool:
         context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
         try:
-            with urllib.request.urlopen(f"https://localhost:{port}/readyz", context=context, timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(
+                f"https://localhost:{port}/readyz", context=context, timeout=2
+            ) as r:  # noqa: S310
                 return bool(r.status == 200)
         except OSError:
             return False
@@ -131,7 +133,9 @@ class Stack:
         while pending or edges:
             for label, proc in self.processes.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{label} exited with {proc.returncode}; see {self.state / (label + '.log')}")
+                    raise RuntimeError(
+                        f"{label} exited with {proc.returncode}; see {self.state / (label + '.log')}"
+                    )
             pending = {n: p for n, p in pending.items() if not self._grpc_healthy(p)}
             if not pending:
                 edges = {p for p in edges if not self._edge_ready(p)}

@@ -23,7 +23,9 @@ def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(address, credentials, options=[("grpc.enable_retries", 1)])
 
 
-def outgoing_metadata(principal: context.Principal | None = None, request_id: str = "") -> tuple[tuple[str, Any], ...]:
+def outgoing_metadata(
+    principal: context.Principal | None = None, request_id: str = ""
+) -> tuple[tuple[str, Any], ...]:
     """Metadata for a downstream call: the request id and, when given, the principal."""
     rid = request_id or context.current().request_id
     md: list[tuple[str, Any]] = [(context.REQUEST_ID_METADATA_KEY, rid)]
@@ -36,7 +38,7 @@ async def call(
     method: Callable[..., Awaitable[T]],
     request: Any,
     *,
-    timeout: float = 5.0,
+    timeout: float = 5.0,  # noqa: ASYNC109 - a gRPC deadline, not an asyncio timeout
     principal: context.Principal | None = None,
 ) -> T:
     """Invoke a stub method with a deadline; a failure comes back as the domain error it carried."""

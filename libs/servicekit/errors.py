@@ -84,7 +84,11 @@ class InvalidArgument(RailguardError):
     @classmethod
     def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
         """One-field shorthand: ``InvalidArgument.field("email", "must be an email address")``."""
-        return cls(f"{field}: {description}", reason=reason, violations=[FieldViolation(field, description)])
+        return cls(
+            f"{field}: {description}",
+            reason=reason,
+            violations=[FieldViolation(field, description)],
+        )
 
 
 class Unauthenticated(RailguardError):

@@ -13,7 +13,7 @@ import abc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from railguard.access.v1 import access_pb2
@@ -31,10 +31,17 @@ __all__ = [
 
 _log = logging.getLogger("servicekit.rpc")
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+if TYPE_CHECKING:  # the grpc stubs are generic; the runtime classes are not
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Ctx = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
+
+Behavior = Callable[[Any, Any], Any]  # the stubs type sync and aio contexts differently
 
 
-def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler:
+def _wrap(handler: Handler, around: Callable[[Behavior], Behavior]) -> Handler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             around(handler.unary_unary),
@@ -53,14 +60,17 @@ def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior], Behavior]
 class _Interceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
         method = handler_call_details.method
-        return _wrap(handler, lambda behavior: self.around(method, behavior, handler.unary_stream is not None))
+        return _wrap(
+            handler,
+            lambda behavior: self.around(method, behavior, handler.unary_stream is not None),
+        )
 
     @abc.abstractmethod
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
@@ -71,15 +81,21 @@ class RequestContextInterceptor(_Interceptor):
     """Open the call's context (request id from metadata or new) and log the outcome."""
 
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
-        def enter(ctx: grpc.aio.ServicerContext) -> tuple[context.CallContext, Any]:
+        def enter(ctx: Ctx) -> tuple[context.CallContext, Any]:
             md = dict(ctx.invocation_metadata() or ())
             rid = str(md.get(context.REQUEST_ID_METADATA_KEY, ""))[:64] or context.new_request_id()
             call = context.CallContext(request_id=rid, method=method)
             return call, context._set(call)
 
-        def finish(call: context.CallContext, ctx: grpc.aio.ServicerContext, started: float) -> None:
+        def finish(call: context.CallContext, ctx: Ctx, started: float) -> None:
             code = ctx.code()
-            name = code.name if isinstance(code, grpc.StatusCode) else "OK" if code in (None, 0) else str(code)
+            name = (
+                code.name
+                if isinstance(code, grpc.StatusCode)
+                else "OK"
+                if code in (None, 0)
+                else str(code)
+            )
             _log.info(
                 "rpc",
                 extra={
@@ -92,7 +108,7 @@ class RequestContextInterceptor(_Interceptor):
 
         if streaming:
 
-            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
                 call, token = enter(ctx)
                 started = time.perf_counter()
                 try:
@@ -104,7 +120,7 @@ class RequestContextInterceptor(_Interceptor):
 
             return stream
 
-        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, ctx: Ctx) -> Any:
             call, token = enter(ctx)
             started = time.perf_counter()
             try:
@@ -122,7 +138,7 @@ class ErrorMappingInterceptor(_Interceptor):
     def __init__(self, domain: str) -> None:
         self.domain = domain
 
-    async def _abort(self, exc: Exception, ctx: grpc.aio.ServicerContext) -> None:
+    async def _abort(self, exc: Exception, ctx: Ctx) -> None:
         if isinstance(exc, errors.RailguardError):
             await ctx.abort_with_status(status_of(exc, self.domain))
         _log.error("unhandled error", exc_info=exc)
@@ -131,7 +147,7 @@ class ErrorMappingInterceptor(_Interceptor):
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
         if streaming:
 
-            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
                 try:
                     async for item in behavior(request, ctx):
                         yield item
@@ -140,7 +156,7 @@ class ErrorMappingInterceptor(_Interceptor):
 
             return stream
 
-        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, ctx: Ctx) -> Any:
             try:
                 return await behavior(request, ctx)
             except Exception as exc:  # noqa: BLE001 - this is the one place that catches all
@@ -152,8 +168,8 @@ class ErrorMappingInterceptor(_Interceptor):
 _INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
 
 
-def _peer_identity(ctx: grpc.aio.ServicerContext) -> str:
-    names = (ctx.auth_context() or {}).get("x509_common_name") or []
+def _peer_identity(ctx: Ctx) -> str:
+    names = list((ctx.auth_context() or {}).get("x509_common_name") or [])
     return names[0].decode() if names else ""
 
 
@@ -164,11 +180,13 @@ class CallerIdentityInterceptor(_Interceptor):
     principal asserter (the edge), which also forwards the resolved principal.
     """
 
-    def __init__(self, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)) -> None:
+    def __init__(
+        self, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)
+    ) -> None:
         self.rules = rules
         self.asserters = frozenset(asserters)
 
-    def _admit(self, method: str, ctx: grpc.aio.ServicerContext) -> None:
+    def _admit(self, method: str, ctx: Ctx) -> None:
         call = context.current()
         call.caller = _peer_identity(ctx)
         info = self.rules.get(method)
@@ -179,7 +197,9 @@ class CallerIdentityInterceptor(_Interceptor):
         rule = info.rule
         allowed = set(rule.internal_callers) if rule.internal_callers else self.asserters
         if not call.caller or call.caller not in allowed:
-            raise errors.PermissionDenied("caller identity not allowed", reason="CALLER_NOT_ALLOWED")
+            raise errors.PermissionDenied(
+                "caller identity not allowed", reason="CALLER_NOT_ALLOWED"
+            )
         md = dict(ctx.invocation_metadata() or ())
         raw = md.get(context.PRINCIPAL_METADATA_KEY)
         if raw:
@@ -197,14 +217,14 @@ class CallerIdentityInterceptor(_Interceptor):
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
         if streaming:
 
-            async def stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
                 self._admit(method, ctx)
                 async for item in behavior(request, ctx):
                     yield item
 
             return stream
 
-        async def unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, ctx: Ctx) -> Any:
             self._admit(method, ctx)
             return await behavior(request, ctx)
 

@@ -33,11 +33,17 @@ def decode_token(token: str, query: str = "") -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data.get("v") != 1 or data.get("q") != _fingerprint(query) or not isinstance(data.get("c"), str):
+        if (
+            data.get("v") != 1
+            or data.get("q") != _fingerprint(query)
+            or not isinstance(data.get("c"), str)
+        ):
             raise ValueError
         return str(data["c"])
     except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError):
-        raise InvalidArgument.field("page_token", "is not a valid page token", reason="INVALID_PAGE_TOKEN") from None
+        raise InvalidArgument.field(
+            "page_token", "is not a valid page token", reason="INVALID_PAGE_TOKEN"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ async def _main(
     await serve(settings, wiring.registrations, on_stop=wiring.on_stop)
 
 
-def run_service(name: str, build: Callable[[Settings], Awaitable[Wiring]], migrations: Path) -> None:
+def run_service(
+    name: str, build: Callable[[Settings], Awaitable[Wiring]], migrations: Path
+) -> None:
     """``python -m <name>_service [serve|migrate]``."""
     asyncio.run(_main(name, build, migrations, sys.argv))

@@ -75,7 +75,11 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_names = sorted({info.service.full_name for info in infos})
     reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *service_names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     credentials = server_credentials(TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca))
@@ -87,10 +91,14 @@ async def start_server(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_server = await _start_health_server(settings.get("HEALTH_LISTEN"), health_servicer)
     _log.info("serving", extra={"listen": settings.listen, "port": port})
-    return RunningServer(server, health_servicer, port, settings.grace_seconds, list(on_stop), health_server)
+    return RunningServer(
+        server, health_servicer, port, settings.grace_seconds, list(on_stop), health_server
+    )
 
 
-async def _start_health_server(listen: str, servicer: health.aio.HealthServicer) -> grpc.aio.Server | None:
+async def _start_health_server(
+    listen: str, servicer: health.aio.HealthServicer
+) -> grpc.aio.Server | None:
     """A plaintext listener with the health service only, for kubelet gRPC probes (no client certs).
 
     It exposes nothing but SERVING/NOT_SERVING; every Railguard RPC stays behind mutual TLS.

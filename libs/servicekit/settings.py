@@ -59,7 +59,13 @@ class Settings:
         return float(raw) if raw else default
 
 
-_DEFAULT_PORTS = {"auth": 50051, "workspaces": 50052, "keys": 50053, "credentials": 50054, "edge": 8443}
+_DEFAULT_PORTS = {
+    "auth": 50051,
+    "workspaces": 50052,
+    "keys": 50053,
+    "credentials": 50054,
+    "edge": 8443,
+}
 
 
 def load_settings(service_name: str, environ: Mapping[str, str] | None = None) -> Settings:

@@ -27,9 +27,10 @@ _CLASSES = {code: cls for cls, code in _CODES.items()}
 
 def _code_of(error: errors.RailguardError) -> int:
     for cls in type(error).__mro__:
-        if cls in _CODES:
-            return _CODES[cls]  # type: ignore[index]
-    return code_pb2.INTERNAL
+        code = _CODES.get(cls)
+        if code is not None:
+            return code
+    return int(code_pb2.INTERNAL)
 
 
 def status_of(error: errors.RailguardError, domain: str) -> grpc.Status:
@@ -40,7 +41,9 @@ def status_of(error: errors.RailguardError, domain: str) -> grpc.Status:
     if isinstance(error, errors.InvalidArgument) and error.violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in error.violations
             ]
         )
@@ -49,7 +52,8 @@ def status_of(error: errors.RailguardError, domain: str) -> grpc.Status:
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(0, int(error.retry_after * 1000)))
         status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-    return rpc_status.to_status(status)
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
 
 
 def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
@@ -71,12 +75,17 @@ def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            violations = [errors.FieldViolation(v.field, v.description) for v in bad.field_violations]
+            violations = [
+                errors.FieldViolation(v.field, v.description) for v in bad.field_violations
+            ]
     cls = _CLASSES.get(code.value[0])
     if cls is None:
         return errors.Unavailable("a dependency failed", reason="DEPENDENCY_FAILED")
     if cls is errors.InvalidArgument:
         return errors.InvalidArgument(
-            err.details() or "invalid argument", reason=reason or None, violations=violations, metadata=metadata
+            err.details() or "invalid argument",
+            reason=reason or None,
+            violations=violations,
+            metadata=metadata,
         )
     return cls(err.details() or reason, reason=reason or None, metadata=metadata)

@@ -45,12 +45,18 @@ def to_datetime(value: timestamp_pb2.Timestamp) -> dt.datetime:
     return value.ToDatetime(tzinfo=dt.UTC)
 
 
-def mask_paths(mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field: str = "update_mask") -> list[str]:
+def mask_paths(
+    mask: field_mask_pb2.FieldMask, allowed: frozenset[str], field: str = "update_mask"
+) -> list[str]:
     """The mask's paths, each checked against ``allowed``; an empty mask is refused (explicit beats implicit)."""
     paths = list(mask.paths)
     if not paths:
-        raise InvalidArgument.field(field, "must name at least one field", reason="INVALID_UPDATE_MASK")
+        raise InvalidArgument.field(
+            field, "must name at least one field", reason="INVALID_UPDATE_MASK"
+        )
     for path in paths:
         if path not in allowed:
-            raise InvalidArgument.field(field, f"cannot update {path!r}", reason="INVALID_UPDATE_MASK")
+            raise InvalidArgument.field(
+                field, f"cannot update {path!r}", reason="INVALID_UPDATE_MASK"
+            )
     return paths

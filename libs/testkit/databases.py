@@ -30,7 +30,7 @@ async def fresh_database(kind: str, tmp: Path, label: str = "db") -> AsyncIterat
     if kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp / (label + '-' + secrets.token_hex(4) + '.db')}"
         return
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     admin = postgres_admin_url()
     if not admin:

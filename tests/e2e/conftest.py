@@ -29,7 +29,12 @@ class Api:
     client: httpx.AsyncClient
 
     async def call(
-        self, method: str, path: str, token: str = "", json: Any = None, content: bytes | None = None,
+        self,
+        method: str,
+        path: str,
+        token: str = "",
+        json: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any, httpx.Headers]:
         h = dict(headers or {})
@@ -41,12 +46,16 @@ class Api:
 
     async def sign_up(self, email: str | None = None) -> str:
         email = email or f"u{secrets.token_hex(4)}@example.com"
-        status, body, _ = await self.call("POST", "/v1/users", json={"email": email, "password": PASSWORD})
+        status, body, _ = await self.call(
+            "POST", "/v1/users", json={"email": email, "password": PASSWORD}
+        )
         assert status == 200, body
         return email
 
     async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
-        status, body, _ = await self.call("POST", "/v1/auth:login", json={"email": email, "password": password})
+        status, body, _ = await self.call(
+            "POST", "/v1/auth:login", json={"email": email, "password": password}
+        )
         assert status == 200, body
         return dict(body["tokens"])
 
@@ -62,7 +71,11 @@ def _stack(tmp: Path, database_urls: dict[str, str] | None = None, **kw: Any) ->
         tmp,
         ports=StackPorts.free(),
         services=E2E_SERVICES,
-        env={"RAILGUARD_EDGE_RATE_LIMIT_SCALE": "100", "RAILGUARD_LOG_LEVEL": "WARNING", **kw.pop("env", {})},
+        env={
+            "RAILGUARD_EDGE_RATE_LIMIT_SCALE": "100",
+            "RAILGUARD_LOG_LEVEL": "WARNING",
+            **kw.pop("env", {}),
+        },
         database_urls=database_urls or {},
         **kw,
     )

@@ -10,7 +10,6 @@ import secrets
 import socket
 import ssl
 import warnings
-from typing import Any
 
 import pytest
 from devstack import Stack
@@ -20,7 +19,11 @@ from servicekit.access import RpcInfo, describe_services
 
 from .conftest import E2E_SERVICES, Api
 
-ROLES = {access_pb2.ROLE_USER: "ROLE_USER", access_pb2.ROLE_ADMIN: "ROLE_ADMIN", access_pb2.ROLE_OWNER: "ROLE_OWNER"}
+ROLES = {
+    access_pb2.ROLE_USER: "ROLE_USER",
+    access_pb2.ROLE_ADMIN: "ROLE_ADMIN",
+    access_pb2.ROLE_OWNER: "ROLE_OWNER",
+}
 
 
 def _workspace_rpcs() -> list[tuple[RpcInfo, str, str, str]]:
@@ -60,7 +63,9 @@ async def _workspace_with_roles(api: Api) -> tuple[str, dict[int, str], str]:
     tokens = {access_pb2.ROLE_OWNER: owner}
     for role in (access_pb2.ROLE_ADMIN, access_pb2.ROLE_USER):
         email, token, _ = await api.user()
-        s, body, _ = await api.call("POST", f"/v1/{ws['name']}/members", owner, json={"email": email, "role": ROLES[role]})
+        s, body, _ = await api.call(
+            "POST", f"/v1/{ws['name']}/members", owner, json={"email": email, "role": ROLES[role]}
+        )
         assert s == 200, body
         tokens[role] = token
     _, outsider, _ = await api.user()
@@ -79,7 +84,9 @@ async def test_role_matrix(api: Api, info: RpcInfo, verb: str, template: str, bo
     payload = {} if body else None
     # a non-member sees exactly what a missing workspace looks like
     s, denied, _ = await api.call(verb, path, outsider, json=payload)
-    s2, missing, _ = await api.call(verb, _path(template, secrets.token_hex(8)), outsider, json=payload)
+    s2, missing, _ = await api.call(
+        verb, _path(template, secrets.token_hex(8)), outsider, json=payload
+    )
     assert (s, denied["code"]) == (s2, missing["code"]) == (404, "NOT_FOUND")
     assert denied["detail"] == missing["detail"]
     # least privileged first, so a destructive call that is allowed runs last
@@ -89,7 +96,11 @@ async def test_role_matrix(api: Api, info: RpcInfo, verb: str, template: str, bo
         if role < info.rule.min_role:
             assert (s, code) == (403, "ROLE_TOO_LOW"), (ROLES[role], s, result)
         else:
-            assert s not in (401, 403) and code not in ("NOT_FOUND", "ROLE_TOO_LOW"), (ROLES[role], s, result)
+            assert s not in (401, 403) and code not in ("NOT_FOUND", "ROLE_TOO_LOW"), (
+                ROLES[role],
+                s,
+                result,
+            )
             assert s < 500, result
 
 
@@ -101,13 +112,21 @@ async def test_unauthenticated_and_forged_tokens(api: Api) -> None:
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["sub"] = "someone-else"
-    forged = header + "." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + "." + signature
+    forged = (
+        header
+        + "."
+        + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        + "."
+        + signature
+    )
     s, body, _ = await api.call("GET", "/v1/workspaces", forged)
     assert s == 401 and body["code"] == "TOKEN_INVALID"
     none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt"}').decode().rstrip("=")
     s, body, _ = await api.call("GET", "/v1/workspaces", f"{none_header}.{payload}.")
     assert s == 401 and body["code"] == "TOKEN_INVALID"
-    s, body, _ = await api.call("GET", "/v1/workspaces", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    s, body, _ = await api.call(
+        "GET", "/v1/workspaces", headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
     assert s == 401
 
 
@@ -119,13 +138,23 @@ async def test_unauthenticated_and_forged_tokens(api: Api) -> None:
         (b'{"displayName": "x", "owner": "me"}', "UNKNOWN_FIELD", "workspace.owner"),
         (b'{"displayName": 42}', "INVALID_FIELD", "workspace.displayName"),
         (b'{"displayName": ""}', "INVALID_DISPLAY_NAME", "workspace.display_name"),
-        (b'{"displayName": "x", "retentionDays": 9999}', "INVALID_RETENTION", "workspace.retention_days"),
+        (
+            b'{"displayName": "x", "retentionDays": 9999}',
+            "INVALID_RETENTION",
+            "workspace.retention_days",
+        ),
     ],
 )
-async def test_bad_input_is_a_400_problem(api: Api, content: bytes, code: str, field: str | None) -> None:
+async def test_bad_input_is_a_400_problem(
+    api: Api, content: bytes, code: str, field: str | None
+) -> None:
     _, token, _ = await api.user()
     s, body, headers = await api.call(
-        "POST", "/v1/workspaces", token, content=content, headers={"Content-Type": "application/json"}
+        "POST",
+        "/v1/workspaces",
+        token,
+        content=content,
+        headers={"Content-Type": "application/json"},
     )
     assert s == 400, body
     assert headers["content-type"] == "application/problem+json"
@@ -146,7 +175,10 @@ async def test_invalid_ids_and_unknown_routes(api: Api) -> None:
 
 async def test_oversized_body_is_refused(api: Api) -> None:
     s, body, _ = await api.call(
-        "POST", "/v1/users", content=b'{"email": "' + b"a" * 100_000 + b'"}', headers={"Content-Type": "application/json"}
+        "POST",
+        "/v1/users",
+        content=b'{"email": "' + b"a" * 100_000 + b'"}',
+        headers={"Content-Type": "application/json"},
     )
     assert s == 413 and body["code"] == "BODY_TOO_LARGE"
 
@@ -166,7 +198,9 @@ async def test_openapi_and_jwks(api: Api) -> None:
     ids = {op["operationId"] for p in doc["paths"].values() for op in p.values()}
     assert "WorkspacesService.CreateWorkspace" in ids and "AuthService.GetJwks" not in ids
     s, jwks, _ = await api.call("GET", "/.well-known/jwks.json")
-    assert s == 200 and all(k["kty"] == "OKP" and k["alg"] == "EdDSA" and "d" not in k for k in jwks["keys"])
+    assert s == 200 and all(
+        k["kty"] == "OKP" and k["alg"] == "EdDSA" and "d" not in k for k in jwks["keys"]
+    )
 
 
 def _client(stack: Stack, version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -183,13 +217,17 @@ def _client(stack: Stack, version: ssl.TLSVersion) -> ssl.SSLContext:
 def test_tls_below_1_2_is_refused(stack: Stack) -> None:
     with socket.create_connection(("127.0.0.1", stack.ports.edge), timeout=5) as sock:
         with pytest.raises(ssl.SSLError):
-            with _client(stack, ssl.TLSVersion.TLSv1_1).wrap_socket(sock, server_hostname="localhost"):
+            with _client(stack, ssl.TLSVersion.TLSv1_1).wrap_socket(
+                sock, server_hostname="localhost"
+            ):
                 pass
 
 
 def test_tls_1_2_is_accepted_with_forward_secret_aead(stack: Stack) -> None:
     with socket.create_connection(("127.0.0.1", stack.ports.edge), timeout=5) as sock:
-        with _client(stack, ssl.TLSVersion.TLSv1_2).wrap_socket(sock, server_hostname="localhost") as tls:
+        with _client(stack, ssl.TLSVersion.TLSv1_2).wrap_socket(
+            sock, server_hostname="localhost"
+        ) as tls:
             cipher, version, _ = tls.cipher() or ("", "", 0)
             assert version == "TLSv1.2"
             assert cipher.startswith("ECDHE") and ("GCM" in cipher or "CHACHA20" in cipher)
@@ -200,5 +238,3 @@ def test_tls_1_3_is_preferred(stack: Stack) -> None:
     with socket.create_connection(("127.0.0.1", stack.ports.edge), timeout=5) as sock:
         with context.wrap_socket(sock, server_hostname="localhost") as tls:
             assert tls.version() == "TLSv1.3"
-
-

@@ -39,7 +39,9 @@ def test_rules_are_coherent() -> None:
         where = info.full_method
         if rule.internal_callers:
             assert not info.http, f"{where}: internal RPCs must have no HTTP route"
-            assert not rule.public and not rule.scope, f"{where}: internal RPCs are neither public nor key-callable"
+            assert not rule.public and not rule.scope, (
+                f"{where}: internal RPCs are neither public nor key-callable"
+            )
         else:
             assert info.http, f"{where}: external RPCs need a google.api.http route"
         if rule.public:

@@ -50,7 +50,12 @@ def _route(table: RouteTable, verb: str, path: str):  # type: ignore[no-untyped-
 
 def test_body_and_path_fill_the_request(table: RouteTable) -> None:
     route, params = _route(table, "PATCH", "/v1/workspaces/w1")
-    msg = build_request(route, params, b'{"displayName": "New", "plan": "PLAN_TEAM"}', {"updateMask": ["displayName,plan"]})
+    msg = build_request(
+        route,
+        params,
+        b'{"displayName": "New", "plan": "PLAN_TEAM"}',
+        {"updateMask": ["displayName,plan"]},
+    )
     assert msg.workspace.name == "workspaces/w1"  # type: ignore[attr-defined]
     assert msg.workspace.display_name == "New"  # type: ignore[attr-defined]
     assert list(msg.update_mask.paths) == ["display_name", "plan"]  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from servicekit import configure_logging, load_settings
 
 from edge_service.app import build_edge
 
-
 # TLS 1.3 suites are always on; for TLS 1.2 only forward-secret AEAD suites (Python's default
 # minimum version is already TLS 1.2).
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"

@@ -27,7 +27,9 @@ def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 
 class ClientIpResolver:
     def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
-        self.trusted: tuple[Network, ...] = tuple(ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies if p.strip())
+        self.trusted: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies if p.strip()
+        )
 
     def _is_trusted(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(ip in net for net in self.trusted)

@@ -6,6 +6,7 @@ Everything else is one generic handler driven by the route table.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ import grpc
 from servicekit import errors
 from servicekit.access import RpcInfo, workspace_id_from_name
 from servicekit.context import Principal, new_request_id
+from google.protobuf.message import Message as ProtoMessage
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,13 +42,20 @@ _ID_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ApiKeyVerifier(Protocol):
-    async def verify(self, key: str, client_ip: str, origin: str, required_scope: str) -> Principal: ...
+    async def verify(
+        self, key: str, client_ip: str, origin: str, required_scope: str
+    ) -> Principal: ...
 
 
 class Upstream(Protocol):
     async def invoke(
-        self, info: RpcInfo, request: object, principal: Principal, request_id: str, timeout: float
-    ) -> object: ...
+        self,
+        info: RpcInfo,
+        request: ProtoMessage,
+        principal: Principal,
+        request_id: str,
+        deadline: float,
+    ) -> ProtoMessage: ...
 
 
 @dataclass
@@ -73,7 +82,9 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, hsts_seconds: int) -> None:
         self.app = app
         self.headers = [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
-        self.headers.append((b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode()))
+        self.headers.append(
+            (b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode())
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,7 +134,11 @@ class Gateway:
     ) -> None:
         self.routes, self.upstream, self.tokens, self.access = routes, upstream, tokens, access
         self.client_ip, self.limiter, self.limits, self.api_keys, self.config = (
-            client_ip, limiter, limits, api_keys, config,
+            client_ip,
+            limiter,
+            limits,
+            api_keys,
+            config,
         )
 
     def _credentials(self, request: Request) -> tuple[str, str]:
@@ -134,10 +149,14 @@ class Gateway:
         if auth:
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
-                raise errors.Unauthenticated("use Authorization: Bearer <token>", reason="UNAUTHENTICATED")
+                raise errors.Unauthenticated(
+                    "use Authorization: Bearer <token>", reason="UNAUTHENTICATED"
+                )
             bearer = value.strip()
         if bearer and header_key:
-            raise errors.InvalidArgument("send one credential, not two", reason="AMBIGUOUS_CREDENTIALS")
+            raise errors.InvalidArgument(
+                "send one credential, not two", reason="AMBIGUOUS_CREDENTIALS"
+            )
         if header_key or _API_KEY.match(bearer):
             return "key", header_key or bearer
         return ("jwt", bearer) if bearer else ("", "")
@@ -162,8 +181,12 @@ class Gateway:
             if self.api_keys is None:
                 raise errors.Unauthenticated("API keys are not enabled", reason="UNAUTHENTICATED")
             if not required_scope:
-                raise errors.PermissionDenied("API keys cannot call this method", reason="API_KEY_NOT_ALLOWED")
-            return await self.api_keys.verify(secret, client_ip, request.headers.get("origin", ""), required_scope)
+                raise errors.PermissionDenied(
+                    "API keys cannot call this method", reason="API_KEY_NOT_ALLOWED"
+                )
+            return await self.api_keys.verify(
+                secret, client_ip, request.headers.get("origin", ""), required_scope
+            )
         return None
 
     async def handle(self, request: Request) -> Response:
@@ -182,7 +205,10 @@ class Gateway:
             response = problem_from_rpc(exc, request_id)
             status = response.status_code
             if status >= 500:
-                _log.warning("upstream failed", extra={"grpc_code": exc.code().name, "request_id": request_id})
+                _log.warning(
+                    "upstream failed",
+                    extra={"grpc_code": exc.code().name, "request_id": request_id},
+                )
         except Exception:
             _log.exception("unhandled error", extra={"request_id": request_id})
             response = problem_response(500, "INTERNAL", "internal error", request_id)
@@ -203,7 +229,9 @@ class Gateway:
         route, other_verb = self.routes.resolve(request.method, request.url.path)
         if route is None:
             if other_verb:
-                return problem_response(405, "METHOD_NOT_ALLOWED", "method not allowed for this path", request_id)
+                return problem_response(
+                    405, "METHOD_NOT_ALLOWED", "method not allowed for this path", request_id
+                )
             return problem_response(404, "ROUTE_NOT_FOUND", "no such route", request_id)
         rule = route.info.rule
         assert rule is not None  # the route table holds only ruled RPCs
@@ -211,14 +239,21 @@ class Gateway:
             body = await _read_body(request, self.config.max_body_bytes)
         except _BodyTooLarge:
             return problem_response(
-                413, "BODY_TOO_LARGE", f"the body exceeds {self.config.max_body_bytes} bytes", request_id
+                413,
+                "BODY_TOO_LARGE",
+                f"the body exceeds {self.config.max_body_bytes} bytes",
+                request_id,
             )
         if body.strip() and "json" not in request.headers.get("content-type", "application/json"):
-            return problem_response(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json", request_id)
+            return problem_response(
+                415, "UNSUPPORTED_MEDIA_TYPE", "send application/json", request_id
+            )
         path_params = route.match(request.url.path) or {}
         for variable, value in path_params.items():
             if not all(_ID_SEGMENT.match(segment) for segment in value.split("/")):
-                raise errors.InvalidArgument.field(variable, "is not a valid resource name", reason="INVALID_NAME")
+                raise errors.InvalidArgument.field(
+                    variable, "is not a valid resource name", reason="INVALID_NAME"
+                )
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             query.setdefault(key, []).append(value)
@@ -228,17 +263,25 @@ class Gateway:
         if rule.public:
             await self._limit(f"ip:{client_ip}", rule.rate_limit, 0)
         principal = await self._authenticate(request, client_ip, rule.scope, rule.public)
-        workspace_id = next((w for v in path_params.values() if (w := workspace_id_from_name(v))), None)
+        workspace_id = next(
+            (w for v in path_params.values() if (w := workspace_id_from_name(v))), None
+        )
         forwarded, view = await authorize(rule, principal, workspace_id, self.access)
-        forwarded = Principal(**{**_fields(forwarded), "client_ip": client_ip})
+        forwarded = dataclasses.replace(forwarded, client_ip=client_ip)
         if not rule.public:
-            who = f"key:{forwarded.api_key_id}" if forwarded.api_key_id else f"user:{forwarded.user_id}"
+            who = (
+                f"key:{forwarded.api_key_id}"
+                if forwarded.api_key_id
+                else f"user:{forwarded.user_id}"
+            )
             decision_headers = await self._limit(who, rule.rate_limit, view.plan if view else 0)
         else:
             decision_headers = {}
-        result = await self.upstream.invoke(route.info, message, forwarded, request_id, self.config.upstream_timeout)
+        result = await self.upstream.invoke(
+            route.info, message, forwarded, request_id, self.config.upstream_timeout
+        )
         return Response(
-            json.dumps(render_response(result)),  # type: ignore[arg-type]
+            json.dumps(render_response(result)),
             media_type="application/json",
             headers=decision_headers,
         )
@@ -251,13 +294,11 @@ class Gateway:
         return decision.headers()
 
 
-def _fields(principal: Principal) -> dict[str, object]:
-    return {name: getattr(principal, name) for name in principal.__dataclass_fields__}
-
-
 class _RateLimited(errors.ResourceExhausted):
     def __init__(self, headers: dict[str, str], retry_after: float) -> None:
-        super().__init__("rate limit exceeded; retry later", reason="RATE_LIMITED", retry_after=retry_after)
+        super().__init__(
+            "rate limit exceeded; retry later", reason="RATE_LIMITED", retry_after=retry_after
+        )
         self.headers = headers
 
 
@@ -287,7 +328,9 @@ def build_app(
             try:
                 await gateway.tokens.refresh(force=True)
             except errors.RailguardError:
-                return problem_response(503, "SERVICE_UNAVAILABLE", "keys not available yet", new_request_id())
+                return problem_response(
+                    503, "SERVICE_UNAVAILABLE", "keys not available yet", new_request_id()
+                )
         return Response(
             gateway.tokens.jwks_json,
             media_type="application/jwk-set+json",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from railguard.access.v1 import access_pb2
@@ -78,9 +78,9 @@ class _Schemas:
 
     def _field(self, field: FieldDescriptor) -> dict[str, Any]:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
-            schema = self.ref(field.message_type)
+            schema = self.ref(cast(Descriptor, field.message_type))
         elif field.type == FieldDescriptor.TYPE_ENUM:
-            schema = self._enum(field.enum_type)
+            schema = self._enum(cast(EnumDescriptor, field.enum_type))
         else:
             schema = dict(_SCALARS.get(field.type, {"type": "string"}))
         if field.is_repeated:
@@ -98,8 +98,10 @@ class _Schemas:
 def _describe_rule(rule: access_pb2.AccessRule) -> str:
     if rule.public:
         return "Public: no authentication."
-    who = "Any authenticated user" if rule.min_role == access_pb2.ROLE_UNSPECIFIED else (
-        f"Workspace role {ROLE_NAMES[rule.min_role]} or above"
+    who = (
+        "Any authenticated user"
+        if rule.min_role == access_pb2.ROLE_UNSPECIFIED
+        else (f"Workspace role {ROLE_NAMES[rule.min_role]} or above")
     )
     keys = f"; API keys with scope `{rule.scope}`" if rule.scope else "; API keys not accepted"
     return f"{who}{keys}."
@@ -118,25 +120,49 @@ def build_openapi(routes: RouteTable, server_url: str = "/") -> dict[str, Any]:
             "tags": [route.info.service.name],
             "description": _describe_rule(rule),
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
             ],
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": schemas.ref(route.info.method.output_type)}}},
-                "default": {"description": "An error", "content": {"application/problem+json": {"schema": problem}}},
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": schemas.ref(route.info.method.output_type)}
+                    },
+                },
+                "default": {
+                    "description": "An error",
+                    "content": {"application/problem+json": {"schema": problem}},
+                },
             },
-            "security": [] if rule.public else [{"bearer": []}] + ([{"apiKey": []}] if rule.scope else []),
+            "security": []
+            if rule.public
+            else [{"bearer": []}] + ([{"apiKey": []}] if rule.scope else []),
         }
         input_type = route.info.method.input_type
         if route.binding.body == "*":
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas.ref(input_type)}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schemas.ref(input_type)}},
+            }
         elif route.binding.body:
             field = input_type.fields_by_name[route.binding.body]
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schemas._field(field)}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schemas._field(field)}},
+            }
         else:
             path_fields = {v.split(".")[0] for v in route.variables}
             for f in input_type.fields:
                 if f.name not in path_fields and f.type != FieldDescriptor.TYPE_MESSAGE:
-                    operation["parameters"].append({"name": f.json_name, "in": "query", "required": False, "schema": schemas._field(f)})
+                    operation["parameters"].append(
+                        {
+                            "name": f.json_name,
+                            "in": "query",
+                            "required": False,
+                            "schema": schemas._field(f),
+                        }
+                    )
         paths.setdefault(path, {})[route.binding.verb.lower()] = operation
     schemas.components["Problem"] = {
         "type": "object",
@@ -148,18 +174,32 @@ def build_openapi(routes: RouteTable, server_url: str = "/") -> dict[str, Any]:
             "code": {"type": "string", "description": "A stable UPPER_SNAKE error code."},
             "detail": {"type": "string"},
             "request_id": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "detail": {"type": "string"}}}},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+                },
+            },
         },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Railguard API", "version": "1.0.0", "description": "Generated from the gRPC contracts."},
+        "info": {
+            "title": "Railguard API",
+            "version": "1.0.0",
+            "description": "Generated from the gRPC contracts.",
+        },
         "servers": [{"url": server_url}],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": schemas.components,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or rg_ API key"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT or rg_ API key",
+                },
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
         },

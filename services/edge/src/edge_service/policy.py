@@ -63,8 +63,15 @@ async def authorize(
         raise NotFound("the workspace is deleted", reason="WORKSPACE_DELETED")
     if not role_at_least(view.role, rule.min_role):
         raise PermissionDenied("your role does not allow this action", reason="ROLE_TOO_LOW")
-    if view.mfa_required and principal.aal != "aal2" and not principal.is_api_key and not rule.allow_low_assurance:
-        raise PermissionDenied("this workspace requires multi-factor authentication", reason="MFA_REQUIRED")
+    if (
+        view.mfa_required
+        and principal.aal != "aal2"
+        and not principal.is_api_key
+        and not rule.allow_low_assurance
+    ):
+        raise PermissionDenied(
+            "this workspace requires multi-factor authentication", reason="MFA_REQUIRED"
+        )
     return replace(principal, workspace_id=workspace_id, role=view.role), view
 
 

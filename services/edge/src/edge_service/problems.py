@@ -40,9 +40,20 @@ _ERROR_STATUS: list[tuple[type[errors.RailguardError], int]] = [
     (errors.Unavailable, 503),
 ]
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-           409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
-           500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def problem_response(
@@ -65,7 +76,10 @@ def problem_response(
     if violations:
         body["errors"] = [{"field": v.field, "detail": v.description} for v in violations]
     return Response(
-        json.dumps(body), status_code=status, media_type="application/problem+json", headers=headers or {}
+        json.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers or {},
     )
 
 
@@ -75,17 +89,28 @@ def problem_from_error(error: errors.RailguardError, request_id: str) -> Respons
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
     violations = error.violations if isinstance(error, errors.InvalidArgument) else None
-    return problem_response(status, error.reason, error.message, request_id, violations=violations, headers=headers)
+    return problem_response(
+        status, error.reason, error.message, request_id, violations=violations, headers=headers
+    )
 
 
 def problem_from_rpc(err: grpc.aio.AioRpcError, request_id: str) -> Response:
     """Map a service's gRPC error; INTERNAL and unknown codes never show their details."""
     code = err.code()
-    if code in HTTP_STATUS and code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if code in HTTP_STATUS and code not in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
         return problem_from_error(error_from_rpc(err), request_id)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         domain = error_from_rpc(err)
         # a service that answered UNAVAILABLE itself (e.g. its key manager is down) keeps its reason
-        reason = domain.reason if domain.reason not in ("DEPENDENCY_UNAVAILABLE",) else "SERVICE_UNAVAILABLE"
-        return problem_response(HTTP_STATUS[code], reason, "a service is unavailable; retry later", request_id)
+        reason = (
+            domain.reason
+            if domain.reason not in ("DEPENDENCY_UNAVAILABLE",)
+            else "SERVICE_UNAVAILABLE"
+        )
+        return problem_response(
+            HTTP_STATUS[code], reason, "a service is unavailable; retry later", request_id
+        )
     return problem_response(500, "INTERNAL", "internal error", request_id)

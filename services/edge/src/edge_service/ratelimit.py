@@ -17,7 +17,7 @@ from railguard.access.v1 import access_pb2
 
 __all__ = ["Decision", "Limit", "LimitTable", "MemoryLimiter", "RedisLimiter"]
 
-_CLASS_NAMES = {
+_CLASS_NAMES: dict[int, str] = {
     access_pb2.RATE_LIMIT_CLASS_UNSPECIFIED: "default",
     access_pb2.RATE_LIMIT_CLASS_READ: "read",
     access_pb2.RATE_LIMIT_CLASS_WRITE: "write",
@@ -128,7 +128,9 @@ class RedisLimiter:
 
     async def hit(self, key: str, limit: Limit) -> Decision:
         interval_ms, window_ms = limit.interval * 1000, limit.window * 1000
-        allowed, retry_ms, reset_ms = await self._script(keys=[self._prefix + key], args=[interval_ms, window_ms])
+        allowed, retry_ms, reset_ms = await self._script(
+            keys=[self._prefix + key], args=[interval_ms, window_ms]
+        )
         reset = float(reset_ms) / 1000
         if not int(allowed):
             return Decision(False, limit, 0, reset, float(retry_ms) / 1000)

@@ -47,7 +47,11 @@ class TokenVerifier:
         self.issuer, self.audience = issuer, audience
         self._keys: dict[str, Any] = {}
         self._loaded_at = 0.0
-        self._refresh, self._min_refetch, self._leeway = refresh_seconds, min_refetch_seconds, leeway
+        self._refresh, self._min_refetch, self._leeway = (
+            refresh_seconds,
+            min_refetch_seconds,
+            leeway,
+        )
         self._lock = asyncio.Lock()
         self.jwks_json = ""
 
@@ -83,7 +87,11 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated(_INVALID, reason="TOKEN_INVALID") from None
-        if header.get("alg") != "EdDSA" or header.get("typ") != "at+jwt" or not isinstance(header.get("kid"), str):
+        if (
+            header.get("alg") != "EdDSA"
+            or header.get("typ") != "at+jwt"
+            or not isinstance(header.get("kid"), str)
+        ):
             raise Unauthenticated(_INVALID, reason="TOKEN_INVALID")
         key = await self._key(header["kid"])
         try:

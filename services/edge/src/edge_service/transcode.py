@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from typing import cast
 from google.protobuf.message import Message
 from servicekit.errors import FieldViolation, InvalidArgument
 
@@ -30,7 +31,9 @@ def _violation(err: json_format.ParseError, prefix: str) -> InvalidArgument:
     if unknown:
         field = f"{prefix}{unknown.group(1)}"
         return InvalidArgument(
-            f"unknown field {field!r}", reason="UNKNOWN_FIELD", violations=[FieldViolation(field, "is not a known field")]
+            f"unknown field {field!r}",
+            reason="UNKNOWN_FIELD",
+            violations=[FieldViolation(field, "is not a known field")],
         )
     bad = _BAD_FIELD.findall(text)
     field = prefix + ".".join(bad) if bad else prefix.rstrip(".") or "body"
@@ -46,7 +49,7 @@ def _field_by_path(message: Message, path: str) -> tuple[Message, FieldDescripto
     target = message
     for part in parts[:-1]:
         target = getattr(target, part)
-    descriptor = target.DESCRIPTOR.fields_by_name.get(parts[-1])
+    descriptor = cast(FieldDescriptor | None, target.DESCRIPTOR.fields_by_name.get(parts[-1]))
     if descriptor is None:
         raise InvalidArgument.field(path, "is not a known field", reason="UNKNOWN_FIELD")
     return target, descriptor
@@ -55,23 +58,28 @@ def _field_by_path(message: Message, path: str) -> tuple[Message, FieldDescripto
 def _query_value(descriptor: FieldDescriptor, raw: str) -> Any:
     if descriptor.type == FieldDescriptor.TYPE_BOOL:
         if raw not in {"true", "false"}:
-            raise InvalidArgument.field(descriptor.json_name, "must be true or false", reason="INVALID_FIELD")
+            raise InvalidArgument.field(
+                descriptor.json_name, "must be true or false", reason="INVALID_FIELD"
+            )
         return raw == "true"
     return raw
 
 
 def _apply_query(message: Message, query: Mapping[str, list[str]]) -> None:
     fields: dict[str, FieldDescriptor] = {}
-    for fd in message.DESCRIPTOR.fields:
+    for fd in cast(list[FieldDescriptor], message.DESCRIPTOR.fields):
         fields[fd.name] = fd
         fields[fd.json_name] = fd
     data: dict[str, Any] = {}
     for key, values in query.items():
         descriptor = fields.get(key)
         if descriptor is None or (
-            descriptor.type == FieldDescriptor.TYPE_MESSAGE and descriptor.message_type.full_name != "google.protobuf.FieldMask"
+            descriptor.type == FieldDescriptor.TYPE_MESSAGE
+            and getattr(descriptor.message_type, "full_name", "") != "google.protobuf.FieldMask"
         ):
-            raise InvalidArgument.field(key, "is not a known query parameter", reason="UNKNOWN_FIELD")
+            raise InvalidArgument.field(
+                key, "is not a known query parameter", reason="UNKNOWN_FIELD"
+            )
         converted = [_query_value(descriptor, v) for v in values]
         data[descriptor.name] = converted if descriptor.is_repeated else converted[-1]
     if data:
@@ -93,9 +101,13 @@ def build_request(
             try:
                 data = json.loads(body)
             except (ValueError, UnicodeDecodeError):
-                raise InvalidArgument("the request body is not valid JSON", reason="MALFORMED_JSON") from None
+                raise InvalidArgument(
+                    "the request body is not valid JSON", reason="MALFORMED_JSON"
+                ) from None
             if not isinstance(data, dict):
-                raise InvalidArgument("the request body must be a JSON object", reason="MALFORMED_JSON")
+                raise InvalidArgument(
+                    "the request body must be a JSON object", reason="MALFORMED_JSON"
+                )
             if body_field == "*":
                 target, prefix = message, ""
             else:
@@ -110,7 +122,9 @@ def build_request(
     if body_field != "*":
         _apply_query(message, query)
     elif query:
-        raise InvalidArgument.field(next(iter(query)), "is not a known query parameter", reason="UNKNOWN_FIELD")
+        raise InvalidArgument.field(
+            next(iter(query)), "is not a known query parameter", reason="UNKNOWN_FIELD"
+        )
     for path, value in path_params.items():
         target, descriptor = _field_by_path(message, path)
         setattr(target, descriptor.name, value)

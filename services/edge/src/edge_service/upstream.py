@@ -33,8 +33,8 @@ class Upstreams:
             self.channels[peer] = open_channel(settings, getattr(settings.peers, peer))
         self._callers: dict[str, Any] = {}
         for info in infos:
-            peer = _SERVICE_PEER.get(info.service.full_name)
-            if peer is None:
+            peer = _SERVICE_PEER.get(info.service.full_name, "")
+            if not peer:
                 continue
             response_class = message_factory.GetMessageClass(info.method.output_type)
             self._callers[info.full_method] = self.channels[peer].unary_unary(
@@ -43,12 +43,23 @@ class Upstreams:
                 response_deserializer=response_class.FromString,
             )
         self._auth = auth_service_pb2_grpc.AuthServiceStub(self.channels["auth"])
-        self._workspaces = workspaces_service_pb2_grpc.WorkspacesServiceStub(self.channels["workspaces"])
+        self._workspaces = workspaces_service_pb2_grpc.WorkspacesServiceStub(
+            self.channels["workspaces"]
+        )
 
-    async def invoke(self, info: RpcInfo, request: Message, principal: Principal, request_id: str, timeout: float) -> Message:
+    async def invoke(
+        self,
+        info: RpcInfo,
+        request: Message,
+        principal: Principal,
+        request_id: str,
+        deadline: float,
+    ) -> Message:
         """Forward a request; raises ``grpc.aio.AioRpcError`` for the caller to map."""
         caller = self._callers[info.full_method]
-        result: Message = await caller(request, timeout=timeout, metadata=outgoing_metadata(principal, request_id))
+        result: Message = await caller(
+            request, timeout=deadline, metadata=outgoing_metadata(principal, request_id)
+        )
         return result
 
     async def jwks(self) -> str:
