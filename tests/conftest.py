@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from testkit import fresh_database, make_pki, postgres_admin_url
+from testkit import fresh_database, make_pki, postgres_admin_url, redis_url
 
 _CI = os.environ.get("CI", "").lower() == "true"
 
