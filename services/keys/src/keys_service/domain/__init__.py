@@ -9,10 +9,14 @@ from .api_key import (
     MAX_ROTATION_GRACE,
     ApiKey,
     DenyReason,
+    KeyState,
     SecretSlot,
     Verified,
     VerifyContext,
+    authenticate,
+    authorize,
     issue_key,
+    validate_name,
     verify,
 )
 from .key_format import (
@@ -26,6 +30,7 @@ from .key_format import (
 from .network import MAX_ALLOWED_CIDRS, IpAddress, IpAllowlist, IpNetwork, canonical_ip
 from .origin import MAX_ALLOWED_ORIGINS, OriginAllowlist, normalise_origin
 from .pepper import MIN_PEPPER_BYTES, KeyHash, PepperRing
+from .rights import Role, ScopeGrant, ScopePolicy, ScopeRule
 from .scopes import MAX_SCOPES, Scope, ScopeCatalogue, ScopeSet, ensure_within
 
 __all__ = [
@@ -44,20 +49,28 @@ __all__ = [
     "IpNetwork",
     "KeyEnvironment",
     "KeyHash",
+    "KeyState",
     "OriginAllowlist",
     "PepperRing",
     "PresentedKey",
+    "Role",
     "Scope",
     "ScopeCatalogue",
+    "ScopeGrant",
+    "ScopePolicy",
+    "ScopeRule",
     "ScopeSet",
     "SecretSlot",
     "Verified",
     "VerifyContext",
+    "authenticate",
+    "authorize",
     "canonical_ip",
     "ensure_within",
     "generate_key",
     "issue_key",
     "normalise_origin",
     "parse_key",
+    "validate_name",
     "verify",
 ]

@@ -19,6 +19,14 @@ means "works during midnight's first microsecond on some replicas".
 Rotation keeps the key id and issues a new secret; the old one moves to ``previous_secret_hash``
 and keeps working until ``previous_expires_at`` (capped by the key's own expiry). At most two
 secrets are ever live: rotating again ends the older grace at once.
+
+:func:`verify` is :func:`authenticate` (the secret and the key's own lifecycle) followed by
+:func:`authorize` (workspace, IP, origin, scope); the keys service calls them separately so that it
+asks the workspaces service whether the workspace is alive only for a key that authenticated.
+
+Soft delete keeps every other field, so :meth:`ApiKey.undelete` restores the key exactly as it was
+(a revoked key stays revoked). :meth:`ApiKey.state` folds the timestamps into one state with the
+precedence deleted > revoked > expired > active.
 """
 
 from __future__ import annotations
@@ -48,10 +56,14 @@ __all__ = [
     "MAX_ROTATION_GRACE",
     "ApiKey",
     "DenyReason",
+    "KeyState",
     "SecretSlot",
     "VerifyContext",
     "Verified",
+    "authenticate",
+    "authorize",
     "issue_key",
+    "validate_name",
     "verify",
 ]
 
@@ -81,6 +93,15 @@ _UNAUTHENTICATED: Final = frozenset(
     }
 )
 """The caller's credential is not (or no longer) valid: 401. Everything else is 403."""
+
+
+class KeyState(StrEnum):
+    """The lifecycle state shown to users, derived from the key's timestamps."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    DELETED = "deleted"
 
 
 class SecretSlot(StrEnum):
@@ -115,9 +136,21 @@ class ApiKey:
     deleted_at: datetime | None = None
     previous_secret_hash: KeyHash | None = None
     previous_expires_at: datetime | None = None
+    rotated_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_used_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        for name in ("created_at", "expires_at", "revoked_at", "deleted_at", "previous_expires_at"):
+        for name in (
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "deleted_at",
+            "previous_expires_at",
+            "rotated_at",
+            "updated_at",
+            "last_used_at",
+        ):
             _require_aware(name, getattr(self, name))
         if (self.previous_secret_hash is None) != (self.previous_expires_at is None):
             raise ValueError("previous_secret_hash and previous_expires_at go together")
@@ -125,13 +158,44 @@ class ApiKey:
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
+    def state(self, now: datetime) -> KeyState:
+        if self.deleted_at is not None:
+            return KeyState.DELETED
+        if self.revoked_at is not None:
+            return KeyState.REVOKED
+        if self.is_expired(now):
+            return KeyState.EXPIRED
+        return KeyState.ACTIVE
+
+    def previous_secret_live(self, now: datetime) -> bool:
+        """Whether the pre-rotation secret still works at ``now``."""
+        return self.previous_expires_at is not None and now < self.previous_expires_at
+
+    def delete(self, *, now: datetime) -> ApiKey:
+        """Soft-delete (idempotent): the key stops working and can be restored."""
+        _require_aware("now", now)
+        if self.deleted_at is not None:
+            return self
+        return dataclasses.replace(self, deleted_at=now, updated_at=now)
+
+    def undelete(self, *, now: datetime) -> ApiKey:
+        """Restore a soft-deleted key exactly as it was before deletion."""
+        _require_aware("now", now)
+        if self.deleted_at is None:
+            raise FailedPrecondition("the key is not deleted", reason="KEY_NOT_DELETED")
+        return dataclasses.replace(self, deleted_at=None, updated_at=now)
+
     def revoke(self, *, now: datetime) -> ApiKey:
         """Revoke for good (idempotent: the first revocation time is kept); ends any grace."""
         _require_aware("now", now)
         if self.revoked_at is not None:
             return self
         return dataclasses.replace(
-            self, revoked_at=now, previous_secret_hash=None, previous_expires_at=None
+            self,
+            revoked_at=now,
+            updated_at=now,
+            previous_secret_hash=None,
+            previous_expires_at=None,
         )
 
     def rotate(
@@ -162,20 +226,28 @@ class ApiKey:
             secret_hash=ring.hash(secret),
             previous_secret_hash=self.secret_hash if keep_old else None,
             previous_expires_at=grace_end if keep_old else None,
+            rotated_at=now,
+            updated_at=now,
         )
         return rotated, secret
 
 
-def _validate_name(name: str) -> None:
+def validate_name(name: str, field: str = "name") -> str:
+    """Check a display name (also on update); returns it unchanged."""
+    _validate_name(name, field)
+    return name
+
+
+def _validate_name(name: str, field: str = "name") -> None:
     if not name.strip():
-        raise InvalidArgument.field("name", "must not be blank", reason="NAME_INVALID")
+        raise InvalidArgument.field(field, "must not be blank", reason="NAME_INVALID")
     if len(name) > MAX_KEY_NAME_CHARS:
         raise InvalidArgument.field(
-            "name", f"at most {MAX_KEY_NAME_CHARS} characters", reason="NAME_INVALID"
+            field, f"at most {MAX_KEY_NAME_CHARS} characters", reason="NAME_INVALID"
         )
     if not name.isprintable():
         raise InvalidArgument.field(
-            "name", "must not contain control characters", reason="NAME_INVALID"
+            field, "must not contain control characters", reason="NAME_INVALID"
         )
 
 
@@ -219,6 +291,7 @@ def issue_key(
         created_by=created_by,
         created_at=now,
         expires_at=expires_at,
+        updated_at=now,
     )
     return key, secret
 
@@ -247,6 +320,13 @@ class Verified:
     slot: SecretSlot
     needs_rehash: bool
 
+    @property
+    def secret_expires_at(self) -> datetime | None:
+        """The first instant the presented secret stops working; a cache must not outlive it."""
+        if self.slot is SecretSlot.PREVIOUS:
+            return self.key.previous_expires_at  # already capped by the key's own expiry
+        return self.key.expires_at
+
 
 def _deny(reason: DenyReason, message: str, key: ApiKey, **extra: str) -> RailguardError:
     cls = Unauthenticated if reason in _UNAUTHENTICATED else PermissionDenied
@@ -259,10 +339,22 @@ def verify(
     """Decide whether ``presented`` (already parsed) may make this request; raise otherwise.
 
     ``found`` is the row the adapter looked up by :meth:`PepperRing.lookup_hashes` against both
-    the current and the previous hash column (None when nothing matched). The hashes are checked
-    again here in constant time, so a loose adapter query can never admit a wrong secret.
+    the current and the previous hash column (None when nothing matched).
     """
-    _require_aware("now", ctx.now)
+    verified = authenticate(presented, found, ring, now=ctx.now)
+    authorize(verified.key, ctx)
+    return verified
+
+
+def authenticate(
+    presented: PresentedKey, found: ApiKey | None, ring: PepperRing, *, now: datetime
+) -> Verified:
+    """The key's own checks, in order: lookup, revoked, expired, rotated-out secret.
+
+    The hashes are checked again here in constant time, so a loose adapter query can never
+    admit a wrong secret.
+    """
+    _require_aware("now", now)
     if found is None or found.deleted_at is not None:
         raise Unauthenticated("API key is not valid", reason=DenyReason.KEY_NOT_FOUND)
     if ring.matches(presented, found.secret_hash):
@@ -276,28 +368,24 @@ def verify(
 
     if found.revoked_at is not None:
         raise _deny(DenyReason.KEY_REVOKED, "API key has been revoked", found)
-    if found.is_expired(ctx.now):
+    if found.is_expired(now):
         raise _deny(DenyReason.KEY_EXPIRED, "API key has expired", found)
-    if slot is SecretSlot.PREVIOUS:
-        assert found.previous_expires_at is not None  # ApiKey invariant
-        if ctx.now >= found.previous_expires_at:
-            raise _deny(
-                DenyReason.KEY_ROTATED, "API key secret was rotated; use the new one", found
-            )
-    if not ctx.workspace_active:
-        raise _deny(DenyReason.WORKSPACE_DELETED, "the key's workspace has been deleted", found)
-    if not found.allowed_cidrs.allows(ctx.client_ip):
-        raise _deny(
-            DenyReason.IP_NOT_ALLOWED, "client IP address is not allowed for this key", found
-        )
-    if not found.allowed_origins.allows(ctx.origin):
-        raise _deny(
-            DenyReason.ORIGIN_NOT_ALLOWED, "request origin is not allowed for this key", found
-        )
-    if ctx.required_scope is not None and not found.scopes.covers(ctx.required_scope):
-        scope = str(ctx.required_scope)
-        raise _deny(
-            DenyReason.SCOPE_NOT_GRANTED, f"API key lacks scope {scope}", found, scope=scope
-        )
+    if slot is SecretSlot.PREVIOUS and not found.previous_secret_live(now):
+        raise _deny(DenyReason.KEY_ROTATED, "API key secret was rotated; use the new one", found)
     needs_rehash = slot is SecretSlot.CURRENT and ring.needs_rehash(found.secret_hash)
     return Verified(found, slot, needs_rehash)
+
+
+def authorize(key: ApiKey, ctx: VerifyContext) -> None:
+    """The request's checks, in order: workspace alive, client IP, origin, scope."""
+    if not ctx.workspace_active:
+        raise _deny(DenyReason.WORKSPACE_DELETED, "the key's workspace has been deleted", key)
+    if not key.allowed_cidrs.allows(ctx.client_ip):
+        raise _deny(DenyReason.IP_NOT_ALLOWED, "client IP address is not allowed for this key", key)
+    if not key.allowed_origins.allows(ctx.origin):
+        raise _deny(
+            DenyReason.ORIGIN_NOT_ALLOWED, "request origin is not allowed for this key", key
+        )
+    if ctx.required_scope is not None and not key.scopes.covers(ctx.required_scope):
+        scope = str(ctx.required_scope)
+        raise _deny(DenyReason.SCOPE_NOT_GRANTED, f"API key lacks scope {scope}", key, scope=scope)

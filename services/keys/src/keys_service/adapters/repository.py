@@ -1,0 +1,184 @@
+"""The API key repository and the unit of work of the keys service."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from datetime import datetime
+
+from servicekit.db import SqlUnitOfWork
+from servicekit.errors import Aborted
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keys_service.adapters.tables import ApiKeyRow
+from keys_service.domain import (
+    ApiKey,
+    IpAllowlist,
+    KeyEnvironment,
+    KeyHash,
+    OriginAllowlist,
+    ScopeSet,
+)
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    previous = None
+    if row.previous_digest is not None and row.previous_pepper_version is not None:
+        previous = KeyHash(row.previous_pepper_version, row.previous_digest)
+    return ApiKey(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        name=row.name,
+        environment=KeyEnvironment(row.environment),
+        display_prefix=row.display_prefix,
+        secret_hash=KeyHash(row.secret_pepper_version, row.secret_digest),
+        scopes=ScopeSet(row.scopes),
+        # stored entries were validated and normalised on the way in
+        allowed_cidrs=IpAllowlist(ipaddress.ip_network(c) for c in row.allowed_cidrs),
+        allowed_origins=OriginAllowlist(row.allowed_origins),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        deleted_at=row.deleted_at,
+        previous_secret_hash=previous,
+        previous_expires_at=row.previous_expires_at if previous else None,
+        rotated_at=row.rotated_at,
+        updated_at=row.updated_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _write(row: ApiKeyRow, key: ApiKey) -> None:
+    """Copy every mutable field of ``key`` onto ``row``."""
+    row.name = key.name
+    row.display_prefix = key.display_prefix
+    row.secret_digest = key.secret_hash.digest
+    row.secret_pepper_version = key.secret_hash.pepper_version
+    prev = key.previous_secret_hash
+    row.previous_digest = prev.digest if prev else None
+    row.previous_pepper_version = prev.pepper_version if prev else None
+    row.previous_expires_at = key.previous_expires_at
+    row.scopes = key.scopes.as_strings()
+    row.allowed_cidrs = key.allowed_cidrs.as_strings()
+    row.allowed_origins = key.allowed_origins.as_strings()
+    row.updated_at = key.updated_at or key.created_at
+    row.expires_at = key.expires_at
+    row.revoked_at = key.revoked_at
+    row.deleted_at = key.deleted_at
+    row.rotated_at = key.rotated_at
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None:
+        stmt = select(ApiKeyRow).where(
+            ApiKeyRow.workspace_id == workspace_id, ApiKeyRow.id == key_id
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _key(row) if row else None
+
+    async def by_request_id(
+        self, workspace_id: str, created_by: str, request_id: str
+    ) -> ApiKey | None:
+        stmt = select(ApiKeyRow).where(
+            ApiKeyRow.workspace_id == workspace_id,
+            ApiKeyRow.created_by == created_by,
+            ApiKeyRow.request_id == request_id,
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _key(row) if row else None
+
+    async def add(self, key: ApiKey, request_id: str | None) -> None:
+        row = ApiKeyRow(
+            id=key.id,
+            workspace_id=key.workspace_id,
+            environment=key.environment.value,
+            created_by=key.created_by,
+            request_id=request_id,
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+        )
+        _write(row, key)
+        self.session.add(row)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            # the same request_id raced with itself; the other attempt owns the key
+            raise Aborted(
+                "a request with this request_id is in progress; retry",
+                reason="REQUEST_IN_PROGRESS",
+            ) from None
+
+    async def save(self, key: ApiKey) -> None:
+        stmt = select(ApiKeyRow).where(
+            ApiKeyRow.workspace_id == key.workspace_id, ApiKeyRow.id == key.id
+        )
+        row = (await self.session.execute(stmt)).scalar_one()
+        _write(row, key)
+        await self.session.flush()
+
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        created_by: str | None,
+        after: str,
+        limit: int,
+        show_deleted: bool,
+    ) -> list[ApiKey]:
+        stmt = (
+            select(ApiKeyRow)
+            .where(ApiKeyRow.workspace_id == workspace_id, ApiKeyRow.id > after)
+            .order_by(ApiKeyRow.id)
+            .limit(limit)
+        )
+        if created_by is not None:
+            stmt = stmt.where(ApiKeyRow.created_by == created_by)
+        if not show_deleted:
+            stmt = stmt.where(ApiKeyRow.deleted_at.is_(None))
+        return [_key(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None:
+        """The key whose current or previous secret has one of ``digests``: one indexed query."""
+        stmt = (
+            select(ApiKeyRow)
+            .where(
+                or_(ApiKeyRow.secret_digest.in_(digests), ApiKeyRow.previous_digest.in_(digests))
+            )
+            .limit(1)
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _key(row) if row else None
+
+    async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None:
+        """Move a key to the current pepper, unless a rotation changed its secret meanwhile."""
+        await self.session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key_id, ApiKeyRow.secret_digest == old.digest)
+            .values(secret_digest=new.digest, secret_pepper_version=new.pepper_version)
+        )
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        """Forward-only last-used update."""
+        await self.session.execute(
+            update(ApiKeyRow)
+            .where(
+                ApiKeyRow.id == key_id,
+                or_(ApiKeyRow.last_used_at.is_(None), ApiKeyRow.last_used_at < when),
+            )
+            .values(last_used_at=when)
+        )
+
+
+class KeysUnitOfWork(SqlUnitOfWork):
+    keys: ApiKeyRepository
+
+    def _bind(self, session: AsyncSession) -> None:
+        self.keys = ApiKeyRepository(session)

@@ -1,0 +1,49 @@
+"""The keys service's tables (its database is its own; no other service reads it).
+
+No column holds a key or anything reversible to one: ``secret_digest`` is HMAC-SHA256 under a
+server-side pepper (the lookup column, unique); ``display_prefix`` is 4 of the 43 body characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from servicekit.db import UtcDateTime
+from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    environment: Mapped[str] = mapped_column(String(8))
+    display_prefix: Mapped[str] = mapped_column(String(32))
+    secret_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    secret_pepper_version: Mapped[int] = mapped_column(Integer)
+    previous_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    previous_pepper_version: Mapped[int | None] = mapped_column(Integer)
+    previous_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    allowed_cidrs: Mapped[list[str]] = mapped_column(JSON)
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_api_keys_request"),
+        Index("ix_api_keys_workspace_creator", "workspace_id", "created_by", "id"),
+    )

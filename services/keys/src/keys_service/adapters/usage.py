@@ -1,0 +1,81 @@
+"""Last-used tracking without a write per request.
+
+Verify records ``{key_id: latest use}`` in memory (and skips keys whose stored last use is younger
+than a minute, see ``usecases.LAST_USED_RESOLUTION``); a background task flushes the buffer every
+few seconds with one forward-only ``UPDATE … WHERE last_used_at < :ts`` per key, in one
+transaction. The buffer is flushed once more on shutdown. A failed flush puts its entries back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from keys_service.usecases import KeysUnitOfWork
+
+__all__ = ["LastUsedBuffer"]
+
+_log = logging.getLogger("keys_service.usage")
+_MAX_PENDING: Final = 100_000
+
+
+class LastUsedBuffer:
+    def __init__(self, uow: Callable[[], KeysUnitOfWork], interval: float = 5.0) -> None:
+        self._uow, self._interval = uow, interval
+        self._pending: dict[str, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, key_id: str, when: datetime) -> None:
+        seen = self._pending.get(key_id)
+        if seen is None and len(self._pending) >= _MAX_PENDING:
+            return  # bounded memory; last-used is informational
+        if seen is None or when > seen:
+            self._pending[key_id] = when
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Write what was recorded; returns the number of keys written."""
+        batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            async with self._uow() as uow:
+                for key_id, when in sorted(batch.items()):
+                    await uow.keys.touch(key_id, when)
+                await uow.commit()
+        except Exception:
+            for key_id, when in batch.items():
+                self.record(key_id, when)
+            raise
+        return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                _log.error("last-used flush failed", exc_info=True)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the background task and flush what is left (Wiring.on_stop)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except Exception:
+            _log.error("final last-used flush failed", exc_info=True)

@@ -1,0 +1,488 @@
+"""Use cases of the keys service: fetch → check → act → commit, primitives in and out.
+
+Who may do what (DESIGN §4 role table, decided here):
+
+* Every caller needs at least the User role in the workspace (the edge resolved it into the
+  principal; the interceptor checks it again). A caller that is an API key acts as its creator,
+  with that creator's current role, and is further bounded by its own scopes.
+* **Visibility.** A User sees, updates, rotates, revokes, deletes and restores only the keys it
+  created; an Admin or Owner every key of the workspace. A key the caller may not see is
+  NOT_FOUND, exactly like a missing one or another workspace's.
+* **Scope ceiling.** A new key's scopes must lie within the caller's role rights (derived from the
+  access rules, :class:`~keys_service.domain.ScopePolicy`) and, for an API-key caller, within its
+  own scopes. Changing another user's key's scopes also keeps them within that creator's rights.
+* **Mutations** are refused while the workspace is deleted (FAILED_PRECONDITION,
+  ``WORKSPACE_DELETED``); revoked, expired and deleted keys cannot be updated.
+* After each committed change that can make a cached verification stale (update, revoke, rotate,
+  delete, undelete) an invalidation is published, so every edge drops the key within a second.
+
+Verify parses the key offline first (format + checksum) and only then reads the database; the
+workspaces service is asked about the workspace (cached ≤ 1 s) only for a key that authenticated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import TracebackType
+from typing import Final, Protocol, Self
+
+from servicekit.clock import Clock
+from servicekit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from servicekit.pagination import encode_token, page_request
+
+from keys_service.domain import (
+    ApiKey,
+    IpAllowlist,
+    KeyEnvironment,
+    KeyHash,
+    KeyState,
+    OriginAllowlist,
+    PepperRing,
+    Role,
+    Scope,
+    ScopePolicy,
+    ScopeRule,
+    ScopeSet,
+    Verified,
+    VerifyContext,
+    authenticate,
+    authorize,
+    ensure_within,
+    issue_key,
+    parse_key,
+    validate_name,
+)
+
+__all__ = [
+    "LAST_USED_RESOLUTION",
+    "UPDATABLE_FIELDS",
+    "Actor",
+    "InvalidationPublisher",
+    "KeyEvent",
+    "KeyRepository",
+    "KeyView",
+    "KeysService",
+    "KeysUnitOfWork",
+    "UsageRecorder",
+    "WorkspaceDirectory",
+    "WorkspaceStatus",
+]
+
+_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+UPDATABLE_FIELDS: Final = frozenset(
+    {"display_name", "scopes", "allowed_cidrs", "allowed_origins", "expire_time"}
+)
+LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
+"""A key whose stored last use is younger than this is not recorded again (no write per request)."""
+
+
+# ---- ports -------------------------------------------------------------------------------------
+
+
+class KeyRepository(Protocol):
+    async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None: ...
+    async def by_request_id(
+        self, workspace_id: str, created_by: str, request_id: str
+    ) -> ApiKey | None: ...
+    async def add(self, key: ApiKey, request_id: str | None) -> None: ...
+    async def save(self, key: ApiKey) -> None: ...
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        created_by: str | None,
+        after: str,
+        limit: int,
+        show_deleted: bool,
+    ) -> list[ApiKey]: ...
+    async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None: ...
+    async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None: ...
+    async def touch(self, key_id: str, when: datetime) -> None: ...
+
+
+class KeysUnitOfWork(Protocol):
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class WorkspaceStatus(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+    MISSING = "missing"
+
+
+class WorkspaceDirectory(Protocol):
+    """The workspaces service, as the keys service needs it."""
+
+    async def status(self, workspace_id: str) -> WorkspaceStatus: ...
+    async def role_of(self, user_id: str, workspace_id: str) -> Role: ...
+
+
+class KeyEvent(StrEnum):
+    UPDATED = "updated"
+    REVOKED = "revoked"
+    ROTATED = "rotated"
+    DELETED = "deleted"
+    UNDELETED = "undeleted"
+
+
+class InvalidationPublisher(Protocol):
+    """Tells every verifier (edge caches) that what it knows about a key is stale."""
+
+    async def key_changed(self, key: ApiKey, event: KeyEvent) -> None: ...
+
+
+class UsageRecorder(Protocol):
+    """Collects last-used times and writes them in batches, never one write per request."""
+
+    def record(self, key_id: str, when: datetime) -> None: ...
+
+
+# ---- values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The caller: its user id, its role in the workspace and, for an API key, its scopes."""
+
+    user_id: str
+    role: Role
+    key_scopes: tuple[str, ...] | None = None
+
+    def sees(self, key: ApiKey) -> bool:
+        return self.role >= Role.ADMIN or key.created_by == self.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key as shown to a caller; ``secret`` is set only right after create or rotate."""
+
+    key: ApiKey
+    state: KeyState
+    secret: str | None = None
+
+
+def _not_found() -> NotFound:
+    return NotFound("API key not found", reason="KEY_NOT_FOUND")
+
+
+def _scope_set(values: Sequence[str]) -> ScopeSet:
+    """A principal's scopes as held; anything unparsable grants nothing."""
+    parsed: list[Scope] = []
+    for value in values:
+        try:
+            parsed.append(Scope.parse(value))
+        except ValueError:
+            continue
+    return ScopeSet(parsed)
+
+
+def _future(when: datetime | None, now: datetime, field: str) -> datetime | None:
+    if when is not None and when <= now:
+        raise InvalidArgument.field(field, "must be in the future", reason="EXPIRY_INVALID")
+    return when
+
+
+class KeysService:
+    def __init__(
+        self,
+        uow: Callable[[], KeysUnitOfWork],
+        clock: Clock,
+        ring: PepperRing,
+        policy: ScopePolicy,
+        workspaces: WorkspaceDirectory,
+        publisher: InvalidationPublisher,
+        usage: UsageRecorder,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._uow, self._clock, self._ring, self._policy = uow, clock, ring, policy
+        self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
+        self._new_id = new_id
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _view(self, key: ApiKey, secret: str | None = None) -> KeyView:
+        return KeyView(key, key.state(self._clock.now()), secret)
+
+    async def _require_live(self, ws_id: str) -> None:
+        status = await self._workspaces.status(ws_id)
+        if status is WorkspaceStatus.MISSING:
+            raise NotFound("workspace not found", reason="WORKSPACE_NOT_FOUND")
+        if status is WorkspaceStatus.DELETED:
+            raise FailedPrecondition("the workspace is deleted", reason="WORKSPACE_DELETED")
+
+    async def _visible(
+        self, uow: KeysUnitOfWork, actor: Actor, ws_id: str, key_id: str, *, lock: bool = False
+    ) -> ApiKey:
+        key = await uow.keys.get(ws_id, key_id, lock=lock)
+        if key is None or not actor.sees(key):
+            raise _not_found()
+        return key
+
+    async def _check_ceiling(
+        self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str
+    ) -> None:
+        """The key's scopes within the caller's rights, its own scopes, and its creator's rights."""
+        ensure_within(scopes, self._policy.rights_of(actor.role))
+        if actor.key_scopes is not None:
+            ensure_within(scopes, _scope_set(actor.key_scopes))
+        if creator != actor.user_id:
+            # An Admin editing someone else's key cannot lift it above its creator's rights.
+            creator_role = await self._workspaces.role_of(creator, ws_id)
+            ensure_within(scopes, self._policy.rights_of(creator_role))
+
+    def _parse_scopes(self, values: Sequence[str], field: str) -> ScopeSet:
+        return ScopeSet.parse(values, self._policy.catalogue, field=field)
+
+    async def _publish(self, key: ApiKey, event: KeyEvent) -> None:
+        await self._publisher.key_changed(key, event)
+
+    # ---- use cases ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        actor: Actor,
+        ws_id: str,
+        *,
+        name: str,
+        environment: str,
+        scopes: Sequence[str],
+        allowed_cidrs: Sequence[str],
+        allowed_origins: Sequence[str],
+        expires_at: datetime | None,
+        request_id: str,
+    ) -> KeyView:
+        """Mint a key; the view carries the secret, which is never stored or shown again."""
+        now = self._clock.now()
+        validate_name(name, "api_key.display_name")
+        try:
+            env = KeyEnvironment(environment)
+        except ValueError:
+            raise InvalidArgument.field(
+                "api_key.environment",
+                "must be ENVIRONMENT_LIVE or ENVIRONMENT_TEST",
+                reason="ENVIRONMENT_INVALID",
+            ) from None
+        scope_set = self._parse_scopes(scopes, "api_key.scopes")
+        cidrs = IpAllowlist.parse(allowed_cidrs, field="api_key.allowed_cidrs")
+        origins = OriginAllowlist.parse(allowed_origins, field="api_key.allowed_origins")
+        _future(expires_at, now, "api_key.expire_time")
+        if request_id and not _ID.match(request_id):
+            raise InvalidArgument.field(
+                "request_id", "must be 1-64 of [A-Za-z0-9_-]", reason="INVALID_REQUEST_ID"
+            )
+        await self._require_live(ws_id)
+        await self._check_ceiling(actor, scope_set, ws_id, actor.user_id)
+        async with self._uow() as uow:
+            if request_id:
+                existing = await uow.keys.by_request_id(ws_id, actor.user_id, request_id)
+                if existing is not None:
+                    return self._view(existing)
+            key, secret = issue_key(
+                key_id=self._new_id(),
+                workspace_id=ws_id,
+                name=name,
+                environment=env,
+                scopes=scope_set,
+                creator_rights=self._policy.rights_of(actor.role),
+                created_by=actor.user_id,
+                now=now,
+                ring=self._ring,
+                allowed_cidrs=cidrs,
+                allowed_origins=origins,
+                expires_at=expires_at,
+            )
+            await uow.keys.add(key, request_id or None)
+            await uow.commit()
+        return self._view(key, secret.reveal())
+
+    async def get(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        async with self._uow() as uow:
+            return self._view(await self._visible(uow, actor, ws_id, key_id))
+
+    async def list(
+        self, actor: Actor, ws_id: str, page_size: int, page_token: str, show_deleted: bool
+    ) -> tuple[list[KeyView], str]:
+        owner_filter = None if actor.role >= Role.ADMIN else actor.user_id
+        query = f"apiKeys:{ws_id}:{owner_filter or '*'}:{show_deleted}"
+        page = page_request(page_size, page_token, query)
+        async with self._uow() as uow:
+            keys = await uow.keys.list(
+                ws_id,
+                created_by=owner_filter,
+                after=page.cursor,
+                limit=page.size + 1,
+                show_deleted=show_deleted,
+            )
+        more = len(keys) > page.size
+        keys = keys[: page.size]
+        token = encode_token(keys[-1].id, query) if more and keys else ""
+        return [self._view(k) for k in keys], token
+
+    async def update(
+        self, actor: Actor, ws_id: str, key_id: str, changes: Mapping[str, object]
+    ) -> KeyView:
+        """Apply ``changes`` (field → new value; ``expire_time`` None clears the expiry)."""
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown or not changes:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"can update only {', '.join(sorted(UPDATABLE_FIELDS))}",
+                reason="INVALID_UPDATE_MASK",
+            )
+        now = self._clock.now()
+        fields: dict[str, object] = {}
+        if "display_name" in changes:
+            fields["name"] = validate_name(str(changes["display_name"]), "api_key.display_name")
+        if "scopes" in changes:
+            fields["scopes"] = self._parse_scopes(_strings(changes["scopes"]), "api_key.scopes")
+        if "allowed_cidrs" in changes:
+            fields["allowed_cidrs"] = IpAllowlist.parse(
+                _strings(changes["allowed_cidrs"]), field="api_key.allowed_cidrs"
+            )
+        if "allowed_origins" in changes:
+            fields["allowed_origins"] = OriginAllowlist.parse(
+                _strings(changes["allowed_origins"]), field="api_key.allowed_origins"
+            )
+        if "expire_time" in changes:
+            when = changes["expire_time"]
+            if when is not None and not isinstance(when, datetime):
+                raise InvalidArgument.field("api_key.expire_time", "must be a timestamp")
+            fields["expires_at"] = _future(when, now, "api_key.expire_time")
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            _require_active(key, now)
+            if "scopes" in fields:
+                scopes = fields["scopes"]
+                assert isinstance(scopes, ScopeSet)
+                await self._check_ceiling(actor, scopes, ws_id, key.created_by)
+            if "expires_at" in fields and key.previous_expires_at is not None:
+                # keep the invariant "a rotation grace never outlives the key"
+                new_expiry = fields["expires_at"]
+                assert new_expiry is None or isinstance(new_expiry, datetime)
+                if new_expiry is not None and key.previous_expires_at > new_expiry:
+                    fields["previous_expires_at"] = new_expiry
+            key = _replace(key, updated_at=now, **fields)
+            await uow.keys.save(key)
+            await uow.commit()
+        await self._publish(key, KeyEvent.UPDATED)
+        return self._view(key)
+
+    async def revoke(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            revoked = key.revoke(now=self._clock.now())
+            if revoked is not key:
+                await uow.keys.save(revoked)
+                await uow.commit()
+        await self._publish(revoked, KeyEvent.REVOKED)
+        return self._view(revoked)
+
+    async def rotate(self, actor: Actor, ws_id: str, key_id: str, grace: timedelta) -> KeyView:
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            rotated, secret = key.rotate(self._ring, now=self._clock.now(), grace=grace)
+            await uow.keys.save(rotated)
+            await uow.commit()
+        await self._publish(rotated, KeyEvent.ROTATED)
+        return self._view(rotated, secret.reveal())
+
+    async def delete(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            deleted = key.delete(now=self._clock.now())
+            if deleted is not key:
+                await uow.keys.save(deleted)
+                await uow.commit()
+        await self._publish(deleted, KeyEvent.DELETED)
+        return self._view(deleted)
+
+    async def undelete(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            restored = key.undelete(now=self._clock.now())
+            await uow.keys.save(restored)
+            await uow.commit()
+        await self._publish(restored, KeyEvent.UNDELETED)
+        return self._view(restored)
+
+    def list_scopes(self) -> tuple[ScopeRule, ...]:
+        return self._policy.rules
+
+    async def verify(
+        self, key_text: str, client_ip: str, origin: str, required_scope: str
+    ) -> Verified:
+        """The hot path; see the module docstring of ``domain.api_key`` for the order."""
+        try:
+            scope = Scope.parse(required_scope)
+        except ValueError as exc:
+            raise InvalidArgument.field(
+                "required_scope", str(exc), reason="REQUIRED_SCOPE_INVALID"
+            ) from None
+        presented = parse_key(key_text)  # offline: junk never reaches the database
+        digests = [h.digest for h in self._ring.lookup_hashes(presented)]
+        async with self._uow() as uow:
+            found = await uow.keys.find_by_digests(digests)
+        now = self._clock.now()
+        verified = authenticate(presented, found, self._ring, now=now)
+        key = verified.key
+        status = await self._workspaces.status(key.workspace_id)
+        context = VerifyContext(
+            now=now,
+            workspace_active=status is WorkspaceStatus.ACTIVE,
+            client_ip=client_ip or None,
+            origin=origin or None,
+            required_scope=scope,
+        )
+        authorize(key, context)
+        if verified.needs_rehash:
+            async with self._uow() as uow:
+                await uow.keys.rehash(key.id, key.secret_hash, self._ring.hash(presented))
+                await uow.commit()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            self._usage.record(key.id, now)
+        return verified
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidArgument("expected a list of strings", reason="INVALID_ARGUMENT")
+    return [str(v) for v in value]
+
+
+def _require_active(key: ApiKey, now: datetime) -> None:
+    state = key.state(now)
+    if state is KeyState.DELETED:
+        raise FailedPrecondition("a deleted key cannot be changed", reason="KEY_DELETED")
+    if state is KeyState.REVOKED:
+        raise FailedPrecondition("a revoked key cannot be changed", reason="KEY_REVOKED")
+    if state is KeyState.EXPIRED:
+        raise FailedPrecondition("an expired key cannot be changed", reason="KEY_EXPIRED")
+
+
+def _replace(key: ApiKey, **fields: object) -> ApiKey:
+    return dataclasses.replace(key, **fields)  # type: ignore[arg-type]

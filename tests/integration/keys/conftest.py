@@ -1,0 +1,122 @@
+"""A real keys server (mTLS, real database), an in-memory workspaces dependency, a fake clock."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from keys_service.__main__ import MIGRATIONS
+from keys_service.adapters.contracts import contract_modules, scope_grants
+from keys_service.adapters.invalidation import NullPublisher
+from keys_service.adapters.peppers import load_pepper_ring
+from keys_service.adapters.repository import KeysUnitOfWork
+from keys_service.adapters.usage import LastUsedBuffer
+from keys_service.domain import ApiKey, Role, ScopePolicy
+from keys_service.servicer import KeysServicer
+from keys_service.usecases import KeyEvent, KeysService, WorkspaceStatus
+from railguard.access.v1 import access_pb2
+from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
+from servicekit import Principal, Registration, Settings, Wiring, create_engine, session_factory
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
+
+PEPPERS = "1:" + base64.b64encode(b"integration-test-pepper-32-bytes").decode()
+
+
+class Workspaces:
+    """ResolveAccess as the workspaces service would answer it (the real adapter is gRPC)."""
+
+    def __init__(self) -> None:
+        self.deleted: set[str] = set()
+        self.roles: dict[tuple[str, str], Role] = {}
+
+    async def status(self, workspace_id: str) -> WorkspaceStatus:
+        if workspace_id in self.deleted:
+            return WorkspaceStatus.DELETED
+        return WorkspaceStatus.ACTIVE
+
+    async def role_of(self, user_id: str, workspace_id: str) -> Role:
+        return self.roles.get((user_id, workspace_id), Role.NONE)
+
+
+class RecordingPublisher(NullPublisher):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, KeyEvent]] = []
+
+    async def key_changed(self, key: ApiKey, event: KeyEvent) -> None:
+        self.events.append((key.id, event))
+
+
+@dataclass
+class KeysServer:
+    port: int
+    pki: Path
+    workspaces: Workspaces
+    clock: FakeClock
+    usage: LastUsedBuffer
+    engine: AsyncEngine
+    publisher: RecordingPublisher
+    statements: list[str] = field(default_factory=list)
+
+    def stub(self, identity: str = "edge") -> keys_service_pb2_grpc.KeysServiceStub:
+        return keys_service_pb2_grpc.KeysServiceStub(channel_as(identity, self.pki, self.port))
+
+    def md(
+        self,
+        user: str,
+        ws: str = "ws_a",
+        role: int = access_pb2.ROLE_USER,
+        key_scopes: tuple[str, ...] | None = None,
+    ) -> Any:
+        principal = Principal(user_id=user, workspace_id=ws, role=role)
+        if key_scopes is not None:
+            principal = Principal(
+                user_id=user, workspace_id=ws, role=role, api_key_id="kx", scopes=key_scopes
+            )
+        return principal_metadata(principal)
+
+
+@pytest.fixture
+async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]:
+    workspaces = Workspaces()
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock = FakeClock(start)
+    publisher = RecordingPublisher()
+    holder: dict[str, Any] = {}
+
+    async def build(settings: Settings) -> Wiring:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+
+        def uow() -> KeysUnitOfWork:
+            return KeysUnitOfWork(sessions)
+
+        usage = LastUsedBuffer(uow, interval=3600)
+        ring = load_pepper_ring(settings)
+        policy = ScopePolicy(scope_grants(contract_modules()))
+        service = KeysService(uow, clock, ring, policy, workspaces, publisher, usage)
+        holder.update(engine=engine, usage=usage)
+        registration = Registration(
+            keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
+            KeysServicer(service),
+            keys_service_pb2,
+        )
+        return Wiring([registration], on_stop=[engine.dispose, usage.stop])
+
+    settings = test_settings("keys", pki, database_url, {"RAILGUARD_KEYS_PEPPERS": PEPPERS})
+    async with running(settings, build, MIGRATIONS) as server:
+        ks = KeysServer(
+            server.port, pki, workspaces, clock, holder["usage"], holder["engine"], publisher
+        )
+
+        @event.listens_for(ks.engine.sync_engine, "before_cursor_execute")
+        def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            ks.statements.append(statement)
+
+        yield ks

@@ -1,0 +1,148 @@
+"""In-memory fakes of the keys service's ports, shared by the use-case tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from keys_service.domain import ApiKey, KeyHash, Role
+from keys_service.usecases import KeyEvent, WorkspaceStatus
+
+
+class FakeKeys:
+    """The repository: a dict, plus a count of every read so tests can prove "no DB read"."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, ApiKey] = {}
+        self.request_ids: dict[tuple[str, str, str], str] = {}
+        self.reads = 0
+        self.touches: list[tuple[str, datetime]] = []
+        self.rehashes = 0
+
+    async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None:
+        self.reads += 1
+        key = self.rows.get(key_id)
+        return key if key and key.workspace_id == workspace_id else None
+
+    async def by_request_id(
+        self, workspace_id: str, created_by: str, request_id: str
+    ) -> ApiKey | None:
+        self.reads += 1
+        key_id = self.request_ids.get((workspace_id, created_by, request_id))
+        return self.rows[key_id] if key_id else None
+
+    async def add(self, key: ApiKey, request_id: str | None) -> None:
+        self.rows[key.id] = key
+        if request_id:
+            self.request_ids[(key.workspace_id, key.created_by, request_id)] = key.id
+
+    async def save(self, key: ApiKey) -> None:
+        self.rows[key.id] = key
+
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        created_by: str | None,
+        after: str,
+        limit: int,
+        show_deleted: bool,
+    ) -> list[ApiKey]:
+        self.reads += 1
+        keys = sorted(
+            (
+                k
+                for k in self.rows.values()
+                if k.workspace_id == workspace_id
+                and k.id > after
+                and (created_by is None or k.created_by == created_by)
+                and (show_deleted or k.deleted_at is None)
+            ),
+            key=lambda k: k.id,
+        )
+        return keys[:limit]
+
+    async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None:
+        self.reads += 1
+        for key in self.rows.values():
+            hashes = [key.secret_hash, key.previous_secret_hash]
+            if any(h is not None and h.digest in digests for h in hashes):
+                return key
+        return None
+
+    async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None:
+        self.rehashes += 1
+        key = self.rows[key_id]
+        if key.secret_hash == old:
+            self.rows[key_id] = dataclasses.replace(key, secret_hash=new)
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        self.touches.append((key_id, when))
+        key = self.rows[key_id]
+        if key.last_used_at is None or key.last_used_at < when:
+            self.rows[key_id] = dataclasses.replace(key, last_used_at=when)
+
+
+class FakeUow:
+    def __init__(self, keys: FakeKeys) -> None:
+        self._keys = keys
+        self.commits = 0
+
+    @property
+    def keys(self) -> FakeKeys:
+        return self._keys
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+
+class FakeWorkspaces:
+    """ResolveAccess as the workspaces service would answer it."""
+
+    def __init__(self) -> None:
+        self.deleted: set[str] = set()
+        self.missing: set[str] = set()
+        self.roles: dict[tuple[str, str], Role] = {}
+        self.calls = 0
+
+    async def status(self, workspace_id: str) -> WorkspaceStatus:
+        self.calls += 1
+        if workspace_id in self.missing:
+            return WorkspaceStatus.MISSING
+        if workspace_id in self.deleted:
+            return WorkspaceStatus.DELETED
+        return WorkspaceStatus.ACTIVE
+
+    async def role_of(self, user_id: str, workspace_id: str) -> Role:
+        self.calls += 1
+        return self.roles.get((user_id, workspace_id), Role.NONE)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, KeyEvent]] = []
+
+    async def key_changed(self, key: ApiKey, event: KeyEvent) -> None:
+        self.events.append((key.id, event))
+
+
+class FakeUsage:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, datetime]] = []
+
+    def record(self, key_id: str, when: datetime) -> None:
+        self.recorded.append((key_id, when))
