@@ -54,6 +54,7 @@ class Stack:
     env: Mapping[str, str] = field(default_factory=dict)
     database_urls: Mapping[str, str] = field(default_factory=dict)
     edges: int = 1
+    edge_envs: tuple[Mapping[str, str], ...] = ()  # per-edge overrides, by index
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[BinaryIO] = field(default_factory=list)
     edge_ports: list[int] = field(default_factory=list)
@@ -97,7 +98,10 @@ class Stack:
             self._spawn(name, f"{name}_service", self._env(name, getattr(self.ports, name)))
         self.edge_ports = [self.ports.edge] + [free_port() for _ in range(self.edges - 1)]
         for index, port in enumerate(self.edge_ports):
-            self._spawn(f"edge{index or ''}", "edge_service", self._env("edge", port))
+            env = self._env("edge", port)
+            if index < len(self.edge_envs):
+                env.update(self.edge_envs[index])
+            self._spawn(f"edge{index or ''}", "edge_service", env)
         try:
             self.wait_healthy(timeout)
         except BaseException:

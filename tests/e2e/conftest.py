@@ -18,7 +18,7 @@ import httpx
 import pytest
 from devstack import Stack, StackPorts
 
-E2E_SERVICES = ("auth", "workspaces")
+E2E_SERVICES = ("auth", "workspaces", "keys")
 PASSWORD = "correct horse battery staple"
 
 

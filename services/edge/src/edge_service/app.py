@@ -62,6 +62,18 @@ async def build_edge(settings: Settings) -> Edge:
         on_stop.append(redis_client.aclose)
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
     api_keys: ApiKeyVerifier | None = None
+    if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
+        from edge_service.api_keys import SAFE_TTL, KeysServiceVerifier
+
+        default_ttl = 30.0 if redis_client is not None else SAFE_TTL
+        verifier = KeysServiceVerifier(
+            upstream.channels["keys"],
+            ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", default_ttl),
+            redis=redis_client,
+        )
+        await verifier.start()
+        on_stop.insert(0, verifier.close)
+        api_keys = verifier
     limits = LimitTable(scale=settings.get_float("EDGE_RATE_LIMIT_SCALE", 1.0))
     config = EdgeConfig(max_body_bytes=settings.get_int("EDGE_MAX_BODY_BYTES", 64 * 1024))
     gateway = Gateway(

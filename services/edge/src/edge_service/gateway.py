@@ -46,6 +46,8 @@ class ApiKeyVerifier(Protocol):
         self, key: str, client_ip: str, origin: str, required_scope: str
     ) -> Principal: ...
 
+    async def introspect(self, key: str, client_ip: str, origin: str) -> Principal: ...
+
 
 class Upstream(Protocol):
     async def invoke(
@@ -189,6 +191,55 @@ class Gateway:
             )
         return None
 
+    async def whoami(self, request: Request) -> Response:
+        """The principal behind the presented token or key, its workspace, scopes and limits."""
+        request_id = new_request_id()
+        try:
+            peer = request.client.host if request.client else ""
+            client_ip = self.client_ip.resolve(peer, request.headers.getlist("x-forwarded-for"))
+            kind, secret = self._credentials(request)
+            plan = 0
+            if kind == "jwt":
+                claims = await self.tokens.verify(secret)
+                body: dict[str, object] = {
+                    "type": "user",
+                    "userId": claims.user_id,
+                    "sessionId": claims.session_id,
+                    "aal": claims.aal,
+                    "amr": list(claims.amr),
+                }
+            elif kind == "key" and self.api_keys is not None:
+                principal = await self.api_keys.introspect(
+                    secret, client_ip, request.headers.get("origin", "")
+                )
+                view = await self.access.resolve(principal.user_id, principal.workspace_id)
+                if not view.member or view.deleted:
+                    raise errors.Unauthenticated(
+                        "the key's creator no longer has access", reason="KEY_CREATOR_REMOVED"
+                    )
+                plan = view.plan
+                body = {
+                    "type": "apiKey",
+                    "apiKeyId": principal.api_key_id,
+                    "workspace": f"workspaces/{principal.workspace_id}",
+                    "createdBy": principal.user_id,
+                    "scopes": list(principal.scopes),
+                }
+            else:
+                raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
+            body["clientIp"] = client_ip
+            body["rateLimits"] = [
+                {"class": name, "quota": limit.quota, "windowSeconds": int(limit.window)}
+                for name, limit in self.limits.all_for_plan(plan).items()
+            ]
+            response = Response(json.dumps(body), media_type="application/json")
+        except errors.RailguardError as exc:
+            response = problem_from_error(exc, request_id)
+        except grpc.aio.AioRpcError as exc:
+            response = problem_from_rpc(exc, request_id)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
         started = time.perf_counter()
@@ -225,7 +276,36 @@ class Gateway:
         )
         return response
 
+    def _preflight(self, request: Request, request_id: str) -> Response:
+        """Answer a CORS preflight for any routed path.
+
+        A preflight carries no credentials, so it cannot know the key's origins: it lets the
+        browser send the request, and the actual request is refused (403, no
+        Access-Control-Allow-Origin) unless the key allows the origin.
+        """
+        origin = request.headers.get("origin", "")
+        wanted = request.headers.get("access-control-request-method", "")
+        route, other_verb = self.routes.resolve(wanted, request.url.path)
+        if not origin or route is None:
+            status = 405 if other_verb else 404
+            code = "METHOD_NOT_ALLOWED" if other_verb else "ROUTE_NOT_FOUND"
+            return problem_response(
+                status, code, "no such route for a cross-origin request", request_id
+            )
+        return Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": wanted,
+                "Access-Control-Allow-Headers": "Authorization, X-API-Key, Content-Type",
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+        )
+
     async def _handle(self, request: Request, request_id: str) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, request_id)
         route, other_verb = self.routes.resolve(request.method, request.url.path)
         if route is None:
             if other_verb:
@@ -280,6 +360,16 @@ class Gateway:
         result = await self.upstream.invoke(
             route.info, message, forwarded, request_id, self.config.upstream_timeout
         )
+        origin = request.headers.get("origin", "")
+        if origin and forwarded.is_api_key:
+            # the keys service has verified this origin against the key's allowlist
+            decision_headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Expose-Headers": "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After",
+                    "Vary": "Origin",
+                }
+            )
         return Response(
             json.dumps(render_response(result)),
             media_type="application/json",
@@ -339,16 +429,20 @@ def build_app(
 
     openapi_doc = json.dumps(openapi())
 
+    async def whoami(request: Request) -> Response:
+        return await gateway.whoami(request)
+
     async def openapi_json(request: Request) -> Response:
         return Response(openapi_doc, media_type="application/json")
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     app = Starlette(
         routes=[
             StarletteRoute("/healthz", healthz, methods=["GET"]),
             StarletteRoute("/readyz", readyz, methods=["GET"]),
             StarletteRoute("/.well-known/jwks.json", jwks, methods=["GET"]),
             StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
+            StarletteRoute("/v1/whoami", whoami, methods=["GET"]),
             StarletteRoute("/{path:path}", dispatch, methods=methods),
         ]
     )

@@ -71,6 +71,9 @@ class LimitTable:
         quota = max(1, int(self.base[name] * _PLAN_FACTOR.get(plan, 1) * self.scale))
         return Limit(f"{name}-p{plan or 1}", quota, 60.0)
 
+    def all_for_plan(self, plan: int) -> dict[str, Limit]:
+        return {name: self.limit(rate_class, plan) for rate_class, name in _CLASS_NAMES.items()}
+
 
 class Limiter(Protocol):
     async def hit(self, key: str, limit: Limit) -> Decision: ...

@@ -175,6 +175,10 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         self, request: pb.VerifyApiKeyRequest, context: object
     ) -> pb.VerifyApiKeyResponse:
         result = await self.service.verify(
-            request.key, request.client_ip, request.origin, request.required_scope
+            request.key,
+            request.client_ip,
+            request.origin,
+            request.required_scope,
+            introspect=request.introspect,
         )
         return _verified(result)

@@ -434,15 +434,34 @@ class KeysService:
         return self._policy.rules
 
     async def verify(
-        self, key_text: str, client_ip: str, origin: str, required_scope: str
+        self,
+        key_text: str,
+        client_ip: str,
+        origin: str,
+        required_scope: str,
+        *,
+        introspect: bool = False,
     ) -> Verified:
-        """The hot path; see the module docstring of ``domain.api_key`` for the order."""
-        try:
-            scope = Scope.parse(required_scope)
-        except ValueError as exc:
-            raise InvalidArgument.field(
-                "required_scope", str(exc), reason="REQUIRED_SCOPE_INVALID"
-            ) from None
+        """The hot path; see the module docstring of ``domain.api_key`` for the order.
+
+        ``introspect`` (the edge's whoami) checks everything but an RPC scope; it must come
+        with an empty ``required_scope`` so that an ordinary call can never skip the scope.
+        """
+        scope: Scope | None = None
+        if introspect:
+            if required_scope:
+                raise InvalidArgument.field(
+                    "required_scope",
+                    "must be empty with introspect",
+                    reason="REQUIRED_SCOPE_INVALID",
+                )
+        else:
+            try:
+                scope = Scope.parse(required_scope)
+            except ValueError as exc:
+                raise InvalidArgument.field(
+                    "required_scope", str(exc), reason="REQUIRED_SCOPE_INVALID"
+                ) from None
         presented = parse_key(key_text)  # offline: junk never reaches the database
         digests = [h.digest for h in self._ring.lookup_hashes(presented)]
         async with self._uow() as uow:

@@ -607,6 +607,7 @@ class VerifyApiKeyRequest(_message.Message):
     CLIENT_IP_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
     REQUIRED_SCOPE_FIELD_NUMBER: _builtins.int
+    INTROSPECT_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The key exactly as presented (`Authorization: Bearer rg_...` or `X-API-Key`)."""
     client_ip: _builtins.str
@@ -616,7 +617,13 @@ class VerifyApiKeyRequest(_message.Message):
     origin: _builtins.str
     """The request's Origin header; empty when the request carried none."""
     required_scope: _builtins.str
-    """The scope of the RPC being called, from its access rule, such as `keys:read`."""
+    """The scope of the RPC being called, from its access rule, such as `keys:read`. Required
+    unless `introspect` is set.
+    """
+    introspect: _builtins.bool
+    """The edge's whoami: authenticate the key and check its workspace, IP and origin rules, but
+    no RPC scope. `required_scope` must then be empty.
+    """
     def __init__(
         self,
         *,
@@ -624,10 +631,11 @@ class VerifyApiKeyRequest(_message.Message):
         client_ip: _builtins.str = ...,
         origin: _builtins.str = ...,
         required_scope: _builtins.str = ...,
+        introspect: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_ip", b"client_ip", "key", b"key", "origin", b"origin", "required_scope", b"required_scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_ip", b"client_ip", "introspect", b"introspect", "key", b"key", "origin", b"origin", "required_scope", b"required_scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
