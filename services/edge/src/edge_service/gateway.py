@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
+from google.protobuf.message import Message as ProtoMessage
 from servicekit import errors
 from servicekit.access import RpcInfo, workspace_id_from_name
 from servicekit.context import Principal, new_request_id
-from google.protobuf.message import Message as ProtoMessage
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
