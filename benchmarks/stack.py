@@ -1,0 +1,147 @@
+"""The real suite for the benchmarks: ``devstack.Stack`` on free ports, seeded with one user.
+
+Every service runs as its own ``python -m <name>_service`` process, exactly as ``make run`` and
+the end-to-end tests start them. The seed goes through the edge over HTTPS like a user would:
+sign up, log in, create a workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from devstack import Stack, StackPorts
+from railguard.access.v1 import access_pb2
+from servicekit.clients import outgoing_metadata
+from servicekit.context import Principal
+
+__all__ = ["PASSWORD", "BenchStack", "Seed", "bench_stack", "database_kind"]
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark user's password
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    email: str
+    user_id: str
+    access_token: str
+    workspace_id: str
+
+    def principal_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """What the edge forwards for this user acting in their workspace (they are its Owner)."""
+        principal = Principal(
+            user_id=self.user_id,
+            workspace_id=self.workspace_id,
+            role=access_pb2.ROLE_OWNER,
+            client_ip="127.0.0.1",
+        )
+        return tuple(outgoing_metadata(principal, "bench"))
+
+
+@dataclass(slots=True)
+class BenchStack:
+    stack: Stack
+    seed: Seed
+    database: str
+
+    @property
+    def certs(self) -> Path:
+        return self.stack.certs
+
+    def pids(self) -> dict[str, int]:
+        return {label: proc.pid for label, proc in self.stack.processes.items()}
+
+
+def database_kind(requested: str) -> str:
+    """``sqlite``, ``postgres``, or for ``auto`` PostgreSQL when it answers on 127.0.0.1:5432."""
+    if requested != "auto":
+        return requested
+    try:
+        asyncio.run(_postgres_ping())
+    except (TimeoutError, OSError, ImportError):
+        return "sqlite"
+    return "postgres"
+
+
+async def _postgres_ping() -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=2)
+    await conn.close()
+
+
+async def _postgres(statements: list[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def _databases(kind: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    if kind == "sqlite":
+        yield {}  # the Stack's default: one SQLite file per service in the state folder
+        return
+    names = {s: f"rg_bench_{s}_{secrets.token_hex(4)}" for s in services}
+    asyncio.run(_postgres([f'CREATE DATABASE "{n}"' for n in names.values()]))
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield {s: f"{base}/{n}" for s, n in names.items()}
+    finally:
+        asyncio.run(
+            _postgres([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
+        )
+
+
+def _seed(stack: Stack) -> Seed:
+    context = ssl.create_default_context(cafile=str(stack.certs / "ca.crt"))
+    email = f"bench-{secrets.token_hex(4)}@example.com"
+    with httpx.Client(base_url=stack.url, verify=context, timeout=30) as client:
+
+        def send(method: str, path: str, token: str = "", **kw: object) -> dict[str, object]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = client.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+            response.raise_for_status()
+            body: dict[str, object] = response.json()
+            return body
+
+        send("POST", "/v1/users", json={"email": email, "password": PASSWORD})
+        tokens = send("POST", "/v1/auth:login", json={"email": email, "password": PASSWORD})
+        token = str(tokens["tokens"]["accessToken"])  # type: ignore[index]
+        me = send("GET", "/v1/users/me", token)
+        workspace = send("POST", "/v1/workspaces", token, json={"displayName": "Benchmark"})
+    return Seed(email, str(me["id"]), token, str(workspace["name"]).split("/")[1])
+
+
+@contextlib.contextmanager
+def bench_stack(
+    state: Path, services: tuple[str, ...], database: str, log_level: str = "INFO"
+) -> Iterator[BenchStack]:
+    """Start the suite (plus one edge) in ``state``, seed it, and stop it afterwards."""
+    shutil.rmtree(state, ignore_errors=True)
+    with _databases(database, services) as urls:
+        stack = Stack(
+            state,
+            ports=StackPorts.free(),
+            services=services,
+            # Limits stay on (the limiter runs per request) but scaled so one user is never refused.
+            env={"RAILGUARD_EDGE_RATE_LIMIT_SCALE": "1000000", "RAILGUARD_LOG_LEVEL": log_level},
+            database_urls=urls,
+        )
+        stack.start(timeout=90)
+        try:
+            yield BenchStack(stack, _seed(stack), database)
+        finally:
+            stack.stop()
