@@ -78,6 +78,8 @@ class Stack:
             "RAILGUARD_KEYS_ADDR": f"127.0.0.1:{self.ports.keys}",
             "RAILGUARD_CREDENTIALS_ADDR": f"127.0.0.1:{self.ports.credentials}",
             "PYTHONUNBUFFERED": "1",
+            # fewer malloc arenas: threads (argon2, gRPC) otherwise each keep their own pools
+            "MALLOC_ARENA_MAX": "2",
             **self.env,
         }
         if name in self.database_urls:

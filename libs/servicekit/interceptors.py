@@ -58,6 +58,9 @@ def _wrap(handler: Handler, around: Callable[[Behavior], Behavior]) -> Handler:
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
@@ -67,10 +70,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        return _wrap(
+        # wrap each method's handler once, not on every call
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap(
             handler,
             lambda behavior: self.around(method, behavior, handler.unary_stream is not None),
         )
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
     @abc.abstractmethod
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
@@ -136,6 +145,7 @@ class ErrorMappingInterceptor(_Interceptor):
     """Map domain errors to gRPC status; never let an exception's text reach the caller."""
 
     def __init__(self, domain: str) -> None:
+        super().__init__()
         self.domain = domain
 
     async def _abort(self, exc: Exception, ctx: Ctx) -> None:
@@ -183,6 +193,7 @@ class CallerIdentityInterceptor(_Interceptor):
     def __init__(
         self, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)
     ) -> None:
+        super().__init__()
         self.rules = rules
         self.asserters = frozenset(asserters)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["upgrade"]
 
@@ -14,6 +15,8 @@ _ENV = Path(__file__).parent / "alembic"
 
 
 def _config(database_url: str, service: str, versions: Path) -> Config:
+    from alembic.config import Config  # imported here: a serving process never loads Alembic
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_ENV))
     cfg.set_main_option("version_locations", str(versions))
@@ -28,4 +31,6 @@ async def upgrade(database_url: str, service: str, versions: Path, revision: str
     if database_url.startswith("sqlite"):
         path = database_url.split(":///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     await asyncio.to_thread(command.upgrade, _config(database_url, service, versions), revision)

@@ -32,12 +32,22 @@ async def _main(
     command = argv[1] if len(argv) > 1 else "serve"
     if command not in {"serve", "migrate"}:
         raise SystemExit(f"usage: python -m {name}_service [serve|migrate]")
-    if command == "migrate" or settings.get("MIGRATE_ON_START", "1") == "1":
-        await upgrade(settings.database_url, name, migrations)
     if command == "migrate":
+        await upgrade(settings.database_url, name, migrations)
         return
+    if settings.get("MIGRATE_ON_START", "1") == "1":
+        await _migrate_in_child(name)
     wiring = await build(settings)
     await serve(settings, wiring.registrations, on_stop=wiring.on_stop)
+
+
+async def _migrate_in_child(name: str) -> None:
+    """Migrate in a short-lived child process, so the server never holds Alembic in memory."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"{name}_service", "migrate"
+    )
+    if await process.wait() != 0:
+        raise SystemExit(f"{name}: migrations failed")
 
 
 def run_service(

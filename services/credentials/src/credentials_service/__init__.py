@@ -1,0 +1,1 @@
+"""The credentials service: the credential vault and webhook triggers (encrypted at rest)."""

@@ -1,0 +1,126 @@
+"""Composition root of the credentials service: settings → adapters → serve().
+
+``python -m credentials_service [serve|migrate]`` runs the service (through ``run_service``);
+``python -m credentials_service rewrap [--batch-size N] [--resume]`` rotates the encryption key,
+re-seals every stored ciphertext under the new version (the plaintext never leaves the key
+manager) and then raises ``min_decryption_version``. ``--resume`` continues an interrupted run
+without rotating again.
+
+Service settings (``RAILGUARD_*``; defaults in brackets): ``KMS_URL`` [embedded local keyring],
+``CREDENTIALS_WEBHOOK_PEPPER`` [generated state-dir file], ``CREDENTIALS_RETENTION_DAYS`` [30];
+see adapters/key_material.py and docs/credentials.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from railguard.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
+from servicekit import (
+    Registration,
+    Settings,
+    SystemClock,
+    Wiring,
+    configure_logging,
+    create_engine,
+    load_settings,
+    run_service,
+    session_factory,
+    upgrade,
+)
+from servicekit.kms import KeyManager
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from credentials_service.adapters.key_material import key_manager, token_hasher
+from credentials_service.adapters.repository import CredentialsUnitOfWork
+from credentials_service.servicer import CredentialsServicer
+from credentials_service.usecases import CredentialsService, RewrapReport
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+
+
+def _service(settings: Settings, kms: KeyManager) -> tuple[CredentialsService, AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    service = CredentialsService(
+        lambda: CredentialsUnitOfWork(sessions),
+        SystemClock(),
+        kms,
+        token_hasher(settings),
+        retention_days=settings.get_int("CREDENTIALS_RETENTION_DAYS", 30),
+    )
+    return service, engine
+
+
+async def build(settings: Settings) -> Wiring:
+    kms = key_manager(settings)
+    await kms.self_check()  # fail fast: a missing, non-derived or unreachable key stops start-up
+    service, engine = _service(settings, kms)
+    registration = Registration(
+        credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server,
+        CredentialsServicer(service),
+        credentials_service_pb2,
+    )
+    return Wiring([registration], on_stop=[engine.dispose, kms.close])
+
+
+class ProgressBar:
+    """``credentials [##########----------] 120/240`` redrawn in place on a terminal stream."""
+
+    def __init__(self, out: TextIO = sys.stderr, width: int = 30) -> None:
+        self.out, self.width = out, width
+
+    def __call__(self, kind: str, done: int, total: int) -> None:
+        filled = self.width if total == 0 else self.width * done // total
+        bar = "#" * filled + "-" * (self.width - filled)
+        end = "\n" if done >= total else ""
+        self.out.write(f"\r{kind:<17} [{bar}] {done}/{total}{end}")
+        self.out.flush()
+
+
+async def rewrap(
+    settings: Settings, batch_size: int, *, resume: bool = False, out: TextIO = sys.stderr
+) -> RewrapReport:
+    kms = key_manager(settings)
+    try:
+        await kms.self_check()
+        service, engine = _service(settings, kms)
+        try:
+            report = await service.rewrap(
+                batch_size=batch_size, rotate=not resume, progress=ProgressBar(out)
+            )
+        finally:
+            await engine.dispose()
+    finally:
+        await kms.close()
+    out.write(
+        f"key version {report.key_version}: {report.rewrapped} rewrapped, {report.skipped} "
+        f"changed meanwhile, {report.failed} failed; min_decryption_version "
+        f"{report.min_decryption_version}\n"
+    )
+    return report
+
+
+def _rewrap_command(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m credentials_service rewrap")
+    parser.add_argument("--batch-size", type=int, default=100, help="rows per transaction (1-1000)")
+    parser.add_argument("--resume", action="store_true", help="continue without rotating again")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch_size <= 1000:
+        parser.error("--batch-size must be 1 to 1000")
+    settings = load_settings("credentials")
+    configure_logging("credentials", settings.log_level)
+    asyncio.run(upgrade(settings.database_url, "credentials", MIGRATIONS))
+    report = asyncio.run(rewrap(settings, args.batch_size, resume=args.resume))
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["rewrap"]:
+        raise SystemExit(_rewrap_command(sys.argv[2:]))
+    run_service("credentials", build, MIGRATIONS)

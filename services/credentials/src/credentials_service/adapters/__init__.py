@@ -1,0 +1,1 @@
+"""Adapters of the credentials service: tables, repositories, key material from settings."""

@@ -1,0 +1,211 @@
+"""CredentialsService over gRPC: proto ↔ primitives around one use case per RPC."""
+
+from __future__ import annotations
+
+import json
+
+from google.protobuf import json_format
+from railguard.credentials.v1 import credentials_service_pb2 as pb
+from railguard.credentials.v1 import credentials_service_pb2_grpc
+from servicekit import current
+from servicekit.wire import mask_paths, parse_name, timestamp
+
+from credentials_service.domain import Credential, Delivery, WebhookTrigger
+from credentials_service.usecases import UPDATABLE_FIELDS, Actor, CredentialsService
+
+WS = "workspaces/{workspace}"
+CREDENTIAL = "workspaces/{workspace}/credentials/{credential}"
+TRIGGER = "workspaces/{workspace}/webhookTriggers/{trigger}"
+HOOK_PATH = "/v1/hooks/{trigger}"
+
+
+def _state(deleted: bool) -> pb.State.ValueType:
+    return pb.STATE_DELETED if deleted else pb.STATE_ACTIVE
+
+
+def _credential(c: Credential) -> pb.Credential:
+    return pb.Credential(
+        name=f"workspaces/{c.workspace_id}/credentials/{c.id}",
+        display_name=c.display_name,
+        provider=c.provider,
+        masked_value=c.masked_value,
+        key_version=c.key_version,
+        state=_state(c.deleted),
+        create_time=timestamp(c.created_at),
+        create_by=c.created_by,
+        update_time=timestamp(c.updated_at),
+        updated_by=c.updated_by,
+        last_used_time=timestamp(c.last_used_at),
+        delete_time=timestamp(c.deleted_at),
+        purge_time=timestamp(c.purge_at),
+    )
+
+
+def _trigger(t: WebhookTrigger) -> pb.WebhookTrigger:
+    return pb.WebhookTrigger(
+        name=f"workspaces/{t.workspace_id}/webhookTriggers/{t.id}",
+        display_name=t.display_name,
+        url_path=HOOK_PATH.format(trigger=t.id),
+        state=_state(t.deleted),
+        create_time=timestamp(t.created_at),
+        create_by=t.created_by,
+        token_issue_time=timestamp(t.token_issued_at),
+        last_delivery_time=timestamp(t.last_delivery_at),
+        delete_time=timestamp(t.deleted_at),
+    )
+
+
+def _delivery(d: Delivery) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        name=f"workspaces/{d.workspace_id}/webhookTriggers/{d.trigger_id}/deliveries/{d.id}",
+        receive_time=timestamp(d.received_at),
+        size_bytes=d.size_bytes,
+        content_type=d.content_type,
+        source_ip=d.source_ip,
+    )
+
+
+def _scoped(name: str, pattern: str, field: str = "name") -> tuple[Actor, dict[str, str]]:
+    """Parse a resource name and check it lies in the workspace the caller was authorised for."""
+    parts = parse_name(pattern, name, field)
+    principal = current().principal
+    workspace = principal.require_workspace(parts["workspace"])
+    return Actor(principal.user_id, workspace), parts
+
+
+class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceServicer):
+    def __init__(self, service: CredentialsService) -> None:
+        self.service = service
+
+    async def CreateCredential(
+        self, request: pb.CreateCredentialRequest, context: object
+    ) -> pb.Credential:
+        actor, _ = _scoped(request.parent, WS, "parent")
+        c = request.credential
+        return _credential(
+            await self.service.create_credential(
+                actor, c.display_name, c.provider, c.value, request.request_id
+            )
+        )
+
+    async def GetCredential(
+        self, request: pb.GetCredentialRequest, context: object
+    ) -> pb.Credential:
+        actor, parts = _scoped(request.name, CREDENTIAL)
+        return _credential(await self.service.get_credential(actor, parts["credential"]))
+
+    async def ListCredentials(
+        self, request: pb.ListCredentialsRequest, context: object
+    ) -> pb.ListCredentialsResponse:
+        actor, _ = _scoped(request.parent, WS, "parent")
+        rows, token = await self.service.list_credentials(
+            actor, request.page_size, request.page_token, request.show_deleted
+        )
+        return pb.ListCredentialsResponse(
+            credentials=[_credential(c) for c in rows], next_page_token=token
+        )
+
+    async def UpdateCredential(
+        self, request: pb.UpdateCredentialRequest, context: object
+    ) -> pb.Credential:
+        actor, parts = _scoped(request.credential.name, CREDENTIAL, "credential.name")
+        paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
+        changes = {path: getattr(request.credential, path) for path in paths}
+        return _credential(
+            await self.service.update_credential(actor, parts["credential"], changes)
+        )
+
+    async def DeleteCredential(
+        self, request: pb.DeleteCredentialRequest, context: object
+    ) -> pb.Credential:
+        actor, parts = _scoped(request.name, CREDENTIAL)
+        return _credential(await self.service.delete_credential(actor, parts["credential"]))
+
+    async def UndeleteCredential(
+        self, request: pb.UndeleteCredentialRequest, context: object
+    ) -> pb.Credential:
+        actor, parts = _scoped(request.name, CREDENTIAL)
+        return _credential(await self.service.undelete_credential(actor, parts["credential"]))
+
+    async def UseCredential(
+        self, request: pb.UseCredentialRequest, context: object
+    ) -> pb.UseCredentialResponse:
+        actor, parts = _scoped(request.name, CREDENTIAL)
+        credential, value = await self.service.use_credential(
+            actor, current().caller, parts["credential"], request.purpose
+        )
+        return pb.UseCredentialResponse(
+            name=request.name,
+            provider=credential.provider,
+            value=value.reveal(),
+            key_version=credential.key_version,
+        )
+
+    async def CreateWebhookTrigger(
+        self, request: pb.CreateWebhookTriggerRequest, context: object
+    ) -> pb.CreateWebhookTriggerResponse:
+        actor, _ = _scoped(request.parent, WS, "parent")
+        trigger, token = await self.service.create_trigger(
+            actor, request.webhook_trigger.display_name, request.request_id
+        )
+        return pb.CreateWebhookTriggerResponse(
+            webhook_trigger=_trigger(trigger), token=token.reveal() if token else ""
+        )
+
+    async def GetWebhookTrigger(
+        self, request: pb.GetWebhookTriggerRequest, context: object
+    ) -> pb.WebhookTrigger:
+        actor, parts = _scoped(request.name, TRIGGER)
+        return _trigger(await self.service.get_trigger(actor, parts["trigger"]))
+
+    async def ListWebhookTriggers(
+        self, request: pb.ListWebhookTriggersRequest, context: object
+    ) -> pb.ListWebhookTriggersResponse:
+        actor, _ = _scoped(request.parent, WS, "parent")
+        rows, token = await self.service.list_triggers(
+            actor, request.page_size, request.page_token, request.show_deleted
+        )
+        return pb.ListWebhookTriggersResponse(
+            webhook_triggers=[_trigger(t) for t in rows], next_page_token=token
+        )
+
+    async def RotateWebhookTriggerToken(
+        self, request: pb.RotateWebhookTriggerTokenRequest, context: object
+    ) -> pb.RotateWebhookTriggerTokenResponse:
+        actor, parts = _scoped(request.name, TRIGGER)
+        trigger, token = await self.service.rotate_trigger_token(actor, parts["trigger"])
+        return pb.RotateWebhookTriggerTokenResponse(
+            webhook_trigger=_trigger(trigger), token=token.reveal()
+        )
+
+    async def DeleteWebhookTrigger(
+        self, request: pb.DeleteWebhookTriggerRequest, context: object
+    ) -> pb.WebhookTrigger:
+        actor, parts = _scoped(request.name, TRIGGER)
+        return _trigger(await self.service.delete_trigger(actor, parts["trigger"]))
+
+    async def DeliverWebhook(
+        self, request: pb.DeliverWebhookRequest, context: object
+    ) -> pb.DeliverWebhookResponse:
+        size = request.size_bytes or len(
+            json.dumps(json_format.MessageToDict(request.payload), separators=(",", ":")).encode()
+        )
+        delivery = await self.service.deliver(
+            request.trigger_id,
+            request.token,
+            size,
+            request.content_type or "application/json",
+            current().principal.client_ip,
+        )
+        return pb.DeliverWebhookResponse(delivery_id=delivery.id)
+
+    async def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, context: object
+    ) -> pb.ListWebhookDeliveriesResponse:
+        actor, parts = _scoped(request.parent, TRIGGER, "parent")
+        rows, token = await self.service.list_deliveries(
+            actor, parts["trigger"], request.page_size, request.page_token
+        )
+        return pb.ListWebhookDeliveriesResponse(
+            webhook_deliveries=[_delivery(d) for d in rows], next_page_token=token
+        )
