@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["SERVICE_IDENTITIES", "ensure_dev_pki", "issue_certificate"]
+__all__ = ["CLIENT_IDENTITIES", "SERVICE_IDENTITIES", "ensure_dev_pki", "issue_certificate"]
 
 SERVICE_IDENTITIES = ("auth", "workspaces", "keys", "credentials", "edge")
+# callers from the wider platform: the workflow runtime may read credential plaintext (UseCredential)
+CLIENT_IDENTITIES = ("runtime",)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -126,7 +128,9 @@ def issue_certificate(
     )
 
 
-def ensure_dev_pki(directory: Path, identities: Iterable[str] = SERVICE_IDENTITIES) -> Path:
+def ensure_dev_pki(
+    directory: Path, identities: Iterable[str] = SERVICE_IDENTITIES + CLIENT_IDENTITIES
+) -> Path:
     """Create the dev CA and one certificate per identity unless they exist; returns the folder."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_crt, ca_key_path = directory / "ca.crt", directory / "ca.key"
@@ -147,5 +151,5 @@ if __name__ == "__main__":
     import sys
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else ".state/certs")
-    ensure_dev_pki(target, SERVICE_IDENTITIES + tuple(sys.argv[2:]))
+    ensure_dev_pki(target, SERVICE_IDENTITIES + CLIENT_IDENTITIES + tuple(sys.argv[2:]))
     print(f"dev PKI ready in {target}")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from devstack import Stack, StackPorts
 
-E2E_SERVICES = ("auth", "workspaces", "keys")
+E2E_SERVICES = ("auth", "workspaces", "keys", "credentials")
 PASSWORD = "correct horse battery staple"
 
 

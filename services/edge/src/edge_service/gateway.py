@@ -32,7 +32,7 @@ from edge_service.problems import problem_from_error, problem_from_rpc, problem_
 from edge_service.ratelimit import Limiter, LimitTable
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
-from edge_service.transcode import build_request, render_response
+from edge_service.transcode import HttpFacts, build_request, render_response
 
 __all__ = ["ApiKeyVerifier", "EdgeConfig", "Upstream", "build_app"]
 
@@ -337,7 +337,8 @@ class Gateway:
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             query.setdefault(key, []).append(value)
-        message = build_request(route, path_params, body, query)
+        facts = HttpFacts(request.headers, request.headers.get("content-type", ""), len(body))
+        message = build_request(route, path_params, body, query, facts)
         peer = request.client.host if request.client else ""
         client_ip = self.client_ip.resolve(peer, request.headers.getlist("x-forwarded-for"))
         if rule.public:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from railguard.access.v1 import access_pb2
 from servicekit.errors import FieldViolation, InvalidArgument
 
 from edge_service.routes import Route
 
-__all__ = ["build_request", "render_response"]
+__all__ = ["HttpFacts", "build_request", "render_response"]
 
 _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
 _BAD_FIELD = re.compile(r"Failed to parse (\w+) field")
@@ -88,8 +91,54 @@ def _apply_query(message: Message, query: Mapping[str, list[str]]) -> None:
             raise _violation(err, "") from None
 
 
+@dataclass(frozen=True, slots=True)
+class HttpFacts:
+    """What the edge observed of the HTTP request, for fields bound with ``(railguard.access.v1.source)``."""
+
+    headers: Mapping[str, str]
+    content_type: str = ""
+    body_size: int = 0
+
+
+_NO_FACTS = HttpFacts({})
+
+
+@lru_cache(maxsize=256)
+def _sourced_fields(
+    descriptor: Descriptor,
+) -> tuple[tuple[FieldDescriptor, access_pb2.FieldSource], ...]:
+    out = []
+    for field in cast(list[FieldDescriptor], descriptor.fields):
+        options = field.GetOptions()
+        if options.HasExtension(access_pb2.source):
+            out.append((field, options.Extensions[access_pb2.source]))
+    return tuple(out)
+
+
+def _apply_sources(message: Message, facts: HttpFacts) -> None:
+    """Fill header- and request-bound fields; refuse them anywhere else (a URL must never carry a token)."""
+    for field, source in _sourced_fields(message.DESCRIPTOR):
+        if getattr(message, field.name):
+            where = f"the {source.header} header" if source.header else "the server"
+            raise InvalidArgument.field(
+                field.json_name,
+                f"is set by {where}, not in the body or query",
+                reason="FIELD_NOT_ALLOWED_HERE",
+            )
+        if source.header:
+            setattr(message, field.name, facts.headers.get(source.header.lower(), ""))
+        elif source.request_property == access_pb2.REQUEST_PROPERTY_CONTENT_TYPE:
+            setattr(message, field.name, facts.content_type)
+        elif source.request_property == access_pb2.REQUEST_PROPERTY_BODY_SIZE:
+            setattr(message, field.name, facts.body_size)
+
+
 def build_request(
-    route: Route, path_params: Mapping[str, str], body: bytes, query: Mapping[str, list[str]]
+    route: Route,
+    path_params: Mapping[str, str],
+    body: bytes,
+    query: Mapping[str, list[str]],
+    facts: HttpFacts = _NO_FACTS,
 ) -> Message:
     """The RPC's request message for an HTTP request."""
     message_class = _message_class(route.info.method.input_type)
@@ -124,6 +173,7 @@ def build_request(
         raise InvalidArgument.field(
             next(iter(query)), "is not a known query parameter", reason="UNKNOWN_FIELD"
         )
+    _apply_sources(message, facts)
     for path, value in path_params.items():
         target, descriptor = _field_by_path(message, path)
         setattr(target, descriptor.name, value)

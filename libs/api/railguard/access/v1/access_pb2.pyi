@@ -83,6 +83,30 @@ RATE_LIMIT_CLASS_WEBHOOK: RateLimitClass.ValueType  # 4
 """Public webhook deliveries."""
 Global___RateLimitClass: _TypeAlias = RateLimitClass  # noqa: Y015
 
+class _RequestProperty:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RequestPropertyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RequestProperty.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REQUEST_PROPERTY_UNSPECIFIED: _RequestProperty.ValueType  # 0
+    """Not a request property."""
+    REQUEST_PROPERTY_CONTENT_TYPE: _RequestProperty.ValueType  # 1
+    """The request's Content-Type header."""
+    REQUEST_PROPERTY_BODY_SIZE: _RequestProperty.ValueType  # 2
+    """The size of the request body in bytes."""
+
+class RequestProperty(_RequestProperty, metaclass=_RequestPropertyEnumTypeWrapper):
+    """A property of the HTTP request that the edge observed itself."""
+
+REQUEST_PROPERTY_UNSPECIFIED: RequestProperty.ValueType  # 0
+"""Not a request property."""
+REQUEST_PROPERTY_CONTENT_TYPE: RequestProperty.ValueType  # 1
+"""The request's Content-Type header."""
+REQUEST_PROPERTY_BODY_SIZE: RequestProperty.ValueType  # 2
+"""The size of the request body in bytes."""
+Global___RequestProperty: _TypeAlias = RequestProperty  # noqa: Y015
+
 @_typing.final
 class AccessRule(_message.Message):
     """Who may call an RPC. Every RPC of every Railguard service carries exactly one rule; a test
@@ -140,6 +164,35 @@ class AccessRule(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AccessRule: _TypeAlias = AccessRule  # noqa: Y015
+
+@_typing.final
+class FieldSource(_message.Message):
+    """Where the edge takes a request field from when it is not part of the JSON body, the path or
+    the query string. Such a field is refused in the body and the query, so that a secret bound to
+    a header can never end up in a URL, and a property the edge observed cannot be forged.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    REQUEST_PROPERTY_FIELD_NUMBER: _builtins.int
+    header: _builtins.str
+    """The HTTP request header that carries the field, such as "X-Railguard-Webhook-Token"."""
+    request_property: Global___RequestProperty.ValueType
+    """The request property the edge fills the field with."""
+    def __init__(
+        self,
+        *,
+        header: _builtins.str = ...,
+        request_property: Global___RequestProperty.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "request_property", b"request_property"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldSource: _TypeAlias = FieldSource  # noqa: Y015
 
 @_typing.final
 class Principal(_message.Message):
@@ -211,5 +264,8 @@ class Principal(_message.Message):
 Global___Principal: _TypeAlias = Principal  # noqa: Y015
 
 RULE_FIELD_NUMBER: _builtins.int
+SOURCE_FIELD_NUMBER: _builtins.int
 rule: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessRule]
 """The access rule of an RPC."""
+source: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, Global___FieldSource]
+"""Where the edge fills this request field from."""
