@@ -4,6 +4,17 @@ Import from here; the modules behind it are the implementation.
 """
 
 from servicekit.access import RpcInfo, describe_services, role_at_least, workspace_id_from_name
+from servicekit.audit import (
+    AuditEvent,
+    AuditMetadataError,
+    AuditOrigin,
+    AuditOutbox,
+    AuditRelay,
+    AuditSink,
+    GrpcAuditSink,
+    Outcome,
+    origin_from_context,
+)
 from servicekit.clients import call, open_channel, outgoing_metadata
 from servicekit.clock import Clock, SystemClock
 from servicekit.context import CallContext, Principal, current
@@ -31,13 +42,21 @@ from servicekit.settings import PeerAddresses, Settings, load_settings
 __all__ = [
     "Aborted",
     "AlreadyExists",
+    "AuditEvent",
+    "AuditMetadataError",
+    "AuditOrigin",
+    "AuditOutbox",
+    "AuditRelay",
+    "AuditSink",
     "Base",
     "CallContext",
     "Clock",
     "FailedPrecondition",
     "FieldViolation",
+    "GrpcAuditSink",
     "InvalidArgument",
     "NotFound",
+    "Outcome",
     "Page",
     "PeerAddresses",
     "PermissionDenied",
@@ -63,6 +82,7 @@ __all__ = [
     "encode_token",
     "load_settings",
     "open_channel",
+    "origin_from_context",
     "outgoing_metadata",
     "page_request",
     "role_at_least",

@@ -6,14 +6,47 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from railguard.access.v1 import access_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
-from servicekit import Registration, Settings, SystemClock, Wiring, create_engine, session_factory
-from testkit import channel_as, running, test_settings
-from workspaces_service.__main__ import MIGRATIONS
-from workspaces_service.adapters.repository import WorkspacesUnitOfWork
+from railguard.workspaces.v1 import workspaces_service_pb2 as pb
+from servicekit import (
+    AuditRelay,
+    Principal,
+    Registration,
+    Settings,
+    Wiring,
+    create_engine,
+    session_factory,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
+from workspaces_service.__main__ import MIGRATIONS, wire_service
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import WorkspacesService
+
+OWNER, ADMIN, USER = access_pb2.ROLE_OWNER, access_pb2.ROLE_ADMIN, access_pb2.ROLE_USER
+
+
+def reason(err: grpc.aio.AioRpcError) -> str:
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    raise AssertionError("no ErrorInfo")
+
+
+def as_user(user: str, ws_id: str = "", role: int = 0) -> tuple[tuple[str, bytes | str], ...]:
+    """Metadata the edge would send for ``user`` acting in ``ws_id`` with ``role``."""
+    return principal_metadata(
+        Principal(user_id=user, workspace_id=ws_id, role=role, client_ip="198.51.100.9")
+    )
 
 
 @dataclass(frozen=True)
@@ -45,9 +78,33 @@ class WorkspacesServer:
     port: int
     directory: Directory
     pki: Path
+    clock: FakeClock
+    service: WorkspacesService
+    relay: AuditRelay
+    engine: AsyncEngine
+    database_url: str
 
     def stub(self, identity: str = "edge") -> workspaces_service_pb2_grpc.WorkspacesServiceStub:
-        return workspaces_service_pb2_grpc.WorkspacesServiceStub(channel_as(identity, self.pki, self.port))
+        return workspaces_service_pb2_grpc.WorkspacesServiceStub(
+            channel_as(identity, self.pki, self.port)
+        )
+
+    async def team(self) -> str:
+        """A workspace with alice Owner, bob Admin, carol User; returns its id."""
+        stub = self.stub()
+        ws = await stub.CreateWorkspace(
+            pb.CreateWorkspaceRequest(workspace=pb.Workspace(display_name="Acme")),
+            metadata=as_user("alice"),
+        )
+        ws_id = ws.name.split("/")[1]
+        for user, role in (("bob", ADMIN), ("carol", USER)):
+            await stub.CreateMember(
+                pb.CreateMemberRequest(
+                    parent=ws.name, member=pb.Member(email=f"{user}@example.com", role=role)
+                ),
+                metadata=as_user("alice", ws_id, OWNER),
+            )
+        return ws_id
 
 
 @pytest.fixture
@@ -56,17 +113,32 @@ async def workspaces_server(pki: Path, database_url: str) -> AsyncIterator[Works
     for uid in ("alice", "bob", "carol", "dave"):
         directory.add(uid)
 
+    clock = FakeClock()
+    wired: dict[str, object] = {}
+
     async def build(settings: Settings) -> Wiring:
+        """As the composition root, but with a FakeClock and the relay left to the test to drive."""
         engine = create_engine(settings.database_url)
-        sessions = session_factory(engine)
-        service = WorkspacesService(lambda: WorkspacesUnitOfWork(sessions), SystemClock(), directory)
+        service, relay = wire_service(
+            session_factory(engine), clock, directory, relay_interval=0.05
+        )
+        wired.update(service=service, relay=relay, engine=engine)
         registration = Registration(
             workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
             WorkspacesServicer(service),
             workspaces_service_pb2,
         )
-        return Wiring([registration], on_stop=[engine.dispose])
+        return Wiring([registration], on_stop=[engine.dispose, relay.stop])
 
     settings = test_settings("workspaces", pki, database_url)
     async with running(settings, build, MIGRATIONS) as server:
-        yield WorkspacesServer(server.port, directory, pki)
+        yield WorkspacesServer(
+            server.port,
+            directory,
+            pki,
+            clock,
+            wired["service"],  # type: ignore[arg-type]
+            wired["relay"],  # type: ignore[arg-type]
+            wired["engine"],  # type: ignore[arg-type]
+            database_url,
+        )

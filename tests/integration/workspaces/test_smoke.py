@@ -34,7 +34,9 @@ async def test_create_then_get(workspaces_server: WorkspacesServer) -> None:
     ws_id = ws.name.split("/")[1]
     got = await stub.GetWorkspace(
         pb.GetWorkspaceRequest(name=ws.name),
-        metadata=principal_metadata(Principal(user_id="alice", workspace_id=ws_id, role=access_pb2.ROLE_OWNER)),
+        metadata=principal_metadata(
+            Principal(user_id="alice", workspace_id=ws_id, role=access_pb2.ROLE_OWNER)
+        ),
     )
     assert got.display_name == "Acme"
 
@@ -53,12 +55,16 @@ async def test_bad_input_is_invalid_argument(workspaces_server: WorkspacesServer
 async def test_caller_identity_is_enforced(workspaces_server: WorkspacesServer) -> None:
     outsider = workspaces_server.stub("outsider")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await outsider.ListWorkspaces(pb.ListWorkspacesRequest(), metadata=principal_metadata(Principal(user_id="a")))
+        await outsider.ListWorkspaces(
+            pb.ListWorkspacesRequest(), metadata=principal_metadata(Principal(user_id="a"))
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert _reason(err.value) == "CALLER_NOT_ALLOWED"
 
 
-async def test_call_without_client_certificate_is_refused(workspaces_server: WorkspacesServer) -> None:
+async def test_call_without_client_certificate_is_refused(
+    workspaces_server: WorkspacesServer,
+) -> None:
     from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 
     channel = channel_without_client_cert(workspaces_server.pki, workspaces_server.port)

@@ -33,7 +33,10 @@ def upgrade() -> None:
     op.create_table(
         "workspace_members",
         sa.Column(
-            "workspace_id", sa.String(64), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+            "workspace_id",
+            sa.String(64),
+            sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("user_id", sa.String(64), primary_key=True),
         sa.Column("email", sa.String(320), nullable=False),

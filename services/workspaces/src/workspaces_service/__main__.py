@@ -1,41 +1,134 @@
-"""Composition root of the workspaces service: settings → adapters → serve()."""
+"""Composition root of the workspaces service: settings → adapters → serve().
+
+``python -m workspaces_service [serve|migrate|purge]``: ``purge`` runs the retention job once
+(purge every deleted workspace whose window has ended) and exits; schedule it, e.g. daily.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from servicekit import (
+    AuditRelay,
+    Clock,
     Registration,
     Settings,
     SystemClock,
     Wiring,
+    configure_logging,
     create_engine,
+    load_settings,
     open_channel,
+    origin_from_context,
     run_service,
     session_factory,
+    upgrade,
 )
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
+from workspaces_service.adapters.tables import AUDIT_OUTBOX
 from workspaces_service.servicer import WorkspacesServicer
-from workspaces_service.usecases import WorkspacesService
+from workspaces_service.usecases import UserDirectory, WorkspacesService
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+_log = logging.getLogger("workspaces_service")
+
+
+def wire_service(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    directory: UserDirectory,
+    *,
+    relay_interval: float = 1.0,
+    origin: Callable[[], object] | None = None,
+) -> tuple[WorkspacesService, AuditRelay]:
+    """The use cases and the relay that moves their audit outbox into the audit log.
+
+    The service relays its own events through the same outbox, but in-process: its sink is the
+    append use case itself rather than an mTLS call to its own server.
+    """
+    relay: AuditRelay | None = None
+
+    def poke() -> None:
+        if relay is not None:
+            relay.poke()
+
+    service = WorkspacesService(
+        lambda: WorkspacesUnitOfWork(sessions),
+        clock,
+        directory,
+        origin=origin_from_context,
+        after_commit=poke,
+    )
+    relay = AuditRelay(
+        sessions, AUDIT_OUTBOX, LocalAuditSink(service), clock=clock, interval=relay_interval
+    )
+    return service, relay
 
 
 async def build(settings: Settings) -> Wiring:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     auth_channel = open_channel(settings, settings.peers.auth)
-    service = WorkspacesService(lambda: WorkspacesUnitOfWork(sessions), SystemClock(), AuthDirectory(auth_channel))
+    service, relay = wire_service(
+        sessions,
+        SystemClock(),
+        AuthDirectory(auth_channel),
+        relay_interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+    )
+    relay.start()
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
         WorkspacesServicer(service),
         workspaces_service_pb2,
     )
-    return Wiring([registration], on_stop=[auth_channel.close, engine.dispose])
+    # on_stop runs in reverse: the relay stops before the engine is disposed
+    return Wiring([registration], on_stop=[auth_channel.close, engine.dispose, relay.stop])
+
+
+class _NoDirectory:
+    """The purge job looks nobody up."""
+
+    async def find_by_email(self, email: str) -> None:
+        return None
+
+    async def find_by_id(self, user_id: str) -> None:
+        return None
+
+
+async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
+    """Run the retention job once and relay its audit events; the purged workspace ids."""
+    clock = clock or SystemClock()
+    if settings.get("MIGRATE_ON_START", "1") == "1":
+        await upgrade(settings.database_url, "workspaces", MIGRATIONS)
+    engine = create_engine(settings.database_url)
+    try:
+        service, relay = wire_service(session_factory(engine), clock, _NoDirectory())
+        purged = await service.purge_expired(clock.now())
+        await relay.drain()
+    finally:
+        await engine.dispose()
+    _log.info("purge finished", extra={"purged": len(purged)})
+    return purged
+
+
+def _purge_main() -> None:
+    settings = load_settings("workspaces")
+    configure_logging("workspaces", settings.log_level)
+    purged = asyncio.run(purge(settings))
+    print(f"purged {len(purged)} workspace(s)")  # noqa: T201 - the command's one line of output
 
 
 if __name__ == "__main__":
-    run_service("workspaces", build, MIGRATIONS)
+    if sys.argv[1:2] == ["purge"]:
+        _purge_main()
+    else:
+        run_service("workspaces", build, MIGRATIONS)

@@ -6,9 +6,11 @@ from google.protobuf import empty_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import InvalidArgument, current
+from servicekit.audit import AuditEvent, event_from_proto, event_to_proto
 from servicekit.wire import mask_paths, parse_name, timestamp
 
 from workspaces_service.domain import Member, Role, Workspace
+from workspaces_service.domain.audit_log import AuditEntry
 from workspaces_service.usecases import UPDATABLE_FIELDS, WorkspacesService
 
 WS = "workspaces/{workspace}"
@@ -40,6 +42,26 @@ def _member(m: Member) -> pb.Member:
     )
 
 
+def _audit_event(entry: AuditEntry) -> pb.AuditEvent:
+    msg = event_to_proto(entry.event)
+    msg.name = f"workspaces/{entry.event.workspace_id}/auditEvents/{entry.sequence}"
+    msg.sequence, msg.source = entry.sequence, entry.source
+    msg.prev_hash, msg.hash = entry.prev_hash, entry.hash
+    return msg
+
+
+def _events(request: pb.AppendAuditEventsRequest) -> list[AuditEvent]:
+    events = []
+    for i, msg in enumerate(request.events):
+        try:
+            events.append(event_from_proto(msg))
+        except ValueError as err:  # includes AuditMetadataError: a secret-like key is refused
+            raise InvalidArgument.field(
+                f"events[{i}]", str(err), reason="INVALID_AUDIT_EVENT"
+            ) from None
+    return events
+
+
 def _scoped(name: str, pattern: str = WS, field: str = "name") -> dict[str, str]:
     """Parse a resource name and check it lies in the workspace the caller was authorised for."""
     parts = parse_name(pattern, name, field)
@@ -51,10 +73,16 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     def __init__(self, service: WorkspacesService) -> None:
         self.service = service
 
-    async def CreateWorkspace(self, request: pb.CreateWorkspaceRequest, context: object) -> pb.Workspace:
+    async def CreateWorkspace(
+        self, request: pb.CreateWorkspaceRequest, context: object
+    ) -> pb.Workspace:
         w = request.workspace
         ws, role = await self.service.create(
-            current().principal.require_user(), w.display_name, w.mfa_required, w.retention_days, request.request_id
+            current().principal.require_user(),
+            w.display_name,
+            w.mfa_required,
+            w.retention_days,
+            request.request_id,
         )
         return _workspace(ws, role)
 
@@ -62,27 +90,48 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         ws_id = _scoped(request.name)["workspace"]
         return _workspace(*await self.service.get(current().principal.require_user(), ws_id))
 
-    async def ListWorkspaces(self, request: pb.ListWorkspacesRequest, context: object) -> pb.ListWorkspacesResponse:
+    async def ListWorkspaces(
+        self, request: pb.ListWorkspacesRequest, context: object
+    ) -> pb.ListWorkspacesResponse:
         rows, token = await self.service.list(
-            current().principal.require_user(), request.page_size, request.page_token, request.show_deleted
+            current().principal.require_user(),
+            request.page_size,
+            request.page_token,
+            request.show_deleted,
         )
-        return pb.ListWorkspacesResponse(workspaces=[_workspace(ws, r) for ws, r in rows], next_page_token=token)
+        return pb.ListWorkspacesResponse(
+            workspaces=[_workspace(ws, r) for ws, r in rows], next_page_token=token
+        )
 
-    async def UpdateWorkspace(self, request: pb.UpdateWorkspaceRequest, context: object) -> pb.Workspace:
+    async def UpdateWorkspace(
+        self, request: pb.UpdateWorkspaceRequest, context: object
+    ) -> pb.Workspace:
         ws_id = _scoped(request.workspace.name, field="workspace.name")["workspace"]
         paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
         changes = {path: getattr(request.workspace, path) for path in paths}
-        return _workspace(*await self.service.update(current().principal.require_user(), ws_id, changes))
+        return _workspace(
+            *await self.service.update(current().principal.require_user(), ws_id, changes)
+        )
 
-    async def DeleteWorkspace(self, request: pb.DeleteWorkspaceRequest, context: object) -> pb.Workspace:
+    async def DeleteWorkspace(
+        self, request: pb.DeleteWorkspaceRequest, context: object
+    ) -> pb.Workspace:
         ws_id = _scoped(request.name)["workspace"]
-        return _workspace(await self.service.delete(current().principal.require_user(), ws_id), Role.OWNER)
+        return _workspace(
+            await self.service.delete(current().principal.require_user(), ws_id), Role.OWNER
+        )
 
-    async def UndeleteWorkspace(self, request: pb.UndeleteWorkspaceRequest, context: object) -> pb.Workspace:
+    async def UndeleteWorkspace(
+        self, request: pb.UndeleteWorkspaceRequest, context: object
+    ) -> pb.Workspace:
         ws_id = _scoped(request.name)["workspace"]
-        return _workspace(await self.service.undelete(current().principal.require_user(), ws_id), Role.OWNER)
+        return _workspace(
+            await self.service.undelete(current().principal.require_user(), ws_id), Role.OWNER
+        )
 
-    async def ListMembers(self, request: pb.ListMembersRequest, context: object) -> pb.ListMembersResponse:
+    async def ListMembers(
+        self, request: pb.ListMembersRequest, context: object
+    ) -> pb.ListMembersResponse:
         ws_id = _scoped(request.parent, field="parent")["workspace"]
         members, token = await self.service.list_members(
             current().principal.require_user(), ws_id, request.page_size, request.page_token
@@ -100,25 +149,40 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         parts = _scoped(request.member.name, MEMBER, "member.name")
         mask_paths(request.update_mask, frozenset({"role"}))
         member = await self.service.update_member(
-            current().principal.require_user(), parts["workspace"], parts["member"], request.member.role
+            current().principal.require_user(),
+            parts["workspace"],
+            parts["member"],
+            request.member.role,
         )
         return _member(member)
 
-    async def DeleteMember(self, request: pb.DeleteMemberRequest, context: object) -> empty_pb2.Empty:
+    async def DeleteMember(
+        self, request: pb.DeleteMemberRequest, context: object
+    ) -> empty_pb2.Empty:
         parts = _scoped(request.name, MEMBER)
-        await self.service.remove_member(current().principal.require_user(), parts["workspace"], parts["member"])
+        await self.service.remove_member(
+            current().principal.require_user(), parts["workspace"], parts["member"]
+        )
         return empty_pb2.Empty()
 
-    async def TransferOwnership(self, request: pb.TransferOwnershipRequest, context: object) -> pb.Workspace:
+    async def TransferOwnership(
+        self, request: pb.TransferOwnershipRequest, context: object
+    ) -> pb.Workspace:
         ws_id = _scoped(request.name)["workspace"]
         target = parse_name(MEMBER, request.new_owner, "new_owner")
         if target["workspace"] != ws_id:
-            raise InvalidArgument.field("new_owner", "must be a member of this workspace", reason="INVALID_NAME")
+            raise InvalidArgument.field(
+                "new_owner", "must be a member of this workspace", reason="INVALID_NAME"
+            )
         return _workspace(
-            *await self.service.transfer_ownership(current().principal.require_user(), ws_id, target["member"])
+            *await self.service.transfer_ownership(
+                current().principal.require_user(), ws_id, target["member"]
+            )
         )
 
-    async def ResolveAccess(self, request: pb.ResolveAccessRequest, context: object) -> pb.ResolveAccessResponse:
+    async def ResolveAccess(
+        self, request: pb.ResolveAccessRequest, context: object
+    ) -> pb.ResolveAccessResponse:
         view = await self.service.resolve_access(request.user_id, request.workspace_id)
         return pb.ResolveAccessResponse(
             workspace_exists=view.workspace_exists,
@@ -127,4 +191,36 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
             state=pb.WORKSPACE_STATE_DELETED if view.deleted else pb.WORKSPACE_STATE_ACTIVE,
             mfa_required=view.mfa_required,
             plan=view.plan,  # type: ignore[arg-type]
+        )
+
+    async def AppendAuditEvents(
+        self, request: pb.AppendAuditEventsRequest, context: object
+    ) -> pb.AppendAuditEventsResponse:
+        appended, duplicates = await self.service.append_audit_events(
+            _events(request), current().caller
+        )
+        return pb.AppendAuditEventsResponse(appended=appended, duplicates=duplicates)
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: object
+    ) -> pb.ListAuditEventsResponse:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        entries, token = await self.service.list_audit_events(
+            current().principal.require_user(), ws_id, request.page_size, request.page_token
+        )
+        return pb.ListAuditEventsResponse(
+            audit_events=[_audit_event(e) for e in entries], next_page_token=token
+        )
+
+    async def VerifyAuditChain(
+        self, request: pb.VerifyAuditChainRequest, context: object
+    ) -> pb.VerifyAuditChainResponse:
+        ws_id = _scoped(request.name)["workspace"]
+        report = await self.service.verify_audit_chain(current().principal.require_user(), ws_id)
+        return pb.VerifyAuditChainResponse(
+            ok=report.ok,
+            verified_events=report.verified,
+            first_broken_sequence=report.first_broken_sequence,
+            head_sequence=report.head.sequence,
+            head_hash=report.head.hash,
         )

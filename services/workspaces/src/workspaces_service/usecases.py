@@ -1,17 +1,24 @@
 """Use cases of the workspaces service: fetch → check → act → commit, primitives in and out.
 
 The actor's role is always read from this service's own tables inside the transaction, so a
-role change or removal takes effect on the very next request.
+role change or removal takes effect on the very next request. Every successful mutation records
+exactly one audit event in this service's outbox in the same transaction; the relay appends it
+to the workspace's hash chain (see docs/audit.md).
 """
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
+from servicekit.audit import AuditEvent, AuditOrigin, format_time
 from servicekit.clock import Clock
 from servicekit.errors import (
     AlreadyExists,
@@ -22,7 +29,6 @@ from servicekit.errors import (
 )
 from servicekit.pagination import encode_token, page_request
 
-from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.domain import (
     Member,
     Plan,
@@ -33,10 +39,69 @@ from workspaces_service.domain import (
     validate_display_name,
     validate_retention,
 )
+from workspaces_service.domain.audit_log import AuditEntry, ChainHead, ChainVerifier, chain_entry
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 UPDATABLE_FIELDS = frozenset({"display_name", "plan", "mfa_required", "retention_days"})
+MAX_APPEND_BATCH = 500
+_VERIFY_CHUNK = 500
+
+
+class WorkspaceRepo(Protocol):
+    async def get(self, workspace_id: str, *, lock: bool = False) -> Workspace | None: ...
+    async def by_request_id(self, user_id: str, request_id: str) -> Workspace | None: ...
+    async def add(self, ws: Workspace, created_by: str, request_id: str | None) -> None: ...
+    async def save(self, ws: Workspace) -> None: ...
+    async def list_for_user(
+        self, user_id: str, after: str, limit: int, *, show_deleted: bool
+    ) -> list[tuple[Workspace, Role]]: ...
+    async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]: ...
+
+
+class MemberRepo(Protocol):
+    async def get(self, workspace_id: str, user_id: str) -> Member | None: ...
+    async def add(self, member: Member) -> None: ...
+    async def set_role(self, workspace_id: str, user_id: str, role: Role) -> None: ...
+    async def remove(self, workspace_id: str, user_id: str) -> None: ...
+    async def remove_all(self, workspace_id: str) -> int: ...
+    async def count_owners(self, workspace_id: str) -> int: ...
+    async def list(self, workspace_id: str, after: str, limit: int) -> list[Member]: ...
+
+
+class AuditLogRepo(Protocol):
+    async def lock_head(self, workspace_id: str) -> ChainHead: ...
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]: ...
+    async def append(self, entries: Sequence[AuditEntry], received_at: dt.datetime) -> None: ...
+    async def newest_first(
+        self, workspace_id: str, before: int, limit: int
+    ) -> list[AuditEntry]: ...
+    async def in_order(self, workspace_id: str, after: int, limit: int) -> list[AuditEntry]: ...
+
+
+class Outbox(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the service's repositories; rolls back unless committed."""
+
+    @property
+    def workspaces(self) -> WorkspaceRepo: ...
+    @property
+    def members(self) -> MemberRepo: ...
+    @property
+    def audit_log(self) -> AuditLogRepo: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
 
 
 class DirectoryUserLike(Protocol):
@@ -63,6 +128,16 @@ class AccessView:
     plan: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The outcome of recomputing a workspace's audit chain."""
+
+    ok: bool
+    verified: int
+    first_broken_sequence: int
+    head: ChainHead
+
+
 def parse_id(value: str, field: str) -> str:
     if not _ID.match(value):
         raise InvalidArgument.field(field, "is not a valid id", reason="INVALID_NAME")
@@ -73,23 +148,56 @@ def _not_found() -> NotFound:
     return NotFound("workspace not found", reason="WORKSPACE_NOT_FOUND")
 
 
+def _no_origin() -> AuditOrigin:
+    return AuditOrigin(actor="")
+
+
 class WorkspacesService:
     def __init__(
         self,
-        uow: Callable[[], WorkspacesUnitOfWork],
+        uow: Callable[[], UnitOfWork],
         clock: Clock,
         directory: UserDirectory,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        origin: Callable[[], AuditOrigin] = _no_origin,
+        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
+        """``origin`` tells who acts and from where (request id, client IP) for audit events;
+        ``after_commit`` is called once an audited change has committed (it wakes the relay)."""
         self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
+        self._origin, self._after_commit = origin, after_commit
 
-    async def _actor(self, uow: WorkspacesUnitOfWork, ws_id: str, actor_id: str) -> Member:
+    async def _audit(
+        self,
+        uow: UnitOfWork,
+        actor_id: str,
+        ws_id: str,
+        action: str,
+        target: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        origin = self._origin()
+        await uow.outbox.record(
+            AuditEvent.new(
+                workspace_id=ws_id,
+                actor=origin.actor or f"user:{actor_id}",
+                action=action,
+                target=target,
+                time=self._clock.now(),
+                request_id=origin.request_id,
+                client_ip=origin.client_ip,
+                metadata=metadata,
+            )
+        )
+
+    async def _actor(self, uow: UnitOfWork, ws_id: str, actor_id: str) -> Member:
         member = await uow.members.get(ws_id, actor_id)
         if member is None:
             raise _not_found()  # not a member ≡ no such workspace
         return member
 
-    async def _live(self, uow: WorkspacesUnitOfWork, ws_id: str, *, lock: bool = False) -> Workspace:
+    async def _live(self, uow: UnitOfWork, ws_id: str, *, lock: bool = False) -> Workspace:
         ws = await uow.workspaces.get(ws_id, lock=lock)
         if ws is None:
             raise _not_found()
@@ -98,12 +206,19 @@ class WorkspacesService:
         return ws
 
     async def create(
-        self, actor_id: str, display_name: str, mfa_required: bool, retention_days: int, request_id: str
+        self,
+        actor_id: str,
+        display_name: str,
+        mfa_required: bool,
+        retention_days: int,
+        request_id: str,
     ) -> tuple[Workspace, Role]:
         name = validate_display_name(display_name, "workspace.display_name")
         retention = validate_retention(retention_days, "workspace.retention_days")
         if request_id and not _ID.match(request_id):
-            raise InvalidArgument.field("request_id", "must be 1-64 of [A-Za-z0-9_-]", reason="INVALID_REQUEST_ID")
+            raise InvalidArgument.field(
+                "request_id", "must be 1-64 of [A-Za-z0-9_-]", reason="INVALID_REQUEST_ID"
+            )
         user = await self._directory.find_by_id(actor_id)
         async with self._uow() as uow:
             if request_id:
@@ -113,8 +228,19 @@ class WorkspacesService:
             now = self._clock.now()
             ws = Workspace(self._new_id(), name, Plan.FREE, mfa_required, retention, now, now)
             await uow.workspaces.add(ws, actor_id, request_id or None)
-            await uow.members.add(Member(ws.id, actor_id, user.email if user else "", Role.OWNER, now))
+            await uow.members.add(
+                Member(ws.id, actor_id, user.email if user else "", Role.OWNER, now)
+            )
+            await self._audit(
+                uow,
+                actor_id,
+                ws.id,
+                "workspace.create",
+                f"workspaces/{ws.id}",
+                {"retention_days": str(retention), "mfa_required": str(mfa_required).lower()},
+            )
             await uow.commit()
+        self._after_commit()
         return ws, Role.OWNER
 
     async def get(self, actor_id: str, ws_id: str) -> tuple[Workspace, Role]:
@@ -131,44 +257,69 @@ class WorkspacesService:
         query = f"workspaces:{actor_id}:{show_deleted}"
         page = page_request(page_size, page_token, query)
         async with self._uow() as uow:
-            rows = await uow.workspaces.list_for_user(actor_id, page.cursor, page.size + 1, show_deleted=show_deleted)
+            rows = await uow.workspaces.list_for_user(
+                actor_id, page.cursor, page.size + 1, show_deleted=show_deleted
+            )
         # deleted workspaces are listed only to their Owners
         rows = [(ws, role) for ws, role in rows if not ws.deleted or role is Role.OWNER]
         more = len(rows) > page.size
         rows = rows[: page.size]
         return rows, encode_token(rows[-1][0].id, query) if more and rows else ""
 
-    async def update(self, actor_id: str, ws_id: str, changes: Mapping[str, object]) -> tuple[Workspace, Role]:
+    async def update(
+        self, actor_id: str, ws_id: str, changes: Mapping[str, object]
+    ) -> tuple[Workspace, Role]:
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
             raise InvalidArgument.field(
-                "update_mask", f"cannot update {', '.join(sorted(unknown))}", reason="INVALID_UPDATE_MASK"
+                "update_mask",
+                f"cannot update {', '.join(sorted(unknown))}",
+                reason="INVALID_UPDATE_MASK",
             )
         async with self._uow() as uow:
             ws = await self._live(uow, ws_id, lock=True)
             actor = await self._actor(uow, ws_id, actor_id)
             if actor.role < Role.ADMIN:
-                raise PermissionDenied("your role does not allow this action", reason="ROLE_TOO_LOW")
+                raise PermissionDenied(
+                    "your role does not allow this action", reason="ROLE_TOO_LOW"
+                )
             if "plan" in changes:
                 if actor.role is not Role.OWNER:
-                    raise PermissionDenied("only an Owner changes the plan", reason="OWNER_REQUIRED")
+                    raise PermissionDenied(
+                        "only an Owner changes the plan", reason="OWNER_REQUIRED"
+                    )
                 plan = int(changes["plan"])  # type: ignore[call-overload]
                 if plan not in {p.value for p in Plan}:
-                    raise InvalidArgument.field("workspace.plan", "is not a plan", reason="INVALID_PLAN")
+                    raise InvalidArgument.field(
+                        "workspace.plan", "is not a plan", reason="INVALID_PLAN"
+                    )
                 ws.plan = Plan(plan)
             if "display_name" in changes:
-                ws.display_name = validate_display_name(str(changes["display_name"]), "workspace.display_name")
+                ws.display_name = validate_display_name(
+                    str(changes["display_name"]), "workspace.display_name"
+                )
             if "retention_days" in changes:
                 days = int(changes["retention_days"])  # type: ignore[call-overload]
                 if days == 0:
-                    raise InvalidArgument.field("workspace.retention_days", "must be 1 to 365", reason="INVALID_RETENTION")
+                    raise InvalidArgument.field(
+                        "workspace.retention_days", "must be 1 to 365", reason="INVALID_RETENTION"
+                    )
                 ws.retention_days = validate_retention(days, "workspace.retention_days")
             if "mfa_required" in changes:
                 ws.mfa_required = bool(changes["mfa_required"])
             ws.updated_at = self._clock.now()
             await uow.workspaces.save(ws)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "workspace.update",
+                f"workspaces/{ws_id}",
+                {"fields": ",".join(sorted(changes))},
+            )
             await uow.commit()
-            return ws, actor.role
+        self._after_commit()
+        return ws, actor.role
 
     async def delete(self, actor_id: str, ws_id: str) -> Workspace:
         async with self._uow() as uow:
@@ -180,8 +331,19 @@ class WorkspacesService:
                 raise PermissionDenied("only an Owner deletes a workspace", reason="OWNER_REQUIRED")
             ws.delete(self._clock.now())
             await uow.workspaces.save(ws)
+            purge_at = ws.purge_at
+            assert purge_at is not None
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "workspace.delete",
+                f"workspaces/{ws_id}",
+                {"purge_time": format_time(purge_at)},
+            )
             await uow.commit()
-            return ws
+        self._after_commit()
+        return ws
 
     async def undelete(self, actor_id: str, ws_id: str) -> Workspace:
         async with self._uow() as uow:
@@ -190,13 +352,19 @@ class WorkspacesService:
             if ws is None:
                 raise _not_found()
             if actor.role is not Role.OWNER:
-                raise PermissionDenied("only an Owner restores a workspace", reason="OWNER_REQUIRED")
+                raise PermissionDenied(
+                    "only an Owner restores a workspace", reason="OWNER_REQUIRED"
+                )
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
+            await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
             await uow.commit()
-            return ws
+        self._after_commit()
+        return ws
 
-    async def list_members(self, actor_id: str, ws_id: str, page_size: int, page_token: str) -> tuple[list[Member], str]:
+    async def list_members(
+        self, actor_id: str, ws_id: str, page_size: int, page_token: str
+    ) -> tuple[builtins.list[Member], str]:
         query = f"members:{ws_id}"
         page = page_request(page_size, page_token, query)
         async with self._uow() as uow:
@@ -210,7 +378,9 @@ class WorkspacesService:
     async def add_member(self, actor_id: str, ws_id: str, email: str, role: int) -> Member:
         email = email.strip().lower()
         if not _EMAIL.match(email):
-            raise InvalidArgument.field("member.email", "must be an email address", reason="INVALID_EMAIL")
+            raise InvalidArgument.field(
+                "member.email", "must be an email address", reason="INVALID_EMAIL"
+            )
         new_role = _role(role, "member.role")
         user = await self._directory.find_by_email(email)
         async with self._uow() as uow:
@@ -223,8 +393,17 @@ class WorkspacesService:
                 raise AlreadyExists("the user is already a member", reason="MEMBER_EXISTS")
             member = Member(ws_id, user.id, user.email, new_role, self._clock.now())
             await uow.members.add(member)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "member.add",
+                _member_name(ws_id, user.id),
+                {"role": new_role.name.lower()},
+            )
             await uow.commit()
-            return member
+        self._after_commit()
+        return member
 
     async def update_member(self, actor_id: str, ws_id: str, user_id: str, role: int) -> Member:
         new_role = _role(role, "member.role")
@@ -234,11 +413,22 @@ class WorkspacesService:
             target = await uow.members.get(ws_id, user_id)
             if target is None:
                 raise NotFound("member not found", reason="MEMBER_NOT_FOUND")
-            check_can_assign(actor.role, target.role, new_role, await uow.members.count_owners(ws_id))
+            check_can_assign(
+                actor.role, target.role, new_role, await uow.members.count_owners(ws_id)
+            )
             await uow.members.set_role(ws_id, user_id, new_role)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "member.update",
+                _member_name(ws_id, user_id),
+                {"role": new_role.name.lower(), "previous_role": target.role.name.lower()},
+            )
             await uow.commit()
-            target.role = new_role
-            return target
+        self._after_commit()
+        target.role = new_role
+        return target
 
     async def remove_member(self, actor_id: str, ws_id: str, user_id: str) -> None:
         async with self._uow() as uow:
@@ -250,9 +440,20 @@ class WorkspacesService:
             owners = await uow.members.count_owners(ws_id)
             check_can_remove(actor.role, actor_id == user_id, target.role, owners)
             await uow.members.remove(ws_id, user_id)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "member.remove",
+                _member_name(ws_id, user_id),
+                {"role": target.role.name.lower()},
+            )
             await uow.commit()
+        self._after_commit()
 
-    async def transfer_ownership(self, actor_id: str, ws_id: str, new_owner_id: str) -> tuple[Workspace, Role]:
+    async def transfer_ownership(
+        self, actor_id: str, ws_id: str, new_owner_id: str
+    ) -> tuple[Workspace, Role]:
         async with self._uow() as uow:
             ws = await self._live(uow, ws_id, lock=True)
             actor = await self._actor(uow, ws_id, actor_id)
@@ -265,13 +466,25 @@ class WorkspacesService:
                 raise FailedPrecondition("you are already the Owner", reason="ALREADY_OWNER")
             await uow.members.set_role(ws_id, new_owner_id, Role.OWNER)
             await uow.members.set_role(ws_id, actor_id, Role.ADMIN)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "workspace.transferOwnership",
+                f"workspaces/{ws_id}",
+                {
+                    "new_owner": _member_name(ws_id, new_owner_id),
+                    "previous_owner": _member_name(ws_id, actor_id),
+                },
+            )
             await uow.commit()
-            return ws, Role.ADMIN
+        self._after_commit()
+        return ws, Role.ADMIN
 
     async def resolve_access(self, user_id: str, ws_id: str) -> AccessView:
         async with self._uow() as uow:
             ws = await uow.workspaces.get(ws_id) if _ID.match(ws_id) else None
-            if ws is None:
+            if ws is None or ws.purged:
                 return AccessView(False, False, 0, False, False, 0)
             member = await uow.members.get(ws_id, user_id) if user_id else None
         return AccessView(
@@ -283,9 +496,162 @@ class WorkspacesService:
             plan=int(ws.plan),
         )
 
+    # --- retention ------------------------------------------------------------------------
+
+    async def purge_expired(self, now: dt.datetime, batch: int = 100) -> builtins.list[str]:
+        """Purge every deleted workspace whose window ended by ``now``; the ids purged.
+
+        Members are hard-deleted; the workspace row stays as a tombstone (id, name, creator,
+        delete and purge times) so references to it stay valid, and its audit log is kept.
+        Each workspace is purged in its own transaction, re-checked under its row lock so a
+        concurrent restore wins or loses cleanly.
+        """
+        purged: builtins.list[str] = []
+        after = ""
+        while True:
+            async with self._uow() as uow:
+                candidates = await uow.workspaces.deleted_unpurged(after, batch)
+            if not candidates:
+                break
+            after = candidates[-1].id
+            for candidate in candidates:
+                if candidate.purge_due(now) and await self._purge_one(candidate.id, now):
+                    purged.append(candidate.id)
+        if purged:
+            self._after_commit()
+        return purged
+
+    async def _purge_one(self, ws_id: str, now: dt.datetime) -> bool:
+        async with self._uow() as uow:
+            ws = await uow.workspaces.get(ws_id, lock=True)
+            if ws is None or ws.purged or not ws.purge_due(now) or ws.deleted_at is None:
+                return False
+            removed = await uow.members.remove_all(ws_id)
+            ws.purge(now)
+            await uow.workspaces.save(ws)
+            await uow.outbox.record(
+                AuditEvent.new(
+                    workspace_id=ws_id,
+                    actor="system",
+                    action="workspace.purge",
+                    target=f"workspaces/{ws_id}",
+                    time=now,
+                    metadata={
+                        "members_removed": str(removed),
+                        "delete_time": format_time(ws.deleted_at),
+                    },
+                )
+            )
+            await uow.commit()
+        return True
+
+    # --- audit log ------------------------------------------------------------------------
+
+    async def append_audit_events(
+        self, events: Sequence[AuditEvent], source: str
+    ) -> tuple[int, int]:
+        """Chain events onto their workspaces' logs; (appended, skipped as already stored).
+
+        Heads are locked in workspace-id order, so two batches never deadlock.
+        """
+        if len(events) > MAX_APPEND_BATCH:
+            raise InvalidArgument.field(
+                "events", f"at most {MAX_APPEND_BATCH} per call", reason="TOO_MANY_AUDIT_EVENTS"
+            )
+        by_workspace: dict[str, list[AuditEvent]] = defaultdict(list)
+        seen: set[str] = set()
+        duplicates = 0
+        for i, event in enumerate(events):
+            if event.workspace_id and not _ID.match(event.workspace_id):
+                raise InvalidArgument.field(
+                    f"events[{i}].workspace_id", "is not a valid id", reason="INVALID_AUDIT_EVENT"
+                )
+            if event.id in seen:
+                duplicates += 1
+                continue
+            seen.add(event.id)
+            by_workspace[event.workspace_id].append(event)
+        appended = 0
+        async with self._uow() as uow:
+            now = self._clock.now()
+            for ws_id in sorted(by_workspace):
+                head = await uow.audit_log.lock_head(ws_id)
+                batch = by_workspace[ws_id]
+                stored = await uow.audit_log.existing_ids([e.id for e in batch])
+                entries: builtins.list[AuditEntry] = []
+                prev_hash, sequence = head.hash, head.sequence
+                for event in batch:
+                    if event.id in stored:
+                        duplicates += 1
+                        continue
+                    sequence += 1
+                    entry = chain_entry(prev_hash, event, sequence, source)
+                    entries.append(entry)
+                    prev_hash = entry.hash
+                await uow.audit_log.append(entries, now)
+                appended += len(entries)
+            await uow.commit()
+        return appended, duplicates
+
+    async def _audit_reader(self, uow: UnitOfWork, actor_id: str, ws_id: str) -> None:
+        await self._live(uow, ws_id)
+        actor = await self._actor(uow, ws_id, actor_id)
+        if actor.role < Role.ADMIN:
+            raise PermissionDenied(
+                "only Admins and Owners read the audit log", reason="ROLE_TOO_LOW"
+            )
+
+    async def list_audit_events(
+        self, actor_id: str, ws_id: str, page_size: int, page_token: str
+    ) -> tuple[builtins.list[AuditEntry], str]:
+        """Newest first: the page after the token holds the next older entries."""
+        query = f"audit:{ws_id}"
+        page = page_request(page_size, page_token, query)
+        before = _sequence_cursor(page.cursor)
+        async with self._uow() as uow:
+            await self._audit_reader(uow, actor_id, ws_id)
+            entries = await uow.audit_log.newest_first(ws_id, before, page.size + 1)
+        more = len(entries) > page.size
+        entries = entries[: page.size]
+        return entries, encode_token(str(entries[-1].sequence), query) if more and entries else ""
+
+    async def verify_audit_chain(self, actor_id: str, ws_id: str) -> ChainReport:
+        """Recompute the whole chain under the head lock (appends to it wait meanwhile)."""
+        async with self._uow() as uow:
+            await self._audit_reader(uow, actor_id, ws_id)
+            head = await uow.audit_log.lock_head(ws_id)
+            verifier = ChainVerifier()
+            after = 0
+            while chunk := await uow.audit_log.in_order(ws_id, after, _VERIFY_CHUNK):
+                if not verifier.feed(chunk) or chunk[-1].sequence >= head.sequence:
+                    break
+                after = chunk[-1].sequence
+            if not verifier.broken_at:
+                beyond = await uow.audit_log.in_order(ws_id, head.sequence, 1)
+                if beyond:
+                    verifier.broken_at = head.sequence + 1  # rows the head never committed to
+            verifier.finish(head)
+        return ChainReport(not verifier.broken_at, verifier.verified, verifier.broken_at, head)
+
+
+def _member_name(ws_id: str, user_id: str) -> str:
+    return f"workspaces/{ws_id}/members/{user_id}"
+
+
+def _sequence_cursor(cursor: str) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise InvalidArgument.field(
+            "page_token", "is not a valid page token", reason="INVALID_PAGE_TOKEN"
+        )
+    return int(cursor)
+
 
 def _role(value: int, field: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidArgument.field(field, "must be ROLE_USER, ROLE_ADMIN or ROLE_OWNER", reason="INVALID_ROLE") from None
+        raise InvalidArgument.field(
+            field, "must be ROLE_USER, ROLE_ADMIN or ROLE_OWNER", reason="INVALID_ROLE"
+        ) from None

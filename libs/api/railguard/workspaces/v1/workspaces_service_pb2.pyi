@@ -74,6 +74,34 @@ WORKSPACE_STATE_DELETED: WorkspaceState.ValueType  # 2
 """Soft-deleted; restorable until purge_time."""
 Global___WorkspaceState: _TypeAlias = WorkspaceState  # noqa: Y015
 
+class _AuditOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AuditOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUDIT_OUTCOME_UNSPECIFIED: _AuditOutcome.ValueType  # 0
+    """Not set; refused on append."""
+    AUDIT_OUTCOME_SUCCESS: _AuditOutcome.ValueType  # 1
+    """The action was carried out."""
+    AUDIT_OUTCOME_DENIED: _AuditOutcome.ValueType  # 2
+    """The action was refused by an access or policy decision."""
+    AUDIT_OUTCOME_FAILURE: _AuditOutcome.ValueType  # 3
+    """The action was attempted and failed."""
+
+class AuditOutcome(_AuditOutcome, metaclass=_AuditOutcomeEnumTypeWrapper):
+    """What became of the action an audit event records."""
+
+AUDIT_OUTCOME_UNSPECIFIED: AuditOutcome.ValueType  # 0
+"""Not set; refused on append."""
+AUDIT_OUTCOME_SUCCESS: AuditOutcome.ValueType  # 1
+"""The action was carried out."""
+AUDIT_OUTCOME_DENIED: AuditOutcome.ValueType  # 2
+"""The action was refused by an access or policy decision."""
+AUDIT_OUTCOME_FAILURE: AuditOutcome.ValueType  # 3
+"""The action was attempted and failed."""
+Global___AuditOutcome: _TypeAlias = AuditOutcome  # noqa: Y015
+
 @_typing.final
 class Workspace(_message.Message):
     """A workspace: the unit of isolation."""
@@ -593,3 +621,275 @@ class ResolveAccessResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveAccessResponse: _TypeAlias = ResolveAccessResponse  # noqa: Y015
+
+@_typing.final
+class AuditEvent(_message.Message):
+    """One entry of a workspace's append-only, hash-chained audit log. Metadata never holds a
+    secret, token, code or password.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    PREV_HASH_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The resource name, `workspaces/{workspace}/auditEvents/{sequence}`."""
+    id: _builtins.str
+    """The event id, a UUID chosen by the recording service; appends are idempotent on it."""
+    workspace_id: _builtins.str
+    """The workspace the event belongs to."""
+    actor: _builtins.str
+    """Who acted: `user:{id}`, `apiKey:{id}`, `service:{identity}` or `system`."""
+    action: _builtins.str
+    """What was done, as `noun.verb`, such as `workspace.update`."""
+    target: _builtins.str
+    """The resource acted on, by resource name."""
+    outcome: Global___AuditOutcome.ValueType
+    """What became of the action."""
+    request_id: _builtins.str
+    """The request id of the call that caused the event."""
+    client_ip: _builtins.str
+    """The client's IP address as derived by the edge; empty for internal actors."""
+    sequence: _builtins.int
+    """The position of the event in its workspace's chain, from 1."""
+    source: _builtins.str
+    """The mTLS identity of the service that relayed the event."""
+    prev_hash: _builtins.str
+    """The hash of the previous entry (64 zeros for the first), hex."""
+    hash: _builtins.str
+    """SHA-256 of prev_hash and the canonical JSON of this entry, hex."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """When the action happened."""
+
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Small, non-secret string details (at most 16 entries)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        id: _builtins.str = ...,
+        workspace_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        action: _builtins.str = ...,
+        target: _builtins.str = ...,
+        outcome: Global___AuditOutcome.ValueType = ...,
+        request_id: _builtins.str = ...,
+        client_ip: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        sequence: _builtins.int = ...,
+        source: _builtins.str = ...,
+        prev_hash: _builtins.str = ...,
+        hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "client_ip", b"client_ip", "event_time", b"event_time", "hash", b"hash", "id", b"id", "metadata", b"metadata", "name", b"name", "outcome", b"outcome", "prev_hash", b"prev_hash", "request_id", b"request_id", "sequence", b"sequence", "source", b"source", "target", b"target", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
+
+@_typing.final
+class AppendAuditEventsRequest(_message.Message):
+    """The request of AppendAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events, at most 500, in the order they were recorded."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendAuditEventsRequest: _TypeAlias = AppendAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class AppendAuditEventsResponse(_message.Message):
+    """The response of AppendAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPENDED_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    appended: _builtins.int
+    """How many events were appended."""
+    duplicates: _builtins.int
+    """How many events were already stored and skipped."""
+    def __init__(
+        self,
+        *,
+        appended: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appended", b"appended", "duplicates", b"duplicates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendAuditEventsResponse: _TypeAlias = AppendAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsRequest(_message.Message):
+    """The request of ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    page_size: _builtins.int
+    """The maximum number of events to return: 1 to 100, default 50."""
+    page_token: _builtins.str
+    """A page token from a previous call."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsRequest: _TypeAlias = ListAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsResponse(_message.Message):
+    """The response of ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIT_EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """A token for the next (older) page; empty on the last page."""
+    @_builtins.property
+    def audit_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events, newest first."""
+
+    def __init__(
+        self,
+        *,
+        audit_events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit_events", b"audit_events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class VerifyAuditChainRequest(_message.Message):
+    """The request of VerifyAuditChain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditChainRequest: _TypeAlias = VerifyAuditChainRequest  # noqa: Y015
+
+@_typing.final
+class VerifyAuditChainResponse(_message.Message):
+    """The response of VerifyAuditChain."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OK_FIELD_NUMBER: _builtins.int
+    VERIFIED_EVENTS_FIELD_NUMBER: _builtins.int
+    FIRST_BROKEN_SEQUENCE_FIELD_NUMBER: _builtins.int
+    HEAD_SEQUENCE_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    ok: _builtins.bool
+    """Whether every entry matches its hash and links to its predecessor."""
+    verified_events: _builtins.int
+    """How many entries were checked."""
+    first_broken_sequence: _builtins.int
+    """The sequence number of the first entry that does not verify; 0 when ok."""
+    head_sequence: _builtins.int
+    """The sequence number of the chain head."""
+    head_hash: _builtins.str
+    """The hash of the chain head, hex."""
+    def __init__(
+        self,
+        *,
+        ok: _builtins.bool = ...,
+        verified_events: _builtins.int = ...,
+        first_broken_sequence: _builtins.int = ...,
+        head_sequence: _builtins.int = ...,
+        head_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_broken_sequence", b"first_broken_sequence", "head_hash", b"head_hash", "head_sequence", b"head_sequence", "ok", b"ok", "verified_events", b"verified_events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditChainResponse: _TypeAlias = VerifyAuditChainResponse  # noqa: Y015

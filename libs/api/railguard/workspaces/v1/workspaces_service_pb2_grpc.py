@@ -96,6 +96,21 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessResponse.FromString,
                 _registered_method=True)
+        self.AppendAuditEvents = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/AppendAuditEvents',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/ListAuditEvents',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuditChain = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/VerifyAuditChain',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainResponse.FromString,
+                _registered_method=True)
 
 
 class WorkspacesServiceServicer:
@@ -188,6 +203,28 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendAuditEvents(self, request, context):
+        """Appends audit events relayed from a service's outbox to their workspaces' hash-chained
+        audit logs. Idempotent by event id: an event already stored is skipped, not duplicated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """Lists a workspace's audit events, newest first (descending sequence number).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditChain(self, request, context):
+        """Recomputes a workspace's audit hash chain and reports the first entry that does not match.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkspacesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +287,21 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.ResolveAccess,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessResponse.SerializeToString,
+            ),
+            'AppendAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendAuditEvents,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'VerifyAuditChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditChain,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -577,6 +629,87 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/AppendAuditEvents',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AppendAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/ListAuditEvents',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/VerifyAuditChain',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,14 @@ class WorkspacesServiceStub:
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
     """
+    AppendAuditEvents: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.AppendAuditEventsRequest, _workspaces_service_pb2.AppendAuditEventsResponse]
+    """Appends audit events relayed from a service's outbox to their workspaces' hash-chained
+    audit logs. Idempotent by event id: an event already stored is skipped, not duplicated.
+    """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListAuditEventsRequest, _workspaces_service_pb2.ListAuditEventsResponse]
+    """Lists a workspace's audit events, newest first (descending sequence number)."""
+    VerifyAuditChain: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.VerifyAuditChainRequest, _workspaces_service_pb2.VerifyAuditChainResponse]
+    """Recomputes a workspace's audit hash chain and reports the first entry that does not match."""
 
 @_typing.type_check_only
 class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
@@ -96,6 +104,14 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
     """
+    AppendAuditEvents: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.AppendAuditEventsRequest, _workspaces_service_pb2.AppendAuditEventsResponse]  # type: ignore[assignment]
+    """Appends audit events relayed from a service's outbox to their workspaces' hash-chained
+    audit logs. Idempotent by event id: an event already stored is skipped, not duplicated.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListAuditEventsRequest, _workspaces_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists a workspace's audit events, newest first (descending sequence number)."""
+    VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.VerifyAuditChainRequest, _workspaces_service_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
+    """Recomputes a workspace's audit hash chain and reports the first entry that does not match."""
 
 class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
     """Workspaces, their members and roles. Every other resource belongs to exactly one workspace."""
@@ -199,5 +215,31 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
         """
+
+    @_abc_1.abstractmethod
+    def AppendAuditEvents(
+        self,
+        request: _workspaces_service_pb2.AppendAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.AppendAuditEventsResponse, _abc.Awaitable[_workspaces_service_pb2.AppendAuditEventsResponse]]:
+        """Appends audit events relayed from a service's outbox to their workspaces' hash-chained
+        audit logs. Idempotent by event id: an event already stored is skipped, not duplicated.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _workspaces_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_workspaces_service_pb2.ListAuditEventsResponse]]:
+        """Lists a workspace's audit events, newest first (descending sequence number)."""
+
+    @_abc_1.abstractmethod
+    def VerifyAuditChain(
+        self,
+        request: _workspaces_service_pb2.VerifyAuditChainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.VerifyAuditChainResponse, _abc.Awaitable[_workspaces_service_pb2.VerifyAuditChainResponse]]:
+        """Recomputes a workspace's audit hash chain and reports the first entry that does not match."""
 
 def add_WorkspacesServiceServicer_to_server(servicer: WorkspacesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from servicekit.audit import AuditEvent, AuditOutbox, Outcome
 from servicekit.db import SqlUnitOfWork
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspaces_service.adapters.tables import MemberRow, WorkspaceRow
+from workspaces_service.adapters.tables import (
+    AUDIT_OUTBOX,
+    AuditChainHeadRow,
+    AuditEventRow,
+    MemberRow,
+    WorkspaceRow,
+)
 from workspaces_service.domain import Member, Plan, Role, Workspace
+from workspaces_service.domain.audit_log import AuditEntry, ChainHead
 
 
 def _workspace(row: WorkspaceRow) -> Workspace:
@@ -20,6 +33,7 @@ def _workspace(row: WorkspaceRow) -> Workspace:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
+        purged_at=row.purged_at,
     )
 
 
@@ -65,9 +79,33 @@ class WorkspaceRepository:
     async def save(self, ws: Workspace) -> None:
         row = await self.session.get(WorkspaceRow, ws.id)
         assert row is not None
-        row.display_name, row.plan, row.mfa_required = ws.display_name, int(ws.plan), ws.mfa_required
-        row.retention_days, row.updated_at, row.deleted_at = ws.retention_days, ws.updated_at, ws.deleted_at
+        row.display_name, row.plan, row.mfa_required = (
+            ws.display_name,
+            int(ws.plan),
+            ws.mfa_required,
+        )
+        row.retention_days, row.updated_at, row.deleted_at = (
+            ws.retention_days,
+            ws.updated_at,
+            ws.deleted_at,
+        )
+        if ws.purged_at is not None and row.purged_at is None:
+            row.purged_at, row.request_id = ws.purged_at, None  # the idempotency key is freed
         await self.session.flush()
+
+    async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
+        """Soft-deleted workspaces not yet purged, by id (the purge job filters by window)."""
+        stmt = (
+            select(WorkspaceRow)
+            .where(
+                WorkspaceRow.deleted_at.is_not(None),
+                WorkspaceRow.purged_at.is_(None),
+                WorkspaceRow.id > after,
+            )
+            .order_by(WorkspaceRow.id)
+            .limit(limit)
+        )
+        return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def list_for_user(
         self, user_id: str, after: str, limit: int, *, show_deleted: bool
@@ -81,6 +119,7 @@ class WorkspaceRepository:
         )
         if not show_deleted:
             stmt = stmt.where(WorkspaceRow.deleted_at.is_(None))
+        stmt = stmt.where(WorkspaceRow.purged_at.is_(None))
         rows = (await self.session.execute(stmt)).all()
         return [(_workspace(ws), Role(role)) for ws, role in rows]
 
@@ -117,6 +156,12 @@ class MemberRepository:
             await self.session.delete(row)
             await self.session.flush()
 
+    async def remove_all(self, workspace_id: str) -> int:
+        result = await self.session.execute(
+            delete(MemberRow).where(MemberRow.workspace_id == workspace_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def count_owners(self, workspace_id: str) -> int:
         stmt = select(func.count()).where(
             MemberRow.workspace_id == workspace_id, MemberRow.role == int(Role.OWNER)
@@ -133,10 +178,143 @@ class MemberRepository:
         return [_member(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
+def _entry(row: AuditEventRow) -> AuditEntry:
+    try:
+        event = _event(row)
+    except (ValueError, TypeError):
+        # a row edited into something no event could be: keep it in the chain, failing its hash
+        placeholder = AuditEvent.new(
+            workspace_id=row.workspace_id,
+            actor="system",
+            action="audit.unreadable",
+            target="",
+            time=row.received_at,
+        )
+        return AuditEntry(placeholder, row.sequence, row.source, row.prev_hash, "")
+    return AuditEntry(event, row.sequence, row.source, row.prev_hash, row.hash)
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        id=row.event_id,
+        workspace_id=row.workspace_id,
+        actor=row.actor,
+        action=row.action,
+        target=row.target,
+        outcome=Outcome(row.outcome),
+        request_id=row.request_id,
+        client_ip=row.client_ip,
+        time=row.event_time,
+        metadata=json.loads(row.metadata_json),
+    )
+
+
+class AuditLogRepository:
+    """The hash-chained audit log. Appends to one workspace hold its chain head's row lock."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_head(self, workspace_id: str) -> ChainHead:
+        """Create the head if missing, then lock it until commit.
+
+        The INSERT comes first on purpose: on SQLite it takes the database write lock before any
+        read, so two appenders queue on busy_timeout instead of failing to upgrade a read lock;
+        on PostgreSQL ``ON CONFLICT DO NOTHING`` + ``FOR UPDATE`` makes creation race-free.
+        """
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self.session.execute(
+            insert(AuditChainHeadRow)
+            .values(workspace_id=workspace_id, last_sequence=0, last_hash=ChainHead().hash)
+            .on_conflict_do_nothing(index_elements=["workspace_id"])
+        )
+        stmt = (
+            select(AuditChainHeadRow)
+            .where(AuditChainHeadRow.workspace_id == workspace_id)
+            .with_for_update()
+        )
+        row = (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one()
+        return ChainHead(row.last_sequence, row.last_hash)
+
+    async def head(self, workspace_id: str) -> ChainHead:
+        row = await self.session.get(AuditChainHeadRow, workspace_id)
+        return ChainHead(row.last_sequence, row.last_hash) if row else ChainHead()
+
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        stmt = select(AuditEventRow.event_id).where(AuditEventRow.event_id.in_(list(event_ids)))
+        return set((await self.session.execute(stmt)).scalars())
+
+    async def append(self, entries: Sequence[AuditEntry], received_at: dt.datetime) -> None:
+        """Store entries (already chained onto the locked head) and move the head."""
+        if not entries:
+            return
+        for entry in entries:
+            e = entry.event
+            self.session.add(
+                AuditEventRow(
+                    workspace_id=e.workspace_id,
+                    sequence=entry.sequence,
+                    event_id=e.id,
+                    event_time=e.time,
+                    actor=e.actor,
+                    action=e.action,
+                    target=e.target,
+                    outcome=e.outcome.value,
+                    request_id=e.request_id,
+                    client_ip=e.client_ip,
+                    metadata_json=json.dumps(dict(e.metadata), sort_keys=True),
+                    source=entry.source,
+                    prev_hash=entry.prev_hash,
+                    hash=entry.hash,
+                    received_at=received_at,
+                )
+            )
+        last = entries[-1]
+        head = await self.session.get(AuditChainHeadRow, last.event.workspace_id)
+        assert head is not None
+        head.last_sequence, head.last_hash = last.sequence, last.hash
+        await self.session.flush()
+
+    async def newest_first(self, workspace_id: str, before: int, limit: int) -> list[AuditEntry]:
+        stmt = select(AuditEventRow).where(AuditEventRow.workspace_id == workspace_id)
+        if before:
+            stmt = stmt.where(AuditEventRow.sequence < before)
+        stmt = stmt.order_by(AuditEventRow.sequence.desc()).limit(limit)
+        return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def in_order(self, workspace_id: str, after: int, limit: int) -> list[AuditEntry]:
+        stmt = (
+            select(AuditEventRow)
+            .where(AuditEventRow.workspace_id == workspace_id, AuditEventRow.sequence > after)
+            .order_by(AuditEventRow.sequence)
+            .limit(limit)
+        )
+        return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
+
+
+class OutboxRepository:
+    """This service's own audit outbox, written in the same transaction as each change."""
+
+    def __init__(self, session: AsyncSession, outbox: AuditOutbox) -> None:
+        self.session, self.outbox = session, outbox
+
+    async def record(self, event: AuditEvent) -> None:
+        await self.outbox.record(self.session, event)
+
+
 class WorkspacesUnitOfWork(SqlUnitOfWork):
     workspaces: WorkspaceRepository
     members: MemberRepository
+    audit_log: AuditLogRepository
+    outbox: OutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.workspaces = WorkspaceRepository(session)
         self.members = MemberRepository(session)
+        self.audit_log = AuditLogRepository(session)
+        self.outbox = OutboxRepository(session, AUDIT_OUTBOX)

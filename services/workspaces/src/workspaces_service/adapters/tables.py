@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,6 +27,8 @@ class WorkspaceRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # set by the purge job: the row stays as a tombstone (name, ids, delete and purge times)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (UniqueConstraint("created_by", "request_id", name="uq_workspaces_request"),)
 
@@ -40,3 +43,39 @@ class MemberRow(Base):
     email: Mapped[str] = mapped_column(String(320))
     role: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AuditChainHeadRow(Base):
+    """The last entry of a workspace's chain; its row lock serialises appends to that chain."""
+
+    __tablename__ = "audit_chain_heads"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEventRow(Base):
+    """One audit log entry. Append-only: no code path updates or deletes these rows, and they
+    outlive their workspace (no foreign key, not touched by the purge job)."""
+
+    __tablename__ = "audit_events"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str] = mapped_column(String(64))
+    metadata_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)

@@ -43,6 +43,7 @@ class Workspace:
     created_at: dt.datetime
     updated_at: dt.datetime
     deleted_at: dt.datetime | None = None
+    purged_at: dt.datetime | None = None
 
     @property
     def deleted(self) -> bool:
@@ -54,6 +55,24 @@ class Workspace:
             return None
         return self.deleted_at + dt.timedelta(days=self.retention_days)
 
+    @property
+    def purged(self) -> bool:
+        return self.purged_at is not None
+
+    def purge_due(self, now: dt.datetime) -> bool:
+        """Whether the retention window of a deleted workspace has ended (restore is refused)."""
+        purge_at = self.purge_at
+        return purge_at is not None and now >= purge_at
+
+    def purge(self, now: dt.datetime) -> None:
+        """Turn the workspace into a tombstone: its row stays, so references remain valid."""
+        if not self.purge_due(now):
+            raise FailedPrecondition("the retention window has not ended", reason="NOT_PURGEABLE")
+        if self.purged:
+            raise FailedPrecondition("workspace is already purged", reason="WORKSPACE_PURGED")
+        self.purged_at = now
+        self.updated_at = now
+
     def delete(self, now: dt.datetime) -> None:
         if self.deleted:
             raise FailedPrecondition("workspace is already deleted", reason="WORKSPACE_DELETED")
@@ -63,8 +82,7 @@ class Workspace:
     def undelete(self, now: dt.datetime) -> None:
         if not self.deleted:
             raise FailedPrecondition("workspace is not deleted", reason="WORKSPACE_NOT_DELETED")
-        purge_at = self.purge_at
-        if purge_at is not None and now >= purge_at:
+        if self.purge_due(now):
             raise FailedPrecondition("the retention window has ended", reason="RETENTION_EXPIRED")
         self.deleted_at = None
         self.updated_at = now
@@ -82,9 +100,13 @@ class Member:
 def validate_display_name(value: str, field: str = "display_name") -> str:
     name = unicodedata.normalize("NFC", value).strip()
     if not 1 <= len(name) <= 100:
-        raise InvalidArgument.field(field, "must be 1 to 100 characters", reason="INVALID_DISPLAY_NAME")
+        raise InvalidArgument.field(
+            field, "must be 1 to 100 characters", reason="INVALID_DISPLAY_NAME"
+        )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidArgument.field(field, "must not contain control characters", reason="INVALID_DISPLAY_NAME")
+        raise InvalidArgument.field(
+            field, "must not contain control characters", reason="INVALID_DISPLAY_NAME"
+        )
     return name
 
 
@@ -92,14 +114,18 @@ def validate_retention(days: int, field: str = "retention_days") -> int:
     if days == 0:
         return DEFAULT_RETENTION_DAYS
     if not 1 <= days <= MAX_RETENTION_DAYS:
-        raise InvalidArgument.field(field, f"must be 1 to {MAX_RETENTION_DAYS}", reason="INVALID_RETENTION")
+        raise InvalidArgument.field(
+            field, f"must be 1 to {MAX_RETENTION_DAYS}", reason="INVALID_RETENTION"
+        )
     return days
 
 
 def check_can_assign(actor: Role, target_current: Role | None, new_role: Role, owners: int) -> None:
     """May ``actor`` give a member (currently ``target_current``, None if new) the role ``new_role``?"""
     if Role.OWNER in (new_role, target_current) and actor is not Role.OWNER:
-        raise PermissionDenied("only an Owner grants or removes the Owner role", reason="OWNER_REQUIRED")
+        raise PermissionDenied(
+            "only an Owner grants or removes the Owner role", reason="OWNER_REQUIRED"
+        )
     if actor < Role.ADMIN:
         raise PermissionDenied("your role does not allow managing members", reason="ROLE_TOO_LOW")
     if target_current is Role.OWNER and new_role is not Role.OWNER and owners <= 1:
@@ -107,12 +133,17 @@ def check_can_assign(actor: Role, target_current: Role | None, new_role: Role, o
 
 
 def check_can_remove(actor: Role, actor_is_target: bool, target: Role, owners: int) -> None:
-    """May ``actor`` remove a member whose role is ``target``? Anyone may leave, but not the last Owner."""
+    """May ``actor`` remove a member whose role is ``target``? Anyone may leave, but not the last Owner.
+
+    The permission is checked before the last-Owner rule, so an Admin is told "not allowed"
+    rather than a state they could never change.
+    """
+    if not actor_is_target:
+        if target is Role.OWNER and actor is not Role.OWNER:
+            raise PermissionDenied("only an Owner removes an Owner", reason="OWNER_REQUIRED")
+        if actor < Role.ADMIN:
+            raise PermissionDenied(
+                "your role does not allow managing members", reason="ROLE_TOO_LOW"
+            )
     if target is Role.OWNER and owners <= 1:
         raise FailedPrecondition("a workspace always keeps at least one Owner", reason="LAST_OWNER")
-    if actor_is_target:
-        return
-    if target is Role.OWNER and actor is not Role.OWNER:
-        raise PermissionDenied("only an Owner removes an Owner", reason="OWNER_REQUIRED")
-    if actor < Role.ADMIN:
-        raise PermissionDenied("your role does not allow managing members", reason="ROLE_TOO_LOW")

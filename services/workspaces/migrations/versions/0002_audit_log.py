@@ -1,0 +1,73 @@
+"""The audit log (hash chain per workspace), the audit outbox, and purge tombstones.
+
+Revision ID: ws_0002
+Revises: ws_0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from servicekit.audit import audit_outbox_columns
+
+revision = "ws_0002"
+down_revision = "ws_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("workspaces", sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "audit_chain_heads",
+        sa.Column("workspace_id", sa.String(64), primary_key=True),
+        sa.Column("last_sequence", sa.BigInteger, nullable=False),
+        sa.Column("last_hash", sa.String(64), nullable=False),
+    )
+    op.create_table(
+        "audit_events",
+        sa.Column("workspace_id", sa.String(64), primary_key=True),
+        sa.Column("sequence", sa.BigInteger, primary_key=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(300), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("client_ip", sa.String(64), nullable=False),
+        sa.Column("metadata_json", sa.Text, nullable=False),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table("workspaces_audit_outbox", *audit_outbox_columns())
+    op.create_index(
+        "ix_workspaces_audit_outbox_unsent", "workspaces_audit_outbox", ["sent_at", "seq"]
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # append-only in the database too: an UPDATE or DELETE needs a superuser to drop this first
+        op.execute(
+            """
+            CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+            BEGIN
+              RAISE EXCEPTION 'audit_events is append-only';
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+            )
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the audit log is never dropped by a migration")
