@@ -59,13 +59,13 @@ def status_of(error: errors.RailguardError, domain: str) -> grpc.Status:
 def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
     """Turn a failed call to another service back into the domain error it carried.
 
-    Transport failures (unreachable, deadline) become ``Unavailable`` so callers fail closed.
+    The reason, field violations and retry delay survive the hop. A transport failure
+    (unreachable, deadline, no ErrorInfo) becomes ``Unavailable`` so callers fail closed.
     """
     code = err.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return errors.Unavailable("a dependency is unavailable", reason="DEPENDENCY_UNAVAILABLE")
     reason, metadata = "", {}
     violations: list[errors.FieldViolation] = []
+    retry_after: float | None = None
     status = rpc_status.from_call(err)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -78,6 +78,12 @@ def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
             violations = [
                 errors.FieldViolation(v.field, v.description) for v in bad.field_violations
             ]
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToMilliseconds() / 1000
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
+        return errors.Unavailable("a dependency is unavailable", reason="DEPENDENCY_UNAVAILABLE")
     cls = _CLASSES.get(code.value[0])
     if cls is None:
         return errors.Unavailable("a dependency failed", reason="DEPENDENCY_FAILED")
@@ -88,4 +94,6 @@ def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
             violations=violations,
             metadata=metadata,
         )
-    return cls(err.details() or reason, reason=reason or None, metadata=metadata)
+    return cls(
+        err.details() or reason, reason=reason or None, metadata=metadata, retry_after=retry_after
+    )

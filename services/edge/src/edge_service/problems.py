@@ -97,20 +97,15 @@ def problem_from_error(error: errors.RailguardError, request_id: str) -> Respons
 def problem_from_rpc(err: grpc.aio.AioRpcError, request_id: str) -> Response:
     """Map a service's gRPC error; INTERNAL and unknown codes never show their details."""
     code = err.code()
-    if code in HTTP_STATUS and code not in (
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-    ):
-        return problem_from_error(error_from_rpc(err), request_id)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        domain = error_from_rpc(err)
+    if code not in HTTP_STATUS:
+        return problem_response(500, "INTERNAL", "internal error", request_id)
+    domain = error_from_rpc(err)
+    if isinstance(domain, errors.Unavailable):
         # a service that answered UNAVAILABLE itself (e.g. its key manager is down) keeps its reason
         reason = (
-            domain.reason
-            if domain.reason not in ("DEPENDENCY_UNAVAILABLE",)
-            else "SERVICE_UNAVAILABLE"
+            "SERVICE_UNAVAILABLE" if domain.reason == "DEPENDENCY_UNAVAILABLE" else domain.reason
         )
         return problem_response(
             HTTP_STATUS[code], reason, "a service is unavailable; retry later", request_id
         )
-    return problem_response(500, "INTERNAL", "internal error", request_id)
+    return problem_from_error(domain, request_id)

@@ -1,0 +1,50 @@
+"""Domain errors survive a gRPC hop: reason, field violations and retry delay."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_status import rpc_status
+from servicekit import errors
+from servicekit.status import error_from_rpc, status_of
+
+
+class _Failed(grpc.aio.AioRpcError):
+    def __init__(self, status: grpc.Status) -> None:
+        super().__init__(
+            status.code,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(*status.trailing_metadata),
+            status.details,
+        )
+
+
+def _round_trip(error: errors.RailguardError) -> errors.RailguardError:
+    return error_from_rpc(_Failed(status_of(error, "test.railguard.dev")))
+
+
+def test_reason_violations_and_retry_survive() -> None:
+    bad = _round_trip(
+        errors.InvalidArgument.field("email", "must be an email address", reason="INVALID_EMAIL")
+    )
+    assert isinstance(bad, errors.InvalidArgument) and bad.reason == "INVALID_EMAIL"
+    assert [(v.field, v.description) for v in bad.violations] == [
+        ("email", "must be an email address")
+    ]
+    throttled = _round_trip(
+        errors.ResourceExhausted("slow down", reason="LOGIN_THROTTLED", retry_after=7.5)
+    )
+    assert isinstance(throttled, errors.ResourceExhausted) and throttled.retry_after == 7.5
+
+
+def test_a_service_answering_unavailable_keeps_its_reason() -> None:
+    down = _round_trip(errors.Unavailable("kms down", reason="KMS_UNAVAILABLE"))
+    assert isinstance(down, errors.Unavailable) and down.reason == "KMS_UNAVAILABLE"
+
+
+def test_transport_failure_is_unavailable() -> None:
+    err = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "connect failed"
+    )
+    mapped = error_from_rpc(err)
+    assert isinstance(mapped, errors.Unavailable) and mapped.reason == "DEPENDENCY_UNAVAILABLE"
+    assert rpc_status.from_call(err) is None
