@@ -33,6 +33,19 @@ class FakeWorkspaces:
     async def get(self, workspace_id: str, *, lock: bool = False) -> Workspace | None:
         return copy.copy(self.s.workspaces.get(workspace_id))
 
+    async def get_with_role(self, workspace_id: str, user_id: str) -> tuple[Workspace, Role] | None:
+        found = await self.get_with_optional_role(workspace_id, user_id)
+        return (found[0], found[1]) if found and found[1] is not None else None
+
+    async def get_with_optional_role(
+        self, workspace_id: str, user_id: str
+    ) -> tuple[Workspace, Role | None] | None:
+        ws = self.s.workspaces.get(workspace_id)
+        if ws is None:
+            return None
+        member = self.s.members.get((workspace_id, user_id))
+        return copy.copy(ws), (member.role if member else None)
+
     async def by_request_id(self, user_id: str, request_id: str) -> Workspace | None:
         ws_id = self.s.requests.get((user_id, request_id))
         return copy.copy(self.s.workspaces[ws_id]) if ws_id else None

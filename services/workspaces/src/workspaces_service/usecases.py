@@ -50,6 +50,12 @@ _VERIFY_CHUNK = 500
 
 class WorkspaceRepo(Protocol):
     async def get(self, workspace_id: str, *, lock: bool = False) -> Workspace | None: ...
+    async def get_with_role(
+        self, workspace_id: str, user_id: str
+    ) -> tuple[Workspace, Role] | None: ...
+    async def get_with_optional_role(
+        self, workspace_id: str, user_id: str
+    ) -> tuple[Workspace, Role | None] | None: ...
     async def by_request_id(self, user_id: str, request_id: str) -> Workspace | None: ...
     async def add(self, ws: Workspace, created_by: str, request_id: str | None) -> None: ...
     async def save(self, ws: Workspace) -> None: ...
@@ -245,11 +251,10 @@ class WorkspacesService:
 
     async def get(self, actor_id: str, ws_id: str) -> tuple[Workspace, Role]:
         async with self._uow() as uow:
-            actor = await self._actor(uow, ws_id, actor_id)
-            ws = await uow.workspaces.get(ws_id)
-            if ws is None:
-                raise _not_found()
-            return ws, actor.role
+            found = await uow.workspaces.get_with_role(ws_id, actor_id)
+        if found is None:
+            raise _not_found()  # not a member ≡ no such workspace
+        return found
 
     async def list(
         self, actor_id: str, page_size: int, page_token: str, show_deleted: bool
@@ -482,15 +487,17 @@ class WorkspacesService:
         return ws, Role.ADMIN
 
     async def resolve_access(self, user_id: str, ws_id: str) -> AccessView:
+        if not _ID.match(ws_id):
+            return AccessView(False, False, 0, False, False, 0)
         async with self._uow() as uow:
-            ws = await uow.workspaces.get(ws_id) if _ID.match(ws_id) else None
-            if ws is None or ws.purged:
-                return AccessView(False, False, 0, False, False, 0)
-            member = await uow.members.get(ws_id, user_id) if user_id else None
+            found = await uow.workspaces.get_with_optional_role(ws_id, user_id)
+        if found is None or found[0].purged:
+            return AccessView(False, False, 0, False, False, 0)
+        ws, role = found
         return AccessView(
             workspace_exists=True,
-            member=member is not None,
-            role=int(member.role) if member else 0,
+            member=role is not None,
+            role=int(role) if role is not None else 0,
             deleted=ws.deleted,
             mfa_required=ws.mfa_required,
             plan=int(ws.plan),

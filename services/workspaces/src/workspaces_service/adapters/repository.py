@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from servicekit.audit import AuditEvent, AuditOutbox, Outcome
 from servicekit.db import SqlUnitOfWork
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,33 @@ class WorkspaceRepository:
             stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return _workspace(row) if row else None
+
+    async def get_with_role(self, workspace_id: str, user_id: str) -> tuple[Workspace, Role] | None:
+        """The workspace and the user's role in it, in one query; None unless the user is a member."""
+        stmt = (
+            select(WorkspaceRow, MemberRow.role)
+            .join(MemberRow, MemberRow.workspace_id == WorkspaceRow.id)
+            .where(WorkspaceRow.id == workspace_id, MemberRow.user_id == user_id)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (_workspace(row[0]), Role(row[1])) if row else None
+
+    async def get_with_optional_role(
+        self, workspace_id: str, user_id: str
+    ) -> tuple[Workspace, Role | None] | None:
+        """The workspace and, when the user is a member, the user's role: one query (the edge's hot path)."""
+        stmt = (
+            select(WorkspaceRow, MemberRow.role)
+            .outerjoin(
+                MemberRow,
+                and_(MemberRow.workspace_id == WorkspaceRow.id, MemberRow.user_id == user_id),
+            )
+            .where(WorkspaceRow.id == workspace_id)
+        )
+        row = (await self.session.execute(stmt)).first()
+        if row is None:
+            return None
+        return _workspace(row[0]), (Role(row[1]) if row[1] is not None else None)
 
     async def by_request_id(self, user_id: str, request_id: str) -> Workspace | None:
         stmt = select(WorkspaceRow).where(
