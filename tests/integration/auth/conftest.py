@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -41,8 +42,24 @@ async def auth_server(pki: Path, database_url: str) -> AsyncIterator[AuthServer]
                 await channel.close()
 
 
-def as_user(user_id: str, session_id: str = "") -> tuple[tuple[str, bytes | str], ...]:
-    return principal_metadata(Principal(user_id=user_id, session_id=session_id))
+def as_user(
+    user_id: str, session_id: str = "", **principal: Any
+) -> tuple[tuple[str, bytes | str], ...]:
+    return principal_metadata(Principal(user_id=user_id, session_id=session_id, **principal))
+
+
+def as_token(claims: dict[str, Any], **principal: Any) -> tuple[tuple[str, bytes | str], ...]:
+    """The principal the edge would forward for an access token with these claims."""
+    return principal_metadata(
+        Principal(
+            user_id=claims["sub"],
+            session_id=claims["sid"],
+            aal=claims["aal"],
+            amr=tuple(claims["amr"]),
+            auth_time=claims["auth_time"],
+            **principal,
+        )
+    )
 
 
 def error_info(err: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, str]:

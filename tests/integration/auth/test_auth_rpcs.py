@@ -15,7 +15,7 @@ import pytest
 from railguard.auth.v1 import auth_service_pb2 as pb
 from sqlalchemy import text
 
-from .conftest import AuthServer, as_user, error_info
+from .conftest import AuthServer, as_token, as_user, error_info
 
 EMAIL = "alice@example.com"
 PASSWORD = "correct horse battery staple"
@@ -316,11 +316,11 @@ async def test_list_and_revoke_sessions(auth_server: AuthServer) -> None:
 
 
 async def test_change_password(auth_server: AuthServer) -> None:
-    user = await _sign_up(auth_server)
+    await _sign_up(auth_server)
     here, here_claims = await _login(auth_server)
     there, _ = await _login(auth_server)
     stub = auth_server.stub()
-    me = as_user(user.id, here_claims["sid"])
+    me = as_token(here_claims)
     new = "an entirely different phrase"
     code, reason, _ = await _fails(
         stub.ChangePassword(
@@ -359,13 +359,14 @@ async def test_get_jwks_is_internal(auth_server: AuthServer) -> None:
 
 
 async def test_signing_keys_are_encrypted_at_rest(auth_server: AuthServer) -> None:
-    from auth_service.adapters.sealer import LocalKekSealer, load_kek
+    from auth_service.__main__ import key_manager
 
     rows = await _engine_execute(auth_server, "SELECT * FROM signing_keys")
     assert len(rows) == 2
     dump = repr(rows).encode()
-    sealer = LocalKekSealer(load_kek("", auth_server.settings.state_dir))
+    sealer = key_manager(auth_server.settings)  # the same KeyManager the server was wired with
     for row in rows:
+        assert row.sealed_private_key.startswith("vault:v")
         private = await sealer.decrypt(row.sealed_private_key, f"auth/signing-key/{row.kid}")
         assert len(private) == 32
         for form in (

@@ -5,6 +5,7 @@ import datetime as dt
 import jwt
 import pytest
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
+from auth_service.domain import Assurance
 from auth_service.usecases import TokenPair
 from servicekit.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from sqlalchemy import text
@@ -12,6 +13,11 @@ from sqlalchemy import text
 from .conftest import PASSWORD, Env
 
 EMAIL = "alice@example.com"
+
+
+def _recent(env: Env) -> Assurance:
+    """A principal that logged in just now (ChangePassword needs a recent login)."""
+    return Assurance(auth_time=int(env.clock.now().timestamp()))
 
 
 async def _signed_up(env: Env, email: str = EMAIL) -> str:
@@ -197,7 +203,9 @@ async def test_change_password_revokes_every_other_session(env: Env) -> None:
     here = await env.service.login(EMAIL, PASSWORD)
     there = await env.service.login(EMAIL, PASSWORD)
     new = "a completely new passphrase"
-    await env.service.change_password(user_id, await _session_of(env, here), PASSWORD, new)
+    await env.service.change_password(
+        user_id, await _session_of(env, here), PASSWORD, new, _recent(env)
+    )
     assert await env.service.refresh(here.refresh_token)
     with pytest.raises(Unauthenticated):
         await env.service.refresh(there.refresh_token)
@@ -218,7 +226,7 @@ async def test_change_password_revokes_every_other_session(env: Env) -> None:
 async def test_change_password_refusals(env: Env, current: str, new: str, reason: str) -> None:
     user_id = await _signed_up(env)
     with pytest.raises(InvalidArgument) as err:
-        await env.service.change_password(user_id, "", current, new)
+        await env.service.change_password(user_id, "", current, new, _recent(env))
     assert err.value.reason == reason
 
 

@@ -40,3 +40,28 @@ def test_kek_from_settings(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         load_kek(base64.b64encode(raw[:16]).decode(), tmp_path)
     assert not (tmp_path / KEK_FILE).exists()
+
+
+async def test_migrating_sealer_opens_legacy_records_and_seals_with_the_key_manager(
+    tmp_path: Path,
+) -> None:
+    from auth_service.__main__ import KEYRING_FILE, MASTER_KEY_FILE, key_manager
+    from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
+    from testkit import test_settings
+
+    settings = test_settings("auth", tmp_path / "certs")
+    assert load_legacy_kek("", settings.state_dir) is None  # never created
+    kms = key_manager(settings)
+    await kms.self_check()
+    assert (settings.state_dir / MASTER_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert (settings.state_dir / KEYRING_FILE).exists()
+    legacy = LocalKekSealer(load_kek("", settings.state_dir))
+    old = await legacy.encrypt(b"old key", "auth/signing-key/k0")
+    sealer = MigratingSealer(kms, load_legacy_kek("", settings.state_dir))
+    assert await sealer.decrypt(old, "auth/signing-key/k0") == b"old key"
+    new = await sealer.encrypt(b"new key", "auth/signing-key/k1")
+    assert new.startswith("vault:v1:")
+    assert await key_manager(settings).decrypt(new, "auth/signing-key/k1") == b"new key"
+    with pytest.raises(SealError):
+        await MigratingSealer(kms, None).decrypt(old, "auth/signing-key/k0")
+    await kms.close()

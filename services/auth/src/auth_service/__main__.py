@@ -6,7 +6,15 @@ Service settings (``RAILGUARD_*``; defaults in brackets):
 ``AUTH_KEY_ROTATION_SECONDS`` [30 d], ``AUTH_JWKS_CACHE_SECONDS`` [600],
 ``AUTH_MAINTENANCE_SECONDS`` [60], ``AUTH_ARGON2_MEMORY_KIB`` / ``_TIME_COST`` / ``_PARALLELISM``
 [19456 / 2 / 1, raised to that floor], ``AUTH_HASH_CONCURRENCY`` [CPU count],
-``AUTH_SIGNING_KEK`` [unset: ``<state_dir>/auth-signing.kek``, created 0600].
+``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
+``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
+``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most].
+
+Encryption at rest (signing keys, TOTP secrets, the recovery-code pepper) goes through the
+shared ``KeyManager``: ``KMS_URL`` when set (``vault://…`` in production), else a local keyring
+at ``<state_dir>/auth.keyring`` sealed by ``<state_dir>/auth.keyring.key`` (created 0600).
+``AUTH_SIGNING_KEK`` / ``<state_dir>/auth-signing.kek``, when present, only opens signing keys
+sealed before that move.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import datetime as dt
 import logging
 from pathlib import Path
+from urllib.parse import quote
 
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from servicekit import (
@@ -27,15 +36,19 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
-from auth_service.adapters.sealer import LocalKekSealer, load_kek
-from auth_service.domain import RotationPolicy, SessionPolicy
+from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
+from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.servicer import AuthServicer
-from auth_service.usecases import AuthConfig, AuthService
+from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
+
+KEYRING_FILE = "auth.keyring"
+MASTER_KEY_FILE = "auth.keyring.key"
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 
@@ -47,7 +60,23 @@ def load_config(settings: Settings) -> AuthConfig:
         return dt.timedelta(seconds=settings.get_float(name, default))
 
     access_ttl = seconds("AUTH_ACCESS_TOKEN_TTL_SECONDS", 600)
+    step_up = min(seconds("AUTH_STEP_UP_MAX_AGE_SECONDS", 900), dt.timedelta(minutes=15))
+    throttle = ThrottlePolicies(
+        # DESIGN §4: never more than 100 failures per hour per account; only lower is allowed.
+        login_account=ThrottlePolicy(
+            hourly_cap=min(settings.get_int("AUTH_LOGIN_ACCOUNT_HOURLY_CAP", 100), 100)
+        ),
+        login_ip=ThrottlePolicy(
+            free_failures=settings.get_int("AUTH_LOGIN_IP_FREE_FAILURES", 20),
+            hourly_cap=settings.get_int("AUTH_LOGIN_IP_HOURLY_CAP", 300),
+        ),
+    )
     return AuthConfig(
+        throttle=throttle,
+        step_up_max_age=step_up,
+        totp_issuer=settings.get("AUTH_TOTP_ISSUER", "Railguard"),
+        deployment_audience=settings.get("AUTH_DEPLOYMENT_AUDIENCE", "railguard-agent-ui"),
+        deployment_token_ttl=seconds("AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS", 900),
         issuer=settings.issuer,
         audience=settings.audience,
         access_token_ttl=access_ttl,
@@ -71,8 +100,27 @@ async def _maintain(service: AuthService, every: float) -> None:
         try:
             await service.rotate_signing_keys()
             await service.forget_grace_secrets()
+            await service.purge_expired()
         except Exception:
             _log.exception("auth maintenance failed; retrying next period")
+
+
+def key_manager(settings: Settings) -> KeyManager:
+    """``KMS_URL`` when set; else the embedded keyring, its master key created 0600 if absent."""
+    if settings.kms_url:
+        return key_manager_from_url(settings.kms_url)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.state_dir / MASTER_KEY_FILE
+    try:
+        MasterKey.generate().write_file(key_file)
+    except FileExistsError:
+        pass
+    if key_file.stat().st_mode & 0o077:
+        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
+    keyring = settings.state_dir / KEYRING_FILE
+    return key_manager_from_url(
+        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key=auth"
+    )
 
 
 async def build(settings: Settings) -> Wiring:
@@ -86,8 +134,11 @@ async def build(settings: Settings) -> Wiring:
         ),
         settings.get_int("AUTH_HASH_CONCURRENCY", 0) or None,
     )
-    # The one line to change when servicekit.kms is ready: pass the KeyManager instead.
-    sealer = LocalKekSealer(load_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir))
+    kms = key_manager(settings)
+    await kms.self_check()  # fail fast on a misconfigured or unreachable key
+    sealer = MigratingSealer(
+        kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
+    )
     service = AuthService(
         lambda: AuthUnitOfWork(sessions),
         SystemClock(),
@@ -112,7 +163,7 @@ async def build(settings: Settings) -> Wiring:
         AuthServicer(service),
         auth_service_pb2,
     )
-    return Wiring([registration], on_stop=[stop_maintenance, engine.dispose])
+    return Wiring([registration], on_stop=[stop_maintenance, engine.dispose, kms.close])
 
 
 if __name__ == "__main__":

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from google.protobuf import empty_pb2
+from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.auth.v1 import auth_service_pb2_grpc
-from servicekit import current
+from servicekit import Principal, current
 from servicekit.wire import parse_name, timestamp
 
-from auth_service.domain import Session, User
-from auth_service.usecases import AuthService, TokenPair
+from auth_service.domain import Assurance, DeploymentPin, Session, User
+from auth_service.domain import totp as totp_rules
+from auth_service.usecases import AuthService, ChallengeIssued, TokenPair
 
 SESSION = "users/me/sessions/{session}"
+PIN = "workspaces/{workspace}/deployments/{deployment}/pin"
+DEPLOYMENT = "workspaces/{workspace}/deployments/{deployment}"
 
 
 def _user(u: User) -> pb.User:
@@ -32,6 +36,27 @@ def _tokens(t: TokenPair) -> pb.TokenPair:
         refresh_token=t.refresh_token,
         refresh_expires_in=t.refresh_expires_in,
     )
+
+
+def _assurance(principal: Principal) -> Assurance:
+    return Assurance(aal=principal.aal, amr=principal.amr, auth_time=principal.auth_time)
+
+
+def _pin(p: DeploymentPin) -> pb.DeploymentPin:
+    return pb.DeploymentPin(
+        name=f"workspaces/{p.workspace_id}/deployments/{p.deployment_id}/pin",
+        update_time=timestamp(p.updated_at),
+    )
+
+
+def _pin_target(name: str) -> tuple[str, str]:
+    """The (workspace, deployment) of a PIN name, checked against the caller (defence in depth:
+    the edge already did): another workspace answers NOT_FOUND, a role below Admin is refused."""
+    parts = parse_name(PIN, name)
+    principal = current().principal
+    principal.require_workspace(parts["workspace"])
+    principal.require_role(access_pb2.ROLE_ADMIN)
+    return parts["workspace"], parts["deployment"]
 
 
 def _session(s: Session, current_id: str) -> pb.Session:
@@ -55,10 +80,18 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return _user(user)
 
     async def Login(self, request: pb.LoginRequest, context: object) -> pb.LoginResponse:
-        tokens = await self.service.login(
+        result = await self.service.login(
             request.email, request.password, current().principal.client_ip
         )
-        return pb.LoginResponse(tokens=_tokens(tokens))
+        if isinstance(result, ChallengeIssued):
+            return pb.LoginResponse(
+                mfa_challenge=pb.MfaChallenge(
+                    challenge_token=result.challenge_token,
+                    expires_in=result.expires_in,
+                    methods=list(result.methods),
+                )
+            )
+        return pb.LoginResponse(tokens=_tokens(result))
 
     async def RefreshToken(
         self, request: pb.RefreshTokenRequest, context: object
@@ -102,6 +135,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             principal.session_id,
             request.current_password,
             request.new_password,
+            _assurance(principal),
         )
         return empty_pb2.Empty()
 
@@ -110,3 +144,97 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
 
     async def LookupUser(self, request: pb.LookupUserRequest, context: object) -> pb.User:
         return _user(await self.service.lookup_user(request.email, request.user_id))
+
+    # ---- MFA -----------------------------------------------------------------------------------
+
+    async def VerifyMfaChallenge(
+        self, request: pb.VerifyMfaChallengeRequest, context: object
+    ) -> pb.VerifyMfaChallengeResponse:
+        tokens = await self.service.verify_mfa_challenge(
+            request.challenge_token,
+            request.totp_code,
+            request.recovery_code,
+            current().principal.client_ip,
+        )
+        return pb.VerifyMfaChallengeResponse(tokens=_tokens(tokens))
+
+    async def GetMfaStatus(self, request: pb.GetMfaStatusRequest, context: object) -> pb.MfaStatus:
+        state = await self.service.mfa_status(current().principal.require_user())
+        return pb.MfaStatus(
+            totp_enabled=state.totp_enabled,
+            totp_pending=state.totp_pending,
+            totp_enable_time=timestamp(state.totp_enabled_at),
+            recovery_codes_remaining=state.recovery_codes_remaining,
+        )
+
+    async def BeginTotpEnrollment(
+        self, request: pb.BeginTotpEnrollmentRequest, context: object
+    ) -> pb.BeginTotpEnrollmentResponse:
+        principal = current().principal
+        enrollment = await self.service.begin_totp_enrollment(
+            principal.require_user(), _assurance(principal)
+        )
+        return pb.BeginTotpEnrollmentResponse(
+            otpauth_uri=enrollment.otpauth_uri,
+            secret=enrollment.secret,
+            digits=totp_rules.DIGITS,
+            period=totp_rules.PERIOD,
+            algorithm=totp_rules.ALGORITHM,
+        )
+
+    async def ConfirmTotpEnrollment(
+        self, request: pb.ConfirmTotpEnrollmentRequest, context: object
+    ) -> pb.ConfirmTotpEnrollmentResponse:
+        principal = current().principal
+        codes, tokens = await self.service.confirm_totp_enrollment(
+            principal.require_user(), principal.session_id, request.code, principal.client_ip
+        )
+        return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes, tokens=_tokens(tokens))
+
+    async def DisableTotp(self, request: pb.DisableTotpRequest, context: object) -> empty_pb2.Empty:
+        principal = current().principal
+        await self.service.disable_totp(principal.require_user(), _assurance(principal))
+        return empty_pb2.Empty()
+
+    async def RegenerateRecoveryCodes(
+        self, request: pb.RegenerateRecoveryCodesRequest, context: object
+    ) -> pb.RegenerateRecoveryCodesResponse:
+        principal = current().principal
+        codes = await self.service.regenerate_recovery_codes(
+            principal.require_user(), _assurance(principal)
+        )
+        return pb.RegenerateRecoveryCodesResponse(recovery_codes=codes)
+
+    # ---- deployment PINs -----------------------------------------------------------------------
+
+    async def SetDeploymentPin(
+        self, request: pb.SetDeploymentPinRequest, context: object
+    ) -> pb.DeploymentPin:
+        workspace, deployment = _pin_target(request.name)
+        return _pin(await self.service.set_deployment_pin(workspace, deployment, request.pin))
+
+    async def GetDeploymentPin(
+        self, request: pb.GetDeploymentPinRequest, context: object
+    ) -> pb.DeploymentPin:
+        workspace, deployment = _pin_target(request.name)
+        return _pin(await self.service.get_deployment_pin(workspace, deployment))
+
+    async def ClearDeploymentPin(
+        self, request: pb.ClearDeploymentPinRequest, context: object
+    ) -> empty_pb2.Empty:
+        workspace, deployment = _pin_target(request.name)
+        await self.service.clear_deployment_pin(workspace, deployment)
+        return empty_pb2.Empty()
+
+    async def VerifyDeploymentPin(
+        self, request: pb.VerifyDeploymentPinRequest, context: object
+    ) -> pb.VerifyDeploymentPinResponse:
+        parts = parse_name(DEPLOYMENT, request.name)
+        token = await self.service.verify_deployment_pin(
+            parts["workspace"], parts["deployment"], request.pin, current().principal.client_ip
+        )
+        return pb.VerifyDeploymentPinResponse(
+            access_token=token.access_token,
+            token_type="Bearer",  # noqa: S106 - the token type, not a secret
+            expires_in=token.expires_in,
+        )

@@ -1,12 +1,15 @@
 """Use cases of the auth service: fetch → check → act → commit, primitives in and out.
 
-Secrets (passwords, refresh tokens, private keys) travel only as arguments and return values;
-they are never logged, never put in an error, and never stored in clear.
+Secrets (passwords, refresh tokens, private keys, TOTP secrets and codes, recovery codes, PINs)
+travel only as arguments and return values; they are never logged, never put in an error, and
+never stored in clear.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 import secrets
@@ -21,33 +24,59 @@ from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
 )
 from servicekit.pagination import encode_token, page_request
 
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.domain import (
+    AAL1,
+    AAL2,
+    AMR_OTP,
+    AMR_PASSWORD,
+    AMR_RECOVERY,
+    METHOD_RECOVERY,
+    METHOD_TOTP,
+    Assurance,
     Blocklist,
+    DeploymentPin,
     KeyState,
+    MfaChallenge,
     RefreshRecord,
     Replay,
     RotationPolicy,
     Session,
     SessionPolicy,
     SigningKey,
+    ThrottlePolicy,
+    TotpFactor,
     User,
+    admit,
+    challenge_hash,
+    challenge_well_formed,
     check_password,
+    check_pin,
     classify_replay,
+    fold_recovery_code,
     lookup_email,
+    new_challenge_token,
+    new_recovery_codes,
     new_refresh_token,
     normalize_password,
     plan_rotation,
+    recovery_code_hash,
+    step_up_problem,
     thumbprint_kid,
     token_hash,
+    totp_context,
     validate_display_name,
     validate_email,
     well_formed,
+    well_formed_pin,
 )
+from auth_service.domain import totp as totp_rules
 
 _log = logging.getLogger("auth_service")
 
@@ -68,7 +97,29 @@ class Sealer(Protocol):
 
 class TokenSigner(Protocol):
     def generate(self) -> tuple[bytes, bytes]: ...
-    def sign(self, claims: Mapping[str, object], private_key: bytes, kid: str) -> str: ...
+    def sign(
+        self, claims: Mapping[str, object], private_key: bytes, kid: str, typ: str = "at+jwt"
+    ) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicies:
+    """Attempt limits per key kind (DESIGN §4: backoff after 5 failures, ≤100/h per account).
+
+    Per-IP counters allow more free failures than per-account ones: an IP is often shared (NAT,
+    office proxies), and guessing against one account is already bounded by its own counter.
+    """
+
+    login_account: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    login_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(20, 300))
+    mfa_user: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    mfa_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(20, 300))
+    pin_deployment: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(hourly_cap=30))
+    pin_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
+
+
+def _ip_policy(free_failures: int, hourly_cap: int) -> ThrottlePolicy:
+    return ThrottlePolicy(free_failures=free_failures, hourly_cap=hourly_cap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +129,13 @@ class AuthConfig:
     access_token_ttl: dt.timedelta = dt.timedelta(minutes=10)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     rotation: RotationPolicy = field(default_factory=RotationPolicy)
+    throttle: ThrottlePolicies = field(default_factory=ThrottlePolicies)
+    mfa_challenge_ttl: dt.timedelta = dt.timedelta(minutes=5)
+    mfa_challenge_attempts: int = 5
+    step_up_max_age: dt.timedelta = dt.timedelta(minutes=15)
+    totp_issuer: str = "Railguard"
+    deployment_token_ttl: dt.timedelta = dt.timedelta(minutes=15)
+    deployment_audience: str = "railguard-agent-ui"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +144,100 @@ class TokenPair:
     expires_in: int
     refresh_token: str = field(repr=False)
     refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeIssued:
+    """A login that needs a second factor: complete it with ``verify_mfa_challenge``."""
+
+    challenge_token: str = field(repr=False)
+    expires_in: int
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrollment:
+    otpauth_uri: str = field(repr=False)
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MfaState:
+    totp_enabled: bool
+    totp_pending: bool
+    totp_enabled_at: dt.datetime | None
+    recovery_codes_remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentToken:
+    access_token: str = field(repr=False)
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    key: str
+    policy: ThrottlePolicy
+
+
+_RESERVE_ROUNDS = 50
+_PEPPER_NAME = "recovery-code-pepper"
+_PEPPER_CONTEXT = "auth/recovery-code-pepper"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def _ip(client_ip: str) -> str:
+    return client_ip[:64] or "-"
+
+
+def _throttled(reason: str, retry_after: float) -> ResourceExhausted:
+    # One message for every throttled key, known account or not.
+    return ResourceExhausted(
+        "too many attempts; retry later", reason=reason, retry_after=retry_after
+    )
+
+
+def _invalid_mfa_code() -> Unauthenticated:
+    return Unauthenticated("the code is invalid or was already used", reason="INVALID_MFA_CODE")
+
+
+def _invalid_challenge() -> Unauthenticated:
+    return Unauthenticated(
+        "the MFA challenge is invalid, expired or used up", reason="INVALID_MFA_CHALLENGE"
+    )
+
+
+def _invalid_pin() -> Unauthenticated:
+    return Unauthenticated("the deployment or PIN is incorrect", reason="INVALID_PIN")
+
+
+def _pin_not_set() -> NotFound:
+    return NotFound("the deployment has no PIN", reason="PIN_NOT_SET")
+
+
+def _mfa_not_enabled() -> FailedPrecondition:
+    return FailedPrecondition("TOTP is not enabled", reason="MFA_NOT_ENABLED")
+
+
+def _step_up_required(problem: str, max_age: dt.timedelta) -> PermissionDenied:
+    minutes = int(max_age.total_seconds() // 60)
+    message = (
+        "this action needs a session verified with your second factor (aal2)"
+        if problem == "aal2"
+        else f"this action needs a login within the last {minutes} minutes; log in again"
+    )
+    return PermissionDenied(
+        message,
+        reason="STEP_UP_REQUIRED",
+        metadata={
+            "required_aal": AAL2 if problem == "aal2" else "",
+            "max_age_seconds": str(int(max_age.total_seconds())),
+        },
+    )
 
 
 def _invalid_credentials() -> Unauthenticated:
@@ -148,6 +300,7 @@ class AuthService:
         self._uow, self._clock, self._hasher, self._blocklist = uow, clock, hasher, blocklist
         self._sealer, self._signer, self._config, self._new_id = sealer, signer, config, new_id
         self._private_keys: dict[str, bytes] = {}
+        self._recovery_pepper: bytes | None = None
 
     def __repr__(self) -> str:
         return "AuthService()"
@@ -200,25 +353,33 @@ class AuthService:
 
     # ---- login, refresh, logout --------------------------------------------------------------
 
-    async def login(self, email: str, password: str, client_ip: str = "") -> TokenPair:
-        # Throttling (per account and per IP) plugs in here: refuse before the verify below,
-        # record the outcome after it — see docs/auth.md.
+    async def login(
+        self, email: str, password: str, client_ip: str = ""
+    ) -> TokenPair | ChallengeIssued:
+        """Tokens (aal1), or an MFA challenge when the user has a confirmed factor.
+
+        Throttled per account (keyed by the normalised email, so an unknown account is
+        throttled exactly like a known one) and per client IP, before any password work.
+        """
         normalized = normalize_password(password)
+        address = lookup_email(email)
+        account = self._login_account_bucket(address)
+        ip = _Bucket(f"login:ip:{_ip(client_ip)}", self._config.throttle.login_ip)
+        await self._reserve([ip, account], "LOGIN_THROTTLED")
         async with self._uow() as uow:
-            user = await uow.users.by_email(lookup_email(email))
+            user = await uow.users.by_email(address)
         if user is None or user.deleted:
             await self._hasher.verify_dummy(normalized)
             raise _invalid_credentials()
         if not await self._hasher.verify(user.password_hash, normalized):
             raise _invalid_credentials()
+        await self._settle(reset=[account], refund=[ip])
         upgraded = (
             await self._hasher.hash(normalized)
             if self._hasher.needs_rehash(user.password_hash)
             else None
         )
         now = self._clock.now()
-        session = Session.begin(self._new_id(), user.id, now, self._config.sessions, client_ip)
-        refresh = new_refresh_token()
         async with self._uow() as uow:
             fresh = await uow.users.get(user.id)
             # The password may have changed, or the account been deleted, while we verified.
@@ -226,12 +387,426 @@ class AuthService:
                 raise _invalid_credentials()
             if upgraded is not None:
                 await uow.users.replace_password_hash(user.id, user.password_hash, upgraded, now)
+            if await uow.totp.has_confirmed(user.id):
+                issued = await self._issue_challenge(uow, user.id, now, client_ip)
+                await uow.commit()
+                return issued
+            session = Session.begin(self._new_id(), user.id, now, self._config.sessions, client_ip)
+            refresh = new_refresh_token()
             await uow.sessions.add(session)
             await uow.refresh_tokens.add(
                 RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
             )
             await uow.commit()
         return await self._pair(session, refresh, now)
+
+    async def _issue_challenge(
+        self, uow: AuthUnitOfWork, user_id: str, now: dt.datetime, client_ip: str
+    ) -> ChallengeIssued:
+        token = new_challenge_token()
+        ttl = self._config.mfa_challenge_ttl
+        await uow.challenges.add(
+            MfaChallenge(
+                id=self._new_id(),
+                user_id=user_id,
+                token_hash=challenge_hash(token),
+                created_at=now,
+                expires_at=now + ttl,
+                client_ip=client_ip[:64],
+            )
+        )
+        methods = [METHOD_TOTP]
+        if await uow.recovery_codes.remaining(user_id) > 0:
+            methods.append(METHOD_RECOVERY)
+        return ChallengeIssued(token, int(ttl.total_seconds()), tuple(methods))
+
+    # ---- MFA ---------------------------------------------------------------------------------
+
+    async def verify_mfa_challenge(
+        self, challenge_token: str, totp_code: str, recovery_code: str, client_ip: str = ""
+    ) -> TokenPair:
+        """The second login step: a TOTP code or a recovery code against a live challenge."""
+        if bool(totp_code) == bool(recovery_code):
+            raise InvalidArgument(
+                "set exactly one of totp_code and recovery_code", reason="INVALID_MFA_REQUEST"
+            )
+        if not challenge_well_formed(challenge_token):
+            raise _invalid_challenge()
+        ip = _Bucket(f"mfa:ip:{_ip(client_ip)}", self._config.throttle.mfa_ip)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            challenge = await uow.challenges.by_hash(challenge_hash(challenge_token))
+        if challenge is None or not challenge.usable(now, self._config.mfa_challenge_attempts):
+            await self._reserve([ip], "MFA_THROTTLED")
+            raise _invalid_challenge()
+        user_bucket = self._mfa_user_bucket(challenge.user_id)
+        await self._reserve([ip, user_bucket], "MFA_THROTTLED")
+        async with self._uow() as uow:
+            taken = await uow.challenges.count_attempt(
+                challenge.id, now, self._config.mfa_challenge_attempts
+            )
+            await uow.commit()
+        if not taken:
+            raise _invalid_challenge()
+        user_id = challenge.user_id
+        step: int | None = None
+        recovery_digest = ""
+        factor: TotpFactor | None = None
+        if totp_code:
+            async with self._uow() as uow:
+                factor = await uow.totp.for_user(user_id)
+            if factor is None or not factor.confirmed:
+                raise _invalid_mfa_code()
+            step = await self._match(factor, totp_code, now)
+            if step is None:
+                _log.info("mfa verification failed", extra={"user_id": user_id, "method": "totp"})
+                raise _invalid_mfa_code()
+        else:
+            folded = fold_recovery_code(recovery_code)
+            if folded is None:
+                raise _invalid_mfa_code()
+            recovery_digest = recovery_code_hash(await self._pepper(), folded)
+        amr = (AMR_PASSWORD, AMR_OTP if totp_code else AMR_RECOVERY)
+        session = Session.begin(
+            self._new_id(), user_id, now, self._config.sessions, client_ip, aal=AAL2, amr=amr
+        )
+        refresh = new_refresh_token()
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or user.deleted:
+                raise _invalid_challenge()
+            if not await uow.challenges.consume(challenge.id, now):
+                raise _invalid_challenge()
+            if factor is not None and step is not None:
+                if not await uow.totp.consume_step(factor.id, step):
+                    _log.warning(
+                        "totp code replay refused", extra={"user_id": user_id, "step": step}
+                    )
+                    raise _invalid_mfa_code()
+            elif not await uow.recovery_codes.consume(user_id, recovery_digest, now):
+                _log.info(
+                    "mfa verification failed", extra={"user_id": user_id, "method": "recovery"}
+                )
+                raise _invalid_mfa_code()
+            await uow.sessions.add(session)
+            await uow.refresh_tokens.add(
+                RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
+            )
+            await uow.commit()
+        if not totp_code:
+            # Audit and notification hook: a recovery code was spent.
+            _log.warning("recovery code used", extra={"user_id": user_id})
+        await self._settle(reset=[user_bucket], refund=[ip])
+        return await self._pair(session, refresh, now)
+
+    async def mfa_status(self, user_id: str) -> MfaState:
+        async with self._uow() as uow:
+            factor = await uow.totp.for_user(user_id)
+            remaining = await uow.recovery_codes.remaining(user_id)
+        return MfaState(
+            totp_enabled=factor is not None and factor.confirmed,
+            totp_pending=factor is not None and not factor.confirmed,
+            totp_enabled_at=factor.confirmed_at if factor else None,
+            recovery_codes_remaining=remaining if factor and factor.confirmed else 0,
+        )
+
+    async def begin_totp_enrollment(self, user_id: str, assurance: Assurance) -> TotpEnrollment:
+        user = await self.current_user(user_id)
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        self._require_step_up(assurance, has_factor)
+        if has_factor:
+            raise FailedPrecondition(
+                "TOTP is already enabled; disable it first to enroll a new one",
+                reason="MFA_ALREADY_ENABLED",
+            )
+        secret = totp_rules.new_secret()
+        factor_id = self._new_id()
+        sealed = await self._sealer.encrypt(secret, totp_context(user_id, factor_id))
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.totp.replace_pending(
+                TotpFactor(factor_id, user_id, sealed, now, None, 0)
+            ):
+                raise FailedPrecondition(
+                    "TOTP was enabled concurrently", reason="MFA_ALREADY_ENABLED"
+                )
+            await uow.commit()
+        _log.info("totp enrollment begun", extra={"user_id": user_id, "factor_id": factor_id})
+        return TotpEnrollment(
+            otpauth_uri=totp_rules.otpauth_uri(secret, user.email, self._config.totp_issuer),
+            secret=totp_rules.base32_secret(secret),
+        )
+
+    async def confirm_totp_enrollment(
+        self, user_id: str, session_id: str, code: str, client_ip: str = ""
+    ) -> tuple[list[str], TokenPair]:
+        """Confirm with a code; returns the recovery codes and tokens of a new aal2 session.
+
+        The confirming code's step counts as used. Every aal1 session of the user, the calling
+        one included, is revoked: the caller continues on the new aal2 session (a new session
+        id at the privilege change, so nothing issued before it carries aal2).
+        """
+        if not session_id:
+            raise FailedPrecondition("the call carries no session", reason="NO_SESSION")
+        async with self._uow() as uow:
+            factor = await uow.totp.for_user(user_id)
+            current = await uow.sessions.get(session_id)
+        if factor is None or factor.confirmed:
+            raise FailedPrecondition(
+                "no TOTP enrollment is pending; begin one first", reason="NO_PENDING_ENROLLMENT"
+            )
+        now = self._clock.now()
+        if current is None or current.user_id != user_id or not current.active(now):
+            raise Unauthenticated("the session has ended", reason="SESSION_ENDED")
+        ip = _Bucket(f"mfa:ip:{_ip(client_ip)}", self._config.throttle.mfa_ip)
+        user_bucket = self._mfa_user_bucket(user_id)
+        await self._reserve([ip, user_bucket], "MFA_THROTTLED")
+        step = await self._match(factor, code, now)
+        if step is None:
+            raise InvalidArgument.field(
+                "code", "is incorrect or expired", reason="INVALID_MFA_CODE"
+            )
+        codes = new_recovery_codes()
+        pepper = await self._pepper()
+        hashes = [recovery_code_hash(pepper, c.replace("-", "")) for c in codes]
+        session = Session.begin(
+            self._new_id(),
+            user_id,
+            now,
+            self._config.sessions,
+            client_ip,
+            aal=AAL2,
+            amr=(AMR_PASSWORD, AMR_OTP),
+        )
+        refresh = new_refresh_token()
+        async with self._uow() as uow:
+            if not await uow.totp.confirm(factor.id, step, now):
+                raise InvalidArgument.field(
+                    "code", "is incorrect or expired", reason="INVALID_MFA_CODE"
+                )
+            await uow.recovery_codes.replace(user_id, hashes, now, self._new_id)
+            revoked = await uow.sessions.revoke_all(user_id, now, "mfa_enabled", aal=AAL1)
+            await uow.sessions.add(session)
+            await uow.refresh_tokens.add(
+                RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
+            )
+            await uow.commit()
+        _log.info(
+            "totp enabled",
+            extra={"user_id": user_id, "factor_id": factor.id, "sessions_revoked": revoked},
+        )
+        await self._settle(reset=[user_bucket], refund=[ip])
+        return codes, await self._pair(session, refresh, now)
+
+    async def disable_totp(self, user_id: str, assurance: Assurance) -> None:
+        async with self._uow() as uow:
+            factor = await uow.totp.for_user(user_id)
+        if factor is None:
+            raise _mfa_not_enabled()
+        self._require_step_up(assurance, factor.confirmed)
+        async with self._uow() as uow:
+            await uow.totp.remove(user_id)
+            await uow.recovery_codes.remove(user_id)
+            await uow.commit()
+        _log.warning("totp disabled", extra={"user_id": user_id, "factor_id": factor.id})
+
+    async def regenerate_recovery_codes(self, user_id: str, assurance: Assurance) -> list[str]:
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        if not has_factor:
+            raise _mfa_not_enabled()
+        self._require_step_up(assurance, has_factor)
+        codes = new_recovery_codes()
+        pepper = await self._pepper()
+        hashes = [recovery_code_hash(pepper, c.replace("-", "")) for c in codes]
+        async with self._uow() as uow:
+            await uow.recovery_codes.replace(user_id, hashes, self._clock.now(), self._new_id)
+            await uow.commit()
+        _log.info("recovery codes regenerated", extra={"user_id": user_id})
+        return codes
+
+    async def _match(self, factor: TotpFactor, code: str, now: dt.datetime) -> int | None:
+        if not totp_rules.well_formed_code(code):
+            return None
+        secret = await self._sealer.decrypt(
+            factor.sealed_secret, totp_context(factor.user_id, factor.id)
+        )
+        step = totp_rules.match_step(secret, code, totp_rules.time_step(now.timestamp()))
+        # The step must be newer than the last accepted one (checked again, atomically, on write).
+        return step if step is not None and step > factor.last_step else None
+
+    def _require_step_up(self, assurance: Assurance, has_factor: bool) -> None:
+        problem = step_up_problem(
+            assurance, has_factor, self._clock.now(), self._config.step_up_max_age
+        )
+        if problem is not None:
+            raise _step_up_required(problem, self._config.step_up_max_age)
+
+    async def _pepper(self) -> bytes:
+        """The recovery-code HMAC key: 256 random bits, sealed by the key manager, made once."""
+        if self._recovery_pepper is not None:
+            return self._recovery_pepper
+        async with self._uow() as uow:
+            sealed = await uow.secrets.get(_PEPPER_NAME)
+        if sealed is None:
+            candidate = await self._sealer.encrypt(secrets.token_bytes(32), _PEPPER_CONTEXT)
+            async with self._uow() as uow:
+                await uow.secrets.add_if_absent(_PEPPER_NAME, candidate, self._clock.now())
+                await uow.commit()
+            async with self._uow() as uow:
+                sealed = await uow.secrets.get(_PEPPER_NAME)
+            assert sealed is not None
+        self._recovery_pepper = await self._sealer.decrypt(sealed, _PEPPER_CONTEXT)
+        return self._recovery_pepper
+
+    # ---- throttling --------------------------------------------------------------------------
+
+    def _login_account_bucket(self, address: str) -> _Bucket:
+        return _Bucket(f"login:acct:{_digest(address)}", self._config.throttle.login_account)
+
+    def _mfa_user_bucket(self, user_id: str) -> _Bucket:
+        return _Bucket(f"mfa:user:{user_id}", self._config.throttle.mfa_user)
+
+    async def _reserve(self, buckets: list[_Bucket], reason: str) -> None:
+        """Count one attempt on every bucket, or refuse (and give back what was taken)."""
+        taken: list[_Bucket] = []
+        for bucket in buckets:
+            retry_after = await self._reserve_one(bucket)
+            if retry_after is not None:
+                await self._settle(refund=taken)
+                raise _throttled(reason, retry_after)
+            taken.append(bucket)
+
+    async def _reserve_one(self, bucket: _Bucket) -> float | None:
+        for round_ in range(_RESERVE_ROUNDS):
+            now = self._clock.now()
+            async with self._uow() as uow:
+                state = await uow.throttle.get(bucket.key)
+                decision = admit(bucket.policy, state, now)
+                if not decision.allowed:
+                    return decision.retry_after
+                if await uow.throttle.store(bucket.key, state, decision.state):
+                    await uow.commit()
+                    if decision.started_block:
+                        # Audit hook: a backoff (lockout) started on this key.
+                        _log.warning(
+                            "attempts throttled",
+                            extra={
+                                "throttle_key": bucket.key,
+                                "failures": decision.state.failures,
+                            },
+                        )
+                    return None
+            await asyncio.sleep(0.001 * (round_ % 10))
+        return 1.0  # contention beyond reason: fail closed
+
+    async def _settle(
+        self, *, reset: list[_Bucket] | None = None, refund: list[_Bucket] | None = None
+    ) -> None:
+        """After a success: clear ``reset`` counters, give back this attempt on ``refund``."""
+        async with self._uow() as uow:
+            for bucket in reset or []:
+                await uow.throttle.reset(bucket.key)
+            for bucket in refund or []:
+                await uow.throttle.refund(bucket.key)
+            await uow.commit()
+
+    async def purge_expired(self) -> None:
+        """Drop dead MFA challenges and idle throttle counters (maintenance)."""
+        now = self._clock.now()
+        idle = max(
+            self._config.throttle.login_account.reset_after,
+            self._config.throttle.login_ip.reset_after,
+        )
+        async with self._uow() as uow:
+            await uow.challenges.purge(now - dt.timedelta(hours=1))
+            await uow.throttle.purge(now - idle, now)
+            await uow.commit()
+
+    # ---- deployment PINs ---------------------------------------------------------------------
+
+    async def set_deployment_pin(
+        self, workspace_id: str, deployment_id: str, pin: str
+    ) -> DeploymentPin:
+        hashed = await self._hasher.hash(check_pin(pin))
+        now = self._clock.now()
+        async with self._uow() as uow:
+            existing = await uow.pins.get(workspace_id, deployment_id)
+            record = DeploymentPin(
+                workspace_id,
+                deployment_id,
+                hashed,
+                existing.created_at if existing else now,
+                now,
+            )
+            await uow.pins.put(record)
+            # A new PIN starts with a clean slate (the admin's way out of a throttled PIN).
+            await uow.throttle.reset(self._pin_bucket(workspace_id, deployment_id).key)
+            await uow.commit()
+        _log.info(
+            "deployment pin set",
+            extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
+        )
+        return record
+
+    async def get_deployment_pin(self, workspace_id: str, deployment_id: str) -> DeploymentPin:
+        async with self._uow() as uow:
+            record = await uow.pins.get(workspace_id, deployment_id)
+        if record is None:
+            raise _pin_not_set()
+        return record
+
+    async def clear_deployment_pin(self, workspace_id: str, deployment_id: str) -> None:
+        async with self._uow() as uow:
+            removed = await uow.pins.remove(workspace_id, deployment_id)
+            await uow.commit()
+        if not removed:
+            raise _pin_not_set()
+        _log.info(
+            "deployment pin cleared",
+            extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
+        )
+
+    async def verify_deployment_pin(
+        self, workspace_id: str, deployment_id: str, pin: str, client_ip: str = ""
+    ) -> DeploymentToken:
+        """A deployment token for the right PIN; an unknown deployment answers like a wrong PIN."""
+        ip = _Bucket(f"pin:ip:{_ip(client_ip)}", self._config.throttle.pin_ip)
+        deployment = self._pin_bucket(workspace_id, deployment_id)
+        await self._reserve([ip, deployment], "PIN_THROTTLED")
+        async with self._uow() as uow:
+            record = await uow.pins.get(workspace_id, deployment_id)
+        candidate = pin if len(pin) <= 64 else pin[:64]
+        if record is None or not well_formed_pin(pin):
+            await self._hasher.verify_dummy(candidate)
+            raise _invalid_pin()
+        if not await self._hasher.verify(record.pin_hash, candidate):
+            raise _invalid_pin()
+        # A success gives back its own attempt but does not wipe the deployment's failures:
+        # a PIN shared by many people must not let a guesser ride on their successes.
+        await self._settle(refund=[ip, deployment])
+        now = self._clock.now()
+        ttl = int(self._config.deployment_token_ttl.total_seconds())
+        iat = int(now.timestamp())
+        claims: dict[str, object] = {
+            "iss": self._config.issuer,
+            "sub": f"workspaces/{workspace_id}/deployments/{deployment_id}",
+            "aud": self._config.deployment_audience,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + ttl,
+            "jti": secrets.token_urlsafe(16),
+            "ws": workspace_id,
+            "deployment": deployment_id,
+        }
+        kid, private = await self._signing_key()
+        return DeploymentToken(self._signer.sign(claims, private, kid, "dep+jwt"), ttl)
+
+    def _pin_bucket(self, workspace_id: str, deployment_id: str) -> _Bucket:
+        return _Bucket(
+            f"pin:dep:{workspace_id}/{deployment_id}", self._config.throttle.pin_deployment
+        )
 
     async def refresh(self, token: str) -> TokenPair:
         if not well_formed(token):
@@ -326,16 +901,31 @@ class AuthService:
             await uow.sessions.save(session)
             await uow.commit()
 
-    async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:
+    async def change_password(
+        self,
+        user_id: str,
+        session_id: str,
+        current: str,
+        new: str,
+        assurance: Assurance | None = None,
+    ) -> None:
+        """Step-up first (aal2 when the user has a factor, and a recent login); the current
+        password is checked under the account's login throttle. The factor is untouched, so a
+        password change never bypasses MFA."""
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
+            has_factor = await uow.totp.has_confirmed(user_id)
         if user is None or user.deleted:
             raise _user_not_found()
+        self._require_step_up(assurance or Assurance(), has_factor)
         current_n = normalize_password(current)
+        account = self._login_account_bucket(user.email)
+        await self._reserve([account], "LOGIN_THROTTLED")
         if not await self._hasher.verify(user.password_hash, current_n):
             raise InvalidArgument.field(
                 "current_password", "is incorrect", reason="INVALID_CURRENT_PASSWORD"
             )
+        await self._settle(reset=[account])
         new_n = check_password(new, user.email, self._blocklist, "new_password")
         if _same(new_n, current_n):
             raise InvalidArgument.field(
@@ -428,7 +1018,7 @@ class AuthService:
             refresh_expires_in=session.expires_in(now),
         )
 
-    async def _access_token(self, session: Session, now: dt.datetime) -> str:
+    async def _signing_key(self) -> tuple[str, bytes]:
         async with self._uow() as uow:
             key = await uow.signing_keys.current()
         if key is None:
@@ -437,6 +1027,10 @@ class AuthService:
         if private is None:
             private = await self._sealer.decrypt(key.sealed_private_key, _signing_context(key.kid))
             self._private_keys[key.kid] = private
+        return key.kid, private
+
+    async def _access_token(self, session: Session, now: dt.datetime) -> str:
+        kid, private = await self._signing_key()
         iat = int(now.timestamp())
         claims: dict[str, object] = {
             "iss": self._config.issuer,
@@ -451,7 +1045,7 @@ class AuthService:
             "amr": list(session.amr),
             "auth_time": int(session.auth_time.timestamp()),
         }
-        return self._signer.sign(claims, private, key.kid)
+        return self._signer.sign(claims, private, kid)
 
 
 def _same(a: str, b: str) -> bool:

@@ -155,27 +155,65 @@ Global___TokenPair: _TypeAlias = TokenPair  # noqa: Y015
 
 @_typing.final
 class LoginResponse(_message.Message):
-    """The response of Login."""
+    """The response of Login: tokens, or, when the user has a second factor, an MFA challenge."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKENS_FIELD_NUMBER: _builtins.int
+    MFA_CHALLENGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def tokens(self) -> Global___TokenPair:
-        """The issued tokens."""
+        """The issued tokens; unset when `mfa_challenge` is set."""
+
+    @_builtins.property
+    def mfa_challenge(self) -> Global___MfaChallenge:
+        """Set instead of `tokens` when the user must complete a second factor (VerifyMfaChallenge)."""
 
     def __init__(
         self,
         *,
         tokens: Global___TokenPair | None = ...,
+        mfa_challenge: Global___MfaChallenge | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mfa_challenge", b"mfa_challenge", "tokens", b"tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mfa_challenge", b"mfa_challenge", "tokens", b"tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoginResponse: _TypeAlias = LoginResponse  # noqa: Y015
+
+@_typing.final
+class MfaChallenge(_message.Message):
+    """The second step of a login, answered with VerifyMfaChallenge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHALLENGE_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    METHODS_FIELD_NUMBER: _builtins.int
+    challenge_token: _builtins.str
+    """An opaque bearer token naming the challenge; single use, at most 5 attempts."""
+    expires_in: _builtins.int
+    """Seconds until the challenge expires (300)."""
+    @_builtins.property
+    def methods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The methods that can complete it: "totp", "recovery_code"."""
+
+    def __init__(
+        self,
+        *,
+        challenge_token: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+        methods: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge_token", b"challenge_token", "expires_in", b"expires_in", "methods", b"methods"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MfaChallenge: _TypeAlias = MfaChallenge  # noqa: Y015
 
 @_typing.final
 class RefreshTokenRequest(_message.Message):
@@ -475,3 +513,429 @@ class LookupUserRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupUserRequest: _TypeAlias = LookupUserRequest  # noqa: Y015
+
+@_typing.final
+class VerifyMfaChallengeRequest(_message.Message):
+    """The request of VerifyMfaChallenge. Exactly one of `totp_code` and `recovery_code` is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHALLENGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTP_CODE_FIELD_NUMBER: _builtins.int
+    RECOVERY_CODE_FIELD_NUMBER: _builtins.int
+    challenge_token: _builtins.str
+    """The challenge token from LoginResponse.mfa_challenge."""
+    totp_code: _builtins.str
+    """A 6-digit code from the authenticator app."""
+    recovery_code: _builtins.str
+    """One of the recovery codes; each works once."""
+    def __init__(
+        self,
+        *,
+        challenge_token: _builtins.str = ...,
+        totp_code: _builtins.str = ...,
+        recovery_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge_token", b"challenge_token", "recovery_code", b"recovery_code", "totp_code", b"totp_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyMfaChallengeRequest: _TypeAlias = VerifyMfaChallengeRequest  # noqa: Y015
+
+@_typing.final
+class VerifyMfaChallengeResponse(_message.Message):
+    """The response of VerifyMfaChallenge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKENS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tokens(self) -> Global___TokenPair:
+        """The issued tokens, at aal2."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Global___TokenPair | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyMfaChallengeResponse: _TypeAlias = VerifyMfaChallengeResponse  # noqa: Y015
+
+@_typing.final
+class GetMfaStatusRequest(_message.Message):
+    """The request of GetMfaStatus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMfaStatusRequest: _TypeAlias = GetMfaStatusRequest  # noqa: Y015
+
+@_typing.final
+class MfaStatus(_message.Message):
+    """The MFA state of a user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTP_ENABLED_FIELD_NUMBER: _builtins.int
+    TOTP_PENDING_FIELD_NUMBER: _builtins.int
+    TOTP_ENABLE_TIME_FIELD_NUMBER: _builtins.int
+    RECOVERY_CODES_REMAINING_FIELD_NUMBER: _builtins.int
+    totp_enabled: _builtins.bool
+    """Whether a confirmed TOTP factor exists (logins then need a second factor)."""
+    totp_pending: _builtins.bool
+    """Whether an enrollment was begun and not yet confirmed."""
+    recovery_codes_remaining: _builtins.int
+    """How many recovery codes are still unused."""
+    @_builtins.property
+    def totp_enable_time(self) -> _timestamp_pb2.Timestamp:
+        """When the factor was confirmed."""
+
+    def __init__(
+        self,
+        *,
+        totp_enabled: _builtins.bool = ...,
+        totp_pending: _builtins.bool = ...,
+        totp_enable_time: _timestamp_pb2.Timestamp | None = ...,
+        recovery_codes_remaining: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totp_enable_time", b"totp_enable_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recovery_codes_remaining", b"recovery_codes_remaining", "totp_enable_time", b"totp_enable_time", "totp_enabled", b"totp_enabled", "totp_pending", b"totp_pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MfaStatus: _TypeAlias = MfaStatus  # noqa: Y015
+
+@_typing.final
+class BeginTotpEnrollmentRequest(_message.Message):
+    """The request of BeginTotpEnrollment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BeginTotpEnrollmentRequest: _TypeAlias = BeginTotpEnrollmentRequest  # noqa: Y015
+
+@_typing.final
+class BeginTotpEnrollmentResponse(_message.Message):
+    """The response of BeginTotpEnrollment. The secret is shown here once and never again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OTPAUTH_URI_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    DIGITS_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    otpauth_uri: _builtins.str
+    """An `otpauth://totp/...` URI for a QR code."""
+    secret: _builtins.str
+    """The same secret in base32 (160 bits), for typing into an app."""
+    digits: _builtins.int
+    """Always 6."""
+    period: _builtins.int
+    """Seconds per code: always 30."""
+    algorithm: _builtins.str
+    """Always "SHA1"."""
+    def __init__(
+        self,
+        *,
+        otpauth_uri: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        digits: _builtins.int = ...,
+        period: _builtins.int = ...,
+        algorithm: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "digits", b"digits", "otpauth_uri", b"otpauth_uri", "period", b"period", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BeginTotpEnrollmentResponse: _TypeAlias = BeginTotpEnrollmentResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmTotpEnrollmentRequest(_message.Message):
+    """The request of ConfirmTotpEnrollment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """A current 6-digit code from the app."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmTotpEnrollmentRequest: _TypeAlias = ConfirmTotpEnrollmentRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmTotpEnrollmentResponse(_message.Message):
+    """The response of ConfirmTotpEnrollment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECOVERY_CODES_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recovery_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """10 recovery codes, shown once: store them somewhere safe."""
+
+    @_builtins.property
+    def tokens(self) -> Global___TokenPair:
+        """Tokens of a new aal2 session that replaces the calling one."""
+
+    def __init__(
+        self,
+        *,
+        recovery_codes: _abc.Iterable[_builtins.str] | None = ...,
+        tokens: Global___TokenPair | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recovery_codes", b"recovery_codes", "tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmTotpEnrollmentResponse: _TypeAlias = ConfirmTotpEnrollmentResponse  # noqa: Y015
+
+@_typing.final
+class DisableTotpRequest(_message.Message):
+    """The request of DisableTotp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableTotpRequest: _TypeAlias = DisableTotpRequest  # noqa: Y015
+
+@_typing.final
+class RegenerateRecoveryCodesRequest(_message.Message):
+    """The request of RegenerateRecoveryCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegenerateRecoveryCodesRequest: _TypeAlias = RegenerateRecoveryCodesRequest  # noqa: Y015
+
+@_typing.final
+class RegenerateRecoveryCodesResponse(_message.Message):
+    """The response of RegenerateRecoveryCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECOVERY_CODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recovery_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """10 new recovery codes, shown once; the previous ones no longer work."""
+
+    def __init__(
+        self,
+        *,
+        recovery_codes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recovery_codes", b"recovery_codes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegenerateRecoveryCodesResponse: _TypeAlias = RegenerateRecoveryCodesResponse  # noqa: Y015
+
+@_typing.final
+class DeploymentPin(_message.Message):
+    """The PIN of an Agent UI deployment. The PIN itself is never returned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The resource name, `workspaces/{workspace}/deployments/{deployment}/pin`."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the PIN was last set."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentPin: _TypeAlias = DeploymentPin  # noqa: Y015
+
+@_typing.final
+class SetDeploymentPinRequest(_message.Message):
+    """The request of SetDeploymentPin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PIN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The PIN, `workspaces/{workspace}/deployments/{deployment}/pin`."""
+    pin: _builtins.str
+    """4 to 8 digits; not all the same, not a plain sequence."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        pin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "pin", b"pin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDeploymentPinRequest: _TypeAlias = SetDeploymentPinRequest  # noqa: Y015
+
+@_typing.final
+class GetDeploymentPinRequest(_message.Message):
+    """The request of GetDeploymentPin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The PIN, `workspaces/{workspace}/deployments/{deployment}/pin`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDeploymentPinRequest: _TypeAlias = GetDeploymentPinRequest  # noqa: Y015
+
+@_typing.final
+class ClearDeploymentPinRequest(_message.Message):
+    """The request of ClearDeploymentPin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The PIN, `workspaces/{workspace}/deployments/{deployment}/pin`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearDeploymentPinRequest: _TypeAlias = ClearDeploymentPinRequest  # noqa: Y015
+
+@_typing.final
+class VerifyDeploymentPinRequest(_message.Message):
+    """The request of VerifyDeploymentPin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PIN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The deployment, `workspaces/{workspace}/deployments/{deployment}`."""
+    pin: _builtins.str
+    """The PIN."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        pin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "pin", b"pin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyDeploymentPinRequest: _TypeAlias = VerifyDeploymentPinRequest  # noqa: Y015
+
+@_typing.final
+class VerifyDeploymentPinResponse(_message.Message):
+    """The response of VerifyDeploymentPin."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    access_token: _builtins.str
+    """A signed JWT (EdDSA, `typ: dep+jwt`, its own audience) for this deployment only."""
+    token_type: _builtins.str
+    """Always "Bearer"."""
+    expires_in: _builtins.int
+    """Seconds until the token expires (900)."""
+    def __init__(
+        self,
+        *,
+        access_token: _builtins.str = ...,
+        token_type: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "token_type", b"token_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyDeploymentPinResponse: _TypeAlias = VerifyDeploymentPinResponse  # noqa: Y015

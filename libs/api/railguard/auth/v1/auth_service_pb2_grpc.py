@@ -86,6 +86,56 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.LookupUserRequest.SerializeToString,
                 response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.User.FromString,
                 _registered_method=True)
+        self.VerifyMfaChallenge = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/VerifyMfaChallenge',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeResponse.FromString,
+                _registered_method=True)
+        self.GetMfaStatus = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/GetMfaStatus',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetMfaStatusRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.MfaStatus.FromString,
+                _registered_method=True)
+        self.BeginTotpEnrollment = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/BeginTotpEnrollment',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrollment = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ConfirmTotpEnrollment',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.DisableTotp = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/DisableTotp',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DisableTotpRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RegenerateRecoveryCodes = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/RegenerateRecoveryCodes',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesResponse.FromString,
+                _registered_method=True)
+        self.SetDeploymentPin = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/SetDeploymentPin',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SetDeploymentPinRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.FromString,
+                _registered_method=True)
+        self.GetDeploymentPin = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/GetDeploymentPin',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetDeploymentPinRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.FromString,
+                _registered_method=True)
+        self.ClearDeploymentPin = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ClearDeploymentPin',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ClearDeploymentPinRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.VerifyDeploymentPin = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/VerifyDeploymentPin',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -163,6 +213,82 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyMfaChallenge(self, request, context):
+        """Completes a login that answered with an MFA challenge, with a TOTP code or a recovery code.
+        Returns aal2 tokens whose `amr` lists the methods used.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMfaStatus(self, request, context):
+        """Returns the calling user's MFA state (never a secret or a code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginTotpEnrollment(self, request, context):
+        """Starts TOTP enrollment: a new secret, shown once. Needs a login within the last 15 minutes
+        (and aal2 when the user already has a factor). Replaces an unconfirmed enrollment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrollment(self, request, context):
+        """Confirms TOTP enrollment with a current code. Returns the recovery codes (shown once) and
+        fresh aal2 tokens; every other session of the user at aal1 is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTotp(self, request, context):
+        """Removes the calling user's TOTP factor and recovery codes. Needs aal2 and a recent login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateRecoveryCodes(self, request, context):
+        """Replaces the calling user's recovery codes (the old set stops working). Needs aal2 and a
+        recent login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDeploymentPin(self, request, context):
+        """Sets or changes the PIN of an Agent UI deployment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeploymentPin(self, request, context):
+        """Returns whether a deployment has a PIN (NOT_FOUND when it has none). Never the PIN.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearDeploymentPin(self, request, context):
+        """Removes the PIN of a deployment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyDeploymentPin(self, request, context):
+        """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
+        A wrong PIN and an unknown deployment answer the same way; attempts are limited per
+        deployment and per client IP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +341,56 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.LookupUser,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.LookupUserRequest.FromString,
                     response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.User.SerializeToString,
+            ),
+            'VerifyMfaChallenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyMfaChallenge,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeResponse.SerializeToString,
+            ),
+            'GetMfaStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMfaStatus,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetMfaStatusRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.MfaStatus.SerializeToString,
+            ),
+            'BeginTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTotpEnrollment,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentResponse.SerializeToString,
+            ),
+            'ConfirmTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrollment,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.SerializeToString,
+            ),
+            'DisableTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTotp,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DisableTotpRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RegenerateRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateRecoveryCodes,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesResponse.SerializeToString,
+            ),
+            'SetDeploymentPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDeploymentPin,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SetDeploymentPinRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.SerializeToString,
+            ),
+            'GetDeploymentPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeploymentPin,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetDeploymentPinRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.SerializeToString,
+            ),
+            'ClearDeploymentPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearDeploymentPin,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ClearDeploymentPinRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'VerifyDeploymentPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyDeploymentPin,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -488,6 +664,276 @@ class AuthService:
             '/railguard.auth.v1.AuthService/LookupUser',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.LookupUserRequest.SerializeToString,
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyMfaChallenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/VerifyMfaChallenge',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaChallengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMfaStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/GetMfaStatus',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetMfaStatusRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.MfaStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/BeginTotpEnrollment',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.BeginTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ConfirmTotpEnrollment',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/DisableTotp',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.DisableTotpRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/RegenerateRecoveryCodes',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateRecoveryCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDeploymentPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/SetDeploymentPin',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.SetDeploymentPinRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeploymentPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/GetDeploymentPin',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetDeploymentPinRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeploymentPin.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearDeploymentPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ClearDeploymentPin',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ClearDeploymentPinRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyDeploymentPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/VerifyDeploymentPin',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,37 @@ class AuthServiceStub:
     """
     LookupUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LookupUserRequest, _auth_service_pb2.User]
     """Finds an active user by email address or by id, for adding members to a workspace."""
+    VerifyMfaChallenge: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyMfaChallengeRequest, _auth_service_pb2.VerifyMfaChallengeResponse]
+    """Completes a login that answered with an MFA challenge, with a TOTP code or a recovery code.
+    Returns aal2 tokens whose `amr` lists the methods used.
+    """
+    GetMfaStatus: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetMfaStatusRequest, _auth_service_pb2.MfaStatus]
+    """Returns the calling user's MFA state (never a secret or a code)."""
+    BeginTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.BeginTotpEnrollmentRequest, _auth_service_pb2.BeginTotpEnrollmentResponse]
+    """Starts TOTP enrollment: a new secret, shown once. Needs a login within the last 15 minutes
+    (and aal2 when the user already has a factor). Replaces an unconfirmed enrollment.
+    """
+    ConfirmTotpEnrollment: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]
+    """Confirms TOTP enrollment with a current code. Returns the recovery codes (shown once) and
+    fresh aal2 tokens; every other session of the user at aal1 is revoked.
+    """
+    DisableTotp: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DisableTotpRequest, _empty_pb2.Empty]
+    """Removes the calling user's TOTP factor and recovery codes. Needs aal2 and a recent login."""
+    RegenerateRecoveryCodes: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RegenerateRecoveryCodesRequest, _auth_service_pb2.RegenerateRecoveryCodesResponse]
+    """Replaces the calling user's recovery codes (the old set stops working). Needs aal2 and a
+    recent login.
+    """
+    SetDeploymentPin: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SetDeploymentPinRequest, _auth_service_pb2.DeploymentPin]
+    """Sets or changes the PIN of an Agent UI deployment."""
+    GetDeploymentPin: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetDeploymentPinRequest, _auth_service_pb2.DeploymentPin]
+    """Returns whether a deployment has a PIN (NOT_FOUND when it has none). Never the PIN."""
+    ClearDeploymentPin: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ClearDeploymentPinRequest, _empty_pb2.Empty]
+    """Removes the PIN of a deployment."""
+    VerifyDeploymentPin: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyDeploymentPinRequest, _auth_service_pb2.VerifyDeploymentPinResponse]
+    """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
+    A wrong PIN and an unknown deployment answer the same way; attempts are limited per
+    deployment and per client IP.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -84,6 +115,37 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     LookupUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LookupUserRequest, _auth_service_pb2.User]  # type: ignore[assignment]
     """Finds an active user by email address or by id, for adding members to a workspace."""
+    VerifyMfaChallenge: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyMfaChallengeRequest, _auth_service_pb2.VerifyMfaChallengeResponse]  # type: ignore[assignment]
+    """Completes a login that answered with an MFA challenge, with a TOTP code or a recovery code.
+    Returns aal2 tokens whose `amr` lists the methods used.
+    """
+    GetMfaStatus: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetMfaStatusRequest, _auth_service_pb2.MfaStatus]  # type: ignore[assignment]
+    """Returns the calling user's MFA state (never a secret or a code)."""
+    BeginTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.BeginTotpEnrollmentRequest, _auth_service_pb2.BeginTotpEnrollmentResponse]  # type: ignore[assignment]
+    """Starts TOTP enrollment: a new secret, shown once. Needs a login within the last 15 minutes
+    (and aal2 when the user already has a factor). Replaces an unconfirmed enrollment.
+    """
+    ConfirmTotpEnrollment: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmTotpEnrollmentRequest, _auth_service_pb2.ConfirmTotpEnrollmentResponse]  # type: ignore[assignment]
+    """Confirms TOTP enrollment with a current code. Returns the recovery codes (shown once) and
+    fresh aal2 tokens; every other session of the user at aal1 is revoked.
+    """
+    DisableTotp: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DisableTotpRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Removes the calling user's TOTP factor and recovery codes. Needs aal2 and a recent login."""
+    RegenerateRecoveryCodes: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RegenerateRecoveryCodesRequest, _auth_service_pb2.RegenerateRecoveryCodesResponse]  # type: ignore[assignment]
+    """Replaces the calling user's recovery codes (the old set stops working). Needs aal2 and a
+    recent login.
+    """
+    SetDeploymentPin: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SetDeploymentPinRequest, _auth_service_pb2.DeploymentPin]  # type: ignore[assignment]
+    """Sets or changes the PIN of an Agent UI deployment."""
+    GetDeploymentPin: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetDeploymentPinRequest, _auth_service_pb2.DeploymentPin]  # type: ignore[assignment]
+    """Returns whether a deployment has a PIN (NOT_FOUND when it has none). Never the PIN."""
+    ClearDeploymentPin: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ClearDeploymentPinRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Removes the PIN of a deployment."""
+    VerifyDeploymentPin: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyDeploymentPinRequest, _auth_service_pb2.VerifyDeploymentPinResponse]  # type: ignore[assignment]
+    """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
+    A wrong PIN and an unknown deployment answer the same way; attempts are limited per
+    deployment and per client IP.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users, passwords, sessions and the access tokens that prove who a caller is."""
@@ -169,5 +231,96 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.User, _abc.Awaitable[_auth_service_pb2.User]]:
         """Finds an active user by email address or by id, for adding members to a workspace."""
+
+    @_abc_1.abstractmethod
+    def VerifyMfaChallenge(
+        self,
+        request: _auth_service_pb2.VerifyMfaChallengeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.VerifyMfaChallengeResponse, _abc.Awaitable[_auth_service_pb2.VerifyMfaChallengeResponse]]:
+        """Completes a login that answered with an MFA challenge, with a TOTP code or a recovery code.
+        Returns aal2 tokens whose `amr` lists the methods used.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMfaStatus(
+        self,
+        request: _auth_service_pb2.GetMfaStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.MfaStatus, _abc.Awaitable[_auth_service_pb2.MfaStatus]]:
+        """Returns the calling user's MFA state (never a secret or a code)."""
+
+    @_abc_1.abstractmethod
+    def BeginTotpEnrollment(
+        self,
+        request: _auth_service_pb2.BeginTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.BeginTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.BeginTotpEnrollmentResponse]]:
+        """Starts TOTP enrollment: a new secret, shown once. Needs a login within the last 15 minutes
+        (and aal2 when the user already has a factor). Replaces an unconfirmed enrollment.
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmTotpEnrollment(
+        self,
+        request: _auth_service_pb2.ConfirmTotpEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ConfirmTotpEnrollmentResponse, _abc.Awaitable[_auth_service_pb2.ConfirmTotpEnrollmentResponse]]:
+        """Confirms TOTP enrollment with a current code. Returns the recovery codes (shown once) and
+        fresh aal2 tokens; every other session of the user at aal1 is revoked.
+        """
+
+    @_abc_1.abstractmethod
+    def DisableTotp(
+        self,
+        request: _auth_service_pb2.DisableTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Removes the calling user's TOTP factor and recovery codes. Needs aal2 and a recent login."""
+
+    @_abc_1.abstractmethod
+    def RegenerateRecoveryCodes(
+        self,
+        request: _auth_service_pb2.RegenerateRecoveryCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RegenerateRecoveryCodesResponse, _abc.Awaitable[_auth_service_pb2.RegenerateRecoveryCodesResponse]]:
+        """Replaces the calling user's recovery codes (the old set stops working). Needs aal2 and a
+        recent login.
+        """
+
+    @_abc_1.abstractmethod
+    def SetDeploymentPin(
+        self,
+        request: _auth_service_pb2.SetDeploymentPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.DeploymentPin, _abc.Awaitable[_auth_service_pb2.DeploymentPin]]:
+        """Sets or changes the PIN of an Agent UI deployment."""
+
+    @_abc_1.abstractmethod
+    def GetDeploymentPin(
+        self,
+        request: _auth_service_pb2.GetDeploymentPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.DeploymentPin, _abc.Awaitable[_auth_service_pb2.DeploymentPin]]:
+        """Returns whether a deployment has a PIN (NOT_FOUND when it has none). Never the PIN."""
+
+    @_abc_1.abstractmethod
+    def ClearDeploymentPin(
+        self,
+        request: _auth_service_pb2.ClearDeploymentPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Removes the PIN of a deployment."""
+
+    @_abc_1.abstractmethod
+    def VerifyDeploymentPin(
+        self,
+        request: _auth_service_pb2.VerifyDeploymentPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.VerifyDeploymentPinResponse, _abc.Awaitable[_auth_service_pb2.VerifyDeploymentPinResponse]]:
+        """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
+        A wrong PIN and an unknown deployment answer the same way; attempts are limited per
+        deployment and per client IP.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,4 +1,4 @@
-"""Ed25519 keys and EdDSA access tokens (``typ: at+jwt``) through PyJWT."""
+"""Ed25519 keys and EdDSA tokens (``typ: at+jwt`` or ``dep+jwt``) through PyJWT."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ class Ed25519JwtSigner:
         private_raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return public_raw, private_raw
 
-    def sign(self, claims: Mapping[str, object], private_key: bytes, kid: str) -> str:
+    def sign(
+        self, claims: Mapping[str, object], private_key: bytes, kid: str, typ: str = "at+jwt"
+    ) -> str:
+        """``typ`` is ``at+jwt`` for user access tokens, ``dep+jwt`` for deployment tokens."""
         key = Ed25519PrivateKey.from_private_bytes(private_key)
-        return jwt.encode(
-            dict(claims), key, algorithm="EdDSA", headers={"kid": kid, "typ": "at+jwt"}
-        )
+        return jwt.encode(dict(claims), key, algorithm="EdDSA", headers={"kid": kid, "typ": typ})

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import AlreadyExists
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
-from auth_service.adapters.tables import RefreshTokenRow, SessionRow, SigningKeyRow, UserRow
-from auth_service.domain import KeyState, RefreshRecord, Session, SigningKey, User
+from auth_service.adapters.tables import (
+    AuthSecretRow,
+    Base,
+    DeploymentPinRow,
+    MfaChallengeRow,
+    RecoveryCodeRow,
+    RefreshTokenRow,
+    SessionRow,
+    SigningKeyRow,
+    ThrottleRow,
+    TotpFactorRow,
+    UserRow,
+)
+from auth_service.domain import (
+    DeploymentPin,
+    KeyState,
+    MfaChallenge,
+    RefreshRecord,
+    Session,
+    SigningKey,
+    ThrottleState,
+    TotpFactor,
+    User,
+)
 
 
 def _user(row: UserRow) -> User:
@@ -165,17 +190,17 @@ class SessionRepository:
         await self.session.execute(stmt)
 
     async def revoke_all(
-        self, user_id: str, now: dt.datetime, reason: str, *, keep: str = ""
+        self, user_id: str, now: dt.datetime, reason: str, *, keep: str = "", aal: str = ""
     ) -> int:
-        stmt = (
-            update(SessionRow)
-            .where(
-                SessionRow.user_id == user_id,
-                SessionRow.revoked_at.is_(None),
-                SessionRow.id != keep,
-            )
-            .values(revoked_at=now, revoke_reason=reason)
+        """Revoke the user's sessions except ``keep``; only those at ``aal`` when given."""
+        stmt = update(SessionRow).where(
+            SessionRow.user_id == user_id,
+            SessionRow.revoked_at.is_(None),
+            SessionRow.id != keep,
         )
+        if aal:
+            stmt = stmt.where(SessionRow.aal == aal)
+        stmt = stmt.values(revoked_at=now, revoke_reason=reason)
         return _rowcount(await self.session.execute(stmt))
 
     async def list_active(
@@ -300,14 +325,372 @@ class SigningKeyRepository:
         await self.session.execute(delete(SigningKeyRow).where(SigningKeyRow.kid == kid))
 
 
+def _insert_ignoring_conflict(
+    session: AsyncSession, table: type[Base], values: dict[str, object]
+) -> Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite alike."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    return sqlite.insert(table).values(**values).on_conflict_do_nothing()
+
+
+def _factor(row: TotpFactorRow) -> TotpFactor:
+    return TotpFactor(
+        id=row.id,
+        user_id=row.user_id,
+        sealed_secret=row.sealed_secret,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+        last_step=row.last_step,
+    )
+
+
+class TotpFactorRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def for_user(self, user_id: str) -> TotpFactor | None:
+        stmt = select(TotpFactorRow).where(TotpFactorRow.user_id == user_id)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _factor(row) if row else None
+
+    async def has_confirmed(self, user_id: str) -> bool:
+        stmt = select(func.count()).where(
+            TotpFactorRow.user_id == user_id, TotpFactorRow.confirmed_at.is_not(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one()) > 0
+
+    async def replace_pending(self, factor: TotpFactor) -> bool:
+        """Drop the user's unconfirmed factor and add ``factor``; False if one is confirmed."""
+        await self.session.execute(
+            delete(TotpFactorRow).where(
+                TotpFactorRow.user_id == factor.user_id, TotpFactorRow.confirmed_at.is_(None)
+            )
+        )
+        stmt = _insert_ignoring_conflict(
+            self.session,
+            TotpFactorRow,
+            {
+                "id": factor.id,
+                "user_id": factor.user_id,
+                "sealed_secret": factor.sealed_secret,
+                "created_at": factor.created_at,
+                "confirmed_at": None,
+                "last_step": factor.last_step,
+            },
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def confirm(self, factor_id: str, step: int, now: dt.datetime) -> bool:
+        """Atomically confirm a pending factor, consuming ``step``; one concurrent caller wins."""
+        stmt = (
+            update(TotpFactorRow)
+            .where(
+                TotpFactorRow.id == factor_id,
+                TotpFactorRow.confirmed_at.is_(None),
+                TotpFactorRow.last_step < step,
+            )
+            .values(confirmed_at=now, last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def consume_step(self, factor_id: str, step: int) -> bool:
+        """``UPDATE ... WHERE last_step < :step``: a code (a step) is accepted exactly once."""
+        stmt = (
+            update(TotpFactorRow)
+            .where(
+                TotpFactorRow.id == factor_id,
+                TotpFactorRow.confirmed_at.is_not(None),
+                TotpFactorRow.last_step < step,
+            )
+            .values(last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def remove(self, user_id: str) -> int:
+        stmt = delete(TotpFactorRow).where(TotpFactorRow.user_id == user_id)
+        return _rowcount(await self.session.execute(stmt))
+
+
+class RecoveryCodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def replace(
+        self, user_id: str, hashes: list[str], now: dt.datetime, new_id: Callable[[], str]
+    ) -> None:
+        """Void the user's whole set and store the new one (same transaction)."""
+        await self.remove(user_id)
+        for digest in hashes:
+            self.session.add(
+                RecoveryCodeRow(
+                    id=new_id(), user_id=user_id, code_hash=digest, created_at=now, used_at=None
+                )
+            )
+        await self.session.flush()
+
+    async def consume(self, user_id: str, digest: str, now: dt.datetime) -> bool:
+        """Mark one unused code used; exactly one concurrent caller gets True."""
+        stmt = (
+            update(RecoveryCodeRow)
+            .where(
+                RecoveryCodeRow.user_id == user_id,
+                RecoveryCodeRow.code_hash == digest,
+                RecoveryCodeRow.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def remaining(self, user_id: str) -> int:
+        stmt = select(func.count()).where(
+            RecoveryCodeRow.user_id == user_id, RecoveryCodeRow.used_at.is_(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def remove(self, user_id: str) -> None:
+        await self.session.execute(
+            delete(RecoveryCodeRow).where(RecoveryCodeRow.user_id == user_id)
+        )
+
+
+def _challenge(row: MfaChallengeRow) -> MfaChallenge:
+    return MfaChallenge(
+        id=row.id,
+        user_id=row.user_id,
+        token_hash=row.token_hash,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        attempts=row.attempts,
+        consumed_at=row.consumed_at,
+        client_ip=row.client_ip,
+    )
+
+
+class MfaChallengeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, c: MfaChallenge) -> None:
+        self.session.add(
+            MfaChallengeRow(
+                id=c.id,
+                user_id=c.user_id,
+                token_hash=c.token_hash,
+                created_at=c.created_at,
+                expires_at=c.expires_at,
+                attempts=c.attempts,
+                consumed_at=c.consumed_at,
+                client_ip=c.client_ip,
+            )
+        )
+        await self.session.flush()
+
+    async def by_hash(self, digest: str) -> MfaChallenge | None:
+        stmt = select(MfaChallengeRow).where(MfaChallengeRow.token_hash == digest)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _challenge(row) if row else None
+
+    async def count_attempt(self, challenge_id: str, now: dt.datetime, max_attempts: int) -> bool:
+        """Atomically take one of the challenge's attempts; False when none is left."""
+        stmt = (
+            update(MfaChallengeRow)
+            .where(
+                MfaChallengeRow.id == challenge_id,
+                MfaChallengeRow.consumed_at.is_(None),
+                MfaChallengeRow.expires_at > now,
+                MfaChallengeRow.attempts < max_attempts,
+            )
+            .values(attempts=MfaChallengeRow.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def consume(self, challenge_id: str, now: dt.datetime) -> bool:
+        """Single use: exactly one concurrent caller consumes the challenge."""
+        stmt = (
+            update(MfaChallengeRow)
+            .where(
+                MfaChallengeRow.id == challenge_id,
+                MfaChallengeRow.consumed_at.is_(None),
+                MfaChallengeRow.expires_at > now,
+            )
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def purge(self, before: dt.datetime) -> int:
+        stmt = delete(MfaChallengeRow).where(MfaChallengeRow.expires_at < before)
+        return _rowcount(await self.session.execute(stmt))
+
+
+def _throttle(row: ThrottleRow) -> ThrottleState:
+    return ThrottleState(
+        failures=row.failures,
+        hour_start=row.hour_start,
+        hour_failures=row.hour_failures,
+        blocked_until=row.blocked_until,
+        last_failure_at=row.last_failure_at,
+        version=row.version,
+    )
+
+
+class ThrottleRepository:
+    """Counters changed only by compare-and-set on ``version`` (or an insert that may lose)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> ThrottleState | None:
+        stmt = select(ThrottleRow).where(ThrottleRow.key == key).with_for_update()
+        row = (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+        return _throttle(row) if row else None
+
+    async def store(self, key: str, expected: ThrottleState | None, new: ThrottleState) -> bool:
+        """Write ``new`` if the counter is still ``expected`` (absent when None)."""
+        values = {
+            "failures": new.failures,
+            "hour_start": new.hour_start,
+            "hour_failures": new.hour_failures,
+            "blocked_until": new.blocked_until,
+            "last_failure_at": new.last_failure_at,
+            "version": new.version,
+        }
+        if expected is None:
+            stmt = _insert_ignoring_conflict(self.session, ThrottleRow, {"key": key, **values})
+        else:
+            stmt = (
+                update(ThrottleRow)
+                .where(ThrottleRow.key == key, ThrottleRow.version == expected.version)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def reset(self, key: str) -> None:
+        await self.session.execute(delete(ThrottleRow).where(ThrottleRow.key == key))
+
+    async def refund(self, key: str) -> None:
+        """Give back one reserved attempt (a success that must not clear the whole counter)."""
+        stmt = (
+            update(ThrottleRow)
+            .where(ThrottleRow.key == key)
+            .values(
+                failures=case((ThrottleRow.failures > 0, ThrottleRow.failures - 1), else_=0),
+                hour_failures=case(
+                    (ThrottleRow.hour_failures > 0, ThrottleRow.hour_failures - 1), else_=0
+                ),
+                version=ThrottleRow.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    async def purge(self, idle_since: dt.datetime, now: dt.datetime) -> int:
+        stmt = delete(ThrottleRow).where(
+            ThrottleRow.last_failure_at < idle_since,
+            or_(ThrottleRow.blocked_until.is_(None), ThrottleRow.blocked_until < now),
+        )
+        return _rowcount(await self.session.execute(stmt))
+
+
+class SecretRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, name: str) -> str | None:
+        row = await self.session.get(AuthSecretRow, name)
+        return row.sealed_value if row else None
+
+    async def add_if_absent(self, name: str, sealed: str, now: dt.datetime) -> None:
+        stmt = _insert_ignoring_conflict(
+            self.session,
+            AuthSecretRow,
+            {"name": name, "sealed_value": sealed, "created_at": now},
+        )
+        await self.session.execute(stmt)
+
+
+def _pin(row: DeploymentPinRow) -> DeploymentPin:
+    return DeploymentPin(
+        workspace_id=row.workspace_id,
+        deployment_id=row.deployment_id,
+        pin_hash=row.pin_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class DeploymentPinRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, workspace_id: str, deployment_id: str) -> DeploymentPin | None:
+        row = await self.session.get(
+            DeploymentPinRow, (workspace_id, deployment_id), populate_existing=True
+        )
+        return _pin(row) if row else None
+
+    async def put(self, pin: DeploymentPin) -> None:
+        """Insert or replace the PIN of a deployment."""
+        inserted = _insert_ignoring_conflict(
+            self.session,
+            DeploymentPinRow,
+            {
+                "workspace_id": pin.workspace_id,
+                "deployment_id": pin.deployment_id,
+                "pin_hash": pin.pin_hash,
+                "created_at": pin.created_at,
+                "updated_at": pin.updated_at,
+            },
+        )
+        if _rowcount(await self.session.execute(inserted)) == 1:
+            return
+        stmt = (
+            update(DeploymentPinRow)
+            .where(
+                DeploymentPinRow.workspace_id == pin.workspace_id,
+                DeploymentPinRow.deployment_id == pin.deployment_id,
+            )
+            .values(pin_hash=pin.pin_hash, updated_at=pin.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    async def remove(self, workspace_id: str, deployment_id: str) -> bool:
+        stmt = delete(DeploymentPinRow).where(
+            DeploymentPinRow.workspace_id == workspace_id,
+            DeploymentPinRow.deployment_id == deployment_id,
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+
 class AuthUnitOfWork(SqlUnitOfWork):
     users: UserRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
     signing_keys: SigningKeyRepository
+    totp: TotpFactorRepository
+    recovery_codes: RecoveryCodeRepository
+    challenges: MfaChallengeRepository
+    throttle: ThrottleRepository
+    secrets: SecretRepository
+    pins: DeploymentPinRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
         self.signing_keys = SigningKeyRepository(session)
+        self.totp = TotpFactorRepository(session)
+        self.recovery_codes = RecoveryCodeRepository(session)
+        self.challenges = MfaChallengeRepository(session)
+        self.throttle = ThrottleRepository(session)
+        self.secrets = SecretRepository(session)
+        self.pins = DeploymentPinRepository(session)

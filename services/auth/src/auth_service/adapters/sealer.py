@@ -1,5 +1,8 @@
 """Encryption at rest of the auth service's secrets (signing keys, grace-window refresh tokens).
 
+Since the move to ``servicekit.kms`` the service seals everything with its ``KeyManager``;
+``LocalKekSealer`` remains only to open records sealed before (see ``MigratingSealer``).
+
 ``LocalKekSealer`` is AES-256-GCM under a key-encryption key (KEK), with the record's context
 bound as associated data so a ciphertext cannot be moved onto another record. Its two methods
 have the shape of ``servicekit.kms.KeyManager.encrypt/decrypt``, so switching to the shared
@@ -17,12 +20,18 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "rgkek:v1:"
 KEK_FILE = "auth-signing.kek"
+
+
+class Sealer(Protocol):
+    async def encrypt(self, plaintext: bytes, context: str) -> str: ...
+    async def decrypt(self, ciphertext: str, context: str) -> bytes: ...
 
 
 class SealError(Exception):
@@ -82,3 +91,34 @@ def _read_kek_file(path: Path) -> bytes:
     if len(kek) != 32:
         raise ValueError(f"{path} must hold base64 of 32 bytes")
     return kek
+
+
+class MigratingSealer:
+    """The key manager for everything new; the legacy KEK only opens old ``rgkek:v1:`` records.
+
+    Signing keys sealed before the move to ``servicekit.kms`` keep working until rotation
+    replaces them (30 days); nothing new is ever sealed under the KEK.
+    """
+
+    def __init__(self, primary: Sealer, legacy: LocalKekSealer | None) -> None:
+        self._primary, self._legacy = primary, legacy
+
+    def __repr__(self) -> str:
+        return f"MigratingSealer({self._primary!r}, legacy={self._legacy is not None})"
+
+    async def encrypt(self, plaintext: bytes, context: str) -> str:
+        return await self._primary.encrypt(plaintext, context)
+
+    async def decrypt(self, ciphertext: str, context: str) -> bytes:
+        if ciphertext.startswith(_PREFIX):
+            if self._legacy is None:
+                raise SealError("a legacy ciphertext and no legacy key-encryption key")
+            return await self._legacy.decrypt(ciphertext, context)
+        return await self._primary.decrypt(ciphertext, context)
+
+
+def load_legacy_kek(configured: str, state_dir: Path) -> LocalKekSealer | None:
+    """The pre-KMS sealer when its KEK is configured or its file exists; never creates one."""
+    if not configured and not (state_dir / KEK_FILE).exists():
+        return None
+    return LocalKekSealer(load_kek(configured, state_dir))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.db import UtcDateTime
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -70,3 +70,76 @@ class SigningKeyRow(Base):
     activated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     verify_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class TotpFactorRow(Base):
+    __tablename__ = "totp_factors"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # One factor per user: pending (unconfirmed) or confirmed.
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecoveryCodeRow(Base):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (UniqueConstraint("user_id", "code_hash", name="uq_recovery_codes_user_hash"),)
+
+
+class MfaChallengeRow(Base):
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    client_ip: Mapped[str] = mapped_column(String(64))
+
+
+class ThrottleRow(Base):
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    hour_start: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    hour_failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class AuthSecretRow(Base):
+    """Service secrets sealed by the key manager (e.g. the recovery-code pepper)."""
+
+    __tablename__ = "auth_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class DeploymentPinRow(Base):
+    __tablename__ = "deployment_pins"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

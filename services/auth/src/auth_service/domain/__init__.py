@@ -1,5 +1,23 @@
-"""The auth domain: pure rules about passwords, users, sessions, refresh tokens and signing keys."""
+"""The auth domain: pure rules about passwords, users, sessions, tokens, keys, MFA and PINs."""
 
+from auth_service.domain.mfa import (
+    AAL1,
+    AAL2,
+    AMR_OTP,
+    AMR_PASSWORD,
+    AMR_RECOVERY,
+    METHOD_RECOVERY,
+    METHOD_TOTP,
+    Assurance,
+    DeploymentPin,
+    MfaChallenge,
+    TotpFactor,
+    challenge_hash,
+    challenge_well_formed,
+    new_challenge_token,
+    step_up_problem,
+    totp_context,
+)
 from auth_service.domain.password import (
     MAX_LENGTH,
     MIN_LENGTH,
@@ -7,6 +25,12 @@ from auth_service.domain.password import (
     check_password,
     fold,
     normalize_password,
+)
+from auth_service.domain.pin import check_pin, well_formed_pin
+from auth_service.domain.recovery import (
+    fold_recovery_code,
+    new_recovery_codes,
+    recovery_code_hash,
 )
 from auth_service.domain.refresh_token import (
     RefreshRecord,
@@ -25,9 +49,35 @@ from auth_service.domain.signing_key import (
     plan_rotation,
     thumbprint_kid,
 )
+from auth_service.domain.throttle import Admission, ThrottlePolicy, ThrottleState, admit
 from auth_service.domain.user import User, lookup_email, validate_display_name, validate_email
 
 __all__ = [
+    "AAL1",
+    "AAL2",
+    "AMR_OTP",
+    "AMR_PASSWORD",
+    "AMR_RECOVERY",
+    "METHOD_RECOVERY",
+    "METHOD_TOTP",
+    "Admission",
+    "Assurance",
+    "DeploymentPin",
+    "MfaChallenge",
+    "ThrottlePolicy",
+    "ThrottleState",
+    "TotpFactor",
+    "admit",
+    "challenge_hash",
+    "challenge_well_formed",
+    "check_pin",
+    "fold_recovery_code",
+    "new_challenge_token",
+    "new_recovery_codes",
+    "recovery_code_hash",
+    "step_up_problem",
+    "totp_context",
+    "well_formed_pin",
     "MAX_LENGTH",
     "MIN_LENGTH",
     "Blocklist",

@@ -41,6 +41,9 @@ class Session:
         now: dt.datetime,
         policy: SessionPolicy,
         client_ip: str = "",
+        *,
+        aal: str = "aal1",
+        amr: tuple[str, ...] = ("pwd",),
     ) -> Session:
         absolute = now + policy.absolute
         return cls(
@@ -52,6 +55,8 @@ class Session:
             absolute_expires_at=absolute,
             auth_time=now,
             client_ip=client_ip,
+            aal=aal,
+            amr=amr,
         )
 
     def active(self, now: dt.datetime) -> bool:

@@ -1,0 +1,94 @@
+"""TOTP factors, recovery codes, MFA challenges, throttle counters, sealed secrets, deployment PINs.
+
+Revision ID: auth_0002
+Revises: auth_0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "auth_0002"
+down_revision = "auth_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    ts = sa.DateTime(timezone=True)
+
+    def user_fk() -> sa.Column[str]:
+        return sa.Column(
+            "user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        )
+
+    op.create_table(
+        "totp_factors",
+        sa.Column("id", sa.String(64), primary_key=True),
+        user_fk(),
+        sa.Column("sealed_secret", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("confirmed_at", ts, nullable=True),
+        sa.Column("last_step", sa.BigInteger, nullable=False),
+        sa.UniqueConstraint("user_id", name="uq_totp_factors_user"),
+    )
+    op.create_table(
+        "recovery_codes",
+        sa.Column("id", sa.String(64), primary_key=True),
+        user_fk(),
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("used_at", ts, nullable=True),
+        sa.UniqueConstraint("user_id", "code_hash", name="uq_recovery_codes_user_hash"),
+    )
+    op.create_index("ix_recovery_codes_user_id", "recovery_codes", ["user_id"])
+    op.create_table(
+        "mfa_challenges",
+        sa.Column("id", sa.String(64), primary_key=True),
+        user_fk(),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("expires_at", ts, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("consumed_at", ts, nullable=True),
+        sa.Column("client_ip", sa.String(64), nullable=False),
+        sa.UniqueConstraint("token_hash", name="uq_mfa_challenges_hash"),
+    )
+    op.create_index("ix_mfa_challenges_expires_at", "mfa_challenges", ["expires_at"])
+    op.create_table(
+        "throttle_counters",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("hour_start", ts, nullable=False),
+        sa.Column("hour_failures", sa.Integer, nullable=False),
+        sa.Column("blocked_until", ts, nullable=True),
+        sa.Column("last_failure_at", ts, nullable=True),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "auth_secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("sealed_value", sa.Text, nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+    )
+    op.create_table(
+        "deployment_pins",
+        sa.Column("workspace_id", sa.String(64), primary_key=True),
+        sa.Column("deployment_id", sa.String(64), primary_key=True),
+        sa.Column("pin_hash", sa.String(255), nullable=False),
+        sa.Column("created_at", ts, nullable=False),
+        sa.Column("updated_at", ts, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in (
+        "deployment_pins",
+        "auth_secrets",
+        "throttle_counters",
+        "mfa_challenges",
+        "recovery_codes",
+        "totp_factors",
+    ):
+        op.drop_table(table)
