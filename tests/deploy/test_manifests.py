@@ -781,3 +781,24 @@ def test_missing_kubernetes_validate_fails_rather_than_skips(
     monkeypatch.setitem(sys.modules, "kubernetes_validate", None)
     with pytest.raises(pytest.fail.Exception, match="pip install kubernetes-validate"):
         load_validator()
+
+
+def kms_urls(objs: Iterable[Obj]) -> dict[str, str]:
+    """Every RAILGUARD_KMS_URL a container is given, by deployment name."""
+    urls = {}
+    for deployment in of_kind(objs, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if env["name"] == "RAILGUARD_KMS_URL":
+                    urls[deployment["metadata"]["name"]] = env["value"]
+    return urls
+
+
+def test_kms_urls_are_understood_by_the_key_manager(objs: list[Obj]) -> None:
+    from servicekit.kms import VaultTransit, key_manager_from_url
+
+    urls = kms_urls(objs)
+    assert {name.rsplit("-", 1)[-1] for name in urls} >= {"auth", "credentials"}
+    for name, url in urls.items():
+        manager = key_manager_from_url(url)  # parses and configures; opens no connection
+        assert isinstance(manager, VaultTransit), name

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from devstack import Stack, StackPorts
+from servicekit.kms import MasterKey
 from testkit import fresh_database, postgres_admin_url
 
 from .conftest import E2E_SERVICES, Api, api_for, running_stack
@@ -25,6 +26,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     loop = asyncio.new_event_loop()
     contexts = {name: fresh_database("postgres", Path(tmp), name) for name in E2E_SERVICES}
     urls = {name: loop.run_until_complete(ctx.__aenter__()) for name, ctx in contexts.items()}
+    master = tmp / "kms.key"
+    MasterKey.generate().write_file(master)
     try:
         s = Stack(
             tmp,
@@ -33,8 +36,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             env={
                 "RAILGUARD_EDGE_RATE_LIMIT_SCALE": "100",
                 "RAILGUARD_LOG_LEVEL": "WARNING",
-                # a shared database needs explicit peppers so every replica hashes alike
+                # a shared database needs explicit key material so every replica agrees
                 "RAILGUARD_KEYS_PEPPERS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+                "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER": base64.b64encode(
+                    secrets.token_bytes(32)
+                ).decode(),
+                "RAILGUARD_KMS_URL": f"local://{tmp}/shared.keyring?master_key_file={master}&key=railguard",
             },
             database_urls=urls,
         )
@@ -83,6 +90,17 @@ async def test_journey_on_postgres(api: Api) -> None:
     assert s == 200, created
     s, got, _ = await api.call("GET", f"/v1/{ws['name']}", created["key"])
     assert s == 200 and got["displayName"] == "On Postgres"
+    s, cred, _ = await api.call(
+        "POST",
+        f"/v1/{ws['name']}/credentials",
+        owner,
+        json={
+            "displayName": "pg",
+            "provider": "anthropic",
+            "value": "sk-ant-api03-" + "x" * 40 + "tail",
+        },
+    )
+    assert s == 200 and cred["maskedValue"].endswith("tail") and "x" * 20 not in str(cred), cred
     concurrent = await asyncio.gather(
         *[
             api.call(
