@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite. PostgreSQL tests are required when CI=true."""
+"""Fixtures shared by the whole suite. PostgreSQL and Redis tests are required when CI=true."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if _CI and not postgres_admin_url():
         raise pytest.UsageError(
             "CI=true but RAILGUARD_TEST_POSTGRES_URL is not set: PostgreSQL tests are required"
+        )
+    if _CI and not redis_url():
+        raise pytest.UsageError(
+            "CI=true but RAILGUARD_TEST_REDIS_URL is not set: Redis tests are required"
         )
 
 
