@@ -15,13 +15,24 @@ from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.invalidation import NullPublisher
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
+from keys_service.adapters.tables import AUDIT_OUTBOX
 from keys_service.adapters.usage import LastUsedBuffer
-from keys_service.domain import ApiKey, Role, ScopePolicy
+from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
 from keys_service.servicer import KeysServicer
-from keys_service.usecases import KeyEvent, KeysService, WorkspaceStatus
+from keys_service.usecases import KeyEvent, KeysRetention, KeysService, WorkspaceStatus
 from railguard.access.v1 import access_pb2
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
-from servicekit import Principal, Registration, Settings, Wiring, create_engine, session_factory
+from servicekit import (
+    AuditEvent,
+    AuditRelay,
+    Principal,
+    Registration,
+    Settings,
+    Wiring,
+    create_engine,
+    origin_from_context,
+    session_factory,
+)
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
@@ -53,6 +64,17 @@ class RecordingPublisher(NullPublisher):
         self.events.append((key.id, event))
 
 
+class RecordingSink:
+    """An ``AuditSink`` that keeps what the relay sends (idempotent by event id, like the log)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, AuditEvent] = {}
+
+    async def append(self, events: Any) -> None:
+        for item in events:
+            self.events.setdefault(item.id, item)
+
+
 @dataclass
 class KeysServer:
     port: int
@@ -62,7 +84,17 @@ class KeysServer:
     usage: LastUsedBuffer
     engine: AsyncEngine
     publisher: RecordingPublisher
+    relay: AuditRelay
+    sink: RecordingSink
+    retention: KeysRetention
+    ring: PepperRing
+    settings: Settings
     statements: list[str] = field(default_factory=list)
+
+    async def audit(self) -> list[AuditEvent]:
+        """Every event recorded so far, in outbox order (relays what is pending first)."""
+        await self.relay.drain()
+        return list(self.sink.events.values())
 
     def stub(self, identity: str = "edge") -> keys_service_pb2_grpc.KeysServiceStub:
         return keys_service_pb2_grpc.KeysServiceStub(channel_as(identity, self.pki, self.port))
@@ -73,11 +105,17 @@ class KeysServer:
         ws: str = "ws_a",
         role: int = access_pb2.ROLE_USER,
         key_scopes: tuple[str, ...] | None = None,
+        client_ip: str = "",
     ) -> Any:
-        principal = Principal(user_id=user, workspace_id=ws, role=role)
+        principal = Principal(user_id=user, workspace_id=ws, role=role, client_ip=client_ip)
         if key_scopes is not None:
             principal = Principal(
-                user_id=user, workspace_id=ws, role=role, api_key_id="kx", scopes=key_scopes
+                user_id=user,
+                workspace_id=ws,
+                role=role,
+                api_key_id="kx",
+                scopes=key_scopes,
+                client_ip=client_ip,
             )
         return principal_metadata(principal)
 
@@ -100,19 +138,38 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         usage = LastUsedBuffer(uow, interval=3600)
         ring = load_pepper_ring(settings)
         policy = ScopePolicy(scope_grants(contract_modules()))
-        service = KeysService(uow, clock, ring, policy, workspaces, publisher, usage)
-        holder.update(engine=engine, usage=usage)
+        sink = RecordingSink()
+        # as the composition root, but the relay is left to the test to drive (drain)
+        relay = AuditRelay(sessions, AUDIT_OUTBOX, sink, clock=clock)
+        service = KeysService(
+            uow, clock, ring, policy, workspaces, publisher, usage, origin=origin_from_context
+        )
+        retention = KeysRetention(uow, clock)
+        holder.update(
+            engine=engine, usage=usage, relay=relay, sink=sink, retention=retention, ring=ring
+        )
         registration = Registration(
             keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
             KeysServicer(service),
             keys_service_pb2,
         )
-        return Wiring([registration], on_stop=[engine.dispose, usage.stop])
+        return Wiring([registration], on_stop=[engine.dispose, usage.stop, relay.stop])
 
     settings = test_settings("keys", pki, database_url, {"RAILGUARD_KEYS_PEPPERS": PEPPERS})
     async with running(settings, build, MIGRATIONS) as server:
         ks = KeysServer(
-            server.port, pki, workspaces, clock, holder["usage"], holder["engine"], publisher
+            server.port,
+            pki,
+            workspaces,
+            clock,
+            holder["usage"],
+            holder["engine"],
+            publisher,
+            holder["relay"],
+            holder["sink"],
+            holder["retention"],
+            holder["ring"],
+            settings,
         )
 
         @event.listens_for(ks.engine.sync_engine, "before_cursor_execute")

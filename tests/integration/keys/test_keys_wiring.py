@@ -133,3 +133,61 @@ async def test_an_unreachable_redis_never_fails_the_mutation() -> None:
         await publisher.key_changed(key, KeyEvent.REVOKED)  # logged, not raised
     finally:
         await publisher.close()
+
+
+async def test_the_relay_ships_audit_events_to_the_workspace_log(
+    pki: Path,
+    database_url: str,
+    workspaces_server: WorkspacesServer,  # noqa: F811
+) -> None:
+    """The production root starts the relay: events reach AppendAuditEvents as caller ``keys``."""
+    ws_id = await workspaces_server.team()
+    owner = principal_metadata(
+        Principal(
+            user_id="alice",
+            workspace_id=ws_id,
+            role=access_pb2.ROLE_OWNER,
+            client_ip="198.51.100.9",
+        )
+    )
+    settings = settings_for(
+        "keys",
+        pki,
+        database_url,
+        {
+            "RAILGUARD_KEYS_PEPPERS": PEPPERS,
+            "RAILGUARD_WORKSPACES_ADDR": f"127.0.0.1:{workspaces_server.port}",
+        },
+    )
+    async with running(settings, build, MIGRATIONS) as server:
+        stub = keys_service_pb2_grpc.KeysServiceStub(channel_as("edge", pki, server.port))
+        created = await stub.CreateApiKey(
+            pb.CreateApiKeyRequest(
+                parent=f"workspaces/{ws_id}",
+                api_key=pb.ApiKey(
+                    display_name="CI", environment=pb.ENVIRONMENT_LIVE, scopes=["keys:read"]
+                ),
+            ),
+            metadata=owner,
+        )
+        await stub.RevokeApiKey(pb.RevokeApiKeyRequest(name=created.api_key.name), metadata=owner)
+        ws_stub = workspaces_server.stub()
+        deadline = time.monotonic() + 5
+        while True:
+            listed = await ws_stub.ListAuditEvents(
+                wpb.ListAuditEventsRequest(parent=f"workspaces/{ws_id}"), metadata=owner
+            )
+            ours = [e for e in listed.audit_events if e.source == "keys"]
+            if len(ours) == 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    assert [(e.action, e.actor, e.target) for e in reversed(ours)] == [
+        ("apiKey.create", "user:alice", created.api_key.name),
+        ("apiKey.revoke", "user:alice", created.api_key.name),
+    ]
+    assert ours[0].client_ip == "198.51.100.9"
+    assert created.key not in str(listed)
+    report = await ws_stub.VerifyAuditChain(
+        wpb.VerifyAuditChainRequest(name=f"workspaces/{ws_id}"), metadata=owner
+    )
+    assert report.ok

@@ -10,6 +10,7 @@ from typing import Self
 
 from keys_service.domain import ApiKey, KeyHash, Role
 from keys_service.usecases import KeyEvent, WorkspaceStatus
+from servicekit.audit import AuditEvent
 
 
 class FakeKeys:
@@ -21,6 +22,7 @@ class FakeKeys:
         self.reads = 0
         self.touches: list[tuple[str, datetime]] = []
         self.rehashes = 0
+        self.events: list[AuditEvent] = []  # the committed audit outbox
 
     async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None:
         self.reads += 1
@@ -79,6 +81,22 @@ class FakeKeys:
         if key.secret_hash == old:
             self.rows[key_id] = dataclasses.replace(key, secret_hash=new)
 
+    async def deleted_unpurged(
+        self, deleted_before: datetime, after: str, limit: int
+    ) -> list[ApiKey]:
+        keys = sorted(
+            (
+                k
+                for k in self.rows.values()
+                if k.deleted_at is not None
+                and k.deleted_at <= deleted_before
+                and k.purged_at is None
+                and k.id > after
+            ),
+            key=lambda k: k.id,
+        )
+        return keys[:limit]
+
     async def touch(self, key_id: str, when: datetime) -> None:
         self.touches.append((key_id, when))
         key = self.rows[key_id]
@@ -86,14 +104,29 @@ class FakeKeys:
             self.rows[key_id] = dataclasses.replace(key, last_used_at=when)
 
 
+class FakeOutbox:
+    """Events recorded in a unit of work; they reach ``FakeKeys.events`` only on commit."""
+
+    def __init__(self) -> None:
+        self.pending: list[AuditEvent] = []
+
+    async def record(self, event: AuditEvent) -> None:
+        self.pending.append(event)
+
+
 class FakeUow:
     def __init__(self, keys: FakeKeys) -> None:
         self._keys = keys
+        self._outbox = FakeOutbox()
         self.commits = 0
 
     @property
     def keys(self) -> FakeKeys:
         return self._keys
+
+    @property
+    def outbox(self) -> FakeOutbox:
+        return self._outbox
 
     async def __aenter__(self) -> Self:
         return self
@@ -108,6 +141,8 @@ class FakeUow:
 
     async def commit(self) -> None:
         self.commits += 1
+        self._keys.events.extend(self._outbox.pending)
+        self._outbox.pending = []
 
 
 class FakeWorkspaces:

@@ -4,7 +4,13 @@
 ``python -m credentials_service rewrap [--batch-size N] [--resume]`` rotates the encryption key,
 re-seals every stored ciphertext under the new version (the plaintext never leaves the key
 manager) and then raises ``min_decryption_version``. ``--resume`` continues an interrupted run
-without rotating again.
+without rotating again. ``python -m credentials_service purge`` runs the retention job once
+(destroys the secret material of items whose window has ended, keeping tombstones), relays its
+audit events if the workspaces service answers, and exits; schedule it, e.g. daily.
+
+Audit events go to the ``credentials_audit_outbox`` table in each change's transaction; an
+``AuditRelay`` started in ``build`` ships them to the workspaces service (``AppendAuditEvents``,
+mTLS identity ``credentials``).
 
 Service settings (``RAILGUARD_*``; defaults in brackets): ``KMS_URL`` [embedded local keyring],
 ``CREDENTIALS_WEBHOOK_PEPPER`` [generated state-dir file], ``CREDENTIALS_RETENTION_DAYS`` [30];
@@ -15,13 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from railguard.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
 from servicekit import (
+    AuditRelay,
+    Clock,
+    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
@@ -29,6 +39,8 @@ from servicekit import (
     configure_logging,
     create_engine,
     load_settings,
+    open_channel,
+    origin_from_context,
     run_service,
     session_factory,
     upgrade,
@@ -38,13 +50,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credentials_service.adapters.key_material import key_manager, token_hasher
 from credentials_service.adapters.repository import CredentialsUnitOfWork
+from credentials_service.adapters.tables import AUDIT_OUTBOX
 from credentials_service.servicer import CredentialsServicer
-from credentials_service.usecases import CredentialsService, RewrapReport
+from credentials_service.usecases import CredentialsRetention, CredentialsService, RewrapReport
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+_log = logging.getLogger("credentials_service")
 
 
-def _service(settings: Settings, kms: KeyManager) -> tuple[CredentialsService, AsyncEngine]:
+def _retention_days(settings: Settings) -> int:
+    days = settings.get_int("CREDENTIALS_RETENTION_DAYS", 30)
+    if days < 1:
+        raise ValueError("RAILGUARD_CREDENTIALS_RETENTION_DAYS must be at least 1")
+    return days
+
+
+def _service(
+    settings: Settings, kms: KeyManager, relay_poke: Callable[[], None] | None = None
+) -> tuple[CredentialsService, AsyncEngine]:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     service = CredentialsService(
@@ -52,7 +75,9 @@ def _service(settings: Settings, kms: KeyManager) -> tuple[CredentialsService, A
         SystemClock(),
         kms,
         token_hasher(settings),
-        retention_days=settings.get_int("CREDENTIALS_RETENTION_DAYS", 30),
+        retention_days=_retention_days(settings),
+        origin=origin_from_context,
+        after_commit=relay_poke or (lambda: None),
     )
     return service, engine
 
@@ -60,13 +85,62 @@ def _service(settings: Settings, kms: KeyManager) -> tuple[CredentialsService, A
 async def build(settings: Settings) -> Wiring:
     kms = key_manager(settings)
     await kms.self_check()  # fail fast: a missing, non-derived or unreachable key stops start-up
-    service, engine = _service(settings, kms)
+    relay: AuditRelay | None = None
+
+    def poke() -> None:
+        if relay is not None:
+            relay.poke()
+
+    service, engine = _service(settings, kms, poke)
+    channel = open_channel(settings, settings.peers.workspaces)
+    relay = AuditRelay(
+        session_factory(engine),
+        AUDIT_OUTBOX,
+        GrpcAuditSink(channel),
+        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+    )
+    relay.start()
     registration = Registration(
         credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server,
         CredentialsServicer(service),
         credentials_service_pb2,
     )
-    return Wiring([registration], on_stop=[engine.dispose, kms.close])
+    # on_stop runs in reverse: the relay stops first, the engine is disposed of last
+    return Wiring([registration], on_stop=[engine.dispose, kms.close, channel.close, relay.stop])
+
+
+async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[str], list[str]]:
+    """Run the retention job once and try to relay its audit events; the purged credential and
+    trigger ids. Needs no key manager: nothing is decrypted."""
+    clock = clock or SystemClock()
+    days = _retention_days(settings)
+    if settings.get("MIGRATE_ON_START", "1") == "1":
+        await upgrade(settings.database_url, "credentials", MIGRATIONS)
+    engine = create_engine(settings.database_url)
+    channel = open_channel(settings, settings.peers.workspaces)
+    try:
+        sessions = session_factory(engine)
+        job = CredentialsRetention(lambda: CredentialsUnitOfWork(sessions), clock, days)
+        purged = await job.purge_expired()
+        relay = AuditRelay(sessions, AUDIT_OUTBOX, GrpcAuditSink(channel), clock=clock)
+        try:
+            await relay.drain()
+        except Exception:  # noqa: BLE001 - the events wait in the outbox for the server's relay
+            _log.warning("could not relay the purge's audit events now; they stay queued")
+    finally:
+        await channel.close()
+        await engine.dispose()
+    _log.info("purge finished", extra={"credentials": len(purged[0]), "triggers": len(purged[1])})
+    return purged
+
+
+def _purge_main() -> int:
+    settings = load_settings("credentials")
+    configure_logging("credentials", settings.log_level)
+    credentials, triggers = asyncio.run(purge(settings))
+    # the command's one line of output
+    print(f"purged {len(credentials)} credential(s), {len(triggers)} webhook trigger(s)")  # noqa: T201
+    return 0
 
 
 class ProgressBar:
@@ -123,4 +197,6 @@ def _rewrap_command(argv: Sequence[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["rewrap"]:
         raise SystemExit(_rewrap_command(sys.argv[2:]))
+    if sys.argv[1:2] == ["purge"]:
+        raise SystemExit(_purge_main())
     run_service("credentials", build, MIGRATIONS)

@@ -4,6 +4,18 @@ Values are encrypted *before* the transaction that stores them, so a key-manager
 no row behind (fail closed). Roles are enforced by each RPC's access rule (the edge, and the
 runtime's caller-identity interceptor as defence in depth); workspace isolation is enforced here:
 every query is scoped to the workspace the caller was authorised for.
+
+**Audit (DESIGN R16).** Every committed mutation records one event in the service's outbox in the
+same transaction: ``credential.create|update|delete|undelete|use|purge`` and
+``webhookTrigger.create|rotateToken|delete|deliver|purge``. An idempotent retry records nothing.
+No event carries a value, a token, a ciphertext, a hash or a mask.
+
+**Retention.** A deleted credential can be restored until its ``purge_at`` (``retention_days``
+after the delete); a deleted trigger is kept as long. :class:`CredentialsRetention` then destroys
+the secret material and keeps a tombstone. A purged item is NOT_FOUND with reason
+``CREDENTIAL_PURGED`` / ``WEBHOOK_TRIGGER_PURGED`` to the members of its workspace (the only
+callers who can name it) and can never be restored; a delivery to a purged trigger gets the one
+``WEBHOOK_TRIGGER_NOT_FOUND`` answer like any bad token.
 """
 
 from __future__ import annotations
@@ -17,6 +29,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from servicekit.audit import (
+    AuditEvent,
+    AuditMetadataError,
+    AuditOrigin,
+    check_metadata,
+    format_time,
+)
 from servicekit.clock import Clock
 from servicekit.errors import (
     FailedPrecondition,
@@ -42,11 +61,18 @@ from credentials_service.domain import (
     new_token,
     parse_provider,
     trigger_not_found,
+    trigger_purged,
     validate_display_name,
     webhook_context,
 )
 
-__all__ = ["UPDATABLE_FIELDS", "Actor", "CredentialsService", "RewrapReport"]
+__all__ = [
+    "UPDATABLE_FIELDS",
+    "Actor",
+    "CredentialsRetention",
+    "CredentialsService",
+    "RewrapReport",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PURPOSE = re.compile(r"^[\x20-\x7e]{0,200}$")
@@ -81,6 +107,33 @@ class RewrapReport:
 
 def _credential_not_found() -> NotFound:
     return NotFound("credential not found", reason="CREDENTIAL_NOT_FOUND")
+
+
+def _credential_purged() -> NotFound:
+    return NotFound("credential was purged", reason="CREDENTIAL_PURGED")
+
+
+def _no_origin() -> AuditOrigin:
+    return AuditOrigin(actor="")
+
+
+def _credential_name(c: Credential) -> str:
+    return f"workspaces/{c.workspace_id}/credentials/{c.id}"
+
+
+def _trigger_name(t: WebhookTrigger) -> str:
+    return f"workspaces/{t.workspace_id}/webhookTriggers/{t.id}"
+
+
+def _caller_text(value: str, limit: int = 200) -> str:
+    """A caller-chosen string (purpose, content type) made safe as an audit metadata value: cut
+    to ``limit``, and replaced when the audit library would take it for a secret."""
+    value = value[:limit]
+    try:
+        check_metadata({"value": value})
+    except AuditMetadataError:
+        return "[redacted]"
+    return value if value.isprintable() else "[redacted]"
 
 
 def _check_request_id(request_id: str) -> str | None:
@@ -122,9 +175,48 @@ class CredentialsService:
         *,
         retention_days: int = 30,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        origin: Callable[[], AuditOrigin] = _no_origin,
+        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
+        """``origin`` tells who acts and from where for audit events (the RPC context in
+        production); ``after_commit`` runs once an audited change committed (it wakes the relay)."""
         self._uow, self._clock, self._kms, self._hasher = uow, clock, kms, hasher
         self._retention_days, self._new_id = retention_days, new_id
+        self._origin, self._after_commit = origin, after_commit
+
+    async def _record(
+        self,
+        uow: CredentialsUnitOfWork,
+        actor: Actor | str,
+        workspace_id: str,
+        action: str,
+        target: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        client_ip: str | None = None,
+    ) -> None:
+        """Record ``action`` in the outbox, inside the caller's transaction.
+
+        ``actor`` is the acting user (the RPC's origin wins when there is one) or a fixed actor
+        string such as ``webhookTrigger:<id>``.
+        """
+        origin = self._origin()
+        if isinstance(actor, str):
+            who = actor
+        else:
+            who = origin.actor or (f"user:{actor.user_id}" if actor.user_id else "system")
+        await uow.outbox.record(
+            AuditEvent.new(
+                workspace_id=workspace_id,
+                actor=who,
+                action=action,
+                target=target,
+                time=self._clock.now(),
+                request_id=origin.request_id,
+                client_ip=(origin.client_ip if client_ip is None else client_ip)[:64],
+                metadata=metadata,
+            )
+        )
 
     async def _seal(self, value: SecretValue, context: str) -> tuple[str, int]:
         try:
@@ -178,6 +270,14 @@ class CredentialsService:
         try:
             async with self._uow() as uow:
                 await uow.credentials.add(credential, rid)
+                await self._record(
+                    uow,
+                    actor,
+                    credential.workspace_id,
+                    "credential.create",
+                    _credential_name(credential),
+                    {"provider": credential.provider, "key_version": str(version)},
+                )
                 await uow.commit()
         except DuplicateRequest:
             assert rid is not None
@@ -188,6 +288,7 @@ class CredentialsService:
             if existing is None:
                 raise
             return existing
+        self._after_commit()
         _audit.info("credential.created", extra=_event(actor, credential))
         return credential
 
@@ -196,6 +297,8 @@ class CredentialsService:
             credential = await uow.credentials.get(actor.workspace_id, credential_id)
         if credential is None:
             raise _credential_not_found()
+        if credential.purged:
+            raise _credential_purged()
         return credential
 
     async def list_credentials(
@@ -245,7 +348,16 @@ class CredentialsService:
                 credential.ciphertext, credential.key_version, credential.masked_value = sealed
             credential.updated_at, credential.updated_by = self._clock.now(), actor.user_id
             await uow.credentials.save(credential)
+            await self._record(
+                uow,
+                actor,
+                credential.workspace_id,
+                "credential.update",
+                _credential_name(credential),
+                {"fields": ",".join(sorted(changes)), "key_version": str(credential.key_version)},
+            )
             await uow.commit()
+        self._after_commit()
         _audit.info(
             "credential.updated", extra={**_event(actor, credential), "fields": sorted(changes)}
         )
@@ -256,34 +368,58 @@ class CredentialsService:
             credential = await uow.credentials.get(actor.workspace_id, credential_id)
             if credential is None:
                 raise _credential_not_found()
-            if not credential.deleted:
-                now = self._clock.now()
-                credential.deleted_at = now
-                credential.purge_at = now + dt.timedelta(days=self._retention_days)
-                credential.updated_at, credential.updated_by = now, actor.user_id
-                await uow.credentials.save(credential)
-                await uow.commit()
-                _audit.info("credential.deleted", extra=_event(actor, credential))
+            if credential.purged:
+                raise _credential_purged()
+            if credential.deleted:
+                return credential
+            now = self._clock.now()
+            credential.deleted_at = now
+            credential.purge_at = now + dt.timedelta(days=self._retention_days)
+            credential.updated_at, credential.updated_by = now, actor.user_id
+            await uow.credentials.save(credential)
+            await self._record(
+                uow,
+                actor,
+                credential.workspace_id,
+                "credential.delete",
+                _credential_name(credential),
+                {"purge_time": format_time(credential.purge_at)},
+            )
+            await uow.commit()
+        self._after_commit()
+        _audit.info("credential.deleted", extra=_event(actor, credential))
         return credential
 
     async def undelete_credential(self, actor: Actor, credential_id: str) -> Credential:
         async with self._uow() as uow:
-            credential = await uow.credentials.get(actor.workspace_id, credential_id)
+            credential = await uow.credentials.get(actor.workspace_id, credential_id, lock=True)
             if credential is None:
                 raise _credential_not_found()
-            if credential.deleted:
-                now = self._clock.now()
-                if credential.ciphertext is None or (
-                    credential.purge_at is not None and credential.purge_at <= now
-                ):
-                    raise FailedPrecondition(
-                        "the credential's retention window has ended", reason="CREDENTIAL_PURGED"
-                    )
-                credential.deleted_at = credential.purge_at = None
-                credential.updated_at, credential.updated_by = now, actor.user_id
-                await uow.credentials.save(credential)
-                await uow.commit()
-                _audit.info("credential.undeleted", extra=_event(actor, credential))
+            if credential.purged:
+                raise _credential_purged()
+            if not credential.deleted:
+                return credential
+            now = self._clock.now()
+            if credential.ciphertext is None or (
+                credential.purge_at is not None and credential.purge_at <= now
+            ):
+                # the window has ended; the purge job just has not reached the credential yet
+                raise FailedPrecondition(
+                    "the credential's retention window has ended", reason="CREDENTIAL_PURGED"
+                )
+            credential.deleted_at = credential.purge_at = None
+            credential.updated_at, credential.updated_by = now, actor.user_id
+            await uow.credentials.save(credential)
+            await self._record(
+                uow,
+                actor,
+                credential.workspace_id,
+                "credential.undelete",
+                _credential_name(credential),
+            )
+            await uow.commit()
+        self._after_commit()
+        _audit.info("credential.undeleted", extra=_event(actor, credential))
         return credential
 
     async def use_credential(
@@ -310,7 +446,20 @@ class CredentialsService:
                 if stored is not None:
                     stored.last_used_at = now
                     await uow.credentials.save(stored)
-                    await uow.commit()
+                await self._record(
+                    uow,
+                    actor,
+                    credential.workspace_id,
+                    "credential.use",
+                    _credential_name(credential),
+                    {
+                        "caller": caller[:64],
+                        "purpose": _caller_text(purpose),
+                        "key_version": str(credential.key_version),
+                    },
+                )
+                await uow.commit()
+            self._after_commit()
             credential.last_used_at = now
             _audit.info(
                 "credential.used",
@@ -359,6 +508,13 @@ class CredentialsService:
         try:
             async with self._uow() as uow:
                 await uow.triggers.add(trigger, rid)
+                await self._record(
+                    uow,
+                    actor,
+                    trigger.workspace_id,
+                    "webhookTrigger.create",
+                    _trigger_name(trigger),
+                )
                 await uow.commit()
         except DuplicateRequest:
             async with self._uow() as uow:
@@ -370,6 +526,7 @@ class CredentialsService:
             if existing is None:
                 raise
             return existing, None
+        self._after_commit()
         _audit.info("webhook_trigger.created", extra=_trigger_event(actor, trigger))
         return trigger, token
 
@@ -378,6 +535,8 @@ class CredentialsService:
             trigger = await uow.triggers.get(actor.workspace_id, trigger_id)
         if trigger is None:
             raise trigger_not_found()
+        if trigger.purged:
+            raise trigger_purged()
         return trigger
 
     async def list_triggers(
@@ -411,7 +570,16 @@ class CredentialsService:
             )
             trigger.token_issued_at = self._clock.now()
             await uow.triggers.save(trigger)
+            await self._record(
+                uow,
+                actor,
+                trigger.workspace_id,
+                "webhookTrigger.rotateToken",
+                _trigger_name(trigger),
+                {"key_version": str(version)},
+            )
             await uow.commit()
+        self._after_commit()
         _audit.info("webhook_trigger.token_rotated", extra=_trigger_event(actor, trigger))
         return trigger, token
 
@@ -420,11 +588,25 @@ class CredentialsService:
             trigger = await uow.triggers.get(actor.workspace_id, trigger_id)
             if trigger is None:
                 raise trigger_not_found()
-            if not trigger.deleted:
-                trigger.deleted_at = self._clock.now()
-                await uow.triggers.save(trigger)
-                await uow.commit()
-                _audit.info("webhook_trigger.deleted", extra=_trigger_event(actor, trigger))
+            if trigger.purged:
+                raise trigger_purged()
+            if trigger.deleted:
+                return trigger
+            now = self._clock.now()
+            trigger.deleted_at = now
+            await uow.triggers.save(trigger)
+            purge_time = now + dt.timedelta(days=self._retention_days)
+            await self._record(
+                uow,
+                actor,
+                trigger.workspace_id,
+                "webhookTrigger.delete",
+                _trigger_name(trigger),
+                {"purge_time": format_time(purge_time)},
+            )
+            await uow.commit()
+        self._after_commit()
+        _audit.info("webhook_trigger.deleted", extra=_trigger_event(actor, trigger))
         return trigger
 
     async def deliver(
@@ -453,7 +635,22 @@ class CredentialsService:
             await uow.deliveries.add(delivery)
             trigger.last_delivery_at = now
             await uow.triggers.save(trigger)
+            # the token holder acts; the edge's mTLS identity is not the actor
+            await self._record(
+                uow,
+                f"webhookTrigger:{trigger.id}",
+                trigger.workspace_id,
+                "webhookTrigger.deliver",
+                _trigger_name(trigger),
+                {
+                    "delivery_id": delivery.id,
+                    "size_bytes": str(delivery.size_bytes),
+                    "content_type": _caller_text(delivery.content_type),
+                },
+                client_ip=delivery.source_ip,
+            )
             await uow.commit()
+        self._after_commit()
         return delivery
 
     async def list_deliveries(
@@ -564,6 +761,106 @@ class CredentialsService:
                 _log.error("row could not be rewrapped", extra={"id": row_id, "reason": exc.reason})
                 results.append(None)
         return results
+
+
+class CredentialsRetention:
+    """The purge job: destroys the secret material of items whose retention window has ended.
+
+    A credential is due at its ``purge_at`` (set at delete time, shown to users as
+    ``purge_time``); a trigger ``retention_days`` after its delete. The ciphertext (and for a
+    credential the mask, for a trigger the lookup hash) become NULL/empty; the row stays as a
+    tombstone. Each item is purged in its own transaction, re-checked first, so a concurrent
+    restore either wins or is refused. Needs no key manager: nothing is decrypted.
+    """
+
+    def __init__(
+        self,
+        uow: Callable[[], CredentialsUnitOfWork],
+        clock: Clock,
+        retention_days: int = 30,
+        *,
+        after_commit: Callable[[], None] = lambda: None,
+        batch: int = 100,
+    ) -> None:
+        if retention_days < 1:
+            raise ValueError("the retention window is at least one day")
+        self._uow, self._clock = uow, clock
+        self._retention = dt.timedelta(days=retention_days)
+        self._after_commit, self._batch = after_commit, batch
+
+    async def purge_expired(self) -> tuple[list[str], list[str]]:
+        """Purge everything due now; the credential ids and trigger ids purged."""
+        now = self._clock.now()
+        credentials: list[str] = []
+        after = ""
+        while True:
+            async with self._uow() as uow:
+                due = await uow.credentials.purge_due(now, after, self._batch)
+            if not due:
+                break
+            after = due[-1].id
+            for c in due:
+                if await self._purge_credential(c.workspace_id, c.id, now):
+                    credentials.append(c.id)
+        triggers: list[str] = []
+        after = ""
+        while True:
+            async with self._uow() as uow:
+                old = await uow.triggers.deleted_unpurged(now - self._retention, after, self._batch)
+            if not old:
+                break
+            after = old[-1].id
+            for t in old:
+                if await self._purge_trigger(t.workspace_id, t.id, now):
+                    triggers.append(t.id)
+        if credentials or triggers:
+            self._after_commit()
+        return credentials, triggers
+
+    async def _purge_credential(self, ws_id: str, credential_id: str, now: dt.datetime) -> bool:
+        async with self._uow() as uow:
+            credential = await uow.credentials.get(ws_id, credential_id, lock=True)
+            if credential is None or not credential.purge_due(now):
+                return False
+            assert credential.deleted_at is not None
+            credential.purge(now)
+            await uow.credentials.save(credential)
+            await uow.outbox.record(
+                AuditEvent.new(
+                    workspace_id=ws_id,
+                    actor="system",
+                    action="credential.purge",
+                    target=_credential_name(credential),
+                    time=now,
+                    metadata={
+                        "provider": credential.provider,
+                        "delete_time": format_time(credential.deleted_at),
+                    },
+                )
+            )
+            await uow.commit()
+        return True
+
+    async def _purge_trigger(self, ws_id: str, trigger_id: str, now: dt.datetime) -> bool:
+        async with self._uow() as uow:
+            trigger = await uow.triggers.get(ws_id, trigger_id, lock=True)
+            if trigger is None or not trigger.purge_due(now, self._retention):
+                return False
+            assert trigger.deleted_at is not None
+            trigger.purge(now)
+            await uow.triggers.save(trigger)
+            await uow.outbox.record(
+                AuditEvent.new(
+                    workspace_id=ws_id,
+                    actor="system",
+                    action="webhookTrigger.purge",
+                    target=_trigger_name(trigger),
+                    time=now,
+                    metadata={"delete_time": format_time(trigger.deleted_at)},
+                )
+            )
+            await uow.commit()
+        return True
 
 
 def _ciphertext_of(row: Credential | WebhookTrigger) -> str | None:

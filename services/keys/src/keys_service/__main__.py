@@ -1,19 +1,36 @@
-"""Composition root of the keys service: settings → adapters → serve()."""
+"""Composition root of the keys service: settings → adapters → serve().
+
+``python -m keys_service [serve|migrate|purge]``: ``purge`` runs the retention job once (destroys
+the digests of every key deleted more than ``RAILGUARD_KEYS_RETENTION_DAYS`` ago, keeping a
+tombstone), relays its audit events if the workspaces service answers, and exits; schedule it,
+e.g. daily. Events it cannot relay stay in the outbox for the serving replicas' relay.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit import (
+    AuditRelay,
+    Clock,
+    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
     Wiring,
+    configure_logging,
     create_engine,
+    load_settings,
     open_channel,
+    origin_from_context,
     run_service,
     session_factory,
+    upgrade,
 )
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
@@ -21,17 +38,28 @@ from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorksp
 from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationPublisher
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
+from keys_service.adapters.tables import AUDIT_OUTBOX
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
-from keys_service.usecases import KeysService
+from keys_service.usecases import KeysRetention, KeysService
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+_log = logging.getLogger("keys_service")
+
+
+def retention(settings: Settings) -> timedelta:
+    """``RAILGUARD_KEYS_RETENTION_DAYS`` (default 30, at least 1)."""
+    days = settings.get_int("KEYS_RETENTION_DAYS", 30)
+    if days < 1:
+        raise ValueError("RAILGUARD_KEYS_RETENTION_DAYS must be at least 1")
+    return timedelta(days=days)
 
 
 async def build(settings: Settings) -> Wiring:
     ring = load_pepper_ring(settings)
     policy = ScopePolicy(scope_grants(contract_modules()))
+    window = retention(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
 
@@ -47,19 +75,73 @@ async def build(settings: Settings) -> Wiring:
         if settings.redis_url
         else NullPublisher()
     )
+    # audit events leave through the same mTLS channel (AppendAuditEvents, caller "keys")
+    relay = AuditRelay(
+        sessions,
+        AUDIT_OUTBOX,
+        GrpcAuditSink(channel),
+        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+    )
+    relay.start()
     usage = LastUsedBuffer(uow, interval=settings.get_float("KEYS_LAST_USED_FLUSH_SECONDS", 5.0))
     usage.start()
-    service = KeysService(uow, SystemClock(), ring, policy, directory, publisher, usage)
+    service = KeysService(
+        uow,
+        SystemClock(),
+        ring,
+        policy,
+        directory,
+        publisher,
+        usage,
+        origin=origin_from_context,
+        after_commit=relay.poke,
+        retention=window,
+    )
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
         KeysServicer(service),
         keys_service_pb2,
     )
-    # on_stop runs in reverse: flush last-used first, dispose of the engine last
+    # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last
     return Wiring(
-        [registration], on_stop=[engine.dispose, channel.close, publisher.close, usage.stop]
+        [registration],
+        on_stop=[engine.dispose, channel.close, publisher.close, usage.stop, relay.stop],
     )
 
 
+async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
+    """Run the retention job once and try to relay its audit events; the purged key ids."""
+    clock = clock or SystemClock()
+    window = retention(settings)
+    if settings.get("MIGRATE_ON_START", "1") == "1":
+        await upgrade(settings.database_url, "keys", MIGRATIONS)
+    engine = create_engine(settings.database_url)
+    channel = open_channel(settings, settings.peers.workspaces)
+    try:
+        sessions = session_factory(engine)
+        job = KeysRetention(lambda: KeysUnitOfWork(sessions), clock, window)
+        purged = await job.purge_expired()
+        relay = AuditRelay(sessions, AUDIT_OUTBOX, GrpcAuditSink(channel), clock=clock)
+        try:
+            await relay.drain()
+        except Exception:  # noqa: BLE001 - the events wait in the outbox for the server's relay
+            _log.warning("could not relay the purge's audit events now; they stay queued")
+    finally:
+        await channel.close()
+        await engine.dispose()
+    _log.info("purge finished", extra={"purged": len(purged)})
+    return purged
+
+
+def _purge_main() -> None:
+    settings = load_settings("keys")
+    configure_logging("keys", settings.log_level)
+    purged = asyncio.run(purge(settings))
+    print(f"purged {len(purged)} API key(s)")  # noqa: T201 - the command's one line of output
+
+
 if __name__ == "__main__":
-    run_service("keys", build, MIGRATIONS)
+    if sys.argv[1:2] == ["purge"]:
+        _purge_main()
+    else:
+        run_service("keys", build, MIGRATIONS)

@@ -18,11 +18,26 @@ Who may do what (DESIGN §4 role table, decided here):
 
 Verify parses the key offline first (format + checksum) and only then reads the database; the
 workspaces service is asked about the workspace (cached ≤ 1 s) only for a key that authenticated.
+
+**Audit (DESIGN R16).** Every committed mutation records one event (``apiKey.create``, ``.update``,
+``.revoke``, ``.rotate``, ``.delete``, ``.undelete``, ``.purge``) in the service's outbox inside
+the same transaction; a no-op (an idempotent retry, revoking a revoked key) records nothing.
+Verify writes nothing for a success (that would be a write per request); a refusal of a *known*
+key (revoked, expired, rotated-out, deleted, workspace deleted, IP, origin, scope) records one
+``apiKey.verify`` event with outcome DENIED, at most once per key and reason per minute
+(:class:`DenialThrottle`, in memory, per replica). No event carries a key, a digest or a prefix.
+
+**Retention.** A deleted key can be restored for ``retention`` (30 days by default); then
+:class:`KeysRetention` purges it: both digests are destroyed and the row stays as a tombstone.
+A purged key is NOT_FOUND with reason ``KEY_PURGED`` to whoever could see it (anyone else gets
+``KEY_NOT_FOUND`` as for any invisible key), and can never be restored.
 """
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -32,16 +47,19 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Final, Protocol, Self
 
+from servicekit.audit import AuditEvent, AuditOrigin, Outcome, format_time
 from servicekit.clock import Clock
 from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    RailguardError,
 )
 from servicekit.pagination import encode_token, page_request
 
 from keys_service.domain import (
     ApiKey,
+    DenyReason,
     IpAllowlist,
     KeyEnvironment,
     KeyHash,
@@ -64,14 +82,18 @@ from keys_service.domain import (
 )
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "LAST_USED_RESOLUTION",
     "UPDATABLE_FIELDS",
     "Actor",
+    "AuditOutboxPort",
+    "DenialThrottle",
     "InvalidationPublisher",
     "KeyEvent",
     "KeyRepository",
     "KeyView",
     "KeysService",
+    "KeysRetention",
     "KeysUnitOfWork",
     "UsageRecorder",
     "WorkspaceDirectory",
@@ -84,6 +106,10 @@ UPDATABLE_FIELDS: Final = frozenset(
 )
 LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
 """A key whose stored last use is younger than this is not recorded again (no write per request)."""
+DEFAULT_RETENTION: Final = timedelta(days=30)
+"""How long a deleted key can be restored before the purge job destroys its digests."""
+
+_log = logging.getLogger("keys_service")
 
 
 # ---- ports -------------------------------------------------------------------------------------
@@ -108,11 +134,22 @@ class KeyRepository(Protocol):
     async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None: ...
     async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None: ...
     async def touch(self, key_id: str, when: datetime) -> None: ...
+    async def deleted_unpurged(
+        self, deleted_before: datetime, after: str, limit: int
+    ) -> builtins.list[ApiKey]: ...
+
+
+class AuditOutboxPort(Protocol):
+    """The service's audit outbox, bound to the unit of work's transaction."""
+
+    async def record(self, event: AuditEvent) -> None: ...
 
 
 class KeysUnitOfWork(Protocol):
     @property
     def keys(self) -> KeyRepository: ...
+    @property
+    def outbox(self) -> AuditOutboxPort: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -196,6 +233,67 @@ def _scope_set(values: Sequence[str]) -> ScopeSet:
     return ScopeSet(parsed)
 
 
+def _purged() -> NotFound:
+    return NotFound("API key was purged", reason="KEY_PURGED")
+
+
+def _key_name(key: ApiKey) -> str:
+    return f"workspaces/{key.workspace_id}/apiKeys/{key.id}"
+
+
+def _no_origin() -> AuditOrigin:
+    return AuditOrigin(actor="")
+
+
+def _joined(values: Sequence[str], limit: int = 256) -> str:
+    """``values`` comma-joined, cut at a whole item to fit an audit metadata value."""
+    out = ""
+    for value in values:
+        candidate = f"{out},{value}" if out else value
+        if len(candidate) > limit - 2:
+            return f"{out},…"
+        out = candidate
+    return out
+
+
+class DenialThrottle:
+    """At most one audited refusal per key and reason per ``window`` (in memory, per replica).
+
+    Bounded: once ``max_entries`` are held, entries older than the window are dropped, and if
+    that is not enough the table is cleared (an attacker cycling through many known keys can
+    at worst cause one event per key and reason per window, which is what the limit allows).
+    """
+
+    def __init__(self, window: timedelta = timedelta(minutes=1), max_entries: int = 10_000) -> None:
+        self._window, self._max = window, max_entries
+        self._last: dict[tuple[str, str], datetime] = {}
+
+    def allow(self, key_id: str, reason: str, now: datetime) -> bool:
+        slot = (key_id, reason)
+        last = self._last.get(slot)
+        if last is not None and now - last < self._window:
+            return False
+        if slot not in self._last and len(self._last) >= self._max:
+            self._last = {k: t for k, t in self._last.items() if now - t < self._window}
+            if len(self._last) >= self._max:
+                self._last.clear()
+        self._last[slot] = now
+        return True
+
+
+_AUDITED_DENIALS: Final = frozenset(
+    {
+        DenyReason.KEY_REVOKED,
+        DenyReason.KEY_EXPIRED,
+        DenyReason.KEY_ROTATED,
+        DenyReason.WORKSPACE_DELETED,
+        DenyReason.IP_NOT_ALLOWED,
+        DenyReason.ORIGIN_NOT_ALLOWED,
+        DenyReason.SCOPE_NOT_GRANTED,
+    }
+)
+
+
 def _future(when: datetime | None, now: datetime, field: str) -> datetime | None:
     if when is not None and when <= now:
         raise InvalidArgument.field(field, "must be in the future", reason="EXPIRY_INVALID")
@@ -213,10 +311,19 @@ class KeysService:
         publisher: InvalidationPublisher,
         usage: UsageRecorder,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        origin: Callable[[], AuditOrigin] = _no_origin,
+        after_commit: Callable[[], None] = lambda: None,
+        retention: timedelta = DEFAULT_RETENTION,
+        denials: DenialThrottle | None = None,
     ) -> None:
+        """``origin`` tells who acts and from where for audit events (the RPC context in
+        production); ``after_commit`` runs once an audited change committed (it wakes the relay)."""
         self._uow, self._clock, self._ring, self._policy = uow, clock, ring, policy
         self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
-        self._new_id = new_id
+        self._new_id, self._origin, self._after_commit = new_id, origin, after_commit
+        self._retention = retention
+        self._denials = denials or DenialThrottle()
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -236,7 +343,32 @@ class KeysService:
         key = await uow.keys.get(ws_id, key_id, lock=lock)
         if key is None or not actor.sees(key):
             raise _not_found()
+        if key.purged:
+            raise _purged()  # only to a caller who could see the key
         return key
+
+    async def _audit(
+        self,
+        uow: KeysUnitOfWork,
+        actor: Actor,
+        key: ApiKey,
+        action: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record ``action`` on ``key`` in the outbox, inside the caller's transaction."""
+        origin = self._origin()
+        await uow.outbox.record(
+            AuditEvent.new(
+                workspace_id=key.workspace_id,
+                actor=origin.actor or f"user:{actor.user_id}",
+                action=action,
+                target=_key_name(key),
+                time=self._clock.now(),
+                request_id=origin.request_id,
+                client_ip=origin.client_ip,
+                metadata=metadata,
+            )
+        )
 
     async def _check_ceiling(
         self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str
@@ -312,7 +444,16 @@ class KeysService:
                 expires_at=expires_at,
             )
             await uow.keys.add(key, request_id or None)
+            metadata = {
+                "environment": env.value,
+                "scopes": _joined(scope_set.as_strings()),
+                "created_by": actor.user_id,
+            }
+            if expires_at is not None:
+                metadata["expire_time"] = format_time(expires_at)
+            await self._audit(uow, actor, key, "apiKey.create", metadata)
             await uow.commit()
+        self._after_commit()
         return self._view(key, secret.reveal())
 
     async def get(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
@@ -384,7 +525,14 @@ class KeysService:
                     fields["previous_expires_at"] = new_expiry
             key = _replace(key, updated_at=now, **fields)
             await uow.keys.save(key)
+            metadata = {"fields": ",".join(sorted(changes))}
+            if "scopes" in fields:
+                metadata["scopes"] = _joined(key.scopes.as_strings())
+            if "expires_at" in fields:
+                metadata["expire_time"] = format_time(key.expires_at) if key.expires_at else ""
+            await self._audit(uow, actor, key, "apiKey.update", metadata)
             await uow.commit()
+        self._after_commit()
         await self._publish(key, KeyEvent.UPDATED)
         return self._view(key)
 
@@ -395,7 +543,10 @@ class KeysService:
             revoked = key.revoke(now=self._clock.now())
             if revoked is not key:
                 await uow.keys.save(revoked)
+                await self._audit(uow, actor, revoked, "apiKey.revoke")
                 await uow.commit()
+        if revoked is not key:
+            self._after_commit()
         await self._publish(revoked, KeyEvent.REVOKED)
         return self._view(revoked)
 
@@ -405,7 +556,12 @@ class KeysService:
             key = await self._visible(uow, actor, ws_id, key_id, lock=True)
             rotated, secret = key.rotate(self._ring, now=self._clock.now(), grace=grace)
             await uow.keys.save(rotated)
+            metadata = {"grace_seconds": str(int(grace.total_seconds()))}
+            if rotated.previous_expires_at is not None:
+                metadata["grace_end_time"] = format_time(rotated.previous_expires_at)
+            await self._audit(uow, actor, rotated, "apiKey.rotate", metadata)
             await uow.commit()
+        self._after_commit()
         await self._publish(rotated, KeyEvent.ROTATED)
         return self._view(rotated, secret.reveal())
 
@@ -416,7 +572,12 @@ class KeysService:
             deleted = key.delete(now=self._clock.now())
             if deleted is not key:
                 await uow.keys.save(deleted)
+                assert deleted.deleted_at is not None
+                purge_time = format_time(deleted.deleted_at + self._retention)
+                await self._audit(uow, actor, deleted, "apiKey.delete", {"purge_time": purge_time})
                 await uow.commit()
+        if deleted is not key:
+            self._after_commit()
         await self._publish(deleted, KeyEvent.DELETED)
         return self._view(deleted)
 
@@ -424,9 +585,17 @@ class KeysService:
         await self._require_live(ws_id)
         async with self._uow() as uow:
             key = await self._visible(uow, actor, ws_id, key_id, lock=True)
-            restored = key.undelete(now=self._clock.now())
+            now = self._clock.now()
+            if key.purge_due(now, self._retention):
+                # the window has ended; the purge job just has not reached the key yet
+                raise FailedPrecondition(
+                    "the key's retention window has ended", reason="KEY_PURGED"
+                )
+            restored = key.undelete(now=now)
             await uow.keys.save(restored)
+            await self._audit(uow, actor, restored, "apiKey.undelete")
             await uow.commit()
+        self._after_commit()
         await self._publish(restored, KeyEvent.UNDELETED)
         return self._view(restored)
 
@@ -467,24 +636,125 @@ class KeysService:
         async with self._uow() as uow:
             found = await uow.keys.find_by_digests(digests)
         now = self._clock.now()
-        verified = authenticate(presented, found, self._ring, now=now)
-        key = verified.key
-        status = await self._workspaces.status(key.workspace_id)
-        context = VerifyContext(
-            now=now,
-            workspace_active=status is WorkspaceStatus.ACTIVE,
-            client_ip=client_ip or None,
-            origin=origin or None,
-            required_scope=scope,
-        )
-        authorize(key, context)
-        if verified.needs_rehash:
+        try:
+            verified = authenticate(presented, found, self._ring, now=now)
+            key = verified.key
+            status = await self._workspaces.status(key.workspace_id)
+            context = VerifyContext(
+                now=now,
+                workspace_active=status is WorkspaceStatus.ACTIVE,
+                client_ip=client_ip or None,
+                origin=origin or None,
+                required_scope=scope,
+            )
+            authorize(key, context)
+        except RailguardError as exc:
+            if found is not None:
+                await self._audit_denial(found, exc.reason, client_ip, scope, now)
+            raise
+        if verified.needs_rehash and key.secret_hash is not None:
             async with self._uow() as uow:
                 await uow.keys.rehash(key.id, key.secret_hash, self._ring.hash(presented))
                 await uow.commit()
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             self._usage.record(key.id, now)
         return verified
+
+    async def _audit_denial(
+        self, key: ApiKey, reason: str, client_ip: str, scope: Scope | None, now: datetime
+    ) -> None:
+        """Record a refusal of a known key, throttled; never fails or slows the refusal itself."""
+        if key.purged:
+            return
+        if reason == DenyReason.KEY_NOT_FOUND and key.deleted_at is not None:
+            reason = "KEY_DELETED"  # a deleted key still presented: worth knowing
+        elif reason not in _AUDITED_DENIALS:
+            return
+        if not self._denials.allow(key.id, reason, now):
+            return
+        origin = self._origin()
+        metadata = {"reason": reason}
+        if scope is not None:
+            metadata["required_scope"] = str(scope)
+        try:
+            event = AuditEvent.new(
+                workspace_id=key.workspace_id,
+                actor=f"apiKey:{key.id}",
+                action="apiKey.verify",
+                target=_key_name(key),
+                time=now,
+                outcome=Outcome.DENIED,
+                request_id=origin.request_id,
+                client_ip=client_ip[:64],
+                metadata=metadata,
+            )
+            async with self._uow() as uow:
+                await uow.outbox.record(event)
+                await uow.commit()
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not it is recorded
+            _log.warning("could not record a refused verification", exc_info=True)
+            return
+        self._after_commit()
+
+
+class KeysRetention:
+    """The purge job: destroys the digests of keys deleted longer than ``retention`` ago."""
+
+    def __init__(
+        self,
+        uow: Callable[[], KeysUnitOfWork],
+        clock: Clock,
+        retention: timedelta = DEFAULT_RETENTION,
+        *,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        if retention < timedelta(0):
+            raise ValueError("the retention window cannot be negative")
+        self._uow, self._clock, self._retention = uow, clock, retention
+        self._after_commit = after_commit
+
+    async def purge_expired(self, batch: int = 100) -> builtins.list[str]:
+        """Purge every deleted key whose window has ended; the ids purged.
+
+        Each key is purged in its own transaction, re-checked under its row lock, so a restore
+        racing the job either wins (the key is live again) or loses (it is refused).
+        """
+        now = self._clock.now()
+        purged: builtins.list[str] = []
+        after = ""
+        while True:
+            async with self._uow() as uow:
+                candidates = await uow.keys.deleted_unpurged(now - self._retention, after, batch)
+            if not candidates:
+                break
+            after = candidates[-1].id
+            for candidate in candidates:
+                if await self._purge_one(candidate.workspace_id, candidate.id, now):
+                    purged.append(candidate.id)
+        if purged:
+            self._after_commit()
+        return purged
+
+    async def _purge_one(self, ws_id: str, key_id: str, now: datetime) -> bool:
+        async with self._uow() as uow:
+            key = await uow.keys.get(ws_id, key_id, lock=True)
+            if key is None or not key.purge_due(now, self._retention):
+                return False
+            assert key.deleted_at is not None
+            tombstone = key.purge(now=now)
+            await uow.keys.save(tombstone)
+            await uow.outbox.record(
+                AuditEvent.new(
+                    workspace_id=ws_id,
+                    actor="system",
+                    action="apiKey.purge",
+                    target=_key_name(key),
+                    time=now,
+                    metadata={"delete_time": format_time(key.deleted_at)},
+                )
+            )
+            await uow.commit()
+        return True
 
 
 def _strings(value: object) -> list[str]:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 from dataclasses import asdict
 
+from servicekit.audit import AuditEvent, AuditOutbox
 from servicekit.db import SqlUnitOfWork
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from credentials_service.adapters.tables import CredentialRow, WebhookDeliveryRow, WebhookTriggerRow
+from credentials_service.adapters.tables import (
+    AUDIT_OUTBOX,
+    CredentialRow,
+    WebhookDeliveryRow,
+    WebhookTriggerRow,
+)
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
 
 __all__ = [
@@ -17,6 +25,7 @@ __all__ = [
     "CredentialsUnitOfWork",
     "DeliveryRepository",
     "DuplicateRequest",
+    "OutboxRepository",
     "WebhookTriggerRepository",
 ]
 
@@ -41,6 +50,7 @@ def _credential(row: CredentialRow) -> Credential:
         last_used_at=row.last_used_at,
         deleted_at=row.deleted_at,
         purge_at=row.purge_at,
+        purged_at=row.purged_at,
     )
 
 
@@ -57,6 +67,7 @@ def _trigger(row: WebhookTriggerRow) -> WebhookTrigger:
         token_issued_at=row.token_issued_at,
         last_delivery_at=row.last_delivery_at,
         deleted_at=row.deleted_at,
+        purged_at=row.purged_at,
     )
 
 
@@ -64,10 +75,14 @@ class CredentialRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, workspace_id: str, credential_id: str) -> Credential | None:
+    async def get(
+        self, workspace_id: str, credential_id: str, *, lock: bool = False
+    ) -> Credential | None:
         stmt = select(CredentialRow).where(
             CredentialRow.id == credential_id, CredentialRow.workspace_id == workspace_id
         )
+        if lock:
+            stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return _credential(row) if row else None
 
@@ -107,6 +122,26 @@ class CredentialRepository:
         )
         if not show_deleted:
             stmt = stmt.where(CredentialRow.deleted_at.is_(None))
+        else:
+            stmt = stmt.where(CredentialRow.purged_at.is_(None))  # tombstones are never listed
+        return [_credential(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def purge_due(
+        self, now: dt.datetime, after: str, limit: int
+    ) -> builtins.list[Credential]:
+        """Deleted credentials whose ``purge_at`` has passed and that still hold a secret."""
+        stmt = (
+            select(CredentialRow)
+            .where(
+                CredentialRow.purge_at.is_not(None),
+                CredentialRow.purge_at <= now,
+                CredentialRow.deleted_at.is_not(None),
+                CredentialRow.purged_at.is_(None),
+                CredentialRow.id > after,
+            )
+            .order_by(CredentialRow.id)
+            .limit(limit)
+        )
         return [_credential(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def stale(self, below_version: int, after: str, limit: int) -> list[Credential]:
@@ -146,10 +181,14 @@ class WebhookTriggerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, workspace_id: str, trigger_id: str) -> WebhookTrigger | None:
+    async def get(
+        self, workspace_id: str, trigger_id: str, *, lock: bool = False
+    ) -> WebhookTrigger | None:
         stmt = select(WebhookTriggerRow).where(
             WebhookTriggerRow.id == trigger_id, WebhookTriggerRow.workspace_id == workspace_id
         )
+        if lock:
+            stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return _trigger(row) if row else None
 
@@ -194,6 +233,25 @@ class WebhookTriggerRepository:
         )
         if not show_deleted:
             stmt = stmt.where(WebhookTriggerRow.deleted_at.is_(None))
+        else:
+            stmt = stmt.where(WebhookTriggerRow.purged_at.is_(None))  # tombstones are never listed
+        return [_trigger(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def deleted_unpurged(
+        self, deleted_before: dt.datetime, after: str, limit: int
+    ) -> builtins.list[WebhookTrigger]:
+        """Triggers deleted at or before ``deleted_before`` and not purged yet, in id order."""
+        stmt = (
+            select(WebhookTriggerRow)
+            .where(
+                WebhookTriggerRow.deleted_at.is_not(None),
+                WebhookTriggerRow.deleted_at <= deleted_before,
+                WebhookTriggerRow.purged_at.is_(None),
+                WebhookTriggerRow.id > after,
+            )
+            .order_by(WebhookTriggerRow.id)
+            .limit(limit)
+        )
         return [_trigger(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def stale(self, below_version: int, after: str, limit: int) -> list[WebhookTrigger]:
@@ -254,12 +312,24 @@ class DeliveryRepository:
         ]
 
 
+class OutboxRepository:
+    """This service's audit outbox, written in the same transaction as each change."""
+
+    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
+        self.session, self.outbox = session, outbox
+
+    async def record(self, event: AuditEvent) -> None:
+        await self.outbox.record(self.session, event)
+
+
 class CredentialsUnitOfWork(SqlUnitOfWork):
     credentials: CredentialRepository
     triggers: WebhookTriggerRepository
     deliveries: DeliveryRepository
+    outbox: OutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.credentials = CredentialRepository(session)
         self.triggers = WebhookTriggerRepository(session)
         self.deliveries = DeliveryRepository(session)
+        self.outbox = OutboxRepository(session)

@@ -1,13 +1,17 @@
 """The credentials service's tables (its database is its own; no other service reads it).
 
 No column ever holds a plaintext value or token: ``ciphertext``/``token_ciphertext`` are
-``vault:v<N>:`` ciphertexts bound to the row's context, ``token_hash`` is a keyed hash.
+``vault:v<N>:`` ciphertexts bound to the row's context, ``token_hash`` is a keyed hash. The purge
+job sets them (and ``masked_value``) to NULL/empty once the retention window has ended; the row
+stays as a tombstone (``purged_at`` set). ``credentials_audit_outbox`` holds audit events written
+in the same transaction as each change, until the relay has shipped them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,7 +38,8 @@ class CredentialRow(Base):
     updated_by: Mapped[str] = mapped_column(String(64))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    purge_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    purge_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_credentials_request"),
@@ -49,13 +54,14 @@ class WebhookTriggerRow(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     token_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     key_version: Mapped[int] = mapped_column(Integer, index=True)
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(64))
     token_issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_delivery_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_webhook_request"),
@@ -72,3 +78,6 @@ class WebhookDeliveryRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(200))
     source_ip: Mapped[str] = mapped_column(String(64))
+
+
+AUDIT_OUTBOX = AuditOutbox.define("credentials", Base.metadata)

@@ -21,6 +21,7 @@ from credentials_service.domain.webhook import (
     WebhookTrigger,
     new_token,
     trigger_not_found,
+    trigger_purged,
     webhook_context,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "new_token",
     "parse_provider",
     "trigger_not_found",
+    "trigger_purged",
     "validate_display_name",
     "webhook_context",
 ]

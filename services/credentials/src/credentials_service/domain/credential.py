@@ -196,10 +196,30 @@ class Credential:
     last_used_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
     purge_at: dt.datetime | None = None
+    purged_at: dt.datetime | None = None
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def purged(self) -> bool:
+        """The retention job destroyed the ciphertext and the mask; this is a tombstone."""
+        return self.purged_at is not None
+
+    def purge_due(self, now: dt.datetime) -> bool:
+        return (
+            self.deleted_at is not None
+            and self.purged_at is None
+            and self.purge_at is not None
+            and self.purge_at <= now
+        )
+
+    def purge(self, now: dt.datetime) -> None:
+        """Destroy the secret material, keeping id, names, provider and times."""
+        self.ciphertext = None
+        self.masked_value = ""
+        self.purged_at = now
 
     @property
     def context(self) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "WebhookTrigger",
     "new_token",
     "trigger_not_found",
+    "trigger_purged",
     "webhook_context",
 ]
 
@@ -47,6 +48,11 @@ def new_token() -> SecretValue:
 def trigger_not_found() -> NotFound:
     """The one answer for an unknown trigger, a deleted one and a wrong token alike."""
     return NotFound("webhook trigger not found", reason="WEBHOOK_TRIGGER_NOT_FOUND")
+
+
+def trigger_purged() -> NotFound:
+    """A purged trigger, to a member of its workspace (deliveries still get the one answer)."""
+    return NotFound("webhook trigger was purged", reason="WEBHOOK_TRIGGER_PURGED")
 
 
 def webhook_context(workspace_id: str, trigger_id: str) -> str:
@@ -86,16 +92,34 @@ class WebhookTrigger:
     display_name: str
     token_ciphertext: str | None = field(repr=False)
     key_version: int
-    token_hash: bytes = field(repr=False)
+    token_hash: bytes | None = field(repr=False)
     created_at: dt.datetime
     created_by: str
     token_issued_at: dt.datetime
     last_delivery_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
+    purged_at: dt.datetime | None = None
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def purged(self) -> bool:
+        """The retention job destroyed the token's ciphertext and hash; this is a tombstone."""
+        return self.purged_at is not None
+
+    def purge_due(self, now: dt.datetime, retention: dt.timedelta) -> bool:
+        return (
+            self.deleted_at is not None
+            and self.purged_at is None
+            and now >= self.deleted_at + retention
+        )
+
+    def purge(self, now: dt.datetime) -> None:
+        self.token_ciphertext = None
+        self.token_hash = None
+        self.purged_at = now
 
     @property
     def context(self) -> str:
@@ -104,7 +128,8 @@ class WebhookTrigger:
     def matches(self, trigger_id: str, digest: bytes) -> bool:
         """Constant-time: is this the trigger named in the URL, holding this token's hash?"""
         same_id = hmac.compare_digest(self.id.encode(), trigger_id.encode())
-        same_hash = hmac.compare_digest(self.token_hash, digest)
+        stored = self.token_hash if self.token_hash is not None else bytes(32)
+        same_hash = hmac.compare_digest(stored, digest) and self.token_hash is not None
         return same_id & same_hash and not self.deleted
 
 

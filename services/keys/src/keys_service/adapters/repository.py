@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
 
+from servicekit.audit import AuditEvent, AuditOutbox
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keys_service.adapters.tables import ApiKeyRow
+from keys_service.adapters.tables import AUDIT_OUTBOX, ApiKeyRow
 from keys_service.domain import (
     ApiKey,
     IpAllowlist,
@@ -27,13 +29,16 @@ def _key(row: ApiKeyRow) -> ApiKey:
     previous = None
     if row.previous_digest is not None and row.previous_pepper_version is not None:
         previous = KeyHash(row.previous_pepper_version, row.previous_digest)
+    current = None
+    if row.secret_digest is not None:
+        current = KeyHash(row.secret_pepper_version, row.secret_digest)
     return ApiKey(
         id=row.id,
         workspace_id=row.workspace_id,
         name=row.name,
         environment=KeyEnvironment(row.environment),
         display_prefix=row.display_prefix,
-        secret_hash=KeyHash(row.secret_pepper_version, row.secret_digest),
+        secret_hash=current,
         scopes=ScopeSet(row.scopes),
         # stored entries were validated and normalised on the way in
         allowed_cidrs=IpAllowlist(ipaddress.ip_network(c) for c in row.allowed_cidrs),
@@ -48,6 +53,7 @@ def _key(row: ApiKeyRow) -> ApiKey:
         rotated_at=row.rotated_at,
         updated_at=row.updated_at,
         last_used_at=row.last_used_at,
+        purged_at=row.purged_at,
     )
 
 
@@ -55,8 +61,11 @@ def _write(row: ApiKeyRow, key: ApiKey) -> None:
     """Copy every mutable field of ``key`` onto ``row``."""
     row.name = key.name
     row.display_prefix = key.display_prefix
-    row.secret_digest = key.secret_hash.digest
-    row.secret_pepper_version = key.secret_hash.pepper_version
+    if key.secret_hash is not None:
+        row.secret_digest = key.secret_hash.digest
+        row.secret_pepper_version = key.secret_hash.pepper_version
+    else:  # purged: the digest is destroyed, the (non-secret) version number is kept
+        row.secret_digest = None
     prev = key.previous_secret_hash
     row.previous_digest = prev.digest if prev else None
     row.previous_pepper_version = prev.pepper_version if prev else None
@@ -69,6 +78,7 @@ def _write(row: ApiKeyRow, key: ApiKey) -> None:
     row.revoked_at = key.revoked_at
     row.deleted_at = key.deleted_at
     row.rotated_at = key.rotated_at
+    row.purged_at = key.purged_at
 
 
 class ApiKeyRepository:
@@ -143,6 +153,25 @@ class ApiKeyRepository:
             stmt = stmt.where(ApiKeyRow.created_by == created_by)
         if not show_deleted:
             stmt = stmt.where(ApiKeyRow.deleted_at.is_(None))
+        else:
+            stmt = stmt.where(ApiKeyRow.purged_at.is_(None))  # tombstones are never listed
+        return [_key(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def deleted_unpurged(
+        self, deleted_before: datetime, after: str, limit: int
+    ) -> builtins.list[ApiKey]:
+        """Keys deleted at or before ``deleted_before`` and not purged yet, in id order."""
+        stmt = (
+            select(ApiKeyRow)
+            .where(
+                ApiKeyRow.deleted_at.is_not(None),
+                ApiKeyRow.deleted_at <= deleted_before,
+                ApiKeyRow.purged_at.is_(None),
+                ApiKeyRow.id > after,
+            )
+            .order_by(ApiKeyRow.id)
+            .limit(limit)
+        )
         return [_key(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None:
@@ -177,8 +206,20 @@ class ApiKeyRepository:
         )
 
 
+class OutboxRepository:
+    """This service's audit outbox, written in the same transaction as each change."""
+
+    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
+        self.session, self.outbox = session, outbox
+
+    async def record(self, event: AuditEvent) -> None:
+        await self.outbox.record(self.session, event)
+
+
 class KeysUnitOfWork(SqlUnitOfWork):
     keys: ApiKeyRepository
+    outbox: OutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.keys = ApiKeyRepository(session)
+        self.outbox = OutboxRepository(session)

@@ -2,12 +2,16 @@
 
 No column holds a key or anything reversible to one: ``secret_digest`` is HMAC-SHA256 under a
 server-side pepper (the lookup column, unique); ``display_prefix`` is 4 of the 43 body characters.
+The purge job sets both digests to NULL once a deleted key's retention window has ended; the row
+stays as a tombstone (``purged_at`` set). ``keys_audit_outbox`` holds audit events written in the
+same transaction as each change, until the relay has shipped them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -25,7 +29,7 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     environment: Mapped[str] = mapped_column(String(8))
     display_prefix: Mapped[str] = mapped_column(String(32))
-    secret_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    secret_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     secret_pepper_version: Mapped[int] = mapped_column(Integer)
     previous_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     previous_pepper_version: Mapped[int | None] = mapped_column(Integer)
@@ -42,8 +46,13 @@ class ApiKeyRow(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_api_keys_request"),
         Index("ix_api_keys_workspace_creator", "workspace_id", "created_by", "id"),
+        Index("ix_api_keys_deleted_at", "deleted_at"),
     )
+
+
+AUDIT_OUTBOX = AuditOutbox.define("keys", Base.metadata)

@@ -27,6 +27,11 @@ asks the workspaces service whether the workspace is alive only for a key that a
 Soft delete keeps every other field, so :meth:`ApiKey.undelete` restores the key exactly as it was
 (a revoked key stays revoked). :meth:`ApiKey.state` folds the timestamps into one state with the
 precedence deleted > revoked > expired > active.
+
+Once a deleted key's retention window has ended, :meth:`ApiKey.purge` destroys its secret material
+(both keyed hashes) and leaves a tombstone: id, workspace, name, prefix, creator and times, so
+that audit events and other references to the key keep resolving. A purged key never
+authenticates and can never be restored.
 """
 
 from __future__ import annotations
@@ -125,7 +130,7 @@ class ApiKey:
     name: str
     environment: KeyEnvironment
     display_prefix: str
-    secret_hash: KeyHash
+    secret_hash: KeyHash | None  # None only once purged
     scopes: ScopeSet
     allowed_cidrs: IpAllowlist = field(default_factory=IpAllowlist)
     allowed_origins: OriginAllowlist = field(default_factory=OriginAllowlist)
@@ -139,6 +144,7 @@ class ApiKey:
     rotated_at: datetime | None = None
     updated_at: datetime | None = None
     last_used_at: datetime | None = None
+    purged_at: datetime | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -150,10 +156,43 @@ class ApiKey:
             "rotated_at",
             "updated_at",
             "last_used_at",
+            "purged_at",
         ):
             _require_aware(name, getattr(self, name))
         if (self.previous_secret_hash is None) != (self.previous_expires_at is None):
             raise ValueError("previous_secret_hash and previous_expires_at go together")
+        if (self.secret_hash is None) != (self.purged_at is not None):
+            raise ValueError("a key has a secret hash exactly until it is purged")
+        if self.purged_at is not None and self.deleted_at is None:
+            raise ValueError("only a deleted key can be purged")
+
+    @property
+    def purged(self) -> bool:
+        return self.purged_at is not None
+
+    def purge_due(self, now: datetime, retention: timedelta) -> bool:
+        """Whether the key is deleted, not yet purged, and its retention window has ended."""
+        return (
+            self.deleted_at is not None
+            and self.purged_at is None
+            and now >= self.deleted_at + retention
+        )
+
+    def purge(self, *, now: datetime) -> ApiKey:
+        """Destroy the secret material of a deleted key; what is left is a tombstone."""
+        _require_aware("now", now)
+        if self.deleted_at is None:
+            raise FailedPrecondition("only a deleted key can be purged", reason="KEY_NOT_DELETED")
+        if self.purged_at is not None:
+            return self
+        return dataclasses.replace(
+            self,
+            secret_hash=None,
+            previous_secret_hash=None,
+            previous_expires_at=None,
+            purged_at=now,
+            updated_at=now,
+        )
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -181,6 +220,8 @@ class ApiKey:
     def undelete(self, *, now: datetime) -> ApiKey:
         """Restore a soft-deleted key exactly as it was before deletion."""
         _require_aware("now", now)
+        if self.purged_at is not None:
+            raise FailedPrecondition("the key was purged", reason="KEY_PURGED")
         if self.deleted_at is None:
             raise FailedPrecondition("the key is not deleted", reason="KEY_NOT_DELETED")
         return dataclasses.replace(self, deleted_at=None, updated_at=now)
@@ -355,7 +396,7 @@ def authenticate(
     admit a wrong secret.
     """
     _require_aware("now", now)
-    if found is None or found.deleted_at is not None:
+    if found is None or found.deleted_at is not None or found.secret_hash is None:
         raise Unauthenticated("API key is not valid", reason=DenyReason.KEY_NOT_FOUND)
     if ring.matches(presented, found.secret_hash):
         slot = SecretSlot.CURRENT

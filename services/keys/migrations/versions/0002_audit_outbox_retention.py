@@ -1,0 +1,30 @@
+"""The audit outbox, and purge tombstones (digests become nullable, ``purged_at``).
+
+Revision ID: keys_0002
+Revises: keys_0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from servicekit.audit import audit_outbox_columns
+
+revision = "keys_0002"
+down_revision = "keys_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # batch: SQLite cannot relax NOT NULL in place (the table is copied); PostgreSQL alters it
+    with op.batch_alter_table("api_keys") as batch:
+        batch.alter_column("secret_digest", existing_type=sa.LargeBinary(32), nullable=True)
+        batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+        batch.create_index("ix_api_keys_deleted_at", ["deleted_at"])
+    op.create_table("keys_audit_outbox", *audit_outbox_columns())
+    op.create_index("ix_keys_audit_outbox_unsent", "keys_audit_outbox", ["sent_at", "seq"])
+
+
+def downgrade() -> None:
+    raise NotImplementedError("purged keys cannot get their digests back")
