@@ -20,6 +20,7 @@ from railguard.access.v1 import access_pb2
 
 from servicekit import context, errors
 from servicekit.access import RpcInfo
+from servicekit.metrics import Metrics
 from servicekit.status import status_of
 
 __all__ = [
@@ -87,7 +88,11 @@ class _Interceptor(grpc.aio.ServerInterceptor):
 
 
 class RequestContextInterceptor(_Interceptor):
-    """Open the call's context (request id from metadata or new) and log the outcome."""
+    """Open the call's context (request id from metadata or new), log and count the outcome."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        super().__init__()
+        self.metrics = metrics
 
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
         def enter(ctx: Ctx) -> tuple[context.CallContext, Any]:
@@ -105,13 +110,16 @@ class RequestContextInterceptor(_Interceptor):
                 if code in (None, 0)
                 else str(code)
             )
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.rpc(method, name, elapsed)
             _log.info(
                 "rpc",
                 extra={
                     "method": method,
                     "code": name,
                     "caller": call.caller,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
 
@@ -243,11 +251,14 @@ class CallerIdentityInterceptor(_Interceptor):
 
 
 def default_interceptors(
-    domain: str, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)
+    domain: str,
+    rules: Mapping[str, RpcInfo],
+    asserters: Collection[str] = ("edge",),
+    metrics: Metrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first."""
     return [
-        RequestContextInterceptor(),
+        RequestContextInterceptor(metrics),
         ErrorMappingInterceptor(domain),
         CallerIdentityInterceptor(rules, asserters),
     ]

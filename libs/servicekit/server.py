@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from servicekit.access import describe_services
 from servicekit.interceptors import default_interceptors
+from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
 from servicekit.tls import TlsFiles, server_credentials
 
@@ -65,8 +66,10 @@ async def start_server(
     infos = describe_services(r.module for r in registrations)
     rules = {info.full_method: info for info in infos}
     domain = f"{settings.service_name}.railguard.dev"
+    metrics = Metrics(settings.service_name)
+    stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     server = grpc.aio.server(
-        interceptors=default_interceptors(domain, rules, tuple(asserters)),
+        interceptors=default_interceptors(domain, rules, tuple(asserters), metrics),
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     for registration in registrations:
@@ -91,8 +94,9 @@ async def start_server(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_server = await _start_health_server(settings.get("HEALTH_LISTEN"), health_servicer)
     _log.info("serving", extra={"listen": settings.listen, "port": port})
+    hooks = [*on_stop, *([stop_metrics] if stop_metrics else [])]
     return RunningServer(
-        server, health_servicer, port, settings.grace_seconds, list(on_stop), health_server
+        server, health_servicer, port, settings.grace_seconds, hooks, health_server
     )
 
 

@@ -30,6 +30,9 @@ def test_settings(
     return load_settings(service, env)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test to collect
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings,

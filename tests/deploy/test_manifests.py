@@ -352,7 +352,7 @@ def settings_problems(objs: Iterable[Obj]) -> list[str]:
                 problems.append(f"{svc}: RAILGUARD_{peer.upper()}_ADDR must be {peer}:50051")
         kms = env.get("RAILGUARD_KMS_URL")
         if svc in VAULT_CLIENTS:
-            if kms != f"vault://vault.vault.svc:8200/transit?key={svc}&auth=kubernetes&role={svc}":
+            if kms != f"vault://vault.vault.svc:8200/transit/{svc}?auth=kubernetes&role={svc}":
                 problems.append(f"{svc}: RAILGUARD_KMS_URL must use its own key and role")
         elif kms is not None:
             problems.append(f"{svc}: must not be configured for Vault")

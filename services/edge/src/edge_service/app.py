@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from servicekit.access import describe_services
+from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
 
 from edge_service.client_ip import ClientIpResolver
@@ -76,6 +77,10 @@ async def build_edge(settings: Settings) -> Edge:
         api_keys = verifier
     limits = LimitTable(scale=settings.get_float("EDGE_RATE_LIMIT_SCALE", 1.0))
     config = EdgeConfig(max_body_bytes=settings.get_int("EDGE_MAX_BODY_BYTES", 64 * 1024))
+    metrics = Metrics("edge")
+    stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
+    if stop_metrics is not None:
+        on_stop.append(stop_metrics)
     gateway = Gateway(
         routes,
         upstream,
@@ -86,6 +91,7 @@ async def build_edge(settings: Settings) -> Edge:
         limits,
         api_keys,
         config,
+        metrics,
     )
 
     async def ready() -> bool:

@@ -20,6 +20,7 @@ from google.protobuf.message import Message as ProtoMessage
 from servicekit import errors
 from servicekit.access import RpcInfo, workspace_id_from_name
 from servicekit.context import Principal, new_request_id
+from servicekit.metrics import Metrics
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -133,7 +134,9 @@ class Gateway:
         limits: LimitTable,
         api_keys: ApiKeyVerifier | None,
         config: EdgeConfig,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.routes, self.upstream, self.tokens, self.access = routes, upstream, tokens, access
         self.client_ip, self.limiter, self.limits, self.api_keys, self.config = (
             client_ip,
@@ -264,6 +267,9 @@ class Gateway:
             _log.exception("unhandled error", extra={"request_id": request_id})
             response = problem_response(500, "INTERNAL", "internal error", request_id)
         response.headers["X-Request-Id"] = request_id
+        if self.metrics is not None:
+            operation = getattr(request.state, "operation", "unrouted")
+            self.metrics.http_request(operation, status, time.perf_counter() - started)
         _log.info(
             "http",
             extra={
@@ -313,6 +319,7 @@ class Gateway:
                     405, "METHOD_NOT_ALLOWED", "method not allowed for this path", request_id
                 )
             return problem_response(404, "ROUTE_NOT_FOUND", "no such route", request_id)
+        request.state.operation = route.info.operation_id
         rule = route.info.rule
         assert rule is not None  # the route table holds only ruled RPCs
         try:
