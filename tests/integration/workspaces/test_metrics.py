@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import Principal
 from testkit import channel_as, principal_metadata, running, test_settings
 from workspaces_service.__main__ import MIGRATIONS, build
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback listener
+        return str(response.read().decode())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -33,8 +39,7 @@ async def test_rpcs_are_counted_without_identifiers(pki: Path, database_url: str
                 ),
             )
         await channel.close()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
-            text = response.read().decode()
+        text = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
     line = next(
         l
         for l in text.splitlines()
