@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--only NAME] [--quick]``: run the benchmarks, print the table, save JSON."""
+"""``python -m benchmarks [--only NAME] [--quick] [--scale large]``: run, print the table, save JSON."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from benchmarks import (
     bench_keys,
     bench_login,
     bench_memory,
+    bench_mfa,
+    bench_revocation,
 )
 from benchmarks.processes import ROOT, rss_mb
 from benchmarks.report import Figure, format_table, write_json
@@ -31,6 +33,8 @@ BENCHMARKS: dict[str, Callable[[Session], list[Figure]]] = {
     bench_grpc.NAME: bench_grpc.run,
     bench_edge.NAME: bench_edge.run,
     bench_keys.NAME: bench_keys.run,
+    bench_revocation.NAME: bench_revocation.run,
+    bench_mfa.NAME: bench_mfa.run,
     bench_credentials.NAME: bench_credentials.run,
 }
 RESULTS = ROOT / "bench-results"
@@ -41,6 +45,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="repeatable")
     parser.add_argument("--quick", action="store_true", help="one short round per side")
     parser.add_argument("--db", choices=("auto", "sqlite", "postgres"), default="auto")
+    parser.add_argument(
+        "--scale",
+        choices=("default", "large"),
+        default="default",
+        help="large: also seed and measure 1M stored API keys (adds about a minute)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     return parser.parse_args(argv)
 
@@ -61,11 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget.quick() if args.quick else Budget.full()
     database = database_kind(args.db)
     selected = args.only or list(BENCHMARKS)
-    print(f"Railguard benchmarks: {budget.cores} cores, database {database}, {budget}", flush=True)
+    print(
+        f"Railguard benchmarks: {budget.cores} cores, database {database}, scale {args.scale}, "
+        f"{budget}",
+        flush=True,
+    )
     started = time.monotonic()
     load_before = os.getloadavg()
     figures: list[Figure] = []
-    session = Session(budget, RESULTS / "work", database)
+    session = Session(budget, RESULTS / "work", database, args.scale)
     try:
         for name in selected:
             figures += _run_one(name, BENCHMARKS[name], session)
@@ -86,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.machine(),
         },
         "database": database,
+        "scale": args.scale,
         "budget": {
             "duration": budget.duration,
             "warmup": budget.warmup,

@@ -4,6 +4,8 @@
 same mutual-TLS credentials as a Railguard service (no interceptors, health or reflection).
 ``http``: a bare Starlette app returning a small JSON document, under uvicorn with the edge's
 certificate and TLS settings — the edge's own server stack without the edge.
+``vault``: not a baseline but a dependency: ``testkit.VaultTransitServer`` (Vault's transit API)
+in its own process, so it never shares a GIL with the benchmark driver.
 """
 
 from __future__ import annotations
@@ -76,14 +78,38 @@ async def serve_http(port: int, certs: Path) -> None:
     await uvicorn.Server(config).serve()
 
 
+def serve_vault(info: Path, key: str, policy: dict[str, list[str]]) -> None:
+    """The transit-compatible test server (testkit) in this process; its address and a token with
+    ``policy`` are written to ``info`` as JSON once it serves."""
+    import json
+    import threading
+
+    from testkit import VaultTransitServer
+
+    with VaultTransitServer() as vault:
+        vault.create_key(key, derived=True)
+        document = {"address": vault.address, "token": vault.create_token(policy)}
+        partial = info.with_suffix(".tmp")
+        partial.write_text(json.dumps(document))
+        partial.rename(info)
+        threading.Event().wait()  # until SIGTERM
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.baselines")
-    parser.add_argument("kind", choices=("grpc-echo", "http"))
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--certs", type=Path, required=True)
+    parser.add_argument("kind", choices=("grpc-echo", "http", "vault"))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--certs", type=Path)
     parser.add_argument("--identity", default="workspaces", help="grpc-echo: whose cert to serve")
+    parser.add_argument("--info", type=Path, help="vault: where to write address and token")
+    parser.add_argument("--key", default="credentials", help="vault: the transit key to create")
+    parser.add_argument("--policy", default="{}", help="vault: the token's policy, as JSON")
     args = parser.parse_args(argv)
-    if args.kind == "grpc-echo":
+    if args.kind == "vault":
+        import json
+
+        serve_vault(args.info, args.key, json.loads(args.policy))
+    elif args.kind == "grpc-echo":
         asyncio.run(serve_grpc_echo(f"127.0.0.1:{args.port}", args.certs, args.identity))
     else:
         asyncio.run(serve_http(args.port, args.certs))

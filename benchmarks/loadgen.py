@@ -9,37 +9,55 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
+import itertools
 import multiprocessing
 import os
+import random
 import ssl
+import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 __all__ = [
+    "AeadSqlTarget",
     "Argon2Target",
+    "CredentialsTarget",
     "GrpcTarget",
     "HttpTarget",
     "Load",
     "LoadClient",
     "LoadResult",
     "Target",
+    "TotpTarget",
 ]
+
+Metadata = tuple[tuple[str, str | bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class GrpcTarget:
-    """A unary RPC sent as raw bytes over mutual TLS (no protobuf work in the client)."""
+    """A unary RPC sent as raw bytes over mutual TLS (no protobuf work in the client).
+
+    ``variants`` (optional): (request, metadata) pairs used instead of ``request``/``metadata``,
+    one chosen at random per call (many keys, many client addresses); with ``once`` each variant
+    is sent exactly once, in order, and the run ends when they are used up (a batch of
+    single-use inputs such as MFA challenges).
+    """
 
     address: str
     method: str
     request: bytes
-    metadata: tuple[tuple[str, str | bytes], ...]
+    metadata: Metadata
     cert: str
     key: str
     ca: str
+    variants: tuple[tuple[bytes, Metadata], ...] = ()
+    once: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +83,39 @@ class Argon2Target:
     parallelism: int
 
 
-Target = GrpcTarget | HttpTarget | Argon2Target
+@dataclass(frozen=True, slots=True)
+class TotpTarget:
+    """The raw cost of checking a TOTP code: HMAC-SHA1 over the steps of the window (RFC 6238)."""
+
+    secret: bytes
+    window: tuple[int, ...] = (-1, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AeadSqlTarget:
+    """AES-256-GCM encrypt + one INSERT, then one SELECT + decrypt, on a PostgreSQL table."""
+
+    dsn: str  # asyncpg (postgresql://) form
+    table: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsTarget:
+    """CreateCredential (as ``edge``) then UseCredential of it (as ``runtime``): one operation."""
+
+    address: str
+    parent: str
+    value: str
+    metadata: Metadata
+    edge_cert: str
+    edge_key: str
+    runtime_cert: str
+    runtime_key: str
+    ca: str
+
+
+Target = GrpcTarget | HttpTarget | Argon2Target | TotpTarget | AeadSqlTarget | CredentialsTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +184,21 @@ async def _grpc(target: GrpcTarget, load: Load) -> LoadResult:
         # bytes in, bytes out: no serializers on either side
         call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(target.method)
         window = _Window(load)
+        batch: Iterator[tuple[bytes, Metadata]] = iter(target.variants)
+        choose = random.Random(1).choice  # noqa: S311 - picks inputs, not secrets
+
+        def next_call() -> tuple[bytes, Metadata] | None:
+            if target.once:
+                return next(batch, None)
+            if target.variants:
+                return choose(target.variants)
+            return target.request, target.metadata
 
         async def worker() -> None:
-            while not window.done():
+            while not window.done() and (chosen := next_call()) is not None:
+                request, metadata = chosen
                 try:
-                    await call(target.request, metadata=target.metadata, timeout=10)
+                    await call(request, metadata=metadata, timeout=10)
                     window.record(True)
                 except grpc.aio.AioRpcError as err:
                     window.record(False, f"{err.code().name}: {err.details()}")
@@ -207,12 +267,131 @@ def _argon2(target: Argon2Target, load: Load) -> LoadResult:
     return window.result()
 
 
+def _totp(target: TotpTarget, load: Load) -> LoadResult:
+    """One verify = the code of every step in the window, compared in constant time."""
+    window = _Window(load)
+    code = "000000"  # a wrong code: every step of the window is computed and compared
+    while not window.done():
+        counter = int(time.time()) // 30
+        matched = False
+        for offset in target.window:
+            mac = hmac.digest(target.secret, (counter + offset).to_bytes(8, "big"), "sha1")
+            start = mac[-1] & 0xF
+            (word,) = struct.unpack_from(">I", mac, start)
+            matched |= hmac.compare_digest(f"{(word & 0x7FFFFFFF) % 1_000_000:06d}", code)
+        window.record(True)
+    return window.result()
+
+
+async def _aead_sql(target: AeadSqlTarget, load: Load) -> LoadResult:
+    import asyncpg  # type: ignore[import-untyped]
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    plaintext = target.value.encode()
+    ids = itertools.count()
+    prefix = f"{os.getpid()}-{time.monotonic_ns()}-"
+    window = _Window(load)
+    pool = await asyncpg.create_pool(target.dsn, min_size=1, max_size=load.concurrency)
+    try:
+
+        async def worker() -> None:
+            while not window.done():
+                row_id = f"{prefix}{next(ids)}"
+                context = f"bench/{row_id}".encode()
+                nonce = os.urandom(12)
+                sealed = nonce + aead.encrypt(nonce, plaintext, context)
+                try:
+                    async with pool.acquire() as conn:
+                        await conn.execute(
+                            f"INSERT INTO {target.table} (id, ciphertext) VALUES ($1, $2)",  # noqa: S608
+                            row_id,
+                            sealed,
+                        )
+                    async with pool.acquire() as conn:
+                        stored = await conn.fetchval(
+                            f"SELECT ciphertext FROM {target.table} WHERE id = $1",  # noqa: S608
+                            row_id,
+                        )
+                    ok = aead.decrypt(stored[:12], stored[12:], context) == plaintext
+                    window.record(ok, "" if ok else "decrypted value differs")
+                except Exception as exc:  # noqa: BLE001 - counted as a failure
+                    window.record(False, repr(exc))
+
+        await asyncio.gather(*(worker() for _ in range(load.concurrency)))
+    finally:
+        await pool.close()
+    return window.result()
+
+
+async def _credentials(target: CredentialsTarget, load: Load) -> LoadResult:
+    import grpc
+    from railguard.credentials.v1 import credentials_service_pb2 as pb
+
+    async def channel(cert: str, key: str) -> grpc.aio.Channel:
+        files = (Path(target.ca), Path(key), Path(cert))
+        ca, k, c = await asyncio.to_thread(lambda: [f.read_bytes() for f in files])
+        made = grpc.aio.secure_channel(target.address, grpc.ssl_channel_credentials(ca, k, c))
+        await asyncio.wait_for(made.channel_ready(), 10)
+        return made
+
+    edge = await channel(target.edge_cert, target.edge_key)
+    runtime = await channel(target.runtime_cert, target.runtime_key)
+    service = "/railguard.credentials.v1.CredentialsService/"
+    create = edge.unary_unary(
+        service + "CreateCredential",
+        request_serializer=pb.CreateCredentialRequest.SerializeToString,
+        response_deserializer=pb.Credential.FromString,
+    )
+    use = runtime.unary_unary(
+        service + "UseCredential",
+        request_serializer=pb.UseCredentialRequest.SerializeToString,
+        response_deserializer=pb.UseCredentialResponse.FromString,
+    )
+    window = _Window(load)
+    numbers = itertools.count()
+
+    async def worker() -> None:
+        while not window.done():
+            credential = pb.Credential(
+                display_name=f"bench {next(numbers)}", provider="generic", value=target.value
+            )
+            try:
+                made = await create(
+                    pb.CreateCredentialRequest(parent=target.parent, credential=credential),
+                    metadata=target.metadata,
+                    timeout=10,
+                )
+                used = await use(
+                    pb.UseCredentialRequest(name=made.name, purpose="bench"),
+                    metadata=target.metadata,
+                    timeout=10,
+                )
+                ok = used.value == target.value
+                window.record(ok, "" if ok else "used value differs")
+            except grpc.aio.AioRpcError as err:
+                window.record(False, f"{err.code().name}: {err.details()}")
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(load.concurrency)))
+    finally:
+        await edge.close()
+        await runtime.close()
+    return window.result()
+
+
 def run_in_this_process(target: Target, load: Load) -> LoadResult:
     """Generate the load from the calling process (the client process's entry point)."""
     if isinstance(target, Argon2Target):
         return _argon2(target, load)
+    if isinstance(target, TotpTarget):
+        return _totp(target, load)
     if isinstance(target, GrpcTarget):
         return asyncio.run(_grpc(target, load))
+    if isinstance(target, AeadSqlTarget):
+        return asyncio.run(_aead_sql(target, load))
+    if isinstance(target, CredentialsTarget):
+        return asyncio.run(_credentials(target, load))
     return asyncio.run(_http(target, load))
 
 

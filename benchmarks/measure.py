@@ -14,7 +14,7 @@ from benchmarks.loadgen import Load, LoadClient, LoadResult, Target
 from benchmarks.processes import cpu_seconds
 from benchmarks.report import Figure
 
-__all__ = ["Comparison", "Round", "Side", "compare", "throughput_figure"]
+__all__ = ["Comparison", "Round", "Side", "compare", "measured", "throughput_figure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Comparison:
         return max(rounds, key=lambda r: r.throughput)
 
 
-def _measured(client: LoadClient, side: Side, load: Load) -> Round:
+def measured(client: LoadClient, side: Side, load: Load) -> Round:
     processes = {"client": client.pid, **side.processes}
     before = {label: cpu_seconds(pid) for label, pid in processes.items()}
     started = time.perf_counter()
@@ -69,7 +69,7 @@ def compare(
     for index in range(rounds):
         order = [(railguard, ours), (baseline, theirs)]
         for side, results in order if index % 2 else reversed(order):
-            results.append(_measured(client, side, load))
+            results.append(measured(client, side, load))
     return Comparison(ours, theirs)
 
 

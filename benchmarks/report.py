@@ -21,6 +21,7 @@ class Verdict(StrEnum):
     PASS = "PASS"  # noqa: S105 - a verdict, not a password
     BELOW = "BELOW"
     NOT_MEASURED = "not measured"
+    NO_TARGET = "no target"  # measured and reported, but DESIGN sets no threshold for it
     ERROR = "ERROR"
 
 
@@ -57,8 +58,10 @@ class Figure:
     def verdict(self) -> Verdict:
         if self.error:
             return Verdict.ERROR
-        if self.railguard is None or self.target is None:
+        if self.railguard is None:
             return Verdict.NOT_MEASURED
+        if self.target is None:
+            return Verdict.NO_TARGET
         if self.target.kind is TargetKind.MAX_VALUE:
             return Verdict.PASS if self.railguard <= self.target.threshold else Verdict.BELOW
         r = self.ratio
@@ -96,6 +99,12 @@ def _number(value: float | None, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
+def _ratio_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
+
+
 _HEADERS = ("figure", "railguard", "baseline", "ratio", "target", "verdict")
 
 
@@ -106,7 +115,7 @@ def format_table(figures: list[Figure]) -> str:
             f.name,
             _number(f.railguard, f.unit),
             _number(f.baseline, f.unit),
-            "-" if f.ratio is None else f"{f.ratio:.2f}x",
+            _ratio_text(f.ratio),
             "-" if f.target is None else f.target.describe(),
             f.verdict.value,
         )

@@ -12,7 +12,9 @@ from benchmarks.stack import BenchStack, bench_stack
 
 __all__ = ["STACK_SERVICES", "Budget", "Session"]
 
-STACK_SERVICES = ("auth", "workspaces")
+STACK_SERVICES = ("auth", "workspaces", "keys")
+# Two edges: the revocation benchmark revokes through one and watches the other.
+STACK_EDGES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +45,11 @@ class Budget:
 class Session:
     """One ``make bench`` run: starts the suite on first use and stops everything at the end."""
 
-    def __init__(self, budget: Budget, workdir: Path, database: str) -> None:
+    def __init__(
+        self, budget: Budget, workdir: Path, database: str, scale: str = "default"
+    ) -> None:
         self.budget, self.workdir, self.database = budget, workdir, database
+        self.scale = scale  # "default" or "large" (the 1M-key case); see bench_keys
         self._exit = contextlib.ExitStack()
         self.client = self._exit.enter_context(LoadClient())
         self._stack: BenchStack | None = None
@@ -56,7 +61,9 @@ class Session:
     def stack(self) -> BenchStack:
         if self._stack is None:
             self._stack = self._exit.enter_context(
-                bench_stack(self.workdir / "stack", STACK_SERVICES, self.database)
+                bench_stack(
+                    self.workdir / "stack", STACK_SERVICES, self.database, edges=STACK_EDGES
+                )
             )
         return self._stack
 

@@ -8,6 +8,7 @@ sign up, log in, create a workspace.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import secrets
 import shutil
@@ -22,10 +23,24 @@ from railguard.access.v1 import access_pb2
 from servicekit.clients import outgoing_metadata
 from servicekit.context import Principal
 
-__all__ = ["PASSWORD", "BenchStack", "Seed", "bench_stack", "database_kind"]
+__all__ = [
+    "KEYS_PEPPERS",
+    "PASSWORD",
+    "POSTGRES_ADMIN",
+    "BenchStack",
+    "Seed",
+    "bench_stack",
+    "create_api_key",
+    "database_kind",
+    "databases",
+    "edge_client",
+    "postgres",
+]
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a benchmark user's password
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# One pepper per run, shared by the keys service and the benchmark that seeds its table.
+KEYS_PEPPERS = "1:" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class BenchStack:
     stack: Stack
     seed: Seed
     database: str
+    database_urls: dict[str, str]
 
     @property
     def certs(self) -> Path:
@@ -78,7 +94,7 @@ async def _postgres_ping() -> None:
     await conn.close()
 
 
-async def _postgres(statements: list[str]) -> None:
+async def postgres(statements: list[str]) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(POSTGRES_ADMIN, timeout=5)
@@ -90,25 +106,45 @@ async def _postgres(statements: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _databases(kind: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
+def databases(kind: str, services: tuple[str, ...]) -> Iterator[dict[str, str]]:
     if kind == "sqlite":
         yield {}  # the Stack's default: one SQLite file per service in the state folder
         return
     names = {s: f"rg_bench_{s}_{secrets.token_hex(4)}" for s in services}
-    asyncio.run(_postgres([f'CREATE DATABASE "{n}"' for n in names.values()]))
+    asyncio.run(postgres([f'CREATE DATABASE "{n}"' for n in names.values()]))
     base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
         yield {s: f"{base}/{n}" for s, n in names.items()}
     finally:
         asyncio.run(
-            _postgres([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
+            postgres([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
         )
 
 
-def _seed(stack: Stack) -> Seed:
+def edge_client(stack: Stack, port: int | None = None) -> httpx.Client:
+    """An HTTPS client of one edge (the first by default), trusting the stack's dev CA."""
     context = ssl.create_default_context(cafile=str(stack.certs / "ca.crt"))
+    base = f"https://localhost:{port or stack.ports.edge}"
+    return httpx.Client(base_url=base, verify=context, timeout=30)
+
+
+def create_api_key(stack: Stack, seed: Seed, scopes: tuple[str, ...]) -> tuple[str, str]:
+    """A new live key in the seed's workspace, made over HTTPS: (the key, its resource name)."""
+    body = {"displayName": "bench", "environment": "ENVIRONMENT_LIVE", "scopes": list(scopes)}
+    with edge_client(stack) as client:
+        response = client.post(
+            f"/v1/workspaces/{seed.workspace_id}/apiKeys",
+            json=body,
+            headers={"Authorization": f"Bearer {seed.access_token}"},
+        )
+        response.raise_for_status()
+        created = response.json()
+    return str(created["key"]), str(created["apiKey"]["name"])
+
+
+def _seed(stack: Stack) -> Seed:
     email = f"bench-{secrets.token_hex(4)}@example.com"
-    with httpx.Client(base_url=stack.url, verify=context, timeout=30) as client:
+    with edge_client(stack) as client:
 
         def send(method: str, path: str, token: str = "", **kw: object) -> dict[str, object]:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -127,21 +163,35 @@ def _seed(stack: Stack) -> Seed:
 
 @contextlib.contextmanager
 def bench_stack(
-    state: Path, services: tuple[str, ...], database: str, log_level: str = "INFO"
+    state: Path,
+    services: tuple[str, ...],
+    database: str,
+    log_level: str = "INFO",
+    *,
+    edges: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Iterator[BenchStack]:
-    """Start the suite (plus one edge) in ``state``, seed it, and stop it afterwards."""
+    """Start the suite (plus ``edges`` edges) in ``state``, seed it, and stop it afterwards."""
     shutil.rmtree(state, ignore_errors=True)
-    with _databases(database, services) as urls:
+    with databases(database, services) as urls:
         stack = Stack(
             state,
             ports=StackPorts.free(),
             services=services,
-            # Limits stay on (the limiter runs per request) but scaled so one user is never refused.
-            env={"RAILGUARD_EDGE_RATE_LIMIT_SCALE": "1000000", "RAILGUARD_LOG_LEVEL": log_level},
+            env={
+                # Limits stay on (the limiter runs per request) but scaled so one user is never
+                # refused.
+                "RAILGUARD_EDGE_RATE_LIMIT_SCALE": "1000000",
+                "RAILGUARD_LOG_LEVEL": log_level,
+                # required by the keys service on PostgreSQL; harmless on SQLite
+                "RAILGUARD_KEYS_PEPPERS": KEYS_PEPPERS,
+                **(env or {}),
+            },
             database_urls=urls,
+            edges=edges,
         )
         stack.start(timeout=90)
         try:
-            yield BenchStack(stack, _seed(stack), database)
+            yield BenchStack(stack, _seed(stack), database, dict(urls))
         finally:
             stack.stop()

@@ -63,4 +63,13 @@ def test_load_result_and_http_parsing() -> None:
 
 
 def test_every_benchmark_is_registered() -> None:
-    assert set(BENCHMARKS) == {"memory", "login", "grpc", "edge", "keys", "credentials"}
+    assert set(BENCHMARKS) == {
+        "memory",
+        "login",
+        "grpc",
+        "edge",
+        "keys",
+        "revocation",
+        "mfa",
+        "credentials",
+    }
