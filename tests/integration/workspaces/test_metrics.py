@@ -41,9 +41,9 @@ async def test_rpcs_are_counted_without_identifiers(pki: Path, database_url: str
         await channel.close()
         text = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
     line = next(
-        l
-        for l in text.splitlines()
-        if l.startswith("railguard_rpc_requests_total{") and "GetWorkspace" in l
+        row
+        for row in text.splitlines()
+        if row.startswith("railguard_rpc_requests_total{") and "GetWorkspace" in row
     )
     assert 'code="NOT_FOUND"' in line and line.endswith(" 1.0")
     assert "railguard_rpc_duration_seconds_bucket" in text
