@@ -23,8 +23,8 @@ async def test_invalidation_events() -> None:
     await channel.close()
 
 
-async def test_without_a_subscription_the_ttl_is_capped_at_one_second() -> None:
+async def test_without_a_subscription_the_ttl_is_capped_below_one_second() -> None:
     channel = grpc.aio.insecure_channel("127.0.0.1:9")
     verifier = KeysServiceVerifier(channel, ttl=30.0)
-    assert verifier.effective_ttl == 1.0
+    assert verifier.effective_ttl == 0.5
     await channel.close()

@@ -66,10 +66,11 @@ async def build_edge(settings: Settings) -> Edge:
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
         from edge_service.api_keys import SAFE_TTL, KeysServiceVerifier
 
-        default_ttl = 30.0 if redis_client is not None else SAFE_TTL
+        # 0.5 s even with Redis: a lost invalidation (the keys service does not fail a committed
+        # revocation when Redis is down) must still not keep a key alive past one second
         verifier = KeysServiceVerifier(
             upstream.channels["keys"],
-            ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", default_ttl),
+            ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
             redis=redis_client,
         )
         await verifier.start()
