@@ -16,20 +16,19 @@ Unknown options are refused, so a typo cannot silently fall back to a default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from servicekit.kms import errors
 from servicekit.kms.key_manager import KeyManager
 from servicekit.kms.local_keyring import LocalKeyring, MasterKey
-from servicekit.kms.vault_transit import (
-    DEFAULT_KUBERNETES_JWT_PATH,
-    AppRoleAuth,
-    KubernetesAuth,
-    TokenAuth,
-    VaultAuth,
-    VaultTransit,
-    VaultTransitConfig,
-)
+
+if TYPE_CHECKING:  # hvac (and requests) load only when a vault:// URL is used
+    from servicekit.kms.vault_transit import (
+        VaultAuth,
+        VaultTransit,
+    )
+
 
 __all__ = ["key_manager_from_url"]
 
@@ -98,6 +97,8 @@ def _local(
 def _vault(
     scheme: str, netloc: str, path: str, options: dict[str, str], auth: VaultAuth | None
 ) -> VaultTransit:
+    from servicekit.kms.vault_transit import VaultTransit, VaultTransitConfig
+
     mount, _, key_name = path.strip("/").rpartition("/")
     if not netloc or not mount or not key_name:
         raise errors.config_invalid("vault URLs look like vault://host:port/<mount>/<key>")
@@ -126,6 +127,13 @@ def _vault(
 
 
 def _auth_from(options: dict[str, str]) -> VaultAuth:
+    from servicekit.kms.vault_transit import (
+        DEFAULT_KUBERNETES_JWT_PATH,
+        AppRoleAuth,
+        KubernetesAuth,
+        TokenAuth,
+    )
+
     method = options["auth"]
     mount = options.get("auth_mount")
     if method == "token":
