@@ -78,8 +78,11 @@ class Stack:
             "RAILGUARD_KEYS_ADDR": f"127.0.0.1:{self.ports.keys}",
             "RAILGUARD_CREDENTIALS_ADDR": f"127.0.0.1:{self.ports.credentials}",
             "PYTHONUNBUFFERED": "1",
-            # fewer malloc arenas: threads (argon2, gRPC) otherwise each keep their own pools
+            # glibc tuning for memory-hard hashing: fewer per-thread arenas, and a fixed mmap
+            # threshold so argon2's 19 MiB blocks go back to the OS when freed (a dynamic
+            # threshold would keep them in the heap: measured 168 MB vs 89 MB after 12 hashes)
             "MALLOC_ARENA_MAX": "2",
+            "MALLOC_MMAP_THRESHOLD_": "131072",
             **self.env,
         }
         if name in self.database_urls:

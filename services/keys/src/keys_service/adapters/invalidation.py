@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+if TYPE_CHECKING:  # redis.asyncio costs ~21 MB resident; only a configured Redis loads it
+    from redis.asyncio import Redis
 
 from keys_service.domain import ApiKey
 from keys_service.usecases import KeyEvent
@@ -49,9 +49,13 @@ class RedisInvalidationPublisher:
 
     @classmethod
     def from_url(cls, url: str) -> RedisInvalidationPublisher:
+        from redis.asyncio import Redis
+
         return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0))
 
     async def key_changed(self, key: ApiKey, event: KeyEvent) -> None:
+        from redis.exceptions import RedisError
+
         try:
             await self._redis.publish(CHANNEL, invalidation_message(key, event))
         except (RedisError, OSError):
