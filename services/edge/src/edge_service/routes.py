@@ -72,15 +72,14 @@ class RouteTable:
                 self.routes.append(Route(info, binding, regex, variables))
         # literal templates before variable ones, so /v1/users/me wins over /v1/{name=users/*}
         self.routes.sort(key=lambda r: (len(r.variables), -len(r.binding.template)))
+        self._by_verb: dict[str, list[Route]] = {}
+        for route in self.routes:
+            self._by_verb.setdefault(route.binding.verb, []).append(route)
 
     def resolve(self, verb: str, path: str) -> tuple[Route | None, bool]:
         """The route for a request, and whether the path exists under another verb (→ 405)."""
-        other_verb = False
-        for route in self.routes:
-            params = route.match(path)
-            if params is None:
-                continue
-            if route.binding.verb == verb:
+        for route in self._by_verb.get(verb, ()):
+            if route.regex.match(path):
                 return route, False
-            other_verb = True
+        other_verb = any(r.regex.match(path) for r in self.routes if r.binding.verb != verb)
         return None, other_verb

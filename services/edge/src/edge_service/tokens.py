@@ -3,6 +3,10 @@
 Pinned: algorithm EdDSA, ``typ: at+jwt``, issuer, audience; ``kid`` must be in the JWKS (an
 unknown one triggers at most one refresh per interval, then fails); ``jku``/``x5u`` are never
 followed.
+
+A token that verified is remembered by its exact string until it expires: the same bytes can only
+verify the same way, and an access token is never revoked before its exp (sessions end at the
+refresh token). That spares the Ed25519 check and PyJWT's pure-Python decoding on every request.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class TokenVerifier:
         )
         self._lock = asyncio.Lock()
         self.jwks_json = ""
+        self._verified: dict[str, tuple[float, AccessClaims]] = {}  # token -> (exp, claims)
 
     @property
     def ready(self) -> bool:
@@ -83,6 +88,15 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> AccessClaims:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if time.time() < hit[0]:
+                return hit[1]
+            del self._verified[token]
+        claims = await self._verify(token)
+        return claims
+
+    async def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -109,10 +123,14 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthenticated(_INVALID, reason="TOKEN_INVALID") from None
         amr = claims.get("amr") or []
-        return AccessClaims(
+        verified = AccessClaims(
             user_id=str(claims["sub"]),
             session_id=str(claims["sid"]),
             aal=str(claims.get("aal", "aal1")),
             amr=tuple(str(a) for a in amr) if isinstance(amr, list) else (),
             auth_time=int(claims.get("auth_time", claims["iat"])),
         )
+        if len(self._verified) >= 20_000:
+            self._verified.clear()
+        self._verified[token] = (float(claims["exp"]) + self._leeway, verified)
+        return verified
