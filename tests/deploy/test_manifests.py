@@ -802,3 +802,24 @@ def test_kms_urls_are_understood_by_the_key_manager(objs: list[Obj]) -> None:
     for name, url in urls.items():
         manager = key_manager_from_url(url)  # parses and configures; opens no connection
         assert isinstance(manager, VaultTransit), name
+
+
+def test_services_that_refuse_a_shared_database_without_peppers_get_them(objs: list[Obj]) -> None:
+    """keys and credentials exit at start-up on PostgreSQL without these; the manifests must pass them."""
+    required = {
+        "keys": "RAILGUARD_KEYS_PEPPERS",
+        "credentials": "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER",
+    }
+    for deployment in of_kind(objs, "Deployment"):
+        svc = app_of(deployment)
+        if svc not in required:
+            continue
+        env = {
+            e["name"]: e
+            for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        }
+        entry = env.get(required[svc])
+        assert entry is not None, f"{svc}: {required[svc]} is missing"
+        assert "secretKeyRef" in entry.get("valueFrom", {}), (
+            f"{svc}: {required[svc]} must come from a Secret"
+        )
