@@ -1,8 +1,10 @@
-"""Use-case fixtures: a migrated SQLite database, a fake clock, and a cheap fake hasher."""
+"""Use-case fixtures: a migrated SQLite database, a fake clock, a cheap fake hasher, and the
+audit outbox read back as events."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,8 +16,10 @@ from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import LocalKekSealer
+from auth_service.adapters.tables import AUDIT_OUTBOX
 from auth_service.usecases import AuthConfig, AuthService
-from servicekit import create_engine, session_factory, upgrade
+from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testkit import FakeClock
 
@@ -52,9 +56,23 @@ class Env:
     hasher: FakeHasher
     sessions: async_sessionmaker[AsyncSession]
     config: AuthConfig
+    pokes: list[int] = field(default_factory=list)
+    origin: list[AuditOrigin] = field(default_factory=list)
 
     def uow(self) -> AuthUnitOfWork:
         return AuthUnitOfWork(self.sessions)
+
+    async def audit(self, action: str = "") -> list[AuditEvent]:
+        """The outbox's events in order, those of ``action`` only when given."""
+        table = AUDIT_OUTBOX.table
+        async with self.sessions() as session:
+            rows = (await session.execute(select(table.c.payload).order_by(table.c.seq))).all()
+        events = [AuditEvent.from_dict(json.loads(r.payload)) for r in rows]
+        return [e for e in events if not action or e.action == action]
+
+
+# What the RPC context would give (servicekit.origin_from_context) for a call through the edge.
+ORIGIN = AuditOrigin(actor="service:edge", request_id="req-test-1", client_ip="203.0.113.9")
 
 
 PASSWORD = "correct horse battery staple"
@@ -72,6 +90,8 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     engine = create_engine(url)
     sessions = session_factory(engine)
     clock, hasher, config = FakeClock(), FakeHasher(), AuthConfig()
+    pokes: list[int] = []
+    origin = [ORIGIN]
     service = AuthService(
         lambda: AuthUnitOfWork(sessions),
         clock,
@@ -80,9 +100,11 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
         LocalKekSealer(secrets.token_bytes(32)),
         Ed25519JwtSigner(),
         config,
+        origin=lambda: origin[0],
+        after_commit=lambda: pokes.append(1),
     )
     await service.rotate_signing_keys()
     try:
-        yield Env(service, clock, hasher, sessions, config)
+        yield Env(service, clock, hasher, sessions, config, pokes, origin)
     finally:
         await engine.dispose()

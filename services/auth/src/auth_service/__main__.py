@@ -8,7 +8,12 @@ Service settings (``RAILGUARD_*``; defaults in brackets):
 [19456 / 2 / 1, raised to that floor], ``AUTH_HASH_CONCURRENCY`` [CPU count],
 ``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
 ``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
-``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most].
+``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most],
+``AUDIT_RELAY_INTERVAL`` [1 s].
+
+Audit events (sign-up, logins, MFA, sessions, PINs, …) are written to ``auth_audit_outbox`` in
+the change's transaction and relayed by an ``AuditRelay`` to the workspaces service's internal
+``AppendAuditEvents`` over mTLS (caller identity ``auth``); while that service is down they wait.
 
 Encryption at rest (signing keys, TOTP secrets, the recovery-code pepper) goes through the
 shared ``KeyManager``: ``KMS_URL`` when set (``vault://…`` in production), else a local keyring
@@ -28,11 +33,15 @@ from urllib.parse import quote
 
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from servicekit import (
+    AuditRelay,
+    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
     Wiring,
     create_engine,
+    open_channel,
+    origin_from_context,
     run_service,
     session_factory,
 )
@@ -43,6 +52,7 @@ from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
+from auth_service.adapters.tables import AUDIT_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
@@ -139,6 +149,15 @@ async def build(settings: Settings) -> Wiring:
     sealer = MigratingSealer(
         kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
     )
+    # audit events leave over mTLS to AppendAuditEvents (the contract lists "auth" as a caller)
+    channel = open_channel(settings, settings.peers.workspaces)
+    relay = AuditRelay(
+        sessions,
+        AUDIT_OUTBOX,
+        GrpcAuditSink(channel),
+        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+    )
+    relay.start()
     service = AuthService(
         lambda: AuthUnitOfWork(sessions),
         SystemClock(),
@@ -147,8 +166,15 @@ async def build(settings: Settings) -> Wiring:
         sealer,
         Ed25519JwtSigner(),
         load_config(settings),
+        origin=origin_from_context,
+        after_commit=relay.poke,
     )
-    await service.rotate_signing_keys()
+    try:
+        await service.rotate_signing_keys()
+    except BaseException:
+        await relay.stop()
+        await channel.close()
+        raise
     maintenance = asyncio.create_task(
         _maintain(service, settings.get_float("AUTH_MAINTENANCE_SECONDS", 60))
     )
@@ -163,7 +189,11 @@ async def build(settings: Settings) -> Wiring:
         AuthServicer(service),
         auth_service_pb2,
     )
-    return Wiring([registration], on_stop=[stop_maintenance, engine.dispose, kms.close])
+    # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last
+    return Wiring(
+        [registration],
+        on_stop=[engine.dispose, kms.close, channel.close, relay.stop, stop_maintenance],
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
 """Use cases of the auth service: fetch → check → act → commit, primitives in and out.
 
 Secrets (passwords, refresh tokens, private keys, TOTP secrets and codes, recovery codes, PINs)
-travel only as arguments and return values; they are never logged, never put in an error, and
-never stored in clear.
+travel only as arguments and return values; they are never logged, never put in an error, never
+put in an audit event, and never stored in clear.
+
+Audit (DESIGN §4, docs/auth.md "Audit events"): every mutation and every authentication decision
+records an event in the auth outbox. Changes record theirs in the change's own transaction;
+refusals (which change nothing, beyond a throttle counter) record theirs in a transaction of their
+own, only for known accounts, PINs and challenges, at most one per subject and reason per minute
+(:class:`RefusalThrottle`), and never fail or alter the refusal itself.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from servicekit.audit import AuditEvent, AuditOrigin, Outcome
 from servicekit.clock import Clock
 from servicekit.errors import (
     AlreadyExists,
@@ -181,6 +188,53 @@ class _Bucket:
     policy: ThrottlePolicy
 
 
+class RefusalThrottle:
+    """At most one audited refusal per subject and reason per ``window`` (in memory, per replica).
+
+    Bounded: once ``max_entries`` are held, entries older than the window are dropped, and if
+    that is not enough the table is cleared (the worst case is then one event per subject and
+    reason per window, which is what the limit allows anyway).
+    """
+
+    def __init__(
+        self, window: dt.timedelta = dt.timedelta(minutes=1), max_entries: int = 10_000
+    ) -> None:
+        self._window, self._max = window, max_entries
+        self._last: dict[tuple[str, str], dt.datetime] = {}
+
+    def allow(self, subject: str, reason: str, now: dt.datetime) -> bool:
+        slot = (subject, reason)
+        last = self._last.get(slot)
+        if last is not None and now - last < self._window:
+            return False
+        if slot not in self._last and len(self._last) >= self._max:
+            self._last = {k: t for k, t in self._last.items() if now - t < self._window}
+            if len(self._last) >= self._max:
+                self._last.clear()
+        self._last[slot] = now
+        return True
+
+
+def _no_origin() -> AuditOrigin:
+    return AuditOrigin(actor="")
+
+
+def _user_actor(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def _user_name(user_id: str) -> str:
+    return f"users/{user_id}"
+
+
+def _session_name(user_id: str, session_id: str) -> str:
+    return f"users/{user_id}/sessions/{session_id}"
+
+
+def _pin_name(workspace_id: str, deployment_id: str) -> str:
+    return f"workspaces/{workspace_id}/deployments/{deployment_id}/pin"
+
+
 _RESERVE_ROUNDS = 50
 _PEPPER_NAME = "recovery-code-pepper"
 _PEPPER_CONTEXT = "auth/recovery-code-pepper"
@@ -296,14 +350,129 @@ class AuthService:
         signer: TokenSigner,
         config: AuthConfig,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        origin: Callable[[], AuditOrigin] = _no_origin,
+        after_commit: Callable[[], None] = lambda: None,
+        refusals: RefusalThrottle | None = None,
     ) -> None:
+        """``origin`` gives the request id, client IP and caller of the RPC being served (for
+        audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
         self._uow, self._clock, self._hasher, self._blocklist = uow, clock, hasher, blocklist
         self._sealer, self._signer, self._config, self._new_id = sealer, signer, config, new_id
+        self._origin, self._after_commit = origin, after_commit
+        self._refusals = refusals or RefusalThrottle()
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
 
     def __repr__(self) -> str:
         return "AuthService()"
+
+    # ---- audit -------------------------------------------------------------------------------
+
+    def _event(
+        self,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        outcome: Outcome = Outcome.SUCCESS,
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> AuditEvent:
+        """An event of the call being served; only ids, counts and reasons go in ``metadata``."""
+        origin = self._origin()
+        return AuditEvent.new(
+            workspace_id=workspace_id,
+            actor=actor,
+            action=action,
+            target=target,
+            time=self._clock.now(),
+            outcome=outcome,
+            request_id=origin.request_id,
+            client_ip=(origin.client_ip or client_ip)[:64],
+            metadata=metadata,
+        )
+
+    def _caller(self) -> str:
+        """The acting user or API key of the call being served, else ``system``."""
+        actor = self._origin().actor
+        return actor if actor.startswith(("user:", "apiKey:")) else "system"
+
+    async def _audit(
+        self,
+        uow: AuthUnitOfWork,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        outcome: Outcome = Outcome.SUCCESS,
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record an event inside the caller's transaction (it commits with the change)."""
+        await uow.outbox.record(
+            self._event(
+                action,
+                target,
+                actor=actor,
+                workspace_id=workspace_id,
+                outcome=outcome,
+                client_ip=client_ip,
+                metadata=metadata,
+            )
+        )
+
+    async def _audit_refusal(
+        self,
+        subject: str,
+        reason: str,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record a refusal (outcome DENIED) in its own transaction, throttled per subject and
+        reason; never raises: the refusal stands whether or not it is recorded."""
+        if not self._refusals.allow(f"{action}:{subject}", reason, self._clock.now()):
+            return
+        try:
+            event = self._event(
+                action,
+                target,
+                actor=actor,
+                workspace_id=workspace_id,
+                outcome=Outcome.DENIED,
+                client_ip=client_ip,
+                metadata={"reason": reason, **(metadata or {})},
+            )
+            async with self._uow() as uow:
+                await uow.outbox.record(event)
+                await uow.commit()
+        except Exception:  # noqa: BLE001 - an audit hiccup must not change the answer
+            _log.warning("could not record a refused attempt", exc_info=True)
+            return
+        self._after_commit()
+
+    async def _audit_login_refusal(self, address: str, reason: str, client_ip: str) -> None:
+        """A refused login of a *known* live account; nothing for an unknown address (the
+        address is attacker-chosen and must not become an event)."""
+        async with self._uow() as uow:
+            user = await uow.users.by_email(address)
+        if user is None or user.deleted:
+            return
+        await self._audit_refusal(
+            user.id,
+            reason,
+            "user.login",
+            _user_name(user.id),
+            actor=_user_actor(user.id),
+            client_ip=client_ip,
+        )
 
     # ---- users -------------------------------------------------------------------------------
 
@@ -320,7 +489,9 @@ class AuthService:
         user = User(self._new_id(), address, name, hashed, now, now)
         async with self._uow() as uow:
             await uow.users.add(user)  # the unique index settles a concurrent sign-up
+            await self._audit(uow, "user.signUp", _user_name(user.id), actor=_user_actor(user.id))
             await uow.commit()
+        self._after_commit()
         return user
 
     async def current_user(self, user_id: str) -> User:
@@ -348,8 +519,16 @@ class AuthService:
         now = self._clock.now()
         async with self._uow() as uow:
             await uow.users.mark_deleted(user_id, now)
-            await uow.sessions.revoke_all(user_id, now, "account_deleted")
+            revoked = await uow.sessions.revoke_all(user_id, now, "account_deleted")
+            await self._audit(
+                uow,
+                "user.delete",
+                _user_name(user_id),
+                actor=self._caller(),
+                metadata={"sessions_revoked": str(revoked)},
+            )
             await uow.commit()
+        self._after_commit()
 
     # ---- login, refresh, logout --------------------------------------------------------------
 
@@ -365,13 +544,25 @@ class AuthService:
         address = lookup_email(email)
         account = self._login_account_bucket(address)
         ip = _Bucket(f"login:ip:{_ip(client_ip)}", self._config.throttle.login_ip)
-        await self._reserve([ip, account], "LOGIN_THROTTLED")
+        try:
+            await self._reserve([ip, account], "LOGIN_THROTTLED")
+        except ResourceExhausted:
+            await self._audit_login_refusal(address, "LOGIN_THROTTLED", client_ip)
+            raise
         async with self._uow() as uow:
             user = await uow.users.by_email(address)
         if user is None or user.deleted:
             await self._hasher.verify_dummy(normalized)
             raise _invalid_credentials()
         if not await self._hasher.verify(user.password_hash, normalized):
+            await self._audit_refusal(
+                user.id,
+                "INVALID_PASSWORD",
+                "user.login",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+            )
             raise _invalid_credentials()
         await self._settle(reset=[account], refund=[ip])
         upgraded = (
@@ -388,8 +579,21 @@ class AuthService:
             if upgraded is not None:
                 await uow.users.replace_password_hash(user.id, user.password_hash, upgraded, now)
             if await uow.totp.has_confirmed(user.id):
-                issued = await self._issue_challenge(uow, user.id, now, client_ip)
+                issued, challenge_id = await self._issue_challenge(uow, user.id, now, client_ip)
+                await self._audit(
+                    uow,
+                    "user.login",
+                    _user_name(user.id),
+                    actor=_user_actor(user.id),
+                    client_ip=client_ip,
+                    metadata={
+                        "method": "password",
+                        "mfa_required": "true",
+                        "challenge_id": challenge_id,
+                    },
+                )
                 await uow.commit()
+                self._after_commit()
                 return issued
             session = Session.begin(self._new_id(), user.id, now, self._config.sessions, client_ip)
             refresh = new_refresh_token()
@@ -397,17 +601,27 @@ class AuthService:
             await uow.refresh_tokens.add(
                 RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
             )
+            await self._audit(
+                uow,
+                "user.login",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata={"method": "password", "session_id": session.id, "aal": session.aal},
+            )
             await uow.commit()
+        self._after_commit()
         return await self._pair(session, refresh, now)
 
     async def _issue_challenge(
         self, uow: AuthUnitOfWork, user_id: str, now: dt.datetime, client_ip: str
-    ) -> ChallengeIssued:
+    ) -> tuple[ChallengeIssued, str]:
         token = new_challenge_token()
         ttl = self._config.mfa_challenge_ttl
+        challenge_id = self._new_id()
         await uow.challenges.add(
             MfaChallenge(
-                id=self._new_id(),
+                id=challenge_id,
                 user_id=user_id,
                 token_hash=challenge_hash(token),
                 created_at=now,
@@ -418,7 +632,7 @@ class AuthService:
         methods = [METHOD_TOTP]
         if await uow.recovery_codes.remaining(user_id) > 0:
             methods.append(METHOD_RECOVERY)
-        return ChallengeIssued(token, int(ttl.total_seconds()), tuple(methods))
+        return ChallengeIssued(token, int(ttl.total_seconds()), tuple(methods)), challenge_id
 
     # ---- MFA ---------------------------------------------------------------------------------
 
@@ -439,8 +653,14 @@ class AuthService:
         if challenge is None or not challenge.usable(now, self._config.mfa_challenge_attempts):
             await self._reserve([ip], "MFA_THROTTLED")
             raise _invalid_challenge()
-        user_bucket = self._mfa_user_bucket(challenge.user_id)
-        await self._reserve([ip, user_bucket], "MFA_THROTTLED")
+        user_id = challenge.user_id
+        method = METHOD_TOTP if totp_code else METHOD_RECOVERY
+        user_bucket = self._mfa_user_bucket(user_id)
+        try:
+            await self._reserve([ip, user_bucket], "MFA_THROTTLED")
+        except ResourceExhausted:
+            await self._audit_mfa_refusal(user_id, "MFA_THROTTLED", method, client_ip)
+            raise
         async with self._uow() as uow:
             taken = await uow.challenges.count_attempt(
                 challenge.id, now, self._config.mfa_challenge_attempts
@@ -448,7 +668,6 @@ class AuthService:
             await uow.commit()
         if not taken:
             raise _invalid_challenge()
-        user_id = challenge.user_id
         step: int | None = None
         recovery_digest = ""
         factor: TotpFactor | None = None
@@ -460,10 +679,12 @@ class AuthService:
             step = await self._match(factor, totp_code, now)
             if step is None:
                 _log.info("mfa verification failed", extra={"user_id": user_id, "method": "totp"})
+                await self._audit_mfa_refusal(user_id, "INVALID_MFA_CODE", method, client_ip)
                 raise _invalid_mfa_code()
         else:
             folded = fold_recovery_code(recovery_code)
             if folded is None:
+                await self._audit_mfa_refusal(user_id, "INVALID_MFA_CODE", method, client_ip)
                 raise _invalid_mfa_code()
             recovery_digest = recovery_code_hash(await self._pepper(), folded)
         amr = (AMR_PASSWORD, AMR_OTP if totp_code else AMR_RECOVERY)
@@ -471,6 +692,7 @@ class AuthService:
             self._new_id(), user_id, now, self._config.sessions, client_ip, aal=AAL2, amr=amr
         )
         refresh = new_refresh_token()
+        failure = ""
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
             if user is None or user.deleted:
@@ -482,22 +704,65 @@ class AuthService:
                     _log.warning(
                         "totp code replay refused", extra={"user_id": user_id, "step": step}
                     )
-                    raise _invalid_mfa_code()
+                    failure = "TOTP_REPLAY"
             elif not await uow.recovery_codes.consume(user_id, recovery_digest, now):
                 _log.info(
                     "mfa verification failed", extra={"user_id": user_id, "method": "recovery"}
                 )
-                raise _invalid_mfa_code()
-            await uow.sessions.add(session)
-            await uow.refresh_tokens.add(
-                RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
-            )
-            await uow.commit()
+                failure = "INVALID_MFA_CODE"
+            if not failure:
+                await uow.sessions.add(session)
+                await uow.refresh_tokens.add(
+                    RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
+                )
+                await self._audit(
+                    uow,
+                    "user.verifyMfa",
+                    _user_name(user_id),
+                    actor=_user_actor(user_id),
+                    client_ip=client_ip,
+                    metadata={
+                        "method": method,
+                        "session_id": session.id,
+                        "aal": session.aal,
+                        "challenge_id": challenge.id,
+                    },
+                )
+                if not totp_code:
+                    await self._audit(
+                        uow,
+                        "recoveryCode.use",
+                        _user_name(user_id),
+                        actor=_user_actor(user_id),
+                        client_ip=client_ip,
+                        metadata={
+                            "session_id": session.id,
+                            "remaining": str(await uow.recovery_codes.remaining(user_id)),
+                        },
+                    )
+                await uow.commit()
+        if failure:
+            # the transaction rolled back: the challenge was not consumed, no session exists
+            await self._audit_mfa_refusal(user_id, failure, method, client_ip)
+            raise _invalid_mfa_code()
+        self._after_commit()
         if not totp_code:
-            # Audit and notification hook: a recovery code was spent.
             _log.warning("recovery code used", extra={"user_id": user_id})
         await self._settle(reset=[user_bucket], refund=[ip])
         return await self._pair(session, refresh, now)
+
+    async def _audit_mfa_refusal(
+        self, user_id: str, reason: str, method: str, client_ip: str
+    ) -> None:
+        await self._audit_refusal(
+            user_id,
+            reason,
+            "user.verifyMfa",
+            _user_name(user_id),
+            actor=_user_actor(user_id),
+            client_ip=client_ip,
+            metadata={"method": method},
+        )
 
     async def mfa_status(self, user_id: str) -> MfaState:
         async with self._uow() as uow:
@@ -531,7 +796,15 @@ class AuthService:
                 raise FailedPrecondition(
                     "TOTP was enabled concurrently", reason="MFA_ALREADY_ENABLED"
                 )
+            await self._audit(
+                uow,
+                "totp.enroll",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"factor_id": factor_id},
+            )
             await uow.commit()
+        self._after_commit()
         _log.info("totp enrollment begun", extra={"user_id": user_id, "factor_id": factor_id})
         return TotpEnrollment(
             otpauth_uri=totp_rules.otpauth_uri(secret, user.email, self._config.totp_issuer),
@@ -591,7 +864,20 @@ class AuthService:
             await uow.refresh_tokens.add(
                 RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
             )
+            await self._audit(
+                uow,
+                "totp.confirm",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                client_ip=client_ip,
+                metadata={
+                    "factor_id": factor.id,
+                    "session_id": session.id,
+                    "sessions_revoked": str(revoked),
+                },
+            )
             await uow.commit()
+        self._after_commit()
         _log.info(
             "totp enabled",
             extra={"user_id": user_id, "factor_id": factor.id, "sessions_revoked": revoked},
@@ -608,7 +894,15 @@ class AuthService:
         async with self._uow() as uow:
             await uow.totp.remove(user_id)
             await uow.recovery_codes.remove(user_id)
+            await self._audit(
+                uow,
+                "totp.disable",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"factor_id": factor.id, "confirmed": str(factor.confirmed).lower()},
+            )
             await uow.commit()
+        self._after_commit()
         _log.warning("totp disabled", extra={"user_id": user_id, "factor_id": factor.id})
 
     async def regenerate_recovery_codes(self, user_id: str, assurance: Assurance) -> list[str]:
@@ -622,7 +916,15 @@ class AuthService:
         hashes = [recovery_code_hash(pepper, c.replace("-", "")) for c in codes]
         async with self._uow() as uow:
             await uow.recovery_codes.replace(user_id, hashes, self._clock.now(), self._new_id)
+            await self._audit(
+                uow,
+                "recoveryCodes.regenerate",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"count": str(len(codes))},
+            )
             await uow.commit()
+        self._after_commit()
         _log.info("recovery codes regenerated", extra={"user_id": user_id})
         return codes
 
@@ -743,7 +1045,19 @@ class AuthService:
             await uow.pins.put(record)
             # A new PIN starts with a clean slate (the admin's way out of a throttled PIN).
             await uow.throttle.reset(self._pin_bucket(workspace_id, deployment_id).key)
+            await self._audit(
+                uow,
+                "deploymentPin.set",
+                _pin_name(workspace_id, deployment_id),
+                actor=self._caller(),
+                workspace_id=workspace_id,
+                metadata={
+                    "deployment_id": deployment_id,
+                    "replaced": str(existing is not None).lower(),
+                },
+            )
             await uow.commit()
+        self._after_commit()
         _log.info(
             "deployment pin set",
             extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
@@ -760,9 +1074,18 @@ class AuthService:
     async def clear_deployment_pin(self, workspace_id: str, deployment_id: str) -> None:
         async with self._uow() as uow:
             removed = await uow.pins.remove(workspace_id, deployment_id)
+            if not removed:
+                raise _pin_not_set()
+            await self._audit(
+                uow,
+                "deploymentPin.clear",
+                _pin_name(workspace_id, deployment_id),
+                actor=self._caller(),
+                workspace_id=workspace_id,
+                metadata={"deployment_id": deployment_id},
+            )
             await uow.commit()
-        if not removed:
-            raise _pin_not_set()
+        self._after_commit()
         _log.info(
             "deployment pin cleared",
             extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
@@ -774,14 +1097,24 @@ class AuthService:
         """A deployment token for the right PIN; an unknown deployment answers like a wrong PIN."""
         ip = _Bucket(f"pin:ip:{_ip(client_ip)}", self._config.throttle.pin_ip)
         deployment = self._pin_bucket(workspace_id, deployment_id)
-        await self._reserve([ip, deployment], "PIN_THROTTLED")
+        try:
+            await self._reserve([ip, deployment], "PIN_THROTTLED")
+        except ResourceExhausted:
+            async with self._uow() as uow:
+                known = await uow.pins.get(workspace_id, deployment_id)
+            if known is not None:
+                await self._audit_pin_refusal(known, "PIN_THROTTLED", client_ip)
+            raise
         async with self._uow() as uow:
             record = await uow.pins.get(workspace_id, deployment_id)
         candidate = pin if len(pin) <= 64 else pin[:64]
         if record is None or not well_formed_pin(pin):
             await self._hasher.verify_dummy(candidate)
+            if record is not None:
+                await self._audit_pin_refusal(record, "INVALID_PIN", client_ip)
             raise _invalid_pin()
         if not await self._hasher.verify(record.pin_hash, candidate):
+            await self._audit_pin_refusal(record, "INVALID_PIN", client_ip)
             raise _invalid_pin()
         # A success gives back its own attempt but does not wipe the deployment's failures:
         # a PIN shared by many people must not let a guesser ride on their successes.
@@ -802,6 +1135,20 @@ class AuthService:
         }
         kid, private = await self._signing_key()
         return DeploymentToken(self._signer.sign(claims, private, kid, "dep+jwt"), ttl)
+
+    async def _audit_pin_refusal(self, record: DeploymentPin, reason: str, client_ip: str) -> None:
+        """A refused PIN of a deployment that has one (never for an unknown deployment: its
+        ids are the caller's choice), at most one per deployment and reason per minute."""
+        await self._audit_refusal(
+            f"{record.workspace_id}/{record.deployment_id}",
+            reason,
+            "deploymentPin.verify",
+            _pin_name(record.workspace_id, record.deployment_id),
+            actor=self._caller(),
+            workspace_id=record.workspace_id,
+            client_ip=client_ip,
+            metadata={"deployment_id": record.deployment_id},
+        )
 
     def _pin_bucket(self, workspace_id: str, deployment_id: str) -> _Bucket:
         return _Bucket(
@@ -856,7 +1203,23 @@ class AuthService:
                     return await self._pair(session, plain.decode(), now)
                 session.revoke(now, "refresh_token_reuse")
                 await uow.sessions.save(session)
+                # The key security event: a rotated-out token came back, so one of its holders
+                # is not the user; the whole family (the session) is revoked.
+                await self._audit(
+                    uow,
+                    "refreshToken.reuse",
+                    _session_name(session.user_id, session.id),
+                    actor="system",
+                    outcome=Outcome.DENIED,
+                    metadata={
+                        "session_id": session.id,
+                        "user_id": session.user_id,
+                        "reason": "refresh_token_reuse",
+                        "family_revoked": "true",
+                    },
+                )
                 await uow.commit()
+                self._after_commit()
                 _log.warning(
                     "refresh token reuse: session revoked",
                     extra={"session_id": session.id, "user_id": session.user_id},
@@ -874,7 +1237,15 @@ class AuthService:
                 raise _session_not_found()
             session.revoke(now, "logout")
             await uow.sessions.save(session)
+            await self._audit(
+                uow,
+                "user.logout",
+                _session_name(user_id, session_id),
+                actor=_user_actor(user_id),
+                metadata={"session_id": session_id},
+            )
             await uow.commit()
+        self._after_commit()
 
     # ---- sessions ----------------------------------------------------------------------------
 
@@ -899,7 +1270,15 @@ class AuthService:
                 raise _session_not_found()
             session.revoke(now, "revoked_by_user")
             await uow.sessions.save(session)
+            await self._audit(
+                uow,
+                "session.revoke",
+                _session_name(user_id, session_id),
+                actor=_user_actor(user_id),
+                metadata={"session_id": session_id, "reason": "revoked_by_user"},
+            )
             await uow.commit()
+        self._after_commit()
 
     async def change_password(
         self,
@@ -920,8 +1299,13 @@ class AuthService:
         self._require_step_up(assurance or Assurance(), has_factor)
         current_n = normalize_password(current)
         account = self._login_account_bucket(user.email)
-        await self._reserve([account], "LOGIN_THROTTLED")
+        try:
+            await self._reserve([account], "LOGIN_THROTTLED")
+        except ResourceExhausted:
+            await self._audit_password_refusal(user_id, "LOGIN_THROTTLED")
+            raise
         if not await self._hasher.verify(user.password_hash, current_n):
+            await self._audit_password_refusal(user_id, "INVALID_CURRENT_PASSWORD")
             raise InvalidArgument.field(
                 "current_password", "is incorrect", reason="INVALID_CURRENT_PASSWORD"
             )
@@ -938,8 +1322,23 @@ class AuthService:
                 raise FailedPrecondition(
                     "the password was changed concurrently; try again", reason="CONCURRENT_CHANGE"
                 )
-            await uow.sessions.revoke_all(user_id, now, "password_changed", keep=session_id)
+            revoked = await uow.sessions.revoke_all(
+                user_id, now, "password_changed", keep=session_id
+            )
+            await self._audit(
+                uow,
+                "user.changePassword",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"session_id": session_id, "sessions_revoked": str(revoked)},
+            )
             await uow.commit()
+        self._after_commit()
+
+    async def _audit_password_refusal(self, user_id: str, reason: str) -> None:
+        await self._audit_refusal(
+            user_id, reason, "user.changePassword", _user_name(user_id), actor=_user_actor(user_id)
+        )
 
     # ---- signing keys ------------------------------------------------------------------------
 
@@ -971,11 +1370,27 @@ class AuthService:
                 key = keys[plan.promote]
                 key.state, key.activated_at = KeyState.CURRENT, now
                 await uow.signing_keys.save(key)
+            created: list[str] = []
             if plan.create_current:
                 await uow.signing_keys.add(await self._new_key(KeyState.CURRENT, now))
+                created.append(KeyState.CURRENT.value)
             if plan.create_next:
                 await uow.signing_keys.add(await self._new_key(KeyState.NEXT, now))
+                created.append(KeyState.NEXT.value)
+            await self._audit(
+                uow,
+                "signingKey.rotate",
+                "signingKeys",
+                actor="system",
+                metadata={
+                    "promoted_kid": plan.promote or "",
+                    "retired": _joined(plan.retire),
+                    "dropped": _joined(plan.drop),
+                    "created": ",".join(created),
+                },
+            )
             await uow.commit()
+        self._after_commit()
         _log.info(
             "signing keys rotated",
             extra={
@@ -1046,6 +1461,17 @@ class AuthService:
             "auth_time": int(session.auth_time.timestamp()),
         }
         return self._signer.sign(claims, private, kid)
+
+
+def _joined(values: Sequence[str], limit: int = 256) -> str:
+    """``values`` comma-joined, cut at a whole item to fit an audit metadata value."""
+    out = ""
+    for value in values:
+        candidate = f"{out},{value}" if out else value
+        if len(candidate) > limit - 2:
+            return f"{out},…"
+        out = candidate
+    return out
 
 
 def _same(a: str, b: str) -> bool:

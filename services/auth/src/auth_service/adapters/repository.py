@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 from collections.abc import Callable
 
+from servicekit.audit import AuditEvent, AuditOutbox
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import AlreadyExists
 from sqlalchemy import and_, case, delete, func, or_, select, update
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from auth_service.adapters.tables import (
+    AUDIT_OUTBOX,
     AuthSecretRow,
     Base,
     DeploymentPinRow,
@@ -671,6 +673,16 @@ class DeploymentPinRepository:
         return _rowcount(await self.session.execute(stmt)) == 1
 
 
+class OutboxRepository:
+    """The service's audit outbox, written in the same transaction as each change."""
+
+    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
+        self.session, self.outbox = session, outbox
+
+    async def record(self, event: AuditEvent) -> None:
+        await self.outbox.record(self.session, event)
+
+
 class AuthUnitOfWork(SqlUnitOfWork):
     users: UserRepository
     sessions: SessionRepository
@@ -682,6 +694,7 @@ class AuthUnitOfWork(SqlUnitOfWork):
     throttle: ThrottleRepository
     secrets: SecretRepository
     pins: DeploymentPinRepository
+    outbox: OutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.users = UserRepository(session)
@@ -694,3 +707,4 @@ class AuthUnitOfWork(SqlUnitOfWork):
         self.throttle = ThrottleRepository(session)
         self.secrets = SecretRepository(session)
         self.pins = DeploymentPinRepository(session)
+        self.outbox = OutboxRepository(session)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,3 +144,8 @@ class DeploymentPinRow(Base):
     pin_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# Security events (DESIGN §4), written in the same transaction as the change and relayed to the
+# workspace audit log by ``AuditRelay`` (migration ``auth_0003``).
+AUDIT_OUTBOX = AuditOutbox.define("auth", Base.metadata)
