@@ -10,7 +10,15 @@ from types import ModuleType
 from servicekit.access import describe_services
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
+from starlette.routing import BaseRoute, WebSocketRoute
 
+from edge_service.audit_stream import (
+    LIST_AUDIT_EVENTS,
+    STREAM_AUDIT_EVENTS,
+    AuditStreamRoute,
+    GrpcAuditStreams,
+)
+from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
 from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app
 from edge_service.openapi import build_openapi
@@ -107,5 +115,18 @@ async def build_edge(settings: Settings) -> Edge:
                 return False
         return tokens.ready
 
-    app = build_app(gateway, lambda: build_openapi(routes), ready, config)
+    extra_routes: list[BaseRoute] = []
+    rules = {info.full_method: info.rule for info in infos}
+    list_rule = rules.get(LIST_AUDIT_EVENTS)
+    if list_rule is not None and STREAM_AUDIT_EVENTS in rules:
+        # the stream is authorized with ListAuditEvents' rule, read from the contract
+        stream = AuditStreamRoute(
+            gateway,
+            GrpcAuditStreams(upstream.channels["workspaces"]),
+            list_rule,
+            recheck=settings.get_float("EDGE_AUDIT_STREAM_RECHECK_SECONDS", 5.0),
+            max_streams=settings.get_int("EDGE_MAX_AUDIT_STREAMS", 1000),
+        )
+        extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
+    app = build_app(gateway, lambda: build_openapi(routes), ready, config, extra_routes)
     return Edge(app, gateway, on_stop)

@@ -1,7 +1,8 @@
 """The edge application: routes from the contracts, authentication, policy, limits, problem+json.
 
-Hand-written routes are only the edge's own: health, readiness, JWKS and the OpenAPI document.
-Everything else is one generic handler driven by the route table.
+Hand-written routes are only the edge's own: health, readiness, JWKS and the OpenAPI document,
+plus the audit WebSocket stream (``audit_stream``, passed in as ``extra_routes``). Everything else
+is one generic handler driven by the route table.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from servicekit.metrics import Metrics
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -405,6 +407,7 @@ def build_app(
     openapi: Callable[[], dict[str, object]],
     ready: Callable[[], Awaitable[bool]],
     config: EdgeConfig,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         response = await gateway.handle(request)
@@ -451,6 +454,7 @@ def build_app(
             StarletteRoute("/.well-known/jwks.json", jwks, methods=["GET"]),
             StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
             StarletteRoute("/v1/whoami", whoami, methods=["GET"]),
+            *extra_routes,
             StarletteRoute("/{path:path}", dispatch, methods=methods),
         ]
     )

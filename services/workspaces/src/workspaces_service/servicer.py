@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from google.protobuf import empty_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
@@ -211,6 +213,15 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         return pb.ListAuditEventsResponse(
             audit_events=[_audit_event(e) for e in entries], next_page_token=token
         )
+
+    async def StreamAuditEvents(
+        self, request: pb.StreamAuditEventsRequest, context: object
+    ) -> AsyncIterator[pb.AuditEvent]:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        async for entry in self.service.stream_audit_events(
+            current().principal.require_user(), ws_id, request.after_sequence
+        ):
+            yield _audit_event(entry)
 
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: object

@@ -8,12 +8,15 @@ to the workspace's hash chain (see docs/audit.md).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
 import datetime as dt
 import re
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -46,6 +49,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 UPDATABLE_FIELDS = frozenset({"display_name", "plan", "mfa_required", "retention_days"})
 MAX_APPEND_BATCH = 500
 _VERIFY_CHUNK = 500
+_STREAM_CHUNK = 100
 
 
 class WorkspaceRepo(Protocol):
@@ -168,11 +172,19 @@ class WorkspacesService:
         *,
         origin: Callable[[], AuditOrigin] = _no_origin,
         after_commit: Callable[[], None] = lambda: None,
+        stream_poll: float = 0.5,
+        stream_recheck: float = 5.0,
     ) -> None:
         """``origin`` tells who acts and from where (request id, client IP) for audit events;
-        ``after_commit`` is called once an audited change has committed (it wakes the relay)."""
+        ``after_commit`` is called once an audited change has committed (it wakes the relay).
+        Audit streams poll the log every ``stream_poll`` seconds at most (an append in this
+        process wakes them at once) and re-read the reader's role at least every
+        ``stream_recheck`` seconds, and always before sending new events."""
         self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
         self._origin, self._after_commit = origin, after_commit
+        self._stream_poll, self._stream_recheck = stream_poll, stream_recheck
+        # replaced on every append: a stream holds the one current when it last read the log
+        self._appended = asyncio.Event()
 
     async def _audit(
         self,
@@ -598,6 +610,9 @@ class WorkspacesService:
                 await uow.audit_log.append(entries, now)
                 appended += len(entries)
             await uow.commit()
+        if appended:
+            signal, self._appended = self._appended, asyncio.Event()
+            signal.set()  # wake the audit streams of this process
         return appended, duplicates
 
     async def _audit_reader(self, uow: UnitOfWork, actor_id: str, ws_id: str) -> None:
@@ -621,6 +636,47 @@ class WorkspacesService:
         more = len(entries) > page.size
         entries = entries[: page.size]
         return entries, encode_token(str(entries[-1].sequence), query) if more and entries else ""
+
+    async def stream_audit_events(
+        self, actor_id: str, ws_id: str, after: int
+    ) -> AsyncIterator[AuditEntry]:
+        """Entries after sequence ``after`` in order, then each new one, until the caller stops.
+
+        New entries are noticed at once when appended by this process and within
+        ``stream_poll`` seconds otherwise (other replicas). The reader's role is re-read from
+        the tables before each batch is sent and at least every ``stream_recheck`` seconds, so a
+        demoted or removed reader's stream ends with PERMISSION_DENIED / NOT_FOUND.
+        """
+        if after < 0:
+            raise InvalidArgument.field(
+                "after_sequence", "must not be negative", reason="INVALID_SEQUENCE"
+            )
+        checked = float("-inf")
+        while True:
+            signal = self._appended  # taken before the read, so no append is missed
+            recheck = time.monotonic() - checked >= self._stream_recheck
+            # shielded: a caller going away mid-read must not interrupt the transaction (the
+            # driver's connection is then returned cleanly); the read is short and bounded
+            entries = await asyncio.shield(self._stream_batch(actor_id, ws_id, after, recheck))
+            if entries or recheck:
+                checked = time.monotonic()
+            for entry in entries:
+                yield entry
+                after = entry.sequence
+            if len(entries) < _STREAM_CHUNK:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._stream_poll):
+                        await signal.wait()
+
+    async def _stream_batch(
+        self, actor_id: str, ws_id: str, after: int, recheck: bool
+    ) -> builtins.list[AuditEntry]:
+        async with self._uow() as uow:
+            entries = await uow.audit_log.in_order(ws_id, after, _STREAM_CHUNK)
+            if entries or recheck:
+                await self._audit_reader(uow, actor_id, ws_id)
+        return entries
 
     async def verify_audit_chain(self, actor_id: str, ws_id: str) -> ChainReport:
         """Recompute the whole chain under the head lock (appends to it wait meanwhile)."""

@@ -835,6 +835,32 @@ class ListAuditEventsResponse(_message.Message):
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
 
 @_typing.final
+class StreamAuditEventsRequest(_message.Message):
+    """The request of StreamAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    after_sequence: _builtins.int
+    """Resume point: only events with a greater sequence number are sent; 0 streams the whole log."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAuditEventsRequest: _TypeAlias = StreamAuditEventsRequest  # noqa: Y015
+
+@_typing.final
 class VerifyAuditChainRequest(_message.Message):
     """The request of VerifyAuditChain."""
 

@@ -106,6 +106,11 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.StreamAuditEvents = channel.unary_stream(
+                '/railguard.workspaces.v1.WorkspacesService/StreamAuditEvents',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.StreamAuditEventsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AuditEvent.FromString,
+                _registered_method=True)
         self.VerifyAuditChain = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/VerifyAuditChain',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.VerifyAuditChainRequest.SerializeToString,
@@ -218,6 +223,18 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamAuditEvents(self, request, context):
+        """Streams a workspace's audit events in sequence order: every event after `after_sequence`,
+        then each new one as it is appended, until the caller goes away. Reached only through the
+        edge's WebSocket route `/v1/{parent=workspaces/*}/auditEvents:stream` (a server stream has
+        no JSON/HTTP mapping, hence no google.api.http route and an internal rule): the edge
+        authorizes it with ListAuditEvents' rule (Admin+, scope `audit:read`) and forwards the
+        principal; the service re-reads the caller's role from its own tables while streaming.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyAuditChain(self, request, context):
         """Recomputes a workspace's audit hash chain and reports the first entry that does not match.
         """
@@ -297,6 +314,11 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'StreamAuditEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAuditEvents,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.StreamAuditEventsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AuditEvent.SerializeToString,
             ),
             'VerifyAuditChain': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyAuditChain,
@@ -683,6 +705,33 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/ListAuditEvents',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/StreamAuditEvents',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.StreamAuditEventsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AuditEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,14 @@ class WorkspacesServiceStub:
     """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListAuditEventsRequest, _workspaces_service_pb2.ListAuditEventsResponse]
     """Lists a workspace's audit events, newest first (descending sequence number)."""
+    StreamAuditEvents: _grpc.UnaryStreamMultiCallable[_workspaces_service_pb2.StreamAuditEventsRequest, _workspaces_service_pb2.AuditEvent]
+    """Streams a workspace's audit events in sequence order: every event after `after_sequence`,
+    then each new one as it is appended, until the caller goes away. Reached only through the
+    edge's WebSocket route `/v1/{parent=workspaces/*}/auditEvents:stream` (a server stream has
+    no JSON/HTTP mapping, hence no google.api.http route and an internal rule): the edge
+    authorizes it with ListAuditEvents' rule (Admin+, scope `audit:read`) and forwards the
+    principal; the service re-reads the caller's role from its own tables while streaming.
+    """
     VerifyAuditChain: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.VerifyAuditChainRequest, _workspaces_service_pb2.VerifyAuditChainResponse]
     """Recomputes a workspace's audit hash chain and reports the first entry that does not match."""
 
@@ -110,6 +118,14 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListAuditEventsRequest, _workspaces_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists a workspace's audit events, newest first (descending sequence number)."""
+    StreamAuditEvents: _aio.UnaryStreamMultiCallable[_workspaces_service_pb2.StreamAuditEventsRequest, _workspaces_service_pb2.AuditEvent]  # type: ignore[assignment]
+    """Streams a workspace's audit events in sequence order: every event after `after_sequence`,
+    then each new one as it is appended, until the caller goes away. Reached only through the
+    edge's WebSocket route `/v1/{parent=workspaces/*}/auditEvents:stream` (a server stream has
+    no JSON/HTTP mapping, hence no google.api.http route and an internal rule): the edge
+    authorizes it with ListAuditEvents' rule (Admin+, scope `audit:read`) and forwards the
+    principal; the service re-reads the caller's role from its own tables while streaming.
+    """
     VerifyAuditChain: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.VerifyAuditChainRequest, _workspaces_service_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     """Recomputes a workspace's audit hash chain and reports the first entry that does not match."""
 
@@ -233,6 +249,20 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workspaces_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_workspaces_service_pb2.ListAuditEventsResponse]]:
         """Lists a workspace's audit events, newest first (descending sequence number)."""
+
+    @_abc_1.abstractmethod
+    def StreamAuditEvents(
+        self,
+        request: _workspaces_service_pb2.StreamAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_workspaces_service_pb2.AuditEvent], _abc.AsyncIterator[_workspaces_service_pb2.AuditEvent]]:
+        """Streams a workspace's audit events in sequence order: every event after `after_sequence`,
+        then each new one as it is appended, until the caller goes away. Reached only through the
+        edge's WebSocket route `/v1/{parent=workspaces/*}/auditEvents:stream` (a server stream has
+        no JSON/HTTP mapping, hence no google.api.http route and an internal rule): the edge
+        authorizes it with ListAuditEvents' rule (Admin+, scope `audit:read`) and forwards the
+        principal; the service re-reads the caller's role from its own tables while streaming.
+        """
 
     @_abc_1.abstractmethod
     def VerifyAuditChain(
