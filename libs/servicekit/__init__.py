@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "AuditOrigin": "servicekit.audit",
     "AuditOutbox": "servicekit.audit",
     "AuditRelay": "servicekit.audit",
+    "relay_now": "servicekit.audit",
     "AuditSink": "servicekit.audit",
     "Base": "servicekit.db",
     "CallContext": "servicekit.context",
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
         GrpcAuditSink,
         Outcome,
         origin_from_context,
+        relay_now,
     )
     from servicekit.clients import call, open_channel, outgoing_metadata
     from servicekit.clock import Clock, SystemClock
@@ -120,6 +122,7 @@ __all__ = [
     "AuditOrigin",
     "AuditOutbox",
     "AuditRelay",
+    "relay_now",
     "AuditSink",
     "Base",
     "CallContext",

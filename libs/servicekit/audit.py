@@ -43,6 +43,7 @@ from servicekit.clients import call
 from servicekit.clock import Clock, SystemClock
 from servicekit.context import current
 from servicekit.db import UtcDateTime
+from servicekit.settings import Settings
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
@@ -51,6 +52,7 @@ __all__ = [
     "AuditOrigin",
     "AuditOutbox",
     "AuditRelay",
+    "relay_now",
     "AuditSink",
     "GrpcAuditSink",
     "Outcome",
@@ -464,3 +466,27 @@ class AuditRelay:
                 delay = min(max(delay * 2, self._interval), self._max_backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+
+async def relay_now(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: AuditOutbox,
+    clock: Clock | None = None,
+) -> None:
+    """Ship what a one-shot job (purge, say) wrote to the outbox, if the workspaces service answers.
+
+    When it does not, the events stay queued for the running servers' relay: a job never fails
+    because the audit log is briefly out of reach, and never loses an event either.
+    """
+    from servicekit.clients import open_channel  # a job opens its channel only when it needs it
+
+    channel = None
+    try:
+        channel = open_channel(settings, settings.peers.workspaces)
+        await AuditRelay(sessions, outbox, GrpcAuditSink(channel), clock=clock).drain()
+    except Exception:  # noqa: BLE001 - the events wait in the outbox
+        _log.warning("could not relay the job's audit events now; they stay queued")
+    finally:
+        if channel is not None:
+            await channel.close()

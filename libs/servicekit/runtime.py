@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,10 @@ from servicekit.migrations import upgrade
 from servicekit.server import Registration, serve
 from servicekit.settings import Settings, load_settings
 
-__all__ = ["Wiring", "run_service"]
+__all__ = ["Command", "Wiring", "run_service"]
+
+# A one-shot job beside serve/migrate (purge, rewrap): settings and its own argv in, exit code out.
+Command = Callable[[Settings, list[str]], Awaitable[int]]
 
 
 @dataclass(slots=True)
@@ -25,20 +28,31 @@ class Wiring:
 
 
 async def _main(
-    name: str, build: Callable[[Settings], Awaitable[Wiring]], migrations: Path, argv: list[str]
-) -> None:
+    name: str,
+    build: Callable[[Settings], Awaitable[Wiring]],
+    migrations: Path,
+    argv: list[str],
+    commands: Mapping[str, Command],
+) -> int:
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
     command = argv[1] if len(argv) > 1 else "serve"
-    if command not in {"serve", "migrate"}:
-        raise SystemExit(f"usage: python -m {name}_service [serve|migrate]")
+    if command not in {"serve", "migrate", *commands}:
+        verbs = "|".join(["serve", "migrate", *sorted(commands)])
+        raise SystemExit(f"usage: python -m {name}_service [{verbs}]")
+    migrate = settings.get("MIGRATE_ON_START", "1") == "1"
     if command == "migrate":
         await upgrade(settings.database_url, name, migrations)
-        return
-    if settings.get("MIGRATE_ON_START", "1") == "1":
+        return 0
+    if command != "serve":
+        if migrate:  # a short-lived job may hold Alembic; a server does not
+            await upgrade(settings.database_url, name, migrations)
+        return await commands[command](settings, argv[2:])
+    if migrate:
         await _migrate_in_child(name)
     wiring = await build(settings)
     await serve(settings, wiring.registrations, on_stop=wiring.on_stop)
+    return 0
 
 
 async def _migrate_in_child(name: str) -> None:
@@ -51,7 +65,10 @@ async def _migrate_in_child(name: str) -> None:
 
 
 def run_service(
-    name: str, build: Callable[[Settings], Awaitable[Wiring]], migrations: Path
+    name: str,
+    build: Callable[[Settings], Awaitable[Wiring]],
+    migrations: Path,
+    commands: Mapping[str, Command] | None = None,
 ) -> None:
-    """``python -m <name>_service [serve|migrate]``."""
-    asyncio.run(_main(name, build, migrations, sys.argv))
+    """``python -m <name>_service [serve|migrate|<command>] [args]``; exits with the command's code."""
+    raise SystemExit(asyncio.run(_main(name, build, migrations, sys.argv, commands or {})))

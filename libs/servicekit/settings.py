@@ -50,9 +50,12 @@ class Settings:
         """A service-specific setting (``RAILGUARD_<NAME>``), read at load time."""
         return self.extra.get(name.upper(), default)
 
-    def get_int(self, name: str, default: int) -> int:
+    def get_int(self, name: str, default: int, *, minimum: int | None = None) -> int:
         raw = self.get(name)
-        return int(raw) if raw else default
+        value = int(raw) if raw else default
+        if minimum is not None and value < minimum:
+            raise ValueError(f"RAILGUARD_{name.upper()} must be at least {minimum}")
+        return value
 
     def get_float(self, name: str, default: float) -> float:
         raw = self.get(name)

@@ -20,10 +20,9 @@ see adapters/key_material.py and docs/credentials.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -36,14 +35,12 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
-    configure_logging,
     create_engine,
-    load_settings,
     open_channel,
     origin_from_context,
+    relay_now,
     run_service,
     session_factory,
-    upgrade,
 )
 from servicekit.kms import KeyManager
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,10 +56,7 @@ _log = logging.getLogger("credentials_service")
 
 
 def _retention_days(settings: Settings) -> int:
-    days = settings.get_int("CREDENTIALS_RETENTION_DAYS", 30)
-    if days < 1:
-        raise ValueError("RAILGUARD_CREDENTIALS_RETENTION_DAYS must be at least 1")
-    return days
+    return settings.get_int("CREDENTIALS_RETENTION_DAYS", 30, minimum=1)
 
 
 def _service(
@@ -114,30 +108,20 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     trigger ids. Needs no key manager: nothing is decrypted."""
     clock = clock or SystemClock()
     days = _retention_days(settings)
-    if settings.get("MIGRATE_ON_START", "1") == "1":
-        await upgrade(settings.database_url, "credentials", MIGRATIONS)
     engine = create_engine(settings.database_url)
-    channel = open_channel(settings, settings.peers.workspaces)
     try:
         sessions = session_factory(engine)
         job = CredentialsRetention(lambda: CredentialsUnitOfWork(sessions), clock, days)
         purged = await job.purge_expired()
-        relay = AuditRelay(sessions, AUDIT_OUTBOX, GrpcAuditSink(channel), clock=clock)
-        try:
-            await relay.drain()
-        except Exception:  # noqa: BLE001 - the events wait in the outbox for the server's relay
-            _log.warning("could not relay the purge's audit events now; they stay queued")
+        await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     finally:
-        await channel.close()
         await engine.dispose()
     _log.info("purge finished", extra={"credentials": len(purged[0]), "triggers": len(purged[1])})
     return purged
 
 
-def _purge_main() -> int:
-    settings = load_settings("credentials")
-    configure_logging("credentials", settings.log_level)
-    credentials, triggers = asyncio.run(purge(settings))
+async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    credentials, triggers = await purge(settings)
     # the command's one line of output
     print(f"purged {len(credentials)} credential(s), {len(triggers)} webhook trigger(s)")  # noqa: T201
     return 0
@@ -180,23 +164,18 @@ async def rewrap(
     return report
 
 
-def _rewrap_command(argv: Sequence[str]) -> int:
+async def _rewrap_command(settings: Settings, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m credentials_service rewrap")
     parser.add_argument("--batch-size", type=int, default=100, help="rows per transaction (1-1000)")
     parser.add_argument("--resume", action="store_true", help="continue without rotating again")
     args = parser.parse_args(argv)
     if not 1 <= args.batch_size <= 1000:
         parser.error("--batch-size must be 1 to 1000")
-    settings = load_settings("credentials")
-    configure_logging("credentials", settings.log_level)
-    asyncio.run(upgrade(settings.database_url, "credentials", MIGRATIONS))
-    report = asyncio.run(rewrap(settings, args.batch_size, resume=args.resume))
+    report = await rewrap(settings, args.batch_size, resume=args.resume)
     return 1 if report.failed else 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["rewrap"]:
-        raise SystemExit(_rewrap_command(sys.argv[2:]))
-    if sys.argv[1:2] == ["purge"]:
-        raise SystemExit(_purge_main())
-    run_service("credentials", build, MIGRATIONS)
+    run_service(
+        "credentials", build, MIGRATIONS, {"purge": _purge_command, "rewrap": _rewrap_command}
+    )

@@ -8,9 +8,7 @@ e.g. daily. Events it cannot relay stay in the outbox for the serving replicas' 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,14 +21,12 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
-    configure_logging,
     create_engine,
-    load_settings,
     open_channel,
     origin_from_context,
+    relay_now,
     run_service,
     session_factory,
-    upgrade,
 )
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
@@ -50,10 +46,7 @@ _log = logging.getLogger("keys_service")
 
 def retention(settings: Settings) -> timedelta:
     """``RAILGUARD_KEYS_RETENTION_DAYS`` (default 30, at least 1)."""
-    days = settings.get_int("KEYS_RETENTION_DAYS", 30)
-    if days < 1:
-        raise ValueError("RAILGUARD_KEYS_RETENTION_DAYS must be at least 1")
-    return timedelta(days=days)
+    return timedelta(days=settings.get_int("KEYS_RETENTION_DAYS", 30, minimum=1))
 
 
 async def build(settings: Settings) -> Wiring:
@@ -113,35 +106,23 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once and try to relay its audit events; the purged key ids."""
     clock = clock or SystemClock()
     window = retention(settings)
-    if settings.get("MIGRATE_ON_START", "1") == "1":
-        await upgrade(settings.database_url, "keys", MIGRATIONS)
     engine = create_engine(settings.database_url)
-    channel = open_channel(settings, settings.peers.workspaces)
     try:
         sessions = session_factory(engine)
         job = KeysRetention(lambda: KeysUnitOfWork(sessions), clock, window)
         purged = await job.purge_expired()
-        relay = AuditRelay(sessions, AUDIT_OUTBOX, GrpcAuditSink(channel), clock=clock)
-        try:
-            await relay.drain()
-        except Exception:  # noqa: BLE001 - the events wait in the outbox for the server's relay
-            _log.warning("could not relay the purge's audit events now; they stay queued")
+        await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     finally:
-        await channel.close()
         await engine.dispose()
     _log.info("purge finished", extra={"purged": len(purged)})
     return purged
 
 
-def _purge_main() -> None:
-    settings = load_settings("keys")
-    configure_logging("keys", settings.log_level)
-    purged = asyncio.run(purge(settings))
+async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    purged = await purge(settings)
     print(f"purged {len(purged)} API key(s)")  # noqa: T201 - the command's one line of output
+    return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["purge"]:
-        _purge_main()
-    else:
-        run_service("keys", build, MIGRATIONS)
+    run_service("keys", build, MIGRATIONS, {"purge": _purge_command})

@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,14 +18,11 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
-    configure_logging,
     create_engine,
-    load_settings,
     open_channel,
     origin_from_context,
     run_service,
     session_factory,
-    upgrade,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -107,8 +102,6 @@ class _NoDirectory:
 async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once and relay its audit events; the purged workspace ids."""
     clock = clock or SystemClock()
-    if settings.get("MIGRATE_ON_START", "1") == "1":
-        await upgrade(settings.database_url, "workspaces", MIGRATIONS)
     engine = create_engine(settings.database_url)
     try:
         service, relay = wire_service(session_factory(engine), clock, _NoDirectory())
@@ -120,15 +113,11 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     return purged
 
 
-def _purge_main() -> None:
-    settings = load_settings("workspaces")
-    configure_logging("workspaces", settings.log_level)
-    purged = asyncio.run(purge(settings))
+async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    purged = await purge(settings)
     print(f"purged {len(purged)} workspace(s)")  # noqa: T201 - the command's one line of output
+    return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["purge"]:
-        _purge_main()
-    else:
-        run_service("workspaces", build, MIGRATIONS)
+    run_service("workspaces", build, MIGRATIONS, {"purge": _purge_command})
