@@ -64,7 +64,6 @@ STREAM_AUDIT_EVENTS = "/railguard.workspaces.v1.WorkspacesService/StreamAuditEve
 NORMAL, POLICY_VIOLATION, INTERNAL_ERROR, SERVICE_RESTART = 1000, 1008, 1011, 1012
 
 _log = logging.getLogger("edge.ws")
-_API_KEY = re.compile(r"^rg_(live|test)_")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_SEQUENCE = 2**63 - 1
 _POLICY_CODES = {
@@ -139,18 +138,9 @@ class AuditStreamRoute:
     # --- handshake -------------------------------------------------------------------------
 
     def _credential(self, websocket: WebSocket) -> _Credential:
-        found: list[tuple[str, str | None]] = []
-        auth = websocket.headers.get("authorization", "")
-        if auth:
-            scheme, _, value = auth.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise errors.Unauthenticated(
-                    "use Authorization: Bearer <token>", reason="UNAUTHENTICATED"
-                )
-            found.append((value.strip(), None))
-        if key := websocket.headers.get("x-api-key", ""):
-            found.append((key, None))
+        """The gateway's credentials, plus the browser's ``railguard.bearer, <token>`` subprotocol."""
         offered = list(websocket.scope.get("subprotocols") or ())
+        token, subprotocol = "", None
         if SUBPROTOCOL in offered:
             position = offered.index(SUBPROTOCOL)
             token = offered[position + 1] if position + 1 < len(offered) else ""
@@ -159,40 +149,18 @@ class AuditStreamRoute:
                     f"send the token after {SUBPROTOCOL} in Sec-WebSocket-Protocol",
                     reason="UNAUTHENTICATED",
                 )
-            found.append((token, SUBPROTOCOL))
-        if len(found) > 1:
-            raise errors.InvalidArgument(
-                "send one credential, not two", reason="AMBIGUOUS_CREDENTIALS"
-            )
-        if not found:
+            subprotocol = SUBPROTOCOL
+        kind, secret = self.gateway.credentials(websocket, token)
+        if not kind:
             raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
-        secret, subprotocol = found[0]
-        return _Credential("key" if _API_KEY.match(secret) else "jwt", secret, subprotocol)
-
-    async def _authenticate(
-        self, credential: _Credential, client_ip: str, origin: str
-    ) -> Principal:
-        if credential.kind == "jwt":
-            claims = await self.gateway.tokens.verify(credential.secret)
-            return Principal(
-                user_id=claims.user_id,
-                session_id=claims.session_id,
-                aal=claims.aal,
-                amr=claims.amr,
-                client_ip=client_ip,
-                auth_time=claims.auth_time,
-            )
-        if self.gateway.api_keys is None:
-            raise errors.Unauthenticated("API keys are not enabled", reason="UNAUTHENTICATED")
-        # the keys service checks the Origin against the key's allowed origins
-        return await self.gateway.api_keys.verify(
-            credential.secret, client_ip, origin, self.rule.scope
-        )
+        return _Credential(kind, secret, subprotocol if secret == token else None)
 
     async def _authorize(
         self, credential: _Credential, client_ip: str, origin: str, workspace_id: str
     ) -> tuple[Principal, int]:
-        principal = await self._authenticate(credential, client_ip, origin)
+        principal = await self.gateway.principal_for(
+            credential.kind, credential.secret, client_ip, origin, self.rule.scope
+        )
         forwarded, view = await authorize(self.rule, principal, workspace_id, self.gateway.access)
         return dataclasses.replace(forwarded, client_ip=client_ip), view.plan if view else 0
 
@@ -226,10 +194,7 @@ class AuditStreamRoute:
                     "parent", "is not a valid resource name", reason="INVALID_NAME"
                 )
             after = self._after(websocket)
-            peer = websocket.client.host if websocket.client else ""
-            client_ip = self.gateway.client_ip.resolve(
-                peer, websocket.headers.getlist("x-forwarded-for")
-            )
+            client_ip = self.gateway.client_ip_of(websocket)
             origin = websocket.headers.get("origin", "")
             credential = self._credential(websocket)
             forwarded, plan = await self._authorize(credential, client_ip, origin, workspace_id)

@@ -23,7 +23,7 @@ from servicekit.access import RpcInfo, workspace_id_from_name
 from servicekit.context import Principal, new_request_id
 from servicekit.metrics import Metrics
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
@@ -148,32 +148,39 @@ class Gateway:
             config,
         )
 
-    def _credentials(self, request: Request) -> tuple[str, str]:
-        """("jwt"|"key"|"", secret) from Authorization or X-API-Key; both at once is refused."""
-        auth = request.headers.get("authorization", "")
-        header_key = request.headers.get("x-api-key", "")
-        bearer = ""
+    def client_ip_of(self, conn: HTTPConnection) -> str:
+        """The client address of a request or WebSocket, by the trusted-proxy rules."""
+        peer = conn.client.host if conn.client else ""
+        return self.client_ip.resolve(peer, conn.headers.getlist("x-forwarded-for"))
+
+    def credentials(self, conn: HTTPConnection, offered: str = "") -> tuple[str, str]:
+        """("jwt"|"key"|"", secret) from Authorization, X-API-Key or ``offered`` (a WebSocket's
+        subprotocol token); more than one at once is refused."""
+        auth = conn.headers.get("authorization", "")
+        found = []
         if auth:
             scheme, _, value = auth.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 raise errors.Unauthenticated(
                     "use Authorization: Bearer <token>", reason="UNAUTHENTICATED"
                 )
-            bearer = value.strip()
-        if bearer and header_key:
+            found.append(value.strip())
+        header_key = conn.headers.get("x-api-key", "")
+        found += [secret for secret in (header_key, offered) if secret]
+        if len(found) > 1:
             raise errors.InvalidArgument(
                 "send one credential, not two", reason="AMBIGUOUS_CREDENTIALS"
             )
-        if header_key or _API_KEY.match(bearer):
-            return "key", header_key or bearer
-        return ("jwt", bearer) if bearer else ("", "")
+        if not found:
+            return "", ""
+        # whatever arrives in X-API-Key is a key, so a mistyped one gets the key's own reason
+        is_key = bool(header_key) or bool(_API_KEY.match(found[0]))
+        return ("key" if is_key else "jwt"), found[0]
 
-    async def _authenticate(
-        self, request: Request, client_ip: str, required_scope: str, public: bool
-    ) -> Principal | None:
-        if public:
-            return None
-        kind, secret = self._credentials(request)
+    async def principal_for(
+        self, kind: str, secret: str, client_ip: str, origin: str, required_scope: str
+    ) -> Principal:
+        """Authenticate a credential: a JWT locally, an API key through the keys service."""
         if kind == "jwt":
             claims = await self.tokens.verify(secret)
             return Principal(
@@ -191,18 +198,16 @@ class Gateway:
                 raise errors.PermissionDenied(
                     "API keys cannot call this method", reason="API_KEY_NOT_ALLOWED"
                 )
-            return await self.api_keys.verify(
-                secret, client_ip, request.headers.get("origin", ""), required_scope
-            )
-        return None
+            # the keys service also checks the Origin against the key's allowed origins
+            return await self.api_keys.verify(secret, client_ip, origin, required_scope)
+        raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
 
     async def whoami(self, request: Request) -> Response:
         """The principal behind the presented token or key, its workspace, scopes and limits."""
         request_id = new_request_id()
         try:
-            peer = request.client.host if request.client else ""
-            client_ip = self.client_ip.resolve(peer, request.headers.getlist("x-forwarded-for"))
-            kind, secret = self._credentials(request)
+            client_ip = self.client_ip_of(request)
+            kind, secret = self.credentials(request)
             plan = 0
             if kind == "jwt":
                 claims = await self.tokens.verify(secret)
@@ -348,11 +353,14 @@ class Gateway:
             query.setdefault(key, []).append(value)
         facts = HttpFacts(request.headers, request.headers.get("content-type", ""), len(body))
         message = build_request(route, path_params, body, query, facts)
-        peer = request.client.host if request.client else ""
-        client_ip = self.client_ip.resolve(peer, request.headers.getlist("x-forwarded-for"))
+        client_ip = self.client_ip_of(request)
         if rule.public:
             await self._limit(f"ip:{client_ip}", rule.rate_limit, 0)
-        principal = await self._authenticate(request, client_ip, rule.scope, rule.public)
+        principal = None
+        if not rule.public:
+            kind, secret = self.credentials(request)
+            origin = request.headers.get("origin", "")
+            principal = await self.principal_for(kind, secret, client_ip, origin, rule.scope)
         workspace_id = next(
             (w for v in path_params.values() if (w := workspace_id_from_name(v))), None
         )
