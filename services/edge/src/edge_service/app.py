@@ -22,7 +22,6 @@ from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
 from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app
 from edge_service.openapi import build_openapi
-from edge_service.policy import CachedWorkspaceAccess
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
@@ -94,7 +93,7 @@ async def build_edge(settings: Settings) -> Edge:
         routes,
         upstream,
         tokens,
-        CachedWorkspaceAccess(upstream, ttl=0.0),
+        upstream,  # ResolveAccess on every request: role changes apply to the next one
         ClientIpResolver(settings.get("EDGE_TRUSTED_PROXIES").split(",")),
         limiter,
         limits,

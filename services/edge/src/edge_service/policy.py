@@ -7,7 +7,6 @@ MFA assurance. Services check again (defence in depth); this is where it is chea
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -73,24 +72,3 @@ async def authorize(
             "this workspace requires multi-factor authentication", reason="MFA_REQUIRED"
         )
     return replace(principal, workspace_id=workspace_id, role=view.role), view
-
-
-class CachedWorkspaceAccess:
-    """A very short cache (default 0: none) in front of ResolveAccess, for hot paths."""
-
-    def __init__(self, inner: WorkspaceAccess, ttl: float = 0.0) -> None:
-        self.inner, self.ttl = inner, ttl
-        self._cache: dict[tuple[str, str], tuple[float, AccessView]] = {}
-
-    async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
-        if self.ttl <= 0:
-            return await self.inner.resolve(user_id, workspace_id)
-        key, now = (user_id, workspace_id), time.monotonic()
-        hit = self._cache.get(key)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
-        view = await self.inner.resolve(user_id, workspace_id)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now, view)
-        return view

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from railguard.access.v1 import access_pb2
@@ -188,8 +188,6 @@ _CLASSES: dict[str, type[Message]] = {}
 
 
 def _message_class(descriptor: Descriptor) -> type[Message]:
-    from google.protobuf import message_factory
-
     cls = _CLASSES.get(descriptor.full_name)
     if cls is None:
         cls = message_factory.GetMessageClass(descriptor)
