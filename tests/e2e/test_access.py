@@ -173,6 +173,18 @@ async def test_invalid_ids_and_unknown_routes(api: Api) -> None:
     assert s == 405
 
 
+async def test_a_body_that_is_not_json_is_415(api: Api) -> None:
+    _, token, _ = await api.user()
+    s, body, _ = await api.call(
+        "POST",
+        "/v1/workspaces",
+        token,
+        content=b"displayName=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (s, body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
 async def test_oversized_body_is_refused(api: Api) -> None:
     s, body, _ = await api.call(
         "POST",
