@@ -80,3 +80,35 @@ async def test_wrong_typ_or_unknown_kid_is_refused(signer: tuple[Ed25519PrivateK
         with pytest.raises(Unauthenticated) as err:
             await verifier.verify(token)
         assert err.value.reason == "TOKEN_INVALID"
+
+
+def _alias_of_last_char(segment: str) -> str:
+    """The same bytes spelled differently: an Ed25519 signature (64 bytes, 86 characters) has
+    four unused bits in its last character, which lenient decoders ignore."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = alphabet.index(segment[-1])
+    return segment[:-1] + alphabet[(index & ~0b1111) | ((index + 1) & 0b1111)]
+
+
+async def test_non_canonical_base64url_is_refused(signer: tuple[Ed25519PrivateKey, str]) -> None:
+    key, jwks = signer
+
+    async def fetch() -> str:
+        return jwks
+
+    verifier = TokenVerifier(fetch, ISS, AUD)
+    token = _token(key, 600)
+    header, payload, signature = token.split(".")
+    variants = [
+        token + "==",  # padding on the signature
+        f"{header}.{payload}.{signature}=",
+        f"{header}==.{payload}.{signature}",
+        f"{header}.{payload}.{_alias_of_last_char(signature)}",  # trailing bits set
+        f"{header}.{payload}+.{signature}",  # another alphabet
+        f"{header}.{payload}.{signature}.",
+    ]
+    for variant in variants:
+        with pytest.raises(Unauthenticated) as err:
+            await verifier.verify(variant)
+        assert err.value.reason == "TOKEN_INVALID", variant
+    assert (await verifier.verify(token)).user_id == "u1"  # the canonical spelling still works

@@ -2,7 +2,9 @@
 
 Pinned: algorithm EdDSA, ``typ: at+jwt``, issuer, audience; ``kid`` must be in the JWKS (an
 unknown one triggers at most one refresh per interval, then fails); ``jku``/``x5u`` are never
-followed.
+followed. Each of the three segments must be canonical base64url (RFC 7515 §2: no padding, no
+other alphabet, unused trailing bits zero): a decoder that forgives ``==`` or stray bits would
+let many strings stand for one signature, so one token could be replayed under many spellings.
 
 A token that verified is remembered by its exact string until it expires: the same bytes can only
 verify the same way, and an access token is never revoked before its exp (sessions end at the
@@ -12,7 +14,10 @@ refresh token). That spares the Ed25519 check and PyJWT's pure-Python decoding o
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +27,27 @@ import jwt
 from jwt.algorithms import OKPAlgorithm
 from servicekit.errors import Unauthenticated
 
-__all__ = ["AccessClaims", "TokenVerifier"]
+__all__ = ["AccessClaims", "TokenVerifier", "is_canonical_jws"]
 
 _INVALID = "the access token is invalid or expired"
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def is_canonical_jws(token: str) -> bool:
+    """Three segments, each exactly as base64url-without-padding encodes its own bytes."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if not segment or not _B64URL.match(segment) or len(segment) % 4 == 1:
+            return False
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+            return False  # trailing bits set: another spelling of the same bytes
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +120,8 @@ class TokenVerifier:
         return claims
 
     async def _verify(self, token: str) -> AccessClaims:
+        if not is_canonical_jws(token):
+            raise Unauthenticated(_INVALID, reason="TOKEN_INVALID")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
