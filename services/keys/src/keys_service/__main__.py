@@ -38,7 +38,7 @@ from keys_service.adapters.tables import AUDIT_OUTBOX
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
-from keys_service.usecases import KeysRetention, KeysService
+from keys_service.usecases import AllowedOrigins, KeysRetention, KeysService
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("keys_service")
@@ -92,7 +92,7 @@ async def build(settings: Settings) -> Wiring:
     )
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-        KeysServicer(service),
+        KeysServicer(service, AllowedOrigins(uow, SystemClock())),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last

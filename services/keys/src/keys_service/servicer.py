@@ -8,7 +8,7 @@ from servicekit import current
 from servicekit.wire import mask_paths, parse_name, timestamp, to_datetime
 
 from keys_service.domain import KeyEnvironment, KeyState, Role, Verified
-from keys_service.usecases import UPDATABLE_FIELDS, Actor, KeysService, KeyView
+from keys_service.usecases import UPDATABLE_FIELDS, Actor, AllowedOrigins, KeysService, KeyView
 
 WS = "workspaces/{workspace}"
 KEY = "workspaces/{workspace}/apiKeys/{api_key}"
@@ -85,8 +85,9 @@ def _scoped(name: str, pattern: str = KEY, field: str = "name") -> dict[str, str
 
 
 class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
-    def __init__(self, service: KeysService) -> None:
+    def __init__(self, service: KeysService, origins: AllowedOrigins | None = None) -> None:
         self.service = service
+        self.origins = origins
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: object
@@ -182,3 +183,13 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
             introspect=request.introspect,
         )
         return _verified(result)
+
+    async def ListAllowedOrigins(
+        self, request: pb.ListAllowedOriginsRequest, context: object
+    ) -> pb.ListAllowedOriginsResponse:
+        if self.origins is None:
+            return pb.ListAllowedOriginsResponse()  # no keys here: no origin is allowed
+        version, origins = await self.origins.current()
+        if request.known_version == version:
+            return pb.ListAllowedOriginsResponse(version=version, unchanged=True)
+        return pb.ListAllowedOriginsResponse(version=version, origins=origins)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import hashlib
 import logging
 import re
 import uuid
@@ -83,6 +84,7 @@ from keys_service.domain import (
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "AllowedOrigins",
     "LAST_USED_RESOLUTION",
     "UPDATABLE_FIELDS",
     "Actor",
@@ -775,3 +777,37 @@ def _require_active(key: ApiKey, now: datetime) -> None:
 
 def _replace(key: ApiKey, **fields: object) -> ApiKey:
     return dataclasses.replace(key, **fields)  # type: ignore[arg-type]
+
+
+# ---- allowed origins (the edge's CORS preflight) -------------------------------------------------
+
+
+class OriginLists(Protocol):
+    async def active_origin_lists(self, now: datetime) -> builtins.list[builtins.list[str]]: ...
+
+
+class OriginsUnitOfWork(Protocol):
+    @property
+    def keys(self) -> OriginLists: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class AllowedOrigins:
+    """The union of the allowed origins of every active key, with a version (a digest of it)."""
+
+    def __init__(self, uow: Callable[[], OriginsUnitOfWork], clock: Clock) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def current(self) -> tuple[str, tuple[str, ...]]:
+        async with self._uow() as uow:
+            lists = await uow.keys.active_origin_lists(self._clock.now())
+        origins = tuple(sorted({origin for listed in lists for origin in listed}))
+        version = hashlib.sha256("\n".join(origins).encode()).hexdigest()[:32]
+        return version, origins

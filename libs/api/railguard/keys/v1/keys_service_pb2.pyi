@@ -708,3 +708,57 @@ class VerifyApiKeyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyApiKeyResponse: _TypeAlias = VerifyApiKeyResponse  # noqa: Y015
+
+@_typing.final
+class ListAllowedOriginsRequest(_message.Message):
+    """The request of ListAllowedOrigins."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWN_VERSION_FIELD_NUMBER: _builtins.int
+    known_version: _builtins.str
+    """The version of the set the caller holds, from an earlier response; empty for none."""
+    def __init__(
+        self,
+        *,
+        known_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_version", b"known_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAllowedOriginsRequest: _TypeAlias = ListAllowedOriginsRequest  # noqa: Y015
+
+@_typing.final
+class ListAllowedOriginsResponse(_message.Message):
+    """The response of ListAllowedOrigins: the union of the allowed origins of all active keys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    ORIGINS_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """A digest of the set; equal versions mean equal sets."""
+    unchanged: _builtins.bool
+    """True when `known_version` is the current version, so `origins` was left out."""
+    @_builtins.property
+    def origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The origins in their canonical `scheme://host[:port]` form, sorted; empty when `unchanged`."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        origins: _abc.Iterable[_builtins.str] | None = ...,
+        unchanged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["origins", b"origins", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAllowedOriginsResponse: _TypeAlias = ListAllowedOriginsResponse  # noqa: Y015

@@ -87,6 +87,11 @@ class KeysServiceStub:
                 request_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyRequest.SerializeToString,
                 response_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyResponse.FromString,
                 _registered_method=True)
+        self.ListAllowedOrigins = channel.unary_unary(
+                '/railguard.keys.v1.KeysService/ListAllowedOrigins',
+                request_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.SerializeToString,
+                response_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -178,6 +183,16 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAllowedOrigins(self, request, context):
+        """Lists every browser origin that at least one active API key allows (any workspace), for the
+        edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
+        for origins some key allows. The edge polls it often; a caller that names the version it
+        holds gets no origins back while that version is still current.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +245,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.VerifyApiKey,
                     request_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyRequest.FromString,
                     response_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyResponse.SerializeToString,
+            ),
+            'ListAllowedOrigins': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAllowedOrigins,
+                    request_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.FromString,
+                    response_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -505,6 +525,33 @@ class KeysService:
             '/railguard.keys.v1.KeysService/VerifyApiKey',
             railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyRequest.SerializeToString,
             railguard_dot_keys_dot_v1_dot_keys__service__pb2.VerifyApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAllowedOrigins(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.keys.v1.KeysService/ListAllowedOrigins',
+            railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.SerializeToString,
+            railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.FromString,
             options,
             channel_credentials,
             insecure,

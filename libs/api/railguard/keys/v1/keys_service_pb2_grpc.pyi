@@ -77,6 +77,12 @@ class KeysServiceStub:
     valid key used from a disallowed IP address or origin, without the required scope, or in a
     deleted workspace.
     """
+    ListAllowedOrigins: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.ListAllowedOriginsRequest, _keys_service_pb2.ListAllowedOriginsResponse]
+    """Lists every browser origin that at least one active API key allows (any workspace), for the
+    edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
+    for origins some key allows. The edge polls it often; a caller that names the version it
+    holds gets no origins back while that version is still current.
+    """
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -126,6 +132,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
     that is malformed, unknown, revoked, expired or a rotated-out secret; PERMISSION_DENIED for a
     valid key used from a disallowed IP address or origin, without the required scope, or in a
     deleted workspace.
+    """
+    ListAllowedOrigins: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.ListAllowedOriginsRequest, _keys_service_pb2.ListAllowedOriginsResponse]  # type: ignore[assignment]
+    """Lists every browser origin that at least one active API key allows (any workspace), for the
+    edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
+    for origins some key allows. The edge polls it often; a caller that names the version it
+    holds gets no origins back while that version is still current.
     """
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +245,18 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         that is malformed, unknown, revoked, expired or a rotated-out secret; PERMISSION_DENIED for a
         valid key used from a disallowed IP address or origin, without the required scope, or in a
         deleted workspace.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAllowedOrigins(
+        self,
+        request: _keys_service_pb2.ListAllowedOriginsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_service_pb2.ListAllowedOriginsResponse, _abc.Awaitable[_keys_service_pb2.ListAllowedOriginsResponse]]:
+        """Lists every browser origin that at least one active API key allows (any workspace), for the
+        edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
+        for origins some key allows. The edge polls it often; a caller that names the version it
+        holds gets no origins back while that version is still current.
         """
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -186,6 +186,18 @@ class ApiKeyRepository:
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return _key(row) if row else None
 
+    async def active_origin_lists(self, now: datetime) -> builtins.list[builtins.list[str]]:
+        """The allowed origins of every key that is neither revoked, deleted nor expired."""
+        stmt = select(ApiKeyRow.allowed_origins).where(
+            ApiKeyRow.revoked_at.is_(None),
+            ApiKeyRow.deleted_at.is_(None),
+            ApiKeyRow.purged_at.is_(None),
+            or_(ApiKeyRow.expires_at.is_(None), ApiKeyRow.expires_at > now),
+        )
+        return [
+            list(origins) for origins in (await self.session.execute(stmt)).scalars() if origins
+        ]
+
     async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None:
         """Move a key to the current pepper, unless a rotation changed its secret meanwhile."""
         await self.session.execute(
