@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -171,6 +172,7 @@ async def test_ipv6_cidr_through_a_trusted_proxy(api: Api, proxied: Api) -> None
 async def test_cors_preflight_and_origin_allowlist(api: Api) -> None:
     ws, token = await _workspace(api)
     key, _ = await _key(api, token, ws, allowedOrigins=["https://app.example.com"])
+    await asyncio.sleep(0.6)  # the edge's set of allowed origins is up to 0.5 s old
     s, _, headers = await api.call(
         "OPTIONS",
         f"/v1/{ws}",
@@ -286,3 +288,51 @@ async def test_bad_key_settings_are_400(
         assert problem["code"] == code
     if field:
         assert problem["errors"][0]["field"].endswith(field.split(".", 1)[1])
+
+
+def _preflight_headers(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "x-api-key",
+    }
+
+
+async def test_preflight_vouches_only_for_origins_an_active_key_allows(
+    api: Api, proxied: Api
+) -> None:
+    ws, token = await _workspace(api)
+    origin = f"https://app-{secrets.token_hex(4)}.example"
+    for edge in (api, proxied):
+        s, body, headers = await edge.call(
+            "OPTIONS", f"/v1/{ws}", headers=_preflight_headers("http://evil.example")
+        )
+        assert (s, body["code"]) == (403, "ORIGIN_NOT_ALLOWED")
+        assert headers["content-type"] == "application/problem+json"
+        assert not [h for h in headers if h.startswith("access-control-")], headers
+    _, meta = await _key(api, token, ws, allowedOrigins=[origin])
+    created_at = time.monotonic()
+    while True:  # a new key's origins are vouched for within the set's 0.5 s age bound
+        s, _, headers = await proxied.call(
+            "OPTIONS", f"/v1/{ws}", headers=_preflight_headers(origin)
+        )
+        if s == 204:
+            break
+        assert time.monotonic() - created_at < 1.0, "a new key's origin was not vouched for"
+        await asyncio.sleep(0.05)
+    assert headers["access-control-allow-origin"] == origin
+    # once its only key is revoked, the origin is refused again within the revocation bound
+    s, _, _ = await api.call("POST", f"/v1/{meta['name']}:revoke", token, json={})
+    assert s == 200
+    revoked_at = time.monotonic()
+    while True:
+        s, _, headers = await proxied.call(
+            "OPTIONS", f"/v1/{ws}", headers=_preflight_headers(origin)
+        )
+        if s == 403:
+            assert "access-control-allow-origin" not in headers
+            break
+        assert time.monotonic() - revoked_at < 1.0, (
+            "a revoked key's origin was vouched for after 1 s"
+        )
+        await asyncio.sleep(0.05)

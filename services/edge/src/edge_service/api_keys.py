@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,18 @@ import grpc
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit.clients import call
 from servicekit.context import Principal
+from servicekit.errors import Unauthenticated
 
-__all__ = ["INVALIDATION_CHANNEL", "KeysServiceVerifier"]
+__all__ = ["INVALIDATION_CHANNEL", "KeyOrigins", "KeysServiceVerifier"]
 
 INVALIDATION_CHANNEL = "railguard:keys:invalidate"
 SAFE_TTL = 0.5
+NEGATIVE_TTL = 1.0
+"""How long a refused secret is refused without asking; an undelete is heard at once through
+Redis, and within this bound without it."""
+ORIGINS_TTL = 0.5
+"""How stale the set of allowed origins may be; a revoked browser key's origin stops being vouched
+for within it (at once through the Redis fan-out)."""
 _log = logging.getLogger("edge.api_keys")
 
 
@@ -51,6 +59,8 @@ class KeysServiceVerifier:
         self._by_key_id: dict[str, set[tuple[str, str, str, str]]] = {}
         self._subscribed = False
         self._task: asyncio.Task[None] | None = None
+        self._negative: dict[str, tuple[float, str, str]] = {}  # digest -> (until, message, reason)
+        self.on_invalidate: list[Callable[[], None]] = []  # told of every key change
 
     @property
     def effective_ttl(self) -> float:
@@ -63,12 +73,17 @@ class KeysServiceVerifier:
         entry = self._cache.get(cache_key)
         if entry is not None and entry.expires > now:
             return entry.principal
-        response = await call(
-            self._stub.VerifyApiKey,
-            keys_service_pb2.VerifyApiKeyRequest(
-                key=key, client_ip=client_ip, origin=origin, required_scope=required_scope
-            ),
-        )
+        self._refuse_if_known_bad(digest, now)
+        try:
+            response = await call(
+                self._stub.VerifyApiKey,
+                keys_service_pb2.VerifyApiKeyRequest(
+                    key=key, client_ip=client_ip, origin=origin, required_scope=required_scope
+                ),
+            )
+        except Unauthenticated as exc:
+            self._remember_bad(digest, exc, now)
+            raise
         principal = Principal(
             user_id=response.created_by,
             aal="aal1",
@@ -92,14 +107,35 @@ class KeysServiceVerifier:
             self._by_key_id.setdefault(response.key_id, set()).add(cache_key)
         return principal
 
+    def _refuse_if_known_bad(self, digest: str, now: float) -> None:
+        bad = self._negative.get(digest)
+        if bad is not None:
+            if bad[0] > now:
+                raise Unauthenticated(bad[1], reason=bad[2])
+            del self._negative[digest]
+
+    def _remember_bad(self, digest: str, error: Unauthenticated, now: float) -> None:
+        """A refused secret (unknown, revoked, expired…) is refused again locally for a moment,
+        so a client replaying one bad key costs the keys service one lookup per interval."""
+        if len(self._negative) >= 50_000:
+            self._negative.clear()
+        self._negative[digest] = (now + NEGATIVE_TTL, error.message, error.reason)
+
     async def introspect(self, key: str, client_ip: str, origin: str) -> Principal:
         """Authenticate a key for whoami: every check but an RPC scope; never cached."""
-        response = await call(
-            self._stub.VerifyApiKey,
-            keys_service_pb2.VerifyApiKeyRequest(
-                key=key, client_ip=client_ip, origin=origin, introspect=True
-            ),
-        )
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        now = time.monotonic()
+        self._refuse_if_known_bad(digest, now)
+        try:
+            response = await call(
+                self._stub.VerifyApiKey,
+                keys_service_pb2.VerifyApiKeyRequest(
+                    key=key, client_ip=client_ip, origin=origin, introspect=True
+                ),
+            )
+        except Unauthenticated as exc:
+            self._remember_bad(digest, exc, now)
+            raise
         return Principal(
             user_id=response.created_by,
             amr=("key",),
@@ -112,6 +148,9 @@ class KeysServiceVerifier:
     def invalidate(self, key_id: str) -> None:
         for cache_key in self._by_key_id.pop(key_id, set()):
             self._cache.pop(cache_key, None)
+        self._negative.clear()  # an undeleted key must work again at once
+        for listener in self.on_invalidate:
+            listener()
 
     async def start(self) -> None:
         if self._redis is not None:
@@ -125,6 +164,7 @@ class KeysServiceVerifier:
                 self._subscribed = True
                 self._cache.clear()  # anything cached while we were deaf is suspect
                 self._by_key_id.clear()
+                self._negative.clear()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._on_message(message.get("data"))
@@ -146,6 +186,9 @@ class KeysServiceVerifier:
         except (ValueError, KeyError, TypeError):
             self._cache.clear()  # fail safe: an unreadable event invalidates everything
             self._by_key_id.clear()
+            self._negative.clear()
+            for listener in self.on_invalidate:
+                listener()
             return
         self.invalidate(key_id)
 
@@ -154,3 +197,43 @@ class KeysServiceVerifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class KeyOrigins:
+    """The set of origins some active key allows, for CORS preflights: fetched from the keys
+    service when older than ``ttl`` (one fetch at a time, by version), dropped on any key change
+    heard through the invalidation fan-out. A set that cannot be refreshed is not used (fail
+    closed: the preflight is answered 503)."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, ttl: float = ORIGINS_TTL) -> None:
+        self._stub = keys_service_pb2_grpc.KeysServiceStub(channel)
+        self._ttl = ttl
+        self._origins: frozenset[str] = frozenset()
+        self._version = ""
+        self._fetched = -1e9  # monotonic
+        self._generation = 0  # bumped by every invalidation
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._fetched = -1e9
+        self._generation += 1
+
+    async def allows(self, origin: str) -> bool:
+        if time.monotonic() - self._fetched > self._ttl:
+            await self._refresh()
+        return origin.lower() in self._origins
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched <= self._ttl:
+                return  # another request refreshed it while we waited
+            generation, started = self._generation, time.monotonic()
+            response = await call(
+                self._stub.ListAllowedOrigins,
+                keys_service_pb2.ListAllowedOriginsRequest(known_version=self._version),
+                timeout=2.0,
+            )
+            if not response.unchanged:
+                self._origins, self._version = frozenset(response.origins), response.version
+            if generation == self._generation:  # no invalidation arrived while we asked
+                self._fetched = started

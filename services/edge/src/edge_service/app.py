@@ -20,7 +20,13 @@ from edge_service.audit_stream import (
 )
 from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
-from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app
+from edge_service.gateway import (
+    AllowedOriginSet,
+    ApiKeyVerifier,
+    EdgeConfig,
+    Gateway,
+    build_app,
+)
 from edge_service.openapi import build_openapi
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.routes import RouteTable
@@ -53,6 +59,7 @@ class Edge:
     app: object
     gateway: Gateway
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    hsts_seconds: int = EdgeConfig.hsts_seconds
 
 
 async def build_edge(settings: Settings) -> Edge:
@@ -70,8 +77,9 @@ async def build_edge(settings: Settings) -> Edge:
         on_stop.append(redis_client.aclose)
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
     api_keys: ApiKeyVerifier | None = None
+    origins: AllowedOriginSet | None = None
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
-        from edge_service.api_keys import SAFE_TTL, KeysServiceVerifier
+        from edge_service.api_keys import SAFE_TTL, KeyOrigins, KeysServiceVerifier
 
         # 0.5 s even with Redis: a lost invalidation (the keys service does not fail a committed
         # revocation when Redis is down) must still not keep a key alive past one second
@@ -80,6 +88,8 @@ async def build_edge(settings: Settings) -> Edge:
             ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
             redis=redis_client,
         )
+        origins = KeyOrigins(upstream.channels["keys"])
+        verifier.on_invalidate.append(origins.invalidate)  # a revoked key's origins go at once
         await verifier.start()
         on_stop.insert(0, verifier.close)
         api_keys = verifier
@@ -100,6 +110,8 @@ async def build_edge(settings: Settings) -> Edge:
         api_keys,
         config,
         metrics,
+        origins=origins,
+        ipv6_prefix=settings.get_int("EDGE_IPV6_PREFIX", 64, minimum=32),
     )
 
     async def ready() -> bool:
@@ -128,4 +140,4 @@ async def build_edge(settings: Settings) -> Edge:
         )
         extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
     app = build_app(gateway, lambda: build_openapi(routes), ready, config, extra_routes)
-    return Edge(app, gateway, on_stop)
+    return Edge(app, gateway, on_stop, config.hsts_seconds)

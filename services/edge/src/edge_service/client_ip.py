@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["ClientIpResolver"]
+__all__ = ["ClientIpResolver", "limit_subject"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -49,3 +49,15 @@ class ClientIpResolver:
             if not self._is_trusted(ip):
                 return str(ip)
         return str(peer_ip)
+
+
+def limit_subject(client_ip: str, ipv6_prefix: int = 64) -> str:
+    """Whom a per-IP limit counts: the address for IPv4, its /``ipv6_prefix`` network for IPv6
+    (one subscriber commonly holds a whole /64, so counting /128s would give it 2⁶⁴ buckets)."""
+    ip = _parse_ip(client_ip)
+    if ip is None:
+        return "ip:unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        network = ipaddress.IPv6Network((ip, ipv6_prefix), strict=False)
+        return f"ip:{network.network_address.compressed}/{ipv6_prefix}"
+    return f"ip:{ip}"

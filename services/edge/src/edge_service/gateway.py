@@ -18,18 +18,20 @@ from typing import Protocol
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
+from railguard.access.v1 import access_pb2
 from servicekit import errors
 from servicekit.access import RpcInfo, workspace_id_from_name
 from servicekit.context import Principal, new_request_id
 from servicekit.metrics import Metrics
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge_service.client_ip import ClientIpResolver
+from edge_service.client_ip import ClientIpResolver, limit_subject
 from edge_service.policy import WorkspaceAccess, authorize
 from edge_service.problems import problem_from_error, problem_from_rpc, problem_response
 from edge_service.ratelimit import Limiter, LimitTable
@@ -37,7 +39,14 @@ from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
 from edge_service.transcode import HttpFacts, build_request, render_response
 
-__all__ = ["ApiKeyVerifier", "EdgeConfig", "Upstream", "build_app"]
+__all__ = [
+    "AllowedOriginSet",
+    "ApiKeyVerifier",
+    "EdgeConfig",
+    "Upstream",
+    "build_app",
+    "security_headers",
+]
 
 _log = logging.getLogger("edge.http")
 _API_KEY = re.compile(r"^rg_(live|test)_")
@@ -81,15 +90,21 @@ _SECURITY_HEADERS = {
 }
 
 
+def security_headers(hsts_seconds: int) -> list[tuple[bytes, bytes]]:
+    """HSTS and the usual hardening headers, as raw header pairs."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+    headers.append(
+        (b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode())
+    )
+    return headers
+
+
 class SecurityHeaders:
     """Adds HSTS and the usual hardening headers to every response, errors included."""
 
     def __init__(self, app: ASGIApp, hsts_seconds: int) -> None:
         self.app = app
-        self.headers = [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
-        self.headers.append(
-            (b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode())
-        )
+        self.headers = security_headers(hsts_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,7 +139,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class AllowedOriginSet(Protocol):
+    """The origins some active API key allows (the only ones a preflight may vouch for)."""
+
+    async def allows(self, origin: str) -> bool: ...
+
+
+_PREFLIGHT_CLASS = access_pb2.RATE_LIMIT_CLASS_UNSPECIFIED
+
+
 class Gateway:
+    """The edge's request pipeline; its order of checks is stated in docs/architecture.md.
+
+    Nothing is parsed, read or looked up for a caller before a limit has been taken for it:
+    public requests (and preflights, unrouted paths, whoami, the edge's own documents) count
+    against the client IP — an IPv6 client against its /``ipv6_prefix`` — before the body is
+    read; a request with credentials is authenticated first, and each failed authentication
+    counts against the IP too, which is refused outright (no lookup at all) once it has used its
+    failures up. Every answer that was limited carries the IETF ``RateLimit`` headers.
+    """
+
     def __init__(
         self,
         routes: RouteTable,
@@ -137,6 +171,9 @@ class Gateway:
         api_keys: ApiKeyVerifier | None,
         config: EdgeConfig,
         metrics: Metrics | None = None,
+        *,
+        origins: AllowedOriginSet | None = None,
+        ipv6_prefix: int = 64,
     ) -> None:
         self.metrics = metrics
         self.routes, self.upstream, self.tokens, self.access = routes, upstream, tokens, access
@@ -147,11 +184,18 @@ class Gateway:
             api_keys,
             config,
         )
+        self.origins, self.ipv6_prefix = origins, ipv6_prefix
+        # subject -> (monotonic instant its failed-auth budget refills, the refusal's headers)
+        self._auth_blocked: dict[str, tuple[float, dict[str, str]]] = {}
 
     def client_ip_of(self, conn: HTTPConnection) -> str:
         """The client address of a request or WebSocket, by the trusted-proxy rules."""
         peer = conn.client.host if conn.client else ""
         return self.client_ip.resolve(peer, conn.headers.getlist("x-forwarded-for"))
+
+    def ip_subject(self, client_ip: str) -> str:
+        """The per-IP limit's subject: the address, or its IPv6 network."""
+        return limit_subject(client_ip, self.ipv6_prefix)
 
     def credentials(self, conn: HTTPConnection, offered: str = "") -> tuple[str, str]:
         """("jwt"|"key"|"", secret) from Authorization, X-API-Key or ``offered`` (a WebSocket's
@@ -202,70 +246,54 @@ class Gateway:
             return await self.api_keys.verify(secret, client_ip, origin, required_scope)
         raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
 
-    async def whoami(self, request: Request) -> Response:
-        """The principal behind the presented token or key, its workspace, scopes and limits."""
-        request_id = new_request_id()
-        try:
-            client_ip = self.client_ip_of(request)
-            kind, secret = self.credentials(request)
-            plan = 0
-            if kind == "jwt":
-                claims = await self.tokens.verify(secret)
-                body: dict[str, object] = {
-                    "type": "user",
-                    "userId": claims.user_id,
-                    "sessionId": claims.session_id,
-                    "aal": claims.aal,
-                    "amr": list(claims.amr),
-                }
-            elif kind == "key" and self.api_keys is not None:
-                principal = await self.api_keys.introspect(
-                    secret, client_ip, request.headers.get("origin", "")
-                )
-                view = await self.access.resolve(principal.user_id, principal.workspace_id)
-                if not view.member or view.deleted:
-                    raise errors.Unauthenticated(
-                        "the key's creator no longer has access", reason="KEY_CREATOR_REMOVED"
-                    )
-                plan = view.plan
-                body = {
-                    "type": "apiKey",
-                    "apiKeyId": principal.api_key_id,
-                    "workspace": f"workspaces/{principal.workspace_id}",
-                    "createdBy": principal.user_id,
-                    "scopes": list(principal.scopes),
-                }
-            else:
-                raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
-            body["clientIp"] = client_ip
-            body["rateLimits"] = [
-                {"class": name, "quota": limit.quota, "windowSeconds": int(limit.window)}
-                for name, limit in self.limits.all_for_plan(plan).items()
-            ]
-            response = Response(json.dumps(body), media_type="application/json")
-        except errors.RailguardError as exc:
-            response = problem_from_error(exc, request_id)
-        except grpc.aio.AioRpcError as exc:
-            response = problem_from_rpc(exc, request_id)
-        response.headers["X-Request-Id"] = request_id
-        return response
+    async def counted(
+        self, conn: HTTPConnection, client_ip: str, attempt: Callable[[], Awaitable[Principal]]
+    ) -> Principal:
+        """Run an authentication ``attempt``, counting its failure against the client IP.
 
-    async def handle(self, request: Request) -> Response:
+        An IP that has used up its failures is refused (429) without any attempt, so a stream
+        of well-formed random keys costs no lookups; the refusal that exhausts it is a 429 too.
+        """
+        subject = self.ip_subject(client_ip)
+        now = time.monotonic()
+        blocked = self._auth_blocked.get(subject)
+        if blocked is not None:
+            if blocked[0] > now:
+                _note_limit(conn, blocked[1])
+                raise _RateLimited(blocked[1], blocked[0] - now)
+            del self._auth_blocked[subject]
+        try:
+            return await attempt()
+        except errors.Unauthenticated:
+            decision = await self.limiter.hit(f"failed-auth:{subject}", self.limits.failed_auth())
+            headers = decision.headers()
+            _note_limit(conn, headers)
+            if not decision.allowed:
+                if len(self._auth_blocked) > 100_000:
+                    self._auth_blocked = {k: v for k, v in self._auth_blocked.items() if v[0] > now}
+                self._auth_blocked[subject] = (now + decision.retry_after, headers)
+                raise _RateLimited(headers, decision.retry_after) from None
+            raise
+
+    async def limit_ip(self, conn: HTTPConnection, rate_class: int) -> None:
+        """Take the per-IP limit of ``rate_class`` for an unauthenticated request."""
+        subject = self.ip_subject(self.client_ip_of(conn))
+        await self._limit(subject, rate_class, 0, conn)
+
+    async def respond(
+        self, request: Request, inner: Callable[[str], Awaitable[Response]]
+    ) -> Response:
+        """Run ``inner(request_id)``, turning every failure into problem+json, and add the
+        request id and the limit's headers to whatever comes out."""
         request_id = new_request_id()
         started = time.perf_counter()
-        status = 500
         try:
-            response = await self._handle(request, request_id)
-            status = response.status_code
+            response = await inner(request_id)
         except errors.RailguardError as exc:
             response = problem_from_error(exc, request_id)
-            if isinstance(exc, _RateLimited):
-                response.headers.update(exc.headers)
-            status = response.status_code
         except grpc.aio.AioRpcError as exc:
             response = problem_from_rpc(exc, request_id)
-            status = response.status_code
-            if status >= 500:
+            if response.status_code >= 500:
                 _log.warning(
                     "upstream failed",
                     extra={"grpc_code": exc.code().name, "request_id": request_id},
@@ -273,7 +301,10 @@ class Gateway:
         except Exception:
             _log.exception("unhandled error", extra={"request_id": request_id})
             response = problem_response(500, "INTERNAL", "internal error", request_id)
+        for name, value in getattr(request.state, "limit_headers", {}).items():
+            response.headers.setdefault(name, value)
         response.headers["X-Request-Id"] = request_id
+        status = response.status_code
         if self.metrics is not None:
             operation = getattr(request.state, "operation", "unrouted")
             self.metrics.http_request(operation, status, time.perf_counter() - started)
@@ -289,21 +320,93 @@ class Gateway:
         )
         return response
 
-    def _preflight(self, request: Request, request_id: str) -> Response:
-        """Answer a CORS preflight for any routed path.
+    async def whoami(self, request: Request) -> Response:
+        """The principal behind the presented token or key, its workspace, scopes and limits."""
+        return await self.respond(request, lambda _: self._whoami(request))
 
-        A preflight carries no credentials, so it cannot know the key's origins: it lets the
-        browser send the request, and the actual request is refused (403, no
-        Access-Control-Allow-Origin) unless the key allows the origin.
+    async def _whoami(self, request: Request) -> Response:
+        await self.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
+        client_ip = self.client_ip_of(request)
+        kind, secret = self.credentials(request)
+        plan = 0
+        if kind == "jwt":
+            claims = await self.counted(
+                request, client_ip, lambda: self._jwt_principal(secret, client_ip)
+            )
+            body: dict[str, object] = {
+                "type": "user",
+                "userId": claims.user_id,
+                "sessionId": claims.session_id,
+                "aal": claims.aal,
+                "amr": list(claims.amr),
+            }
+        elif kind == "key" and self.api_keys is not None:
+            api_keys = self.api_keys
+            principal = await self.counted(
+                request,
+                client_ip,
+                lambda: api_keys.introspect(secret, client_ip, request.headers.get("origin", "")),
+            )
+            view = await self.access.resolve(principal.user_id, principal.workspace_id)
+            if not view.member or view.deleted:
+                raise errors.Unauthenticated(
+                    "the key's creator no longer has access", reason="KEY_CREATOR_REMOVED"
+                )
+            plan = view.plan
+            body = {
+                "type": "apiKey",
+                "apiKeyId": principal.api_key_id,
+                "workspace": f"workspaces/{principal.workspace_id}",
+                "createdBy": principal.user_id,
+                "scopes": list(principal.scopes),
+            }
+        else:
+            await self.counted(request, client_ip, _no_credentials)
+            raise AssertionError("unreachable")  # pragma: no cover
+        body["clientIp"] = client_ip
+        body["rateLimits"] = [
+            {"class": name, "quota": limit.quota, "windowSeconds": int(limit.window)}
+            for name, limit in self.limits.all_for_plan(plan).items()
+        ]
+        return Response(json.dumps(body), media_type="application/json")
+
+    async def _jwt_principal(self, token: str, client_ip: str) -> Principal:
+        return await self.principal_for("jwt", token, client_ip, "", "")
+
+    async def handle(self, request: Request) -> Response:
+        return await self.respond(request, lambda request_id: self._handle(request, request_id))
+
+    async def _preflight(self, request: Request, request_id: str) -> Response:
+        """Answer a CORS preflight, only for an origin that some active API key allows.
+
+        A preflight carries no credentials, so it cannot know which key will follow; it vouches
+        only for origins at least one active key allows (the set is at most ``ORIGINS_TTL`` old),
+        and the actual request is still refused unless its own key allows the origin. Anything
+        else is a 403 without CORS headers, so the browser never sends the request.
         """
+        await self.limit_ip(request, _PREFLIGHT_CLASS)
         origin = request.headers.get("origin", "")
         wanted = request.headers.get("access-control-request-method", "")
         route, other_verb = self.routes.resolve(wanted, request.url.path)
         if not origin or route is None:
-            status = 405 if other_verb else 404
-            code = "METHOD_NOT_ALLOWED" if other_verb else "ROUTE_NOT_FOUND"
+            if other_verb:
+                return problem_response(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "no such route for a cross-origin request",
+                    request_id,
+                    headers={"Allow": ", ".join(self.routes.allowed_verbs(request.url.path))},
+                )
             return problem_response(
-                status, code, "no such route for a cross-origin request", request_id
+                404, "ROUTE_NOT_FOUND", "no such route for a cross-origin request", request_id
+            )
+        if self.origins is None or not await self.origins.allows(origin):
+            return problem_response(
+                403,
+                "ORIGIN_NOT_ALLOWED",
+                "no API key allows requests from this origin",
+                request_id,
+                headers={"Vary": "Origin"},
             )
         return Response(
             status_code=204,
@@ -318,17 +421,57 @@ class Gateway:
 
     async def _handle(self, request: Request, request_id: str) -> Response:
         if request.method == "OPTIONS":
-            return self._preflight(request, request_id)
+            return await self._preflight(request, request_id)
         route, other_verb = self.routes.resolve(request.method, request.url.path)
         if route is None:
+            await self.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_UNSPECIFIED)
             if other_verb:
                 return problem_response(
-                    405, "METHOD_NOT_ALLOWED", "method not allowed for this path", request_id
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "method not allowed for this path",
+                    request_id,
+                    headers={"Allow": ", ".join(self.routes.allowed_verbs(request.url.path))},
                 )
             return problem_response(404, "ROUTE_NOT_FOUND", "no such route", request_id)
         request.state.operation = route.info.operation_id
         rule = route.info.rule
         assert rule is not None  # the route table holds only ruled RPCs
+        client_ip = self.client_ip_of(request)
+        # 1. a limit before anything else: per IP for a public route, else authenticate first
+        #    (a failed authentication counts against the IP)
+        principal = None
+        if rule.public:
+            await self._limit(self.ip_subject(client_ip), rule.rate_limit, 0, request)
+        else:
+            kind, secret = self.credentials(request)
+            origin = request.headers.get("origin", "")
+            principal = await self.counted(
+                request,
+                client_ip,
+                lambda: self.principal_for(kind, secret, client_ip, origin, rule.scope),
+            )
+        # 2. the path: names are checked before any lookup is made for them
+        path_params = route.match(request.url.path) or {}
+        for variable, value in path_params.items():
+            if not all(_ID_SEGMENT.match(segment) for segment in value.split("/")):
+                raise errors.InvalidArgument.field(
+                    variable, "is not a valid resource name", reason="INVALID_NAME"
+                )
+        workspace_id = next(
+            (w for v in path_params.values() if (w := workspace_id_from_name(v))), None
+        )
+        # 3. the access rule, then the principal's own limit
+        forwarded, view = await authorize(rule, principal, workspace_id, self.access)
+        forwarded = dataclasses.replace(forwarded, client_ip=client_ip)
+        if not rule.public:
+            who = (
+                f"key:{forwarded.api_key_id}"
+                if forwarded.api_key_id
+                else f"user:{forwarded.user_id}"
+            )
+            await self._limit(who, rule.rate_limit, view.plan if view else 0, request)
+        # 4. only now the body: read (bounded), then parsed (depth-bounded)
         try:
             body = await _read_body(request, self.config.max_body_bytes)
         except _BodyTooLarge:
@@ -342,46 +485,19 @@ class Gateway:
             return problem_response(
                 415, "UNSUPPORTED_MEDIA_TYPE", "send application/json", request_id
             )
-        path_params = route.match(request.url.path) or {}
-        for variable, value in path_params.items():
-            if not all(_ID_SEGMENT.match(segment) for segment in value.split("/")):
-                raise errors.InvalidArgument.field(
-                    variable, "is not a valid resource name", reason="INVALID_NAME"
-                )
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             query.setdefault(key, []).append(value)
         facts = HttpFacts(request.headers, request.headers.get("content-type", ""), len(body))
         message = build_request(route, path_params, body, query, facts)
-        client_ip = self.client_ip_of(request)
-        if rule.public:
-            await self._limit(f"ip:{client_ip}", rule.rate_limit, 0)
-        principal = None
-        if not rule.public:
-            kind, secret = self.credentials(request)
-            origin = request.headers.get("origin", "")
-            principal = await self.principal_for(kind, secret, client_ip, origin, rule.scope)
-        workspace_id = next(
-            (w for v in path_params.values() if (w := workspace_id_from_name(v))), None
-        )
-        forwarded, view = await authorize(rule, principal, workspace_id, self.access)
-        forwarded = dataclasses.replace(forwarded, client_ip=client_ip)
-        if not rule.public:
-            who = (
-                f"key:{forwarded.api_key_id}"
-                if forwarded.api_key_id
-                else f"user:{forwarded.user_id}"
-            )
-            decision_headers = await self._limit(who, rule.rate_limit, view.plan if view else 0)
-        else:
-            decision_headers = {}
         result = await self.upstream.invoke(
             route.info, message, forwarded, request_id, self.config.upstream_timeout
         )
+        headers: dict[str, str] = {}
         origin = request.headers.get("origin", "")
         if origin and forwarded.is_api_key:
             # the keys service has verified this origin against the key's allowlist
-            decision_headers.update(
+            headers.update(
                 {
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Expose-Headers": "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After",
@@ -391,15 +507,29 @@ class Gateway:
         return Response(
             json.dumps(render_response(result)),
             media_type="application/json",
-            headers=decision_headers,
+            headers=headers,
         )
 
-    async def _limit(self, who: str, rate_class: int, plan: int) -> dict[str, str]:
+    async def _limit(
+        self, who: str, rate_class: int, plan: int, conn: HTTPConnection | None = None
+    ) -> dict[str, str]:
         limit = self.limits.limit(rate_class, plan)
         decision = await self.limiter.hit(f"{limit.name}:{who}", limit)
+        headers = decision.headers()
+        if conn is not None:
+            _note_limit(conn, headers)
         if not decision.allowed:
-            raise _RateLimited(decision.headers(), decision.retry_after)
-        return decision.headers()
+            raise _RateLimited(headers, decision.retry_after)
+        return headers
+
+
+def _note_limit(conn: HTTPConnection, headers: dict[str, str]) -> None:
+    """Remember the latest limit decision's headers for the response, whatever it turns out to be."""
+    conn.state.limit_headers = headers
+
+
+async def _no_credentials() -> Principal:
+    raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
 
 
 class _RateLimited(errors.ResourceExhausted):
@@ -433,13 +563,17 @@ def build_app(
         )
 
     async def jwks(request: Request) -> Response:
+        return await gateway.respond(request, lambda _: _jwks(request))
+
+    async def _jwks(request: Request) -> Response:
+        await gateway.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         if not gateway.tokens.ready:
             try:
                 await gateway.tokens.refresh(force=True)
             except errors.RailguardError:
-                return problem_response(
-                    503, "SERVICE_UNAVAILABLE", "keys not available yet", new_request_id()
-                )
+                raise errors.Unavailable(
+                    "keys not available yet", reason="SERVICE_UNAVAILABLE"
+                ) from None
         return Response(
             gateway.tokens.jwks_json,
             media_type="application/jwk-set+json",
@@ -452,7 +586,33 @@ def build_app(
         return await gateway.whoami(request)
 
     async def openapi_json(request: Request) -> Response:
+        return await gateway.respond(request, lambda _: _openapi_json(request))
+
+    async def _openapi_json(request: Request) -> Response:
+        await gateway.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         return Response(openapi_doc, media_type="application/json")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (a path no route matches, e.g. one with a decoded control
+        character; a verb an edge route lacks) in the edge's error contract."""
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "BAD_REQUEST"
+        )
+        request_id = new_request_id()
+        response = problem_response(
+            exc.status_code, code, str(exc.detail), request_id, headers=headers
+        )
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        request_id = new_request_id()
+        _log.error("unhandled error", extra={"request_id": request_id}, exc_info=exc)
+        response = problem_response(500, "INTERNAL", "internal error", request_id)
+        response.headers["X-Request-Id"] = request_id
+        return response
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     app = Starlette(
@@ -464,6 +624,7 @@ def build_app(
             StarletteRoute("/v1/whoami", whoami, methods=["GET"]),
             *extra_routes,
             StarletteRoute("/{path:path}", dispatch, methods=methods),
-        ]
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     return SecurityHeaders(app, config.hsts_seconds)

@@ -26,6 +26,8 @@ _CLASS_NAMES: dict[int, str] = {
 }
 # requests per minute on the free plan
 _BASE_PER_MINUTE = {"default": 300, "read": 600, "write": 120, "auth": 30, "webhook": 300}
+# failed authentications per client IP (or IPv6 /64) per minute, before the IP is refused outright
+_FAILED_AUTH_PER_MINUTE = 30
 # plan values match railguard.workspaces.v1.Plan
 _PLAN_FACTOR = {0: 1, 1: 1, 2: 5, 3: 20}
 
@@ -70,6 +72,10 @@ class LimitTable:
         name = _CLASS_NAMES.get(rate_class, "default")
         quota = max(1, int(self.base[name] * _PLAN_FACTOR.get(plan, 1) * self.scale))
         return Limit(f"{name}-p{plan or 1}", quota, 60.0)
+
+    def failed_auth(self) -> Limit:
+        """Failed authentications (bad, unknown or missing credentials) one client IP may make."""
+        return Limit("failed-auth", max(1, int(_FAILED_AUTH_PER_MINUTE * self.scale)), 60.0)
 
     def all_for_plan(self, plan: int) -> dict[str, Limit]:
         return {name: self.limit(rate_class, plan) for rate_class, name in _CLASS_NAMES.items()}

@@ -83,3 +83,8 @@ class RouteTable:
                 return route, False
         other_verb = any(r.regex.match(path) for r in self.routes if r.binding.verb != verb)
         return None, other_verb
+
+    def allowed_verbs(self, path: str) -> list[str]:
+        """The verbs routed for ``path``, for a 405's ``Allow`` header (RFC 9110 §15.5.6)."""
+        verbs = {r.binding.verb for r in self.routes if r.regex.match(path)}
+        return sorted(verbs | {"OPTIONS"}) if verbs else []

@@ -21,8 +21,14 @@ from servicekit.errors import FieldViolation, InvalidArgument
 
 from edge_service.routes import Route
 
-__all__ = ["HttpFacts", "build_request", "render_response"]
+__all__ = ["MAX_JSON_DEPTH", "HttpFacts", "build_request", "json_too_deep", "render_response"]
 
+MAX_JSON_DEPTH = 32
+"""Deeper nesting is refused before ``json.loads`` runs: its recursion, and protobuf's after it,
+would otherwise meet a 20 KB body of ``[[[[…`` with a RecursionError."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_OPENERS = frozenset(b"[{")
+_CLOSERS = frozenset(b"]}")
 _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
 _BAD_FIELD = re.compile(r"Failed to parse (\w+) field")
 
@@ -44,6 +50,19 @@ def _violation(err: json_format.ParseError, prefix: str) -> InvalidArgument:
         reason="INVALID_FIELD",
         violations=[FieldViolation(field, "has the wrong type or an invalid value")],
     )
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``body`` nests arrays/objects deeper than ``limit``; one pass, no recursion."""
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", body):
+        if byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in _CLOSERS:
+            depth -= 1
+    return False
 
 
 def _field_by_path(message: Message, path: str) -> tuple[Message, FieldDescriptor]:
@@ -146,6 +165,11 @@ def build_request(
     body_field = route.binding.body
     if body_field:
         if body.strip():
+            if json_too_deep(body):
+                raise InvalidArgument(
+                    f"the request body nests deeper than {MAX_JSON_DEPTH} levels",
+                    reason="MALFORMED_JSON",
+                )
             try:
                 data = json.loads(body)
             except (ValueError, UnicodeDecodeError):
