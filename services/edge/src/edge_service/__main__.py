@@ -8,6 +8,8 @@ import uvicorn
 from servicekit import configure_logging, load_settings
 
 from edge_service.app import build_edge
+from edge_service.gateway import security_headers
+from edge_service.http_server import EdgeServer, edge_protocol
 
 # TLS 1.3 suites are always on; for TLS 1.2 only forward-secret AEAD suites (Python's default
 # minimum version is already TLS 1.2).
@@ -19,8 +21,11 @@ async def main() -> None:
     configure_logging("edge", settings.log_level)
     edge = await build_edge(settings)
     host, _, port = settings.listen.rpartition(":")
+    max_head = settings.get_int("EDGE_MAX_HEADER_BYTES", 16 * 1024, minimum=1024)
     config = uvicorn.Config(
         edge.app,  # type: ignore[arg-type]
+        http=edge_protocol(security_headers(edge.hsts_seconds), max_head),
+        h11_max_incomplete_event_size=max_head,
         host=host.strip("[]"),
         port=int(port),
         ssl_certfile=str(settings.tls_cert),
@@ -32,7 +37,7 @@ async def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.grace_seconds),
     )
-    server = uvicorn.Server(config)
+    server = EdgeServer(config, settings.grace_seconds)
     try:
         await server.serve()
     finally:

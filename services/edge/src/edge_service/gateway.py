@@ -615,13 +615,42 @@ def build_app(
         return response
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    def get_only(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An edge route of its own: GET (and HEAD); any other verb is a 405 naming them, rather
+        than falling through to the contract routes' 404."""
+
+        async def guarded(request: Request) -> Response:
+            if request.method in ("GET", "HEAD"):
+                return await endpoint(request)
+            request_id = new_request_id()
+            response = problem_response(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "method not allowed for this path",
+                request_id,
+                headers={"Allow": "GET, HEAD"},
+            )
+            response.headers["X-Request-Id"] = request_id
+            return response
+
+        return guarded
+
+    own = {
+        "/healthz": healthz,
+        "/readyz": readyz,
+        "/.well-known/jwks.json": jwks,
+        "/openapi.json": openapi_json,
+        "/v1/whoami": whoami,
+    }
     app = Starlette(
         routes=[
-            StarletteRoute("/healthz", healthz, methods=["GET"]),
-            StarletteRoute("/readyz", readyz, methods=["GET"]),
-            StarletteRoute("/.well-known/jwks.json", jwks, methods=["GET"]),
-            StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
-            StarletteRoute("/v1/whoami", whoami, methods=["GET"]),
+            *(
+                StarletteRoute(path, get_only(endpoint), methods=[*methods, "HEAD"])
+                for path, endpoint in own.items()
+            ),
             *extra_routes,
             StarletteRoute("/{path:path}", dispatch, methods=methods),
         ],

@@ -1,0 +1,136 @@
+"""The edge's HTTP server: uvicorn's h11 protocol and server, with two of their habits replaced.
+
+* The HTTP server's own refusals (a malformed request → 400, a request head larger than
+  ``max_head_bytes`` → 431) are problem+json with the security headers and a request id, like
+  every other answer of the edge port; uvicorn would write a text/plain 400 for both.
+* Shutdown (SIGTERM/SIGINT): stop accepting, close idle keep-alive connections at once, let
+  in-flight requests finish (their responses carry ``Connection: close``) within the grace, then
+  return normally so the process exits 0. uvicorn re-raises the signal after serving (exit -15,
+  skipping our shutdown hooks), and a TLS connection it closes stays open until the peer answers
+  its close_notify, so an idle pooled client kept it waiting for the whole grace; here a
+  connection that is closing but has not gone within ``_CLOSE_WAIT`` seconds is aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import h11
+import uvicorn
+from servicekit.context import new_request_id
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
+
+from edge_service.problems import problem_response
+
+__all__ = ["EdgeServer", "edge_protocol"]
+
+_log = logging.getLogger("edge.http")
+_CLOSE_WAIT = 0.2  # seconds a closing connection may take to say goodbye before it is aborted
+
+
+def edge_protocol(
+    security_headers: Sequence[tuple[bytes, bytes]], max_head_bytes: int
+) -> type[H11Protocol]:
+    """An h11 protocol class whose own error answers follow the edge's error contract."""
+    extra = list(security_headers)
+
+    class EdgeH11Protocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            # h11 refuses a head that outgrew its buffer with "Receive buffer too long"; the
+            # buffered bytes tell that apart from any other malformed request
+            oversized = len(self.conn.trailing_data[0]) > max_head_bytes
+            request_id = new_request_id()
+            if oversized:
+                status, code = 431, "REQUEST_HEADERS_TOO_LARGE"
+                detail = f"the request line and headers exceed {max_head_bytes} bytes"
+            else:
+                status, code, detail = 400, "MALFORMED_REQUEST", "the request is not valid HTTP/1.1"
+            response = problem_response(status, code, detail, request_id)
+            headers = [
+                *response.raw_headers,
+                *extra,
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ]
+            try:
+                self.transport.write(
+                    self.conn.send(
+                        h11.Response(
+                            status_code=status, headers=headers, reason=STATUS_PHRASES[status]
+                        )
+                    )
+                    or b""
+                )
+                self.transport.write(self.conn.send(h11.Data(data=bytes(response.body))) or b"")
+                self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+            except h11.LocalProtocolError:
+                pass  # a response had already started: nothing valid can be said any more
+            self.transport.close()
+
+    return EdgeH11Protocol
+
+
+class EdgeServer(uvicorn.Server):
+    """uvicorn's server with the edge's signal handling and shutdown (see the module docstring)."""
+
+    def __init__(self, config: uvicorn.Config, grace_seconds: float) -> None:
+        super().__init__(config)
+        self.grace_seconds = grace_seconds
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for server in self.servers:
+            server.close()  # no new connections
+        for sock in sockets or []:
+            sock.close()
+        connections: set[Any] = self.server_state.connections
+        for connection in list(connections):
+            connection.shutdown()  # idle ones close now; busy ones close after their response
+        deadline = loop.time() + self.grace_seconds
+        closing_since: dict[int, float] = {}
+        while (connections or self.server_state.tasks) and loop.time() < deadline:
+            now = loop.time()
+            for connection in list(connections):
+                transport = getattr(connection, "transport", None)
+                if transport is None or not transport.is_closing():
+                    continue
+                since = closing_since.setdefault(id(connection), now)
+                if now - since >= _CLOSE_WAIT:
+                    transport.abort()  # a TLS peer that never answers close_notify
+            await asyncio.sleep(0.02)
+        if connections or self.server_state.tasks:
+            _log.warning(
+                "shutdown grace ended; dropping what is left",
+                extra={
+                    "connections": len(connections),
+                    "requests": len(self.server_state.tasks),
+                },
+            )
+            for task in list(self.server_state.tasks):
+                task.cancel()
+            for connection in list(connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
