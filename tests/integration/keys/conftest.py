@@ -19,7 +19,13 @@ from keys_service.adapters.tables import AUDIT_OUTBOX
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
 from keys_service.servicer import KeysServicer
-from keys_service.usecases import KeyEvent, KeysRetention, KeysService, WorkspaceStatus
+from keys_service.usecases import (
+    AllowedOrigins,
+    KeyEvent,
+    KeysRetention,
+    KeysService,
+    WorkspaceStatus,
+)
 from railguard.access.v1 import access_pb2
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit import (
@@ -150,7 +156,7 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         )
         registration = Registration(
             keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-            KeysServicer(service),
+            KeysServicer(service, AllowedOrigins(uow, clock)),
             keys_service_pb2,
         )
         return Wiring([registration], on_stop=[engine.dispose, usage.stop, relay.stop])

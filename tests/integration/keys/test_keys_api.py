@@ -613,3 +613,47 @@ async def test_the_database_holds_no_key_in_clear(keys_server: KeysServer) -> No
         for needle in (secret, body, body[4:], secret[-6:] + "x"[:0]):
             assert needle not in dump
             assert needle.encode() not in raw
+
+
+# ---- ListAllowedOrigins -----------------------------------------------------------------------
+
+
+async def test_allowed_origins_are_those_of_active_keys_only(keys_server: KeysServer) -> None:
+    ks, md = keys_server, keys_server.md("alice")
+    stub = ks.stub()
+    now = ks.clock.now()
+    await _create(ks, allowed_origins=["https://a.example", "https://shared.example"])
+    await _create(ks, ws="ws_b", allowed_origins=["https://shared.example"])
+    await _create(
+        ks, allowed_origins=["https://soon.example"], expire_time=_ts(now + dt.timedelta(hours=1))
+    )
+    revoked = await _create(ks, allowed_origins=["https://revoked.example"])
+    await stub.RevokeApiKey(pb.RevokeApiKeyRequest(name=revoked.api_key.name), metadata=md)
+    deleted = await _create(ks, allowed_origins=["https://deleted.example"])
+    await stub.DeleteApiKey(pb.DeleteApiKeyRequest(name=deleted.api_key.name), metadata=md)
+    await _create(ks)  # a server key: no origins
+
+    listed = await stub.ListAllowedOrigins(pb.ListAllowedOriginsRequest())
+    assert list(listed.origins) == [
+        "https://a.example",
+        "https://shared.example",
+        "https://soon.example",
+    ]
+    assert listed.version and not listed.unchanged
+    same = await stub.ListAllowedOrigins(pb.ListAllowedOriginsRequest(known_version=listed.version))
+    assert same.unchanged and list(same.origins) == [] and same.version == listed.version
+    ks.clock.advance(hours=1)  # the instant of expiry is already expired
+    later = await stub.ListAllowedOrigins(
+        pb.ListAllowedOriginsRequest(known_version=listed.version)
+    )
+    assert not later.unchanged
+    assert list(later.origins) == ["https://a.example", "https://shared.example"]
+
+
+async def test_allowed_origins_are_internal_to_the_edge(keys_server: KeysServer) -> None:
+    for identity in ("outsider", "workspaces"):
+        await _fails(
+            keys_server.stub(identity).ListAllowedOrigins(pb.ListAllowedOriginsRequest()),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "CALLER_NOT_ALLOWED",
+        )

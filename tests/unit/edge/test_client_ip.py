@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_service.client_ip import ClientIpResolver
+from edge_service.client_ip import ClientIpResolver, limit_subject
 
 
 def test_untrusted_peer_header_is_ignored() -> None:
@@ -25,3 +25,13 @@ def test_garbled_chain_from_a_trusted_proxy_names_nobody() -> None:
 def test_ipv4_mapped_peer_is_normalised() -> None:
     assert ClientIpResolver().resolve("::ffff:192.0.2.1", []) == "192.0.2.1"
     assert ClientIpResolver().resolve("2001:db8::1", []) == "2001:db8::1"
+
+
+def test_limits_count_ipv4_addresses_and_ipv6_networks() -> None:
+    assert limit_subject("203.0.113.9") == "ip:203.0.113.9"
+    assert limit_subject("::ffff:203.0.113.9") == "ip:203.0.113.9"
+    assert limit_subject("2001:db8:1:2:aaaa::1") == limit_subject("2001:db8:1:2:ffff::9")
+    assert limit_subject("2001:db8:1:2::1") == "ip:2001:db8:1:2::/64"
+    assert limit_subject("2001:db8:1:3::1") != limit_subject("2001:db8:1:2::1")
+    assert limit_subject("2001:db8:1:2::1", 48) == limit_subject("2001:db8:1:3::1", 48)
+    assert limit_subject("") == "ip:unknown"

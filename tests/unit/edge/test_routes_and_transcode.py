@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from edge_service.app import contract_modules
 from edge_service.routes import RouteTable, compile_template
-from edge_service.transcode import build_request
+from edge_service.transcode import build_request, json_too_deep
 from servicekit import InvalidArgument
 from servicekit.access import describe_services
 
@@ -104,3 +104,26 @@ def test_body_on_a_bodiless_method_is_refused(table: RouteTable) -> None:
     with pytest.raises(InvalidArgument) as err:
         build_request(route, params, b'{"a": 1}', {})
     assert err.value.reason == "UNEXPECTED_BODY"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 20_000 + b"]" * 20_000,
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+        b'{"email": ' + b"[" * 33 + b"]" * 33 + b"}",  # just past the limit
+    ],
+)
+def test_deep_nesting_is_malformed_json_before_any_recursion(
+    table: RouteTable, body: bytes
+) -> None:
+    route, params = _route(table, "POST", "/v1/users")
+    with pytest.raises(InvalidArgument) as err:
+        build_request(route, params, body, {})
+    assert err.value.reason == "MALFORMED_JSON"
+
+
+def test_nesting_is_counted_outside_strings_only() -> None:
+    assert not json_too_deep(b'{"a": "' + b"[" * 100 + b'\\" {{{{"}')
+    assert not json_too_deep(b"[" * 32 + b"]" * 32)
+    assert json_too_deep(b"[" * 33 + b"]" * 33)
