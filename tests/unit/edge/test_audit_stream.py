@@ -214,3 +214,14 @@ def test_streams_per_caller_are_capped(env: Env) -> None:
                 with env.client.websocket_connect(URL, headers=headers):
                     pass
             assert denied.value.status_code == 429
+
+
+def test_failed_handshake_authentications_count_against_the_ip(env: Env) -> None:
+    statuses = []
+    for _ in range(31):  # failed-auth: 30 a minute per client IP at scale 1
+        with pytest.raises(WebSocketDenialResponse) as denied:
+            with env.client.websocket_connect(URL, headers={"Authorization": "Bearer bad"}):
+                pass
+        statuses.append(denied.value.status_code)
+    assert statuses == [401] * 30 + [429]
+    assert denied.value.json()["code"] == "RATE_LIMITED"

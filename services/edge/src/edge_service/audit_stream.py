@@ -156,10 +156,23 @@ class AuditStreamRoute:
         return _Credential(kind, secret, subprotocol if secret == token else None)
 
     async def _authorize(
-        self, credential: _Credential, client_ip: str, origin: str, workspace_id: str
+        self,
+        credential: _Credential,
+        client_ip: str,
+        origin: str,
+        workspace_id: str,
+        handshake: WebSocket | None = None,
     ) -> tuple[Principal, int]:
-        principal = await self.gateway.principal_for(
-            credential.kind, credential.secret, client_ip, origin, self.rule.scope
+        async def authenticate() -> Principal:
+            return await self.gateway.principal_for(
+                credential.kind, credential.secret, client_ip, origin, self.rule.scope
+            )
+
+        # at the handshake a failed authentication counts against the client IP, as on any route
+        principal = await (
+            self.gateway.counted(handshake, client_ip, authenticate)
+            if handshake is not None
+            else authenticate()
         )
         forwarded, view = await authorize(self.rule, principal, workspace_id, self.gateway.access)
         return dataclasses.replace(forwarded, client_ip=client_ip), view.plan if view else 0
@@ -197,7 +210,9 @@ class AuditStreamRoute:
             client_ip = self.gateway.client_ip_of(websocket)
             origin = websocket.headers.get("origin", "")
             credential = self._credential(websocket)
-            forwarded, plan = await self._authorize(credential, client_ip, origin, workspace_id)
+            forwarded, plan = await self._authorize(
+                credential, client_ip, origin, workspace_id, websocket
+            )
             who = (
                 f"key:{forwarded.api_key_id}"
                 if forwarded.api_key_id
