@@ -176,3 +176,11 @@ async def test_405_names_the_allowed_verbs(env: Env) -> None:
     r = await env.client.post("/healthz")
     assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD")
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_malformed_and_missing_credentials_count_as_failures(env: Env) -> None:
+    statuses = []
+    for headers in ({"Authorization": "Basic abc"}, {}, {"Authorization": "Bearer "}, {}):
+        r = await env.client.get("/v1/workspaces/w1", headers=_from("198.51.100.9", **headers))
+        statuses.append(r.status_code)
+    assert statuses == [401, 401, 401, 429]

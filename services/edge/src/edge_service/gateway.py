@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
@@ -146,6 +146,7 @@ class AllowedOriginSet(Protocol):
 
 
 _PREFLIGHT_CLASS = access_pb2.RATE_LIMIT_CLASS_UNSPECIFIED
+_T = TypeVar("_T")
 
 
 class Gateway:
@@ -247,8 +248,8 @@ class Gateway:
         raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
 
     async def counted(
-        self, conn: HTTPConnection, client_ip: str, attempt: Callable[[], Awaitable[Principal]]
-    ) -> Principal:
+        self, conn: HTTPConnection, client_ip: str, attempt: Callable[[], Awaitable[_T]]
+    ) -> _T:
         """Run an authentication ``attempt``, counting its failure against the client IP.
 
         An IP that has used up its failures is refused (429) without any attempt, so a stream
@@ -327,7 +328,11 @@ class Gateway:
     async def _whoami(self, request: Request) -> Response:
         await self.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         client_ip = self.client_ip_of(request)
-        kind, secret = self.credentials(request)
+
+        async def parse() -> tuple[str, str]:
+            return self.credentials(request)
+
+        kind, secret = await self.counted(request, client_ip, parse)
         plan = 0
         if kind == "jwt":
             claims = await self.counted(
@@ -444,13 +449,13 @@ class Gateway:
         if rule.public:
             await self._limit(self.ip_subject(client_ip), rule.rate_limit, 0, request)
         else:
-            kind, secret = self.credentials(request)
-            origin = request.headers.get("origin", "")
-            principal = await self.counted(
-                request,
-                client_ip,
-                lambda: self.principal_for(kind, secret, client_ip, origin, rule.scope),
-            )
+
+            async def authenticate() -> Principal:
+                kind, secret = self.credentials(request)
+                origin = request.headers.get("origin", "")
+                return await self.principal_for(kind, secret, client_ip, origin, rule.scope)
+
+            principal = await self.counted(request, client_ip, authenticate)
         # 2. the path: names are checked before any lookup is made for them
         path_params = route.match(request.url.path) or {}
         for variable, value in path_params.items():
