@@ -128,6 +128,7 @@ def test_an_in_flight_request_on_a_reused_connection_completes(stack: Stack) -> 
         status, headers, answer = _read_response(busy)
         assert status == 400, answer  # the auth service's answer: the request was served
         assert headers["content-type"] == "application/problem+json"
+        assert headers["connection"] == "close"
         busy.settimeout(2)
         assert busy.recv(1) == b"", "the connection is closed once its response is sent"
         returncode = proc.wait(GRACE + 5)

@@ -73,6 +73,13 @@ def edge_protocol(
                 pass  # a response had already started: nothing valid can be said any more
             self.transport.close()
 
+        def shutdown(self) -> None:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started:
+                # the in-flight response says that the connection ends with it (RFC 9112 §9.6)
+                cycle.default_headers = [*cycle.default_headers, (b"connection", b"close")]
+            super().shutdown()
+
     return EdgeH11Protocol
 
 
