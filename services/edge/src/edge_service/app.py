@@ -54,6 +54,14 @@ def contract_modules() -> list[ModuleType]:
     return modules
 
 
+def _ipv6_prefix(settings: Settings) -> int:
+    """``RAILGUARD_EDGE_IPV6_PREFIX``: the IPv6 network one per-IP limit counts (32..128)."""
+    prefix = settings.get_int("EDGE_IPV6_PREFIX", 64, minimum=32)
+    if prefix > 128:
+        raise ValueError("RAILGUARD_EDGE_IPV6_PREFIX must be at most 128")
+    return prefix
+
+
 @dataclass
 class Edge:
     app: object
@@ -111,7 +119,7 @@ async def build_edge(settings: Settings) -> Edge:
         config,
         metrics,
         origins=origins,
-        ipv6_prefix=settings.get_int("EDGE_IPV6_PREFIX", 64, minimum=32),
+        ipv6_prefix=_ipv6_prefix(settings),
     )
 
     async def ready() -> bool:
