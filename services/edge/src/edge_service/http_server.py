@@ -41,16 +41,39 @@ def edge_protocol(
     extra = list(security_headers)
 
     class EdgeH11Protocol(H11Protocol):
+        def data_received(self, data: bytes) -> None:
+            # h11 bounds only a head that is still incomplete: one that arrives whole in a
+            # single read is accepted at any size, so the head is measured here first
+            if self.conn.their_state is h11.IDLE:
+                pending = self.conn.trailing_data[0] + data  # at most max_head_bytes + data
+                end = pending.find(b"\r\n\r\n")
+                if end > max_head_bytes or (end == -1 and len(pending) > max_head_bytes):
+                    self._unset_keepalive_if_required()
+                    self._refuse_head_too_large()
+                    return
+            super().data_received(data)
+
         def send_400_response(self, msg: str) -> None:
             # h11 refuses a head that outgrew its buffer with "Receive buffer too long"; the
-            # buffered bytes tell that apart from any other malformed request
-            oversized = len(self.conn.trailing_data[0]) > max_head_bytes
-            request_id = new_request_id()
-            if oversized:
-                status, code = 431, "REQUEST_HEADERS_TOO_LARGE"
-                detail = f"the request line and headers exceed {max_head_bytes} bytes"
+            # buffered bytes tell that apart from any other malformed request: more than the
+            # limit, and no end of the head within it
+            buffered = self.conn.trailing_data[0]
+            if len(buffered) > max_head_bytes and b"\r\n\r\n" not in buffered[: max_head_bytes + 4]:
+                self._refuse_head_too_large()
             else:
-                status, code, detail = 400, "MALFORMED_REQUEST", "the request is not valid HTTP/1.1"
+                self._refuse(400, "MALFORMED_REQUEST", "the request is not valid HTTP/1.1")
+
+        def _refuse_head_too_large(self) -> None:
+            self._refuse(
+                431,
+                "REQUEST_HEADERS_TOO_LARGE",
+                f"the request line and headers exceed {max_head_bytes} bytes",
+            )
+
+        def _refuse(self, status: int, code: str, detail: str) -> None:
+            """Answer problem+json and close: the request could not be read, so nothing after
+            it on this connection can be either."""
+            request_id = new_request_id()
             response = problem_response(status, code, detail, request_id)
             headers = [
                 *response.raw_headers,
