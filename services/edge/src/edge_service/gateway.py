@@ -326,6 +326,7 @@ class Gateway:
         return await self.respond(request, lambda _: self._whoami(request))
 
     async def _whoami(self, request: Request) -> Response:
+        request.state.operation = "whoami"
         await self.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         client_ip = self.client_ip_of(request)
 
@@ -571,6 +572,7 @@ def build_app(
         return await gateway.respond(request, lambda _: _jwks(request))
 
     async def _jwks(request: Request) -> Response:
+        request.state.operation = "jwks"
         await gateway.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         if not gateway.tokens.ready:
             try:
@@ -594,6 +596,7 @@ def build_app(
         return await gateway.respond(request, lambda _: _openapi_json(request))
 
     async def _openapi_json(request: Request) -> Response:
+        request.state.operation = "openapi"
         await gateway.limit_ip(request, access_pb2.RATE_LIMIT_CLASS_READ)
         return Response(openapi_doc, media_type="application/json")
 
