@@ -225,3 +225,5 @@ def test_failed_handshake_authentications_count_against_the_ip(env: Env) -> None
         statuses.append(denied.value.status_code)
     assert statuses == [401] * 30 + [429]
     assert denied.value.json()["code"] == "RATE_LIMITED"
+    assert denied.value.headers["RateLimit-Policy"].startswith('"failed-auth"')
+    assert int(denied.value.headers["Retry-After"]) >= 1

@@ -188,6 +188,8 @@ class AuditStreamRoute:
 
     async def _deny(self, websocket: WebSocket, response: Response, request_id: str) -> None:
         response.headers["X-Request-Id"] = request_id
+        for name, value in getattr(websocket.state, "limit_headers", {}).items():
+            response.headers.setdefault(name, value)  # a limited refusal says so
         if "websocket.http.response" in websocket.scope.get("extensions", {}):
             await websocket.send_denial_response(response)
         else:
