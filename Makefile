@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TOOLS  := .tools
 BUF    := $(TOOLS)/node_modules/.bin/buf
+PEERS  := .venv-peers/.installed
 
 .PHONY: run test lint typecheck protos protos-check buf bench install clean
 
@@ -44,8 +45,14 @@ $(BUF):
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && npm install --silent --no-save --no-package-lock --no-fund --no-audit @bufbuild/buf@1.75.0
 
-bench: install
+# The peers make bench compares with live in their own venv, so none of their packages reach ours.
+$(PEERS): benchmarks/peers/requirements.lock
+	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r benchmarks/peers/requirements.lock 2>&1 | grep -v "WARNING: Location" || true
+	touch $(PEERS)
+
+bench: install $(PEERS)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf .state $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .state $(TOOLS) .venv-peers .pytest_cache .mypy_cache .ruff_cache

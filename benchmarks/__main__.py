@@ -19,6 +19,7 @@ from benchmarks import (
     bench_login,
     bench_memory,
     bench_mfa,
+    bench_peers,
     bench_revocation,
 )
 from benchmarks.processes import ROOT, rss_mb
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Session], list[Figure]]] = {
     bench_login.NAME: bench_login.run,
     bench_grpc.NAME: bench_grpc.run,
     bench_edge.NAME: bench_edge.run,
+    bench_peers.NAME: bench_peers.run,
     bench_keys.NAME: bench_keys.run,
     bench_revocation.NAME: bench_revocation.run,
     bench_mfa.NAME: bench_mfa.run,

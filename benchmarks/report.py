@@ -15,6 +15,7 @@ __all__ = ["Figure", "Target", "TargetKind", "Verdict", "format_table", "ratio",
 class TargetKind(StrEnum):
     MIN_RATIO = "min_ratio"  # Railguard / baseline must be at least the threshold
     MAX_VALUE = "max_value"  # the Railguard value itself must be at most the threshold
+    MAX_RATIO = "max_ratio"  # Railguard / baseline must be at most the threshold (costs)
 
 
 class Verdict(StrEnum):
@@ -34,6 +35,8 @@ class Target:
     def describe(self) -> str:
         if self.kind is TargetKind.MIN_RATIO:
             return f">= {self.threshold:g}x"
+        if self.kind is TargetKind.MAX_RATIO:
+            return f"<= {self.threshold:g}x"
         return f"<= {self.threshold:g} {self.unit}".rstrip()
 
 
@@ -67,6 +70,8 @@ class Figure:
         r = self.ratio
         if r is None:
             return Verdict.NOT_MEASURED
+        if self.target.kind is TargetKind.MAX_RATIO:
+            return Verdict.PASS if r <= self.target.threshold else Verdict.BELOW
         return Verdict.PASS if r >= self.target.threshold else Verdict.BELOW
 
     def as_dict(self) -> dict[str, Any]:

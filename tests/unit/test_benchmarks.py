@@ -68,8 +68,43 @@ def test_every_benchmark_is_registered() -> None:
         "login",
         "grpc",
         "edge",
+        "peers",
         "keys",
         "revocation",
         "mfa",
         "credentials",
     }
+
+
+def test_cost_ratio_verdicts() -> None:
+    """A cost target passes while Railguard's cost is at most the threshold times the peer's."""
+    cost = Target(TargetKind.MAX_RATIO, 1.0, "ms")
+    assert cost.describe() == "<= 1x"
+    assert Figure("cpu", "ms", cost, 1.5, 1.5).verdict is Verdict.PASS
+    assert Figure("cpu", "ms", cost, 1.51, 1.5).verdict is Verdict.BELOW
+    assert Figure("cpu", "ms", cost, 1.0, None).verdict is Verdict.NOT_MEASURED
+
+
+def test_peers_compare_with_the_best_peer() -> None:
+    from benchmarks.bench_peers import Measured, _figures
+    from benchmarks.loadgen import HttpTarget
+    from benchmarks.measure import Round, Side
+
+    def side(label: str, rps: float, cpu: float) -> Measured:
+        target = HttpTarget(1, "/", (), "ca.crt")
+        result = LoadResult(ok=int(rps * 2), failed=0, seconds=2.0)
+        return Measured(label, Side(target), [Round(result, {"server": cpu, "client": 9.0})])
+
+    sides = [
+        side("jwt", 900.0, 1.0),
+        side("key", 1200.0, 0.8),
+        side("fastapi", 500.0, 1.7),
+        side("django", 600.0, 2.0),
+        side("bare", 9000.0, 0.1),
+    ]
+    jwt_rps, jwt_cpu, key_rps, key_cpu, context = _figures(sides, "postgres", 16)
+    assert (jwt_rps.railguard, jwt_rps.baseline) == (900.0, 600.0)  # django is the best peer
+    assert jwt_rps.verdict is Verdict.PASS and jwt_rps.ratio == 1.5
+    assert (jwt_cpu.railguard, jwt_cpu.baseline) == (1.0, 2.0)  # the client's CPU is not counted
+    assert key_rps.ratio == 2.0 and key_cpu.verdict is Verdict.PASS
+    assert (context.railguard, context.baseline) == (600.0, 9000.0)
