@@ -19,7 +19,13 @@ import httpx
 
 from railguard import ops
 from railguard._core import USER_AGENT, Call, RetryPolicy, ssl_context
-from railguard.errors import ConnectionFailed, MfaRequired, RailguardError, error_from_response
+from railguard.errors import (
+    ConnectionFailed,
+    MfaRequired,
+    RailguardError,
+    error_from_parts,
+    error_from_response,
+)
 from railguard.session import Tokens
 
 __all__ = ["Client"]
@@ -428,6 +434,7 @@ class Audit(_Resource):
 
     def stream(self, workspace: str, *, after: int = 0, open_timeout: float = 10) -> Iterator[Json]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
+        from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
 
         if self._t.tokens is not None and not self._t.api_key and self._t.tokens.needs_refresh():
@@ -435,17 +442,24 @@ class Audit(_Resource):
         url = self._base_url.replace("https://", "wss://", 1) + ops.audit_stream_path(
             workspace, after
         )
-        with connect(
-            url,
-            ssl=websocket_ssl(self._verify),
-            additional_headers=self._t.auth_headers(),
-            open_timeout=open_timeout,
-            user_agent_header=USER_AGENT,
-        ) as socket:
-            for message in socket:
-                event = json.loads(message)
-                if isinstance(event, dict):
-                    yield event
+        try:
+            with connect(
+                url,
+                ssl=websocket_ssl(self._verify),
+                additional_headers=self._t.auth_headers(),
+                open_timeout=open_timeout,
+                user_agent_header=USER_AGENT,
+            ) as socket:
+                for message in socket:
+                    event = json.loads(message)
+                    if isinstance(event, dict):
+                        yield event
+        except InvalidStatus as exc:  # the handshake was refused: a problem+json answer
+            raise error_from_parts(
+                exc.response.status_code,
+                bytes(exc.response.body or b""),
+                dict(exc.response.headers),
+            ) from None
 
 
 class Client:

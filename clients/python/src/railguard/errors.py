@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailable",
     "Unauthenticated",
+    "error_from_parts",
     "error_from_response",
 ]
 
@@ -134,14 +136,19 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def error_from_response(response: httpx.Response) -> RailguardError:
     """The typed exception for an error response (problem+json, or anything else the path sent)."""
+    return error_from_parts(response.status_code, response.content, response.headers)
+
+
+def error_from_parts(status: int, content: bytes, headers: Mapping[str, str]) -> RailguardError:
+    """The typed exception from a status, a body and headers (lower-case names looked up)."""
     body: Any = None
     try:
-        body = json.loads(response.content) if response.content else None
+        body = json.loads(content) if content else None
     except ValueError:
         body = None
     if not isinstance(body, dict):
         body = {}
-    status = response.status_code
+    headers = {k.lower(): v for k, v in headers.items()}
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else RailguardError)
     violations = tuple(
         FieldViolation(str(v.get("field", "")), str(v.get("detail", "")))
@@ -152,9 +159,9 @@ def error_from_response(response: httpx.Response) -> RailguardError:
         status,
         str(body.get("code") or f"HTTP_{status}"),
         str(body.get("detail") or ""),
-        request_id=str(body.get("request_id") or response.headers.get("x-request-id", "")),
+        request_id=str(body.get("request_id") or headers.get("x-request-id", "")),
         title=str(body.get("title") or ""),
         type=str(body.get("type") or ""),
         violations=violations,
-        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        retry_after=parse_retry_after(headers.get("retry-after")),
     )
