@@ -26,7 +26,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import OKPAlgorithm
 
-from railguard.errors import RailguardError, Unauthenticated
+from railguard.errors import PermissionDenied, Unauthenticated
 
 __all__ = [
     "AccessClaims",
@@ -266,7 +266,7 @@ class ApiKeyVerifier:
             principal = self._lookup(key)
             self.lookups += 1
             if principal.get("type") != "apiKey":
-                raise RailguardError(401, "NOT_AN_API_KEY", "the credential is not an API key")
+                raise Unauthenticated(401, "NOT_AN_API_KEY", "the credential is not an API key")
             self._cache.put(digest, principal)
         _check_scope(principal, required_scope)
         return principal
@@ -302,7 +302,7 @@ class AsyncApiKeyVerifier:
             principal = await self._lookup(key)
             self.lookups += 1
             if principal.get("type") != "apiKey":
-                raise RailguardError(401, "NOT_AN_API_KEY", "the credential is not an API key")
+                raise Unauthenticated(401, "NOT_AN_API_KEY", "the credential is not an API key")
             self._cache.put(digest, principal)
         _check_scope(principal, required_scope)
         return principal
@@ -310,4 +310,4 @@ class AsyncApiKeyVerifier:
 
 def _check_scope(principal: dict[str, Any], required_scope: str) -> None:
     if required_scope and required_scope not in (principal.get("scopes") or []):
-        raise RailguardError(403, "SCOPE_MISSING", f"the key lacks the scope {required_scope}")
+        raise PermissionDenied(403, "SCOPE_NOT_GRANTED", f"API key lacks scope {required_scope}")
