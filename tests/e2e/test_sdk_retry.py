@@ -12,7 +12,7 @@ import httpx
 import pytest
 from devstack import Stack, StackPorts
 from railguard import Client
-from railguard._core import RetryPolicy
+from railguard import RetryPolicy
 from railguard.errors import RateLimited
 
 from .conftest import PASSWORD, running_stack

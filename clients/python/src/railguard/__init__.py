@@ -20,18 +20,28 @@ __path__ = extend_path(__path__, __name__)
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from railguard._core import RetryPolicy
     from railguard.aio import AsyncClient
     from railguard.client import Client
     from railguard.errors import MfaRequired, RailguardError
     from railguard.session import Tokens
 
-__all__ = ["AsyncClient", "Client", "MfaRequired", "RailguardError", "Tokens", "__version__"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "MfaRequired",
+    "RailguardError",
+    "RetryPolicy",
+    "Tokens",
+    "__version__",
+]
 
 _LAZY = {
     "AsyncClient": "railguard.aio",
     "Client": "railguard.client",
     "MfaRequired": "railguard.errors",
     "RailguardError": "railguard.errors",
+    "RetryPolicy": "railguard._core",
     "Tokens": "railguard.session",
 }
 

@@ -389,7 +389,9 @@ def credentials_list(state: State, workspace: str) -> None:
 @credentials.command("create")
 @click.argument("workspace")
 @click.option("--name", "display_name", required=True)
-@click.option("--provider", required=True, help="openai, anthropic, aws, azure_openai, google or generic.")
+@click.option(
+    "--provider", required=True, help="openai, anthropic, aws, azure_openai, google or generic."
+)
 @pass_state
 @fails_cleanly
 def credentials_create(state: State, workspace: str, display_name: str, provider: str) -> None:
