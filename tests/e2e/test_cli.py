@@ -86,6 +86,33 @@ def test_login_workspace_key_whoami_credentials_audit(stack: Stack, tmp_path: Pa
     )
     assert key not in _ok(_railguard(stack, home, "whoami", env={"RAILGUARD_API_KEY": key}))
 
+    # members: add a signed-up user, change the role, remove
+    with Client(stack.url, verify=str(stack.certs / "ca.crt")) as rg:
+        rg.sign_up(bob := f"bob{secrets.token_hex(4)}@example.com", PASSWORD)
+    added = json.loads(_ok(_railguard(stack, home, "--json", "members", "add", ws["name"], bob)))
+    assert added["role"] == "ROLE_USER"
+    member = added["name"]
+    assert "ROLE_ADMIN" in _ok(
+        _railguard(stack, home, "members", "set-role", ws["name"], member, "admin")
+    )
+    assert bob in _ok(_railguard(stack, home, "members", "list", ws["name"]))
+    _ok(_railguard(stack, home, "members", "remove", ws["name"], member.rsplit("/", 1)[1]))
+    assert bob not in _ok(_railguard(stack, home, "members", "list", ws["name"]))
+
+    # rotate prints the new secret once; revoke refuses the key from then on
+    key_name = json.loads(listed)[0]["name"]
+    rotated = _ok(_railguard(stack, home, "keys", "rotate", key_name, "--grace", "0"))
+    (new_secret,) = [
+        x.removeprefix("new secret: ") for x in rotated.splitlines() if x.startswith("new secret: ")
+    ]
+    assert new_secret != key and rotated.count(new_secret) == 1
+    key_id = key_name.rsplit("/", 1)[1]
+    assert "API_KEY_STATE_REVOKED" in _ok(
+        _railguard(stack, home, "keys", "revoke", key_id, "-w", ws["name"])
+    )
+    dead = _railguard(stack, home, "whoami", env={"RAILGUARD_API_KEY": new_secret})
+    assert dead.returncode == 1 and dead.stderr.startswith("error: KEY_REVOKED")
+
     # the value comes from stdin: it is neither in argv nor anywhere in the output
     argv = ["credentials", "create", ws["name"], "--name", "OpenAI", "--provider", "openai"]
     made = _railguard(stack, home, *argv, stdin=CREDENTIAL + "\n")

@@ -172,6 +172,23 @@ def test_an_expiring_access_token_is_refreshed_before_the_request(stack: Stack) 
         assert rg.tokens == stored[0]
 
 
+async def test_a_refused_access_token_is_refreshed_once_and_the_call_retried(stack: Stack) -> None:
+    async with _async_client(stack) as rg:
+        await rg.sign_up(email := _email(), PASSWORD)
+        tokens = await rg.login(email, PASSWORD)
+    # far from expiry by the clock, but refused by the edge (as after a dropped signing key)
+    refused = Tokens("not-a-jwt", tokens.refresh_token, access_expires_at=time.time() + 600)
+    stored: list[Tokens] = []
+    async with _async_client(stack, tokens=refused, on_tokens=stored.append) as rg:
+        assert (await rg.users.me())["email"] == email
+        assert len(stored) == 1 and stored[0].access_token.count(".") == 2
+    no_refresh = Tokens("not-a-jwt", "", access_expires_at=time.time() + 600)
+    async with _async_client(stack, tokens=no_refresh) as rg:
+        with pytest.raises(Unauthenticated) as refused_for_good:
+            await rg.users.me()
+        assert refused_for_good.value.code == "TOKEN_INVALID"
+
+
 def _signed(key: Ed25519PrivateKey, kid: str, **claims: Any) -> str:
     now = int(time.time())
     body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u1", "sid": "s1", "jti": "j1"}

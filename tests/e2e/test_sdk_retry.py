@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from devstack import Stack, StackPorts
-from railguard import Client
-from railguard import RetryPolicy
+from railguard import Client, RetryPolicy
 from railguard.errors import RateLimited
 
 from .conftest import PASSWORD, running_stack

@@ -18,7 +18,7 @@ import httpx
 
 from railguard import ops
 from railguard._core import USER_AGENT, Call, RetryPolicy, ssl_context
-from railguard.client import _json, tokens_from_login, websocket_ssl
+from railguard.client import REFRESH_ON, _json, tokens_from_login, websocket_ssl
 from railguard.errors import (
     ConnectionFailed,
     MfaRequired,
@@ -98,7 +98,7 @@ class _Transport:
                 return _json(response)
             error = error_from_response(response)
             if (
-                error.code == "TOKEN_EXPIRED"
+                error.code in REFRESH_ON
                 and call.authenticated
                 and not refreshed
                 and not self.api_key

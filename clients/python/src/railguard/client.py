@@ -2,7 +2,7 @@
 
 Authentication is an API key (``api_key=``) or a user session: ``login()`` (with the MFA step),
 or ``tokens=`` from an earlier login. Access tokens are refreshed before they expire and once more
-if the edge answers ``TOKEN_EXPIRED``; ``on_tokens`` is told every new pair (to store it).
+if the edge answers ``TOKEN_EXPIRED``/``TOKEN_INVALID``; ``on_tokens`` is told every new pair (to store it).
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from railguard.session import Tokens
 __all__ = ["Client"]
 
 Json = dict[str, Any]
+
+# a 401 with one of these is answered by one refresh and one retry: the token expired early
+# (clock skew) or its signing key has since been dropped
+REFRESH_ON = frozenset({"TOKEN_EXPIRED", "TOKEN_INVALID"})
 
 
 def _json(response: httpx.Response) -> Json:
@@ -129,7 +133,7 @@ class _Transport:
                 return _json(response)
             error = error_from_response(response)
             if (
-                error.code == "TOKEN_EXPIRED"
+                error.code in REFRESH_ON
                 and call.authenticated
                 and not refreshed
                 and not self.api_key
