@@ -98,6 +98,18 @@ def test_readme_journey_sync(stack: Stack) -> None:
         first = next(iter(rg.audit.stream(ws_id)))
         assert first["action"] == "workspace.create"
 
+        assert "2580" not in json.dumps(rg.deployments.set_pin(ws_id, "d1", "2580"))
+        assert rg.deployments.get_pin(ws_id, "d1")["name"].endswith("/deployments/d1/pin")
+        assert rg.deployments.verify_pin(ws_id, "d1", "2580")["accessToken"]
+        rg.deployments.clear_pin(ws_id, "d1")
+
+        # ownership moves to another member; the caller stays on as Admin
+        second = rg.workspaces.create("Handover")
+        rg.members.add(second["name"], bob, "ROLE_ADMIN")
+        member_id = [m for m in rg.members.list(second["name"]) if m["email"] == bob][0]["name"]
+        rg.workspaces.transfer_ownership(second["name"], member_id.rsplit("/", 1)[1])
+        assert rg.workspaces.get(second["name"])["callerRole"] == "ROLE_ADMIN"
+
         assert [s["current"] for s in rg.sessions.list()] == [True]
         refreshed = rg.refresh()
         assert refreshed.access_token != tokens.access_token and seen[-1] == refreshed

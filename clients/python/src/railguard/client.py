@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from railguard import ops
-from railguard._core import USER_AGENT, Call, RetryPolicy, ssl_context
+from railguard._core import USER_AGENT, Call, RetryPolicy, new_request_id, ssl_context
 from railguard.errors import (
     ConnectionFailed,
     MfaRequired,
@@ -107,8 +107,10 @@ class _Transport:
             self.set_tokens(tokens)
             return tokens
 
-    def _once(self, call: Call) -> httpx.Response:
-        headers = {**call.headers}
+    def _once(self, call: Call, request_id: str) -> httpx.Response:
+        # one X-Request-Id per logical call, kept across refresh and retries: it is the id an
+        # error answer carries, and what operators search the logs for
+        headers = {"X-Request-Id": request_id, **call.headers}
         if call.authenticated:
             headers.update(self.auth_headers())
         try:
@@ -126,9 +128,9 @@ class _Transport:
         if call.authenticated and not self.api_key and self.tokens is not None:
             if self.tokens.needs_refresh():
                 self.refresh(self.tokens)
-        attempt, refreshed = 0, False
+        attempt, refreshed, request_id = 0, False, new_request_id()
         while True:
-            response = self._once(call)
+            response = self._once(call, request_id)
             if response.status_code < 400:
                 return _json(response)
             error = error_from_response(response)
@@ -420,6 +422,23 @@ class Webhooks(_Resource):
         return self._t.send(ops.deliver_webhook(trigger, token, payload))
 
 
+class Deployments(_Resource):
+    """Agent UI deployment PINs (Admin+): set, inspect, clear; ``verify_pin`` needs no login."""
+
+    def set_pin(self, workspace: str, deployment: str, pin: str) -> Json:
+        return self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
+
+    def get_pin(self, workspace: str, deployment: str) -> Json:
+        return self._t.send(ops.get_deployment_pin(workspace, deployment))
+
+    def clear_pin(self, workspace: str, deployment: str) -> None:
+        self._t.send(ops.clear_deployment_pin(workspace, deployment))
+
+    def verify_pin(self, workspace: str, deployment: str, pin: str) -> Json:
+        """A deployment token (``accessToken``) for the Agent UI when the PIN matches."""
+        return self._t.send(ops.verify_deployment_pin(workspace, deployment, pin))
+
+
 class Audit(_Resource):
     """A workspace's hash-chained audit log (Admin+, or a key with ``audit:read``)."""
 
@@ -493,6 +512,7 @@ class Client:
         self.workspaces, self.members = Workspaces(t), Members(t)
         self.api_keys, self.credentials, self.webhooks = ApiKeys(t), Credentials(t), Webhooks(t)
         self.audit = Audit(t, self.base_url, verify)
+        self.deployments = Deployments(t)
 
     @property
     def tokens(self) -> Tokens | None:

@@ -340,3 +340,27 @@ def deliver_webhook(trigger_id: str, token: str, payload: Json) -> Call:
         authenticated=False,
         headers={"X-Railguard-Webhook-Token": token},
     )
+
+
+# ---- Agent UI deployment PINs --------------------------------------------------------------
+
+
+def _pin(workspace: str, deployment: str) -> str:
+    return f"{child(_ws(workspace), 'deployments', deployment)}/pin"
+
+
+def set_deployment_pin(workspace: str, deployment: str, pin: str) -> Call:
+    return Call("POST", f"/v1/{_pin(workspace, deployment)}:set", body={"pin": pin})
+
+
+def get_deployment_pin(workspace: str, deployment: str) -> Call:
+    return Call("GET", f"/v1/{_pin(workspace, deployment)}")
+
+
+def clear_deployment_pin(workspace: str, deployment: str) -> Call:
+    return Call("DELETE", f"/v1/{_pin(workspace, deployment)}")
+
+
+def verify_deployment_pin(workspace: str, deployment: str, pin: str) -> Call:
+    name = child(_ws(workspace), "deployments", deployment)
+    return Call("POST", f"/v1/{name}:verifyPin", body={"pin": pin}, authenticated=False)

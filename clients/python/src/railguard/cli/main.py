@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from railguard import __version__
 from railguard.cli import config, output
 from railguard.cli.admin import admin
 from railguard.client import Client
@@ -88,7 +89,7 @@ def fails_cleanly(fn: F) -> F:
 @click.option("--url", envvar="RAILGUARD_URL", default=None, help="The edge's HTTPS URL.")
 @click.option("--ca-file", envvar="RAILGUARD_CA_FILE", default=None, help="CA bundle (PEM).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.version_option(package_name="railguard-sdk", prog_name="railguard")
+@click.version_option(version=__version__, prog_name="railguard")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, ca_file: str | None, as_json: bool) -> None:
     """Railguard from the command line (user and operator commands)."""
