@@ -108,8 +108,8 @@ class _Transport:
             return tokens
 
     def _once(self, call: Call, request_id: str) -> httpx.Response:
-        # one X-Request-Id per logical call, kept across refresh and retries: it is the id an
-        # error answer carries, and what operators search the logs for
+        # one X-Request-Id per logical call, kept across refresh and retries (an edge that keeps
+        # a caller's id reports it back as the problem's request_id)
         headers = {"X-Request-Id": request_id, **call.headers}
         if call.authenticated:
             headers.update(self.auth_headers())
