@@ -280,6 +280,6 @@ async def test_async_verifiers_and_the_api_key_cache(stack: Stack) -> None:
     with pytest.raises(Unauthenticated) as revoked:
         await keys.verify(created["key"])
     assert revoked.value.code == "KEY_REVOKED"
-    sync_keys = ApiKeyVerifier.for_edge(stack.url, verify=ca)
-    with pytest.raises(Unauthenticated):
+    await keys.aclose()
+    with ApiKeyVerifier.for_edge(stack.url, verify=ca) as sync_keys, pytest.raises(Unauthenticated):
         sync_keys.verify("rg_live_" + "x" * 50)

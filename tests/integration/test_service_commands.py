@@ -127,3 +127,15 @@ def test_peppers_add_from_settings_prints_an_entry_and_changes_nothing(tmp_path:
     assert version == "2" and len(base64.b64decode(encoded)) >= 32
     assert ring.split(":")[1] not in result.stdout, "the existing pepper is never printed"
     assert not (tmp_path / "keys-pepper").exists()
+
+
+def test_railguard_admin_delegates_to_the_service_commands(tmp_path: Path) -> None:
+    migrated = _run(tmp_path, "railguard", "admin", "migrate", "keys")
+    assert migrated.returncode == 0, migrated.stderr
+    assert (tmp_path / "keys.db").exists()
+    listed = _run(tmp_path, "railguard", "admin", "peppers", "list")
+    assert listed.returncode == 0 and listed.stdout.strip() == "v1 (current): 0 key(s)"
+    refused = _run(tmp_path, "railguard", "admin", "peppers", "retire", "1")
+    assert refused.returncode == 1 and "is current" in refused.stderr  # the service's exit code
+    wrong = _run(tmp_path, "railguard", "admin", "purge", "auth")
+    assert wrong.returncode == 2, "auth has no purge command"

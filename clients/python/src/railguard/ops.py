@@ -62,6 +62,11 @@ def whoami() -> Call:
     return Call("GET", "/v1/whoami")
 
 
+def whoami_with_key(api_key: str) -> Call:
+    """``whoami`` for a key that is not the client's own credential (API-key verification)."""
+    return Call("GET", "/v1/whoami", authenticated=False, headers={"X-API-Key": api_key})
+
+
 def jwks() -> Call:
     return Call("GET", "/.well-known/jwks.json", authenticated=False)
 

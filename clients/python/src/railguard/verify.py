@@ -245,19 +245,36 @@ class ApiKeyVerifier:
         *,
         ttl: float = 1.0,
         max_entries: int = 10_000,
+        close: Callable[[], None] | None = None,
     ) -> None:
-        self._lookup, self._cache = lookup, _TtlCache(ttl, max_entries)
+        self._lookup, self._cache, self._close = lookup, _TtlCache(ttl, max_entries), close
         self.lookups = 0
 
+    def close(self) -> None:
+        """Close the client ``for_edge`` made (a verifier built on your client leaves it open)."""
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> ApiKeyVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @classmethod
-    def for_edge(cls, base_url: str, **client_kw: Any) -> ApiKeyVerifier:
+    def for_client(cls, client: Any, **kw: Any) -> ApiKeyVerifier:
+        """Lookups through ``client`` (a ``railguard.Client``; its connections are reused)."""
+        from railguard import ops
+
+        return cls(lambda key: dict(client._t.send(ops.whoami_with_key(key))), **kw)
+
+    @classmethod
+    def for_edge(cls, base_url: str, *, ttl: float = 1.0, **client_kw: Any) -> ApiKeyVerifier:
+        """A verifier with its own long-lived client (``client_kw``: ``verify=``, ``timeout=``)."""
         from railguard.client import Client
 
-        def lookup(key: str) -> dict[str, Any]:
-            with Client(base_url, api_key=key, **client_kw) as client:
-                return client.whoami()
-
-        return cls(lookup)
+        client = Client(base_url, **client_kw)
+        return cls.for_client(client, ttl=ttl, close=client.close)
 
     def verify(self, key: str, *, required_scope: str = "") -> dict[str, Any]:
         digest = _digest(key)
@@ -281,19 +298,39 @@ class AsyncApiKeyVerifier:
         *,
         ttl: float = 1.0,
         max_entries: int = 10_000,
+        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._lookup, self._cache = lookup, _TtlCache(ttl, max_entries)
+        self._lookup, self._cache, self._close = lookup, _TtlCache(ttl, max_entries), close
         self.lookups = 0
 
+    async def aclose(self) -> None:
+        """Close the client ``for_edge`` made (a verifier built on your client leaves it open)."""
+        if self._close is not None:
+            await self._close()
+
+    async def __aenter__(self) -> AsyncApiKeyVerifier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     @classmethod
-    def for_edge(cls, base_url: str, **client_kw: Any) -> AsyncApiKeyVerifier:
-        from railguard.aio import AsyncClient
+    def for_client(cls, client: Any, **kw: Any) -> AsyncApiKeyVerifier:
+        """Lookups through ``client`` (a ``railguard.AsyncClient``; connections are reused)."""
+        from railguard import ops
 
         async def lookup(key: str) -> dict[str, Any]:
-            async with AsyncClient(base_url, api_key=key, **client_kw) as client:
-                return await client.whoami()
+            return dict(await client._t.send(ops.whoami_with_key(key)))
 
-        return cls(lookup)
+        return cls(lookup, **kw)
+
+    @classmethod
+    def for_edge(cls, base_url: str, *, ttl: float = 1.0, **client_kw: Any) -> AsyncApiKeyVerifier:
+        """A verifier with its own long-lived client (``client_kw``: ``verify=``, ``timeout=``)."""
+        from railguard.aio import AsyncClient
+
+        client = AsyncClient(base_url, **client_kw)
+        return cls.for_client(client, ttl=ttl, close=client.aclose)
 
     async def verify(self, key: str, *, required_scope: str = "") -> dict[str, Any]:
         digest = _digest(key)

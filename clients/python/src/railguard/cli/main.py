@@ -96,7 +96,8 @@ def cli(ctx: click.Context, url: str | None, ca_file: str | None, as_json: bool)
     stored = config.load_session()
     state = State(
         url=(url or (stored.url if stored else "") or DEFAULT_URL).rstrip("/"),
-        ca_file=ca_file or (stored.ca_file if stored else ""),
+        # stored absolute: the session must work from any directory
+        ca_file=os.path.abspath(ca_file) if ca_file else (stored.ca_file if stored else ""),
         as_json=as_json,
         api_key=os.environ.get("RAILGUARD_API_KEY", ""),
         stored=stored,
