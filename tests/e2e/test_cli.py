@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 import pytest
 from devstack import Stack
-from railguard import Client
+from railguard import AsyncClient, Client
 from railguard.cli.main import cli
+from testkit.totp import secret_from_uri, totp_code, wait_for_fresh_step
 
 from .conftest import PASSWORD
 
@@ -150,6 +151,21 @@ def test_login_workspace_key_whoami_credentials_audit(stack: Stack, tmp_path: Pa
     assert not session.exists()
     after = _railguard(stack, home, "whoami")
     assert after.returncode == 1 and after.stderr.startswith("error: NOT_LOGGED_IN")
+
+
+async def test_login_asks_for_the_second_factor(stack: Stack, tmp_path: Path) -> None:
+    email = f"mfa{secrets.token_hex(4)}@example.com"
+    async with AsyncClient(stack.url, verify=str(stack.certs / "ca.crt")) as rg:
+        await rg.sign_up(email, PASSWORD)
+        await rg.login(email, PASSWORD)
+        secret = secret_from_uri((await rg.mfa.begin_totp())["otpauthUri"])
+        await wait_for_fresh_step()
+        await rg.mfa.confirm_totp(totp_code(secret, steps=-1))
+    home = tmp_path / "config"
+    stdin = f"{PASSWORD}\n{totp_code(secret)}\n"
+    login = _railguard(stack, home, "login", "--email", email, "--password-stdin", stdin=stdin)
+    assert login.returncode == 0, login.stderr
+    assert json.loads(_ok(_railguard(stack, home, "--json", "whoami")))["aal"] == "aal2"
 
 
 def _paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -432,7 +432,7 @@ class Audit(_Resource):
     ) -> AsyncIterator[Json]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
 
         if self._t.tokens is not None and not self._t.api_key and self._t.tokens.needs_refresh():
             await self._t.refresh(self._t.tokens)
@@ -457,6 +457,14 @@ class Audit(_Resource):
                 bytes(exc.response.body or b""),
                 dict(exc.response.headers),
             ) from None
+        except ConnectionClosedError as exc:  # e.g. 1008: the credential expired or was revoked
+            reason = exc.rcvd.reason if exc.rcvd else ""
+            code = exc.rcvd.code if exc.rcvd else 1006
+            raise RailguardError(
+                0, "STREAM_CLOSED", f"closed by the edge ({code}) {reason}"
+            ) from None
+        except (OSError, WebSocketException) as exc:
+            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 class AsyncClient:
