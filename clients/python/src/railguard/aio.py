@@ -12,7 +12,7 @@ import builtins
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -25,6 +25,28 @@ from railguard.errors import (
     RailguardError,
     error_from_parts,
     error_from_response,
+)
+from railguard.models import (
+    ApiKey,
+    AuditChainReport,
+    AuditEvent,
+    CreatedApiKey,
+    CreatedWebhookTrigger,
+    Credential,
+    DeliveryReceipt,
+    DeploymentPin,
+    DeploymentToken,
+    Member,
+    MfaStatus,
+    ScopeInfo,
+    Session,
+    TotpConfirmation,
+    TotpEnrollment,
+    User,
+    WebhookDelivery,
+    WebhookTrigger,
+    WhoAmI,
+    Workspace,
 )
 from railguard.session import Tokens
 
@@ -135,8 +157,8 @@ class _Resource:
 class Users(_Resource):
     """The signed-in user."""
 
-    async def me(self) -> Json:
-        return await self._t.send(ops.get_me())
+    async def me(self) -> User:
+        return cast("User", await self._t.send(ops.get_me()))
 
     async def change_password(self, current_password: str, new_password: str) -> None:
         await self._t.send(ops.change_password(current_password, new_password))
@@ -145,8 +167,11 @@ class Users(_Resource):
 class Sessions(_Resource):
     """The signed-in user's sessions (one per login)."""
 
-    def list(self, page_size: int | None = None) -> AsyncIterator[Json]:
-        return self._t.pages(lambda t: ops.list_sessions(page_size, t), "sessions")
+    def list(self, page_size: int | None = None) -> AsyncIterator[Session]:
+        return cast(
+            "AsyncIterator[Session]",
+            self._t.pages(lambda t: ops.list_sessions(page_size, t), "sessions"),
+        )
 
     async def revoke(self, session: str) -> None:
         await self._t.send(ops.revoke_session(session))
@@ -155,19 +180,19 @@ class Sessions(_Resource):
 class Mfa(_Resource):
     """TOTP enrollment and recovery codes of the signed-in user."""
 
-    async def status(self) -> Json:
-        return await self._t.send(ops.mfa_status())
+    async def status(self) -> MfaStatus:
+        return cast("MfaStatus", await self._t.send(ops.mfa_status()))
 
-    async def begin_totp(self) -> Json:
+    async def begin_totp(self) -> TotpEnrollment:
         """``otpauthUri`` and ``secret`` to load into an authenticator app."""
-        return await self._t.send(ops.begin_totp())
+        return cast("TotpEnrollment", await self._t.send(ops.begin_totp()))
 
-    async def confirm_totp(self, code: str) -> Json:
+    async def confirm_totp(self, code: str) -> TotpConfirmation:
         """Turns TOTP on; returns the recovery codes (shown once). The session becomes aal2."""
         body = await self._t.send(ops.confirm_totp(code))
         if body.get("tokens"):
             self._t.set_tokens(Tokens.from_pair(body["tokens"]))
-        return body
+        return cast("TotpConfirmation", body)
 
     async def disable_totp(self) -> None:
         await self._t.send(ops.disable_totp())
@@ -188,19 +213,23 @@ class Workspaces(_Resource):
         mfa_required: bool | None = None,
         retention_days: int | None = None,
         request_id: str | None = None,
-    ) -> Json:
-        return await self._t.send(
-            ops.create_workspace(display_name, mfa_required, retention_days, request_id)
+    ) -> Workspace:
+        return cast(
+            "Workspace",
+            await self._t.send(
+                ops.create_workspace(display_name, mfa_required, retention_days, request_id)
+            ),
         )
 
-    async def get(self, workspace: str) -> Json:
-        return await self._t.send(ops.get_workspace(workspace))
+    async def get(self, workspace: str) -> Workspace:
+        return cast("Workspace", await self._t.send(ops.get_workspace(workspace)))
 
     def list(
         self, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_workspaces(page_size, t, show_deleted), "workspaces"
+    ) -> AsyncIterator[Workspace]:
+        return cast(
+            "AsyncIterator[Workspace]",
+            self._t.pages(lambda t: ops.list_workspaces(page_size, t, show_deleted), "workspaces"),
         )
 
     async def update(
@@ -210,36 +239,39 @@ class Workspaces(_Resource):
         display_name: str | None = None,
         mfa_required: bool | None = None,
         retention_days: int | None = None,
-    ) -> Json:
+    ) -> Workspace:
         fields = {
             "displayName": display_name,
             "mfaRequired": mfa_required,
             "retentionDays": retention_days,
         }
-        return await self._t.send(ops.update_workspace(workspace, fields))
+        return cast("Workspace", await self._t.send(ops.update_workspace(workspace, fields)))
 
-    async def delete(self, workspace: str) -> Json:
-        return await self._t.send(ops.delete_workspace(workspace))
+    async def delete(self, workspace: str) -> Workspace:
+        return cast("Workspace", await self._t.send(ops.delete_workspace(workspace)))
 
-    async def undelete(self, workspace: str) -> Json:
-        return await self._t.send(ops.undelete_workspace(workspace))
+    async def undelete(self, workspace: str) -> Workspace:
+        return cast("Workspace", await self._t.send(ops.undelete_workspace(workspace)))
 
-    async def transfer_ownership(self, workspace: str, new_owner: str) -> Json:
+    async def transfer_ownership(self, workspace: str, new_owner: str) -> Workspace:
         """``new_owner`` is a member's user id or member name."""
-        return await self._t.send(ops.transfer_ownership(workspace, new_owner))
+        return cast("Workspace", await self._t.send(ops.transfer_ownership(workspace, new_owner)))
 
 
 class Members(_Resource):
     """Members of a workspace; ``member`` is a user id or ``workspaces/<w>/members/<user id>``."""
 
-    def list(self, workspace: str, *, page_size: int | None = None) -> AsyncIterator[Json]:
-        return self._t.pages(lambda t: ops.list_members(workspace, page_size, t), "members")
+    def list(self, workspace: str, *, page_size: int | None = None) -> AsyncIterator[Member]:
+        return cast(
+            "AsyncIterator[Member]",
+            self._t.pages(lambda t: ops.list_members(workspace, page_size, t), "members"),
+        )
 
-    async def add(self, workspace: str, email: str, role: str = "ROLE_USER") -> Json:
-        return await self._t.send(ops.add_member(workspace, email, role))
+    async def add(self, workspace: str, email: str, role: str = "ROLE_USER") -> Member:
+        return cast("Member", await self._t.send(ops.add_member(workspace, email, role)))
 
-    async def set_role(self, workspace: str, member: str, role: str) -> Json:
-        return await self._t.send(ops.set_member_role(workspace, member, role))
+    async def set_role(self, workspace: str, member: str, role: str) -> Member:
+        return cast("Member", await self._t.send(ops.set_member_role(workspace, member, role)))
 
     async def remove(self, workspace: str, member: str) -> None:
         await self._t.send(ops.remove_member(workspace, member))
@@ -259,28 +291,34 @@ class ApiKeys(_Resource):
         allowed_origins: Sequence[str] = (),
         expire_time: str | None = None,
         request_id: str | None = None,
-    ) -> Json:
-        return await self._t.send(
-            ops.create_api_key(
-                workspace,
-                display_name,
-                scopes,
-                environment,
-                allowed_cidrs,
-                allowed_origins,
-                expire_time,
-                request_id,
-            )
+    ) -> CreatedApiKey:
+        return cast(
+            "CreatedApiKey",
+            await self._t.send(
+                ops.create_api_key(
+                    workspace,
+                    display_name,
+                    scopes,
+                    environment,
+                    allowed_cidrs,
+                    allowed_origins,
+                    expire_time,
+                    request_id,
+                )
+            ),
         )
 
-    async def get(self, name: str) -> Json:
-        return await self._t.send(ops.get_api_key(name))
+    async def get(self, name: str) -> ApiKey:
+        return cast("ApiKey", await self._t.send(ops.get_api_key(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_api_keys(workspace, page_size, t, show_deleted), "apiKeys"
+    ) -> AsyncIterator[ApiKey]:
+        return cast(
+            "AsyncIterator[ApiKey]",
+            self._t.pages(
+                lambda t: ops.list_api_keys(workspace, page_size, t, show_deleted), "apiKeys"
+            ),
         )
 
     async def update(
@@ -292,7 +330,7 @@ class ApiKeys(_Resource):
         allowed_cidrs: Sequence[str] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expire_time: str | None = None,
-    ) -> Json:
+    ) -> ApiKey:
         fields = {
             "displayName": display_name,
             "scopes": None if scopes is None else list(scopes),
@@ -300,23 +338,28 @@ class ApiKeys(_Resource):
             "allowedOrigins": None if allowed_origins is None else list(allowed_origins),
             "expireTime": expire_time,
         }
-        return await self._t.send(ops.update_api_key(name, fields))
+        return cast("ApiKey", await self._t.send(ops.update_api_key(name, fields)))
 
-    async def rotate(self, name: str, *, grace_period_seconds: int | None = None) -> Json:
-        return await self._t.send(ops.rotate_api_key(name, grace_period_seconds))
+    async def rotate(self, name: str, *, grace_period_seconds: int | None = None) -> CreatedApiKey:
+        return cast(
+            "CreatedApiKey", await self._t.send(ops.rotate_api_key(name, grace_period_seconds))
+        )
 
-    async def revoke(self, name: str) -> Json:
-        return await self._t.send(ops.revoke_api_key(name))
+    async def revoke(self, name: str) -> ApiKey:
+        return cast("ApiKey", await self._t.send(ops.revoke_api_key(name)))
 
-    async def delete(self, name: str) -> Json:
-        return await self._t.send(ops.delete_api_key(name))
+    async def delete(self, name: str) -> ApiKey:
+        return cast("ApiKey", await self._t.send(ops.delete_api_key(name)))
 
-    async def undelete(self, name: str) -> Json:
-        return await self._t.send(ops.undelete_api_key(name))
+    async def undelete(self, name: str) -> ApiKey:
+        return cast("ApiKey", await self._t.send(ops.undelete_api_key(name)))
 
-    async def scopes(self) -> builtins.list[Json]:
+    async def scopes(self) -> builtins.list[ScopeInfo]:
         """The scope catalogue: every scope, the role it needs and the methods it opens."""
-        return list((await self._t.send(ops.list_scopes())).get("scopes") or [])
+        return cast(
+            "builtins.list[ScopeInfo]",
+            list((await self._t.send(ops.list_scopes())).get("scopes") or []),
+        )
 
 
 class Credentials(_Resource):
@@ -330,33 +373,42 @@ class Credentials(_Resource):
         value: str,
         *,
         request_id: str | None = None,
-    ) -> Json:
-        return await self._t.send(
-            ops.create_credential(workspace, display_name, provider, value, request_id)
+    ) -> Credential:
+        return cast(
+            "Credential",
+            await self._t.send(
+                ops.create_credential(workspace, display_name, provider, value, request_id)
+            ),
         )
 
-    async def get(self, name: str) -> Json:
-        return await self._t.send(ops.get_credential(name))
+    async def get(self, name: str) -> Credential:
+        return cast("Credential", await self._t.send(ops.get_credential(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_credentials(workspace, page_size, t, show_deleted), "credentials"
+    ) -> AsyncIterator[Credential]:
+        return cast(
+            "AsyncIterator[Credential]",
+            self._t.pages(
+                lambda t: ops.list_credentials(workspace, page_size, t, show_deleted), "credentials"
+            ),
         )
 
     async def update(
         self, name: str, *, display_name: str | None = None, value: str | None = None
-    ) -> Json:
-        return await self._t.send(
-            ops.update_credential(name, {"displayName": display_name, "value": value})
+    ) -> Credential:
+        return cast(
+            "Credential",
+            await self._t.send(
+                ops.update_credential(name, {"displayName": display_name, "value": value})
+            ),
         )
 
-    async def delete(self, name: str) -> Json:
-        return await self._t.send(ops.delete_credential(name))
+    async def delete(self, name: str) -> Credential:
+        return cast("Credential", await self._t.send(ops.delete_credential(name)))
 
-    async def undelete(self, name: str) -> Json:
-        return await self._t.send(ops.undelete_credential(name))
+    async def undelete(self, name: str) -> Credential:
+        return cast("Credential", await self._t.send(ops.undelete_credential(name)))
 
 
 class Webhooks(_Resource):
@@ -364,51 +416,71 @@ class Webhooks(_Resource):
 
     async def create(
         self, workspace: str, display_name: str, *, request_id: str | None = None
-    ) -> Json:
-        return await self._t.send(ops.create_webhook_trigger(workspace, display_name, request_id))
+    ) -> CreatedWebhookTrigger:
+        return cast(
+            "CreatedWebhookTrigger",
+            await self._t.send(ops.create_webhook_trigger(workspace, display_name, request_id)),
+        )
 
-    async def get(self, name: str) -> Json:
-        return await self._t.send(ops.get_webhook_trigger(name))
+    async def get(self, name: str) -> WebhookTrigger:
+        return cast("WebhookTrigger", await self._t.send(ops.get_webhook_trigger(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_webhook_triggers(workspace, page_size, t, show_deleted),
-            "webhookTriggers",
+    ) -> AsyncIterator[WebhookTrigger]:
+        return cast(
+            "AsyncIterator[WebhookTrigger]",
+            self._t.pages(
+                lambda t: ops.list_webhook_triggers(workspace, page_size, t, show_deleted),
+                "webhookTriggers",
+            ),
         )
 
-    async def rotate_token(self, name: str) -> Json:
-        return await self._t.send(ops.rotate_webhook_token(name))
+    async def rotate_token(self, name: str) -> CreatedWebhookTrigger:
+        return cast("CreatedWebhookTrigger", await self._t.send(ops.rotate_webhook_token(name)))
 
-    async def delete(self, name: str) -> Json:
-        return await self._t.send(ops.delete_webhook_trigger(name))
+    async def delete(self, name: str) -> WebhookTrigger:
+        return cast("WebhookTrigger", await self._t.send(ops.delete_webhook_trigger(name)))
 
-    def deliveries(self, name: str, *, page_size: int | None = None) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_webhook_deliveries(name, page_size, t), "webhookDeliveries"
+    def deliveries(
+        self, name: str, *, page_size: int | None = None
+    ) -> AsyncIterator[WebhookDelivery]:
+        return cast(
+            "AsyncIterator[WebhookDelivery]",
+            self._t.pages(
+                lambda t: ops.list_webhook_deliveries(name, page_size, t), "webhookDeliveries"
+            ),
         )
 
-    async def deliver(self, trigger: str, token: str, payload: Json) -> Json:
+    async def deliver(self, trigger: str, token: str, payload: Json) -> DeliveryReceipt:
         """Fire a trigger as its sender would (no login needed; the token is the credential)."""
-        return await self._t.send(ops.deliver_webhook(trigger, token, payload))
+        return cast(
+            "DeliveryReceipt", await self._t.send(ops.deliver_webhook(trigger, token, payload))
+        )
 
 
 class Deployments(_Resource):
     """Agent UI deployment PINs (Admin+): set, inspect, clear; ``verify_pin`` needs no login."""
 
-    async def set_pin(self, workspace: str, deployment: str, pin: str) -> Json:
-        return await self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
+    async def set_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentPin:
+        return cast(
+            "DeploymentPin", await self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
+        )
 
-    async def get_pin(self, workspace: str, deployment: str) -> Json:
-        return await self._t.send(ops.get_deployment_pin(workspace, deployment))
+    async def get_pin(self, workspace: str, deployment: str) -> DeploymentPin:
+        return cast(
+            "DeploymentPin", await self._t.send(ops.get_deployment_pin(workspace, deployment))
+        )
 
     async def clear_pin(self, workspace: str, deployment: str) -> None:
         await self._t.send(ops.clear_deployment_pin(workspace, deployment))
 
-    async def verify_pin(self, workspace: str, deployment: str, pin: str) -> Json:
+    async def verify_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentToken:
         """A deployment token (``accessToken``) for the Agent UI when the PIN matches."""
-        return await self._t.send(ops.verify_deployment_pin(workspace, deployment, pin))
+        return cast(
+            "DeploymentToken",
+            await self._t.send(ops.verify_deployment_pin(workspace, deployment, pin)),
+        )
 
 
 class Audit(_Resource):
@@ -418,18 +490,19 @@ class Audit(_Resource):
         super().__init__(transport)
         self._base_url, self._verify = base_url, verify
 
-    def list(self, workspace: str, *, page_size: int | None = None) -> AsyncIterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_audit_events(workspace, page_size, t), "auditEvents"
+    def list(self, workspace: str, *, page_size: int | None = None) -> AsyncIterator[AuditEvent]:
+        return cast(
+            "AsyncIterator[AuditEvent]",
+            self._t.pages(lambda t: ops.list_audit_events(workspace, page_size, t), "auditEvents"),
         )
 
-    async def verify(self, workspace: str) -> Json:
+    async def verify(self, workspace: str) -> AuditChainReport:
         """Recompute the chain server-side: ``ok``, ``verifiedEvents``, ``headHash`` …"""
-        return await self._t.send(ops.verify_audit_chain(workspace))
+        return cast("AuditChainReport", await self._t.send(ops.verify_audit_chain(workspace)))
 
     async def stream(
         self, workspace: str, *, after: int = 0, open_timeout: float = 10
-    ) -> AsyncIterator[Json]:
+    ) -> AsyncIterator[AuditEvent]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
@@ -450,7 +523,7 @@ class Audit(_Resource):
                 async for message in socket:
                     event = json.loads(message)
                     if isinstance(event, dict):
-                        yield event
+                        yield cast(AuditEvent, event)
         except InvalidStatus as exc:  # the handshake was refused: a problem+json answer
             raise error_from_parts(
                 exc.response.status_code,
@@ -500,8 +573,8 @@ class AsyncClient:
     def tokens(self) -> Tokens | None:
         return self._t.tokens
 
-    async def sign_up(self, email: str, password: str, display_name: str = "") -> Json:
-        return await self._t.send(ops.sign_up(email, password, display_name))
+    async def sign_up(self, email: str, password: str, display_name: str = "") -> User:
+        return cast("User", await self._t.send(ops.sign_up(email, password, display_name)))
 
     async def login(
         self, email: str, password: str, *, totp_code: str = "", recovery_code: str = ""
@@ -536,9 +609,9 @@ class AsyncClient:
         await self._t.send(ops.logout())
         self._t.tokens = None
 
-    async def whoami(self) -> Json:
+    async def whoami(self) -> WhoAmI:
         """The caller: a user (``userId``, ``aal``) or an API key (``workspace``, ``scopes``)."""
-        return await self._t.send(ops.whoami())
+        return cast("WhoAmI", await self._t.send(ops.whoami()))
 
     async def jwks(self) -> Json:
         return await self._t.send(ops.jwks())

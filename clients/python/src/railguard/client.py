@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -25,6 +25,28 @@ from railguard.errors import (
     RailguardError,
     error_from_parts,
     error_from_response,
+)
+from railguard.models import (
+    ApiKey,
+    AuditChainReport,
+    AuditEvent,
+    CreatedApiKey,
+    CreatedWebhookTrigger,
+    Credential,
+    DeliveryReceipt,
+    DeploymentPin,
+    DeploymentToken,
+    Member,
+    MfaStatus,
+    ScopeInfo,
+    Session,
+    TotpConfirmation,
+    TotpEnrollment,
+    User,
+    WebhookDelivery,
+    WebhookTrigger,
+    WhoAmI,
+    Workspace,
 )
 from railguard.session import Tokens
 
@@ -169,8 +191,8 @@ class _Resource:
 class Users(_Resource):
     """The signed-in user."""
 
-    def me(self) -> Json:
-        return self._t.send(ops.get_me())
+    def me(self) -> User:
+        return cast("User", self._t.send(ops.get_me()))
 
     def change_password(self, current_password: str, new_password: str) -> None:
         self._t.send(ops.change_password(current_password, new_password))
@@ -179,8 +201,11 @@ class Users(_Resource):
 class Sessions(_Resource):
     """The signed-in user's sessions (one per login)."""
 
-    def list(self, page_size: int | None = None) -> Iterator[Json]:
-        return self._t.pages(lambda t: ops.list_sessions(page_size, t), "sessions")
+    def list(self, page_size: int | None = None) -> Iterator[Session]:
+        return cast(
+            "Iterator[Session]",
+            self._t.pages(lambda t: ops.list_sessions(page_size, t), "sessions"),
+        )
 
     def revoke(self, session: str) -> None:
         self._t.send(ops.revoke_session(session))
@@ -189,19 +214,19 @@ class Sessions(_Resource):
 class Mfa(_Resource):
     """TOTP enrollment and recovery codes of the signed-in user."""
 
-    def status(self) -> Json:
-        return self._t.send(ops.mfa_status())
+    def status(self) -> MfaStatus:
+        return cast("MfaStatus", self._t.send(ops.mfa_status()))
 
-    def begin_totp(self) -> Json:
+    def begin_totp(self) -> TotpEnrollment:
         """``otpauthUri`` and ``secret`` to load into an authenticator app."""
-        return self._t.send(ops.begin_totp())
+        return cast("TotpEnrollment", self._t.send(ops.begin_totp()))
 
-    def confirm_totp(self, code: str) -> Json:
+    def confirm_totp(self, code: str) -> TotpConfirmation:
         """Turns TOTP on; returns the recovery codes (shown once). The session becomes aal2."""
         body = self._t.send(ops.confirm_totp(code))
         if body.get("tokens"):
             self._t.set_tokens(Tokens.from_pair(body["tokens"]))
-        return body
+        return cast("TotpConfirmation", body)
 
     def disable_totp(self) -> None:
         self._t.send(ops.disable_totp())
@@ -220,17 +245,23 @@ class Workspaces(_Resource):
         mfa_required: bool | None = None,
         retention_days: int | None = None,
         request_id: str | None = None,
-    ) -> Json:
-        return self._t.send(
-            ops.create_workspace(display_name, mfa_required, retention_days, request_id)
+    ) -> Workspace:
+        return cast(
+            "Workspace",
+            self._t.send(
+                ops.create_workspace(display_name, mfa_required, retention_days, request_id)
+            ),
         )
 
-    def get(self, workspace: str) -> Json:
-        return self._t.send(ops.get_workspace(workspace))
+    def get(self, workspace: str) -> Workspace:
+        return cast("Workspace", self._t.send(ops.get_workspace(workspace)))
 
-    def list(self, *, page_size: int | None = None, show_deleted: bool = False) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_workspaces(page_size, t, show_deleted), "workspaces"
+    def list(
+        self, *, page_size: int | None = None, show_deleted: bool = False
+    ) -> Iterator[Workspace]:
+        return cast(
+            "Iterator[Workspace]",
+            self._t.pages(lambda t: ops.list_workspaces(page_size, t, show_deleted), "workspaces"),
         )
 
     def update(
@@ -240,36 +271,39 @@ class Workspaces(_Resource):
         display_name: str | None = None,
         mfa_required: bool | None = None,
         retention_days: int | None = None,
-    ) -> Json:
+    ) -> Workspace:
         fields = {
             "displayName": display_name,
             "mfaRequired": mfa_required,
             "retentionDays": retention_days,
         }
-        return self._t.send(ops.update_workspace(workspace, fields))
+        return cast("Workspace", self._t.send(ops.update_workspace(workspace, fields)))
 
-    def delete(self, workspace: str) -> Json:
-        return self._t.send(ops.delete_workspace(workspace))
+    def delete(self, workspace: str) -> Workspace:
+        return cast("Workspace", self._t.send(ops.delete_workspace(workspace)))
 
-    def undelete(self, workspace: str) -> Json:
-        return self._t.send(ops.undelete_workspace(workspace))
+    def undelete(self, workspace: str) -> Workspace:
+        return cast("Workspace", self._t.send(ops.undelete_workspace(workspace)))
 
-    def transfer_ownership(self, workspace: str, new_owner: str) -> Json:
+    def transfer_ownership(self, workspace: str, new_owner: str) -> Workspace:
         """``new_owner`` is a member's user id or member name."""
-        return self._t.send(ops.transfer_ownership(workspace, new_owner))
+        return cast("Workspace", self._t.send(ops.transfer_ownership(workspace, new_owner)))
 
 
 class Members(_Resource):
     """Members of a workspace; ``member`` is a user id or ``workspaces/<w>/members/<user id>``."""
 
-    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[Json]:
-        return self._t.pages(lambda t: ops.list_members(workspace, page_size, t), "members")
+    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[Member]:
+        return cast(
+            "Iterator[Member]",
+            self._t.pages(lambda t: ops.list_members(workspace, page_size, t), "members"),
+        )
 
-    def add(self, workspace: str, email: str, role: str = "ROLE_USER") -> Json:
-        return self._t.send(ops.add_member(workspace, email, role))
+    def add(self, workspace: str, email: str, role: str = "ROLE_USER") -> Member:
+        return cast("Member", self._t.send(ops.add_member(workspace, email, role)))
 
-    def set_role(self, workspace: str, member: str, role: str) -> Json:
-        return self._t.send(ops.set_member_role(workspace, member, role))
+    def set_role(self, workspace: str, member: str, role: str) -> Member:
+        return cast("Member", self._t.send(ops.set_member_role(workspace, member, role)))
 
     def remove(self, workspace: str, member: str) -> None:
         self._t.send(ops.remove_member(workspace, member))
@@ -289,28 +323,34 @@ class ApiKeys(_Resource):
         allowed_origins: Sequence[str] = (),
         expire_time: str | None = None,
         request_id: str | None = None,
-    ) -> Json:
-        return self._t.send(
-            ops.create_api_key(
-                workspace,
-                display_name,
-                scopes,
-                environment,
-                allowed_cidrs,
-                allowed_origins,
-                expire_time,
-                request_id,
-            )
+    ) -> CreatedApiKey:
+        return cast(
+            "CreatedApiKey",
+            self._t.send(
+                ops.create_api_key(
+                    workspace,
+                    display_name,
+                    scopes,
+                    environment,
+                    allowed_cidrs,
+                    allowed_origins,
+                    expire_time,
+                    request_id,
+                )
+            ),
         )
 
-    def get(self, name: str) -> Json:
-        return self._t.send(ops.get_api_key(name))
+    def get(self, name: str) -> ApiKey:
+        return cast("ApiKey", self._t.send(ops.get_api_key(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_api_keys(workspace, page_size, t, show_deleted), "apiKeys"
+    ) -> Iterator[ApiKey]:
+        return cast(
+            "Iterator[ApiKey]",
+            self._t.pages(
+                lambda t: ops.list_api_keys(workspace, page_size, t, show_deleted), "apiKeys"
+            ),
         )
 
     def update(
@@ -322,7 +362,7 @@ class ApiKeys(_Resource):
         allowed_cidrs: Sequence[str] | None = None,
         allowed_origins: Sequence[str] | None = None,
         expire_time: str | None = None,
-    ) -> Json:
+    ) -> ApiKey:
         fields = {
             "displayName": display_name,
             "scopes": None if scopes is None else list(scopes),
@@ -330,23 +370,25 @@ class ApiKeys(_Resource):
             "allowedOrigins": None if allowed_origins is None else list(allowed_origins),
             "expireTime": expire_time,
         }
-        return self._t.send(ops.update_api_key(name, fields))
+        return cast("ApiKey", self._t.send(ops.update_api_key(name, fields)))
 
-    def rotate(self, name: str, *, grace_period_seconds: int | None = None) -> Json:
-        return self._t.send(ops.rotate_api_key(name, grace_period_seconds))
+    def rotate(self, name: str, *, grace_period_seconds: int | None = None) -> CreatedApiKey:
+        return cast("CreatedApiKey", self._t.send(ops.rotate_api_key(name, grace_period_seconds)))
 
-    def revoke(self, name: str) -> Json:
-        return self._t.send(ops.revoke_api_key(name))
+    def revoke(self, name: str) -> ApiKey:
+        return cast("ApiKey", self._t.send(ops.revoke_api_key(name)))
 
-    def delete(self, name: str) -> Json:
-        return self._t.send(ops.delete_api_key(name))
+    def delete(self, name: str) -> ApiKey:
+        return cast("ApiKey", self._t.send(ops.delete_api_key(name)))
 
-    def undelete(self, name: str) -> Json:
-        return self._t.send(ops.undelete_api_key(name))
+    def undelete(self, name: str) -> ApiKey:
+        return cast("ApiKey", self._t.send(ops.undelete_api_key(name)))
 
-    def scopes(self) -> builtins.list[Json]:
+    def scopes(self) -> builtins.list[ScopeInfo]:
         """The scope catalogue: every scope, the role it needs and the methods it opens."""
-        return list(self._t.send(ops.list_scopes()).get("scopes") or [])
+        return cast(
+            "builtins.list[ScopeInfo]", list(self._t.send(ops.list_scopes()).get("scopes") or [])
+        )
 
 
 class Credentials(_Resource):
@@ -360,83 +402,107 @@ class Credentials(_Resource):
         value: str,
         *,
         request_id: str | None = None,
-    ) -> Json:
-        return self._t.send(
-            ops.create_credential(workspace, display_name, provider, value, request_id)
+    ) -> Credential:
+        return cast(
+            "Credential",
+            self._t.send(
+                ops.create_credential(workspace, display_name, provider, value, request_id)
+            ),
         )
 
-    def get(self, name: str) -> Json:
-        return self._t.send(ops.get_credential(name))
+    def get(self, name: str) -> Credential:
+        return cast("Credential", self._t.send(ops.get_credential(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_credentials(workspace, page_size, t, show_deleted), "credentials"
+    ) -> Iterator[Credential]:
+        return cast(
+            "Iterator[Credential]",
+            self._t.pages(
+                lambda t: ops.list_credentials(workspace, page_size, t, show_deleted), "credentials"
+            ),
         )
 
     def update(
         self, name: str, *, display_name: str | None = None, value: str | None = None
-    ) -> Json:
-        return self._t.send(
-            ops.update_credential(name, {"displayName": display_name, "value": value})
+    ) -> Credential:
+        return cast(
+            "Credential",
+            self._t.send(
+                ops.update_credential(name, {"displayName": display_name, "value": value})
+            ),
         )
 
-    def delete(self, name: str) -> Json:
-        return self._t.send(ops.delete_credential(name))
+    def delete(self, name: str) -> Credential:
+        return cast("Credential", self._t.send(ops.delete_credential(name)))
 
-    def undelete(self, name: str) -> Json:
-        return self._t.send(ops.undelete_credential(name))
+    def undelete(self, name: str) -> Credential:
+        return cast("Credential", self._t.send(ops.undelete_credential(name)))
 
 
 class Webhooks(_Resource):
     """Webhook triggers; the token is returned once, by create and rotate_token."""
 
-    def create(self, workspace: str, display_name: str, *, request_id: str | None = None) -> Json:
-        return self._t.send(ops.create_webhook_trigger(workspace, display_name, request_id))
+    def create(
+        self, workspace: str, display_name: str, *, request_id: str | None = None
+    ) -> CreatedWebhookTrigger:
+        return cast(
+            "CreatedWebhookTrigger",
+            self._t.send(ops.create_webhook_trigger(workspace, display_name, request_id)),
+        )
 
-    def get(self, name: str) -> Json:
-        return self._t.send(ops.get_webhook_trigger(name))
+    def get(self, name: str) -> WebhookTrigger:
+        return cast("WebhookTrigger", self._t.send(ops.get_webhook_trigger(name)))
 
     def list(
         self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_webhook_triggers(workspace, page_size, t, show_deleted),
-            "webhookTriggers",
+    ) -> Iterator[WebhookTrigger]:
+        return cast(
+            "Iterator[WebhookTrigger]",
+            self._t.pages(
+                lambda t: ops.list_webhook_triggers(workspace, page_size, t, show_deleted),
+                "webhookTriggers",
+            ),
         )
 
-    def rotate_token(self, name: str) -> Json:
-        return self._t.send(ops.rotate_webhook_token(name))
+    def rotate_token(self, name: str) -> CreatedWebhookTrigger:
+        return cast("CreatedWebhookTrigger", self._t.send(ops.rotate_webhook_token(name)))
 
-    def delete(self, name: str) -> Json:
-        return self._t.send(ops.delete_webhook_trigger(name))
+    def delete(self, name: str) -> WebhookTrigger:
+        return cast("WebhookTrigger", self._t.send(ops.delete_webhook_trigger(name)))
 
-    def deliveries(self, name: str, *, page_size: int | None = None) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_webhook_deliveries(name, page_size, t), "webhookDeliveries"
+    def deliveries(self, name: str, *, page_size: int | None = None) -> Iterator[WebhookDelivery]:
+        return cast(
+            "Iterator[WebhookDelivery]",
+            self._t.pages(
+                lambda t: ops.list_webhook_deliveries(name, page_size, t), "webhookDeliveries"
+            ),
         )
 
-    def deliver(self, trigger: str, token: str, payload: Json) -> Json:
+    def deliver(self, trigger: str, token: str, payload: Json) -> DeliveryReceipt:
         """Fire a trigger as its sender would (no login needed; the token is the credential)."""
-        return self._t.send(ops.deliver_webhook(trigger, token, payload))
+        return cast("DeliveryReceipt", self._t.send(ops.deliver_webhook(trigger, token, payload)))
 
 
 class Deployments(_Resource):
     """Agent UI deployment PINs (Admin+): set, inspect, clear; ``verify_pin`` needs no login."""
 
-    def set_pin(self, workspace: str, deployment: str, pin: str) -> Json:
-        return self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
+    def set_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentPin:
+        return cast(
+            "DeploymentPin", self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
+        )
 
-    def get_pin(self, workspace: str, deployment: str) -> Json:
-        return self._t.send(ops.get_deployment_pin(workspace, deployment))
+    def get_pin(self, workspace: str, deployment: str) -> DeploymentPin:
+        return cast("DeploymentPin", self._t.send(ops.get_deployment_pin(workspace, deployment)))
 
     def clear_pin(self, workspace: str, deployment: str) -> None:
         self._t.send(ops.clear_deployment_pin(workspace, deployment))
 
-    def verify_pin(self, workspace: str, deployment: str, pin: str) -> Json:
+    def verify_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentToken:
         """A deployment token (``accessToken``) for the Agent UI when the PIN matches."""
-        return self._t.send(ops.verify_deployment_pin(workspace, deployment, pin))
+        return cast(
+            "DeploymentToken", self._t.send(ops.verify_deployment_pin(workspace, deployment, pin))
+        )
 
 
 class Audit(_Resource):
@@ -446,16 +512,19 @@ class Audit(_Resource):
         super().__init__(transport)
         self._base_url, self._verify = base_url, verify
 
-    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[Json]:
-        return self._t.pages(
-            lambda t: ops.list_audit_events(workspace, page_size, t), "auditEvents"
+    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[AuditEvent]:
+        return cast(
+            "Iterator[AuditEvent]",
+            self._t.pages(lambda t: ops.list_audit_events(workspace, page_size, t), "auditEvents"),
         )
 
-    def verify(self, workspace: str) -> Json:
+    def verify(self, workspace: str) -> AuditChainReport:
         """Recompute the chain server-side: ``ok``, ``verifiedEvents``, ``headHash`` …"""
-        return self._t.send(ops.verify_audit_chain(workspace))
+        return cast("AuditChainReport", self._t.send(ops.verify_audit_chain(workspace)))
 
-    def stream(self, workspace: str, *, after: int = 0, open_timeout: float = 10) -> Iterator[Json]:
+    def stream(
+        self, workspace: str, *, after: int = 0, open_timeout: float = 10
+    ) -> Iterator[AuditEvent]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
         from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
         from websockets.sync.client import connect
@@ -476,7 +545,7 @@ class Audit(_Resource):
                 for message in socket:
                     event = json.loads(message)
                     if isinstance(event, dict):
-                        yield event
+                        yield cast(AuditEvent, event)
         except InvalidStatus as exc:  # the handshake was refused: a problem+json answer
             raise error_from_parts(
                 exc.response.status_code,
@@ -526,8 +595,8 @@ class Client:
     def tokens(self) -> Tokens | None:
         return self._t.tokens
 
-    def sign_up(self, email: str, password: str, display_name: str = "") -> Json:
-        return self._t.send(ops.sign_up(email, password, display_name))
+    def sign_up(self, email: str, password: str, display_name: str = "") -> User:
+        return cast("User", self._t.send(ops.sign_up(email, password, display_name)))
 
     def login(
         self, email: str, password: str, *, totp_code: str = "", recovery_code: str = ""
@@ -562,9 +631,9 @@ class Client:
         self._t.send(ops.logout())
         self._t.tokens = None
 
-    def whoami(self) -> Json:
+    def whoami(self) -> WhoAmI:
         """The caller: a user (``userId``, ``aal``) or an API key (``workspace``, ``scopes``)."""
-        return self._t.send(ops.whoami())
+        return cast("WhoAmI", self._t.send(ops.whoami()))
 
     def jwks(self) -> Json:
         return self._t.send(ops.jwks())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -289,7 +289,7 @@ def _key_name(key: str, workspace: str | None) -> str:
     return f"{ws}/apiKeys/{key}"
 
 
-def _show_secret(result: dict[str, Any], state: State, what: str) -> None:
+def _show_secret(result: Mapping[str, Any], state: State, what: str) -> None:
     if state.as_json:
         output.emit_one(result, True)
         return
@@ -434,7 +434,7 @@ def audit() -> None:
 @pass_state
 @fails_cleanly
 def audit_list(state: State, workspace: str, limit: int | None) -> None:
-    events: Iterator[dict[str, Any]] = state.client().audit.list(workspace)
+    events: Iterator[Mapping[str, Any]] = state.client().audit.list(workspace)
     if limit is not None:
         events = (e for _, e in zip(range(limit), events, strict=False))
     output.emit(events, AUDIT_COLUMNS, state.as_json)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -21,7 +21,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
@@ -29,7 +29,7 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def emit(rows: Iterable[dict[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], as_json: bool) -> None:
     items = list(rows)
     if as_json:
         click.echo(json.dumps(items, indent=2))
@@ -37,7 +37,7 @@ def emit(rows: Iterable[dict[str, Any]], columns: Sequence[str], as_json: bool) 
         click.echo(table(items, columns))
 
 
-def emit_one(item: dict[str, Any], as_json: bool, columns: Sequence[str] | None = None) -> None:
+def emit_one(item: Mapping[str, Any], as_json: bool, columns: Sequence[str] | None = None) -> None:
     if as_json:
         click.echo(json.dumps(item, indent=2))
         return
