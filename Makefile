@@ -37,6 +37,7 @@ lint: install $(BUF)
 
 typecheck: install
 	$(VENV)/bin/mypy libs/servicekit libs/testkit libs/devstack services/*/src
+	cd clients/python && ../../$(VENV)/bin/mypy  # the SDK and CLI, under their own config
 
 protos-check: protos
 	git diff --exit-code -- libs/api || (echo "generated code is stale: run make protos and commit" && exit 1)

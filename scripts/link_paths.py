@@ -11,6 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = [
+    # first: the SDK's ``railguard`` package extends its path over libs/api's generated contracts
+    "clients/python/src",
     "libs/api",
     "libs",
     *(f"services/{s}/src" for s in ("auth", "workspaces", "keys", "credentials", "edge")),

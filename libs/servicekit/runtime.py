@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from servicekit.migrations import upgrade
 from servicekit.server import Registration, serve
 from servicekit.settings import Settings, load_settings
 
-__all__ = ["Command", "Wiring", "run_service"]
+__all__ = ["Command", "Wiring", "help_requested", "run_service", "service_usage"]
 
 # A one-shot job beside serve/migrate (purge, rewrap): settings and its own argv in, exit code out.
 Command = Callable[[Settings, list[str]], Awaitable[int]]
@@ -27,6 +28,36 @@ class Wiring:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+_BUILT_IN = {
+    "serve": "run the gRPC server (the default; migrates first unless RAILGUARD_MIGRATE_ON_START=0)",
+    "migrate": "apply the database migrations and exit",
+}
+
+
+def help_requested(argv: list[str]) -> bool:
+    """``-h``/``--help``/``help`` as the verb or after any verb. Help never loads settings, never
+    migrates and never runs a job (``purge --help`` must not purge)."""
+    if len(argv) < 2:
+        return False
+    return argv[1] in {"-h", "--help", "help"} or any(a in {"-h", "--help"} for a in argv[2:])
+
+
+def service_usage(name: str, verbs: Mapping[str, str]) -> str:
+    """``usage: python -m <name>_service [verb] [args]`` and one line per verb."""
+    width = max(len(v) for v in verbs)
+    lines = [f"usage: python -m {name}_service [{'|'.join(verbs)}] [args]", ""]
+    lines += [f"  {verb.ljust(width)}  {text}" for verb, text in verbs.items()]
+    return "\n".join(lines)
+
+
+def _verbs(commands: Mapping[str, Command]) -> dict[str, str]:
+    verbs = dict(_BUILT_IN)
+    for verb in sorted(commands):
+        doc = (commands[verb].__doc__ or "").strip()
+        verbs[verb] = doc.splitlines()[0] if doc else ""
+    return verbs
+
+
 async def _main(
     name: str,
     build: Callable[[Settings], Awaitable[Wiring]],
@@ -34,6 +65,14 @@ async def _main(
     argv: list[str],
     commands: Mapping[str, Command],
 ) -> int:
+    if help_requested(argv):  # before settings: help needs no configuration and starts nothing
+        verb = argv[1]
+        doc = inspect.cleandoc(commands[verb].__doc__ or "") if verb in commands else ""
+        if doc:  # the command's own full docstring
+            print(f"usage: python -m {name}_service {verb} [args]\n\n{doc}")  # noqa: T201
+        else:
+            print(service_usage(name, _verbs(commands)))  # noqa: T201 - the command's output
+        return 0
     settings = load_settings(name)
     configure_logging(name, settings.log_level)
     command = argv[1] if len(argv) > 1 else "serve"

@@ -24,10 +24,12 @@ sealed before that move.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
 import logging
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -196,5 +198,52 @@ async def build(settings: Settings) -> Wiring:
     )
 
 
+async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> int:
+    """Rotate the JWT signing key now; the running replicas sign with the new key at once.
+
+    The published next key becomes current, the current one is retired (it still verifies
+    tokens for the access-token lifetime plus the JWKS cache time) and a new next key is
+    published. Without --immediate the next key must have been published for at least
+    RAILGUARD_AUTH_JWKS_CACHE_SECONDS (so every verifier already has it); --immediate skips that
+    wait, for a compromised key (verifiers refetch the JWKS on the unknown kid). The audit event
+    waits in the outbox for a serving replica's relay.
+
+    options: --immediate
+    """
+    parser = argparse.ArgumentParser(prog="python -m auth_service rotate-signing-key")
+    parser.add_argument("--immediate", action="store_true", help="do not wait for JWKS caches")
+    args = parser.parse_args(argv)
+    engine = create_engine(settings.database_url)
+    kms = key_manager(settings)
+    try:
+        await kms.self_check()
+        sessions = session_factory(engine)
+        service = AuthService(
+            lambda: AuthUnitOfWork(sessions),
+            SystemClock(),
+            await Argon2Hasher.create(),
+            load_common_passwords(),
+            MigratingSealer(
+                kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
+            ),
+            Ed25519JwtSigner(),
+            load_config(settings),
+        )
+        plan = await service.rotate_signing_key_now(immediate=args.immediate)
+    finally:
+        await kms.close()
+        await engine.dispose()
+    if plan.promote is None:
+        print(  # noqa: T201 - the command's output
+            "not rotated: no next key has been published for the JWKS cache time yet; "
+            "retry later, or pass --immediate",
+            file=sys.stderr,
+        )
+        return 1
+    retired = ",".join(plan.retire) or "none"
+    print(f"signing key rotated: {plan.promote} signs now; retired {retired}")  # noqa: T201
+    return 0
+
+
 if __name__ == "__main__":
-    run_service("auth", build, MIGRATIONS)
+    run_service("auth", build, MIGRATIONS, {"rotate-signing-key": _rotate_signing_key_command})

@@ -21,7 +21,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from servicekit.audit import AuditEvent, AuditOrigin, Outcome
@@ -53,6 +53,7 @@ from auth_service.domain import (
     MfaChallenge,
     RefreshRecord,
     Replay,
+    RotationPlan,
     RotationPolicy,
     Session,
     SessionPolicy,
@@ -1350,14 +1351,16 @@ class AuthService:
         published = sorted((k for k in keys if k.published(now)), key=lambda k: order[k.state])
         return json.dumps({"keys": [k.public_jwk() for k in published]}, separators=(",", ":"))
 
-    async def rotate_signing_keys(self, now: dt.datetime | None = None) -> None:
+    async def rotate_signing_keys(
+        self, now: dt.datetime | None = None, *, policy: RotationPolicy | None = None
+    ) -> RotationPlan:
         """Bring the key set in line with the rotation policy; safe to run at any time."""
         now = now or self._clock.now()
         async with self._uow() as uow:
             keys = {k.kid: k for k in await uow.signing_keys.all()}
-            plan = plan_rotation(list(keys.values()), now, self._config.rotation)
+            plan = plan_rotation(list(keys.values()), now, policy or self._config.rotation)
             if plan.empty:
-                return
+                return plan
             for kid in plan.drop:
                 await uow.signing_keys.remove(kid)
                 self._private_keys.pop(kid, None)
@@ -1399,6 +1402,23 @@ class AuthService:
                 "dropped": list(plan.drop),
             },
         )
+        return plan
+
+    async def rotate_signing_key_now(
+        self, *, immediate: bool = False, now: dt.datetime | None = None
+    ) -> RotationPlan:
+        """Rotate now rather than at the end of the interval: the published next key signs from
+        now on, the current one is retired (it keeps verifying for the usual overlap) and a new
+        next key is published. The next key must have been published for the JWKS cache time
+        (verifiers have it) unless ``immediate`` (a compromised key: verifiers refetch on the
+        unknown kid). An empty plan means nothing was ready to promote."""
+        rotation = self._config.rotation
+        policy = replace(
+            rotation,
+            interval=dt.timedelta(0),
+            jwks_cache=dt.timedelta(0) if immediate else rotation.jwks_cache,
+        )
+        return await self.rotate_signing_keys(now, policy=policy)
 
     async def forget_grace_secrets(self) -> int:
         """Delete sealed refresh-token children whose grace window has ended."""

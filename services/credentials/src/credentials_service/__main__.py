@@ -121,6 +121,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
 
 
 async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    """Run the retention job once: destroy the secret material of items past their window."""
     credentials, triggers = await purge(settings)
     # the command's one line of output
     print(f"purged {len(credentials)} credential(s), {len(triggers)} webhook trigger(s)")  # noqa: T201
@@ -165,6 +166,11 @@ async def rewrap(
 
 
 async def _rewrap_command(settings: Settings, argv: list[str]) -> int:
+    """Rotate the encryption key and re-seal every stored secret under the new version.
+
+    options: --batch-size N (rows per transaction, 1-1000, default 100); --resume (continue an
+    interrupted run without rotating again)
+    """
     parser = argparse.ArgumentParser(prog="python -m credentials_service rewrap")
     parser.add_argument("--batch-size", type=int, default=100, help="rows per transaction (1-1000)")
     parser.add_argument("--resume", action="store_true", help="continue without rotating again")

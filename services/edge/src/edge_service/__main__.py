@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import uvicorn
 from servicekit import configure_logging, load_settings
+from servicekit.runtime import help_requested, service_usage
 
 from edge_service.app import build_edge
 from edge_service.gateway import security_headers
@@ -46,4 +48,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if help_requested(sys.argv):
+        print(service_usage("edge", {"serve": "run the HTTPS edge (the default)"}))  # noqa: T201
+        raise SystemExit(0)
     asyncio.run(main())

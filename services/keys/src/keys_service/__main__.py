@@ -8,7 +8,9 @@ e.g. daily. Events it cannot relay stay in the outbox for the serving replicas' 
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from servicekit import (
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
 from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationPublisher
+from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
 from keys_service.adapters.tables import AUDIT_OUTBOX
@@ -119,10 +122,69 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
 
 
 async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    """Run the retention job once: destroy the digests of keys deleted longer ago than
+    RAILGUARD_KEYS_RETENTION_DAYS (tombstones stay), relay its audit events, exit."""
     purged = await purge(settings)
     print(f"purged {len(purged)} API key(s)")  # noqa: T201 - the command's one line of output
     return 0
 
 
+async def _peppers_command(settings: Settings, argv: list[str]) -> int:
+    """List, add or retire API-key pepper versions (see keys_service/adapters/pepper_admin.py).
+
+    peppers list            the versions, the current one, and how many keys each still hashes
+    peppers add             a new current version (printed to append to RAILGUARD_KEYS_PEPPERS
+                            when the ring comes from settings; else written to the state file)
+    peppers retire V        drop version V once no key uses it (--force: even if some do)
+    Restart (roll) the keys replicas afterwards: they load the ring at start.
+    """
+    parser = argparse.ArgumentParser(prog="python -m keys_service peppers")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list")
+    verbs.add_parser("add")
+    retire = verbs.add_parser("retire")
+    retire.add_argument("version", type=int)
+    retire.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        ring = load_pepper_ring(settings)
+        if args.verb == "add":
+            version, entry = add_pepper(settings)
+            if entry is not None:
+                print(f"append to RAILGUARD_KEYS_PEPPERS, then roll the keys replicas:\n{entry}")  # noqa: T201
+            else:
+                print(f"pepper v{version} added to {pepper_file(settings)}; restart keys")  # noqa: T201
+            return 0
+        engine = create_engine(settings.database_url)
+        try:
+            usage = await pepper_usage(session_factory(engine))
+        finally:
+            await engine.dispose()
+        if args.verb == "list":
+            for v in sorted(ring.versions):
+                current = " (current)" if v == ring.current_version else ""
+                print(f"v{v}{current}: {usage.get(v, 0)} key(s)")  # noqa: T201
+            return 0
+        in_use = usage.get(args.version, 0)
+        if in_use and not args.force:
+            print(  # noqa: T201
+                f"not retired: {in_use} key(s) still hash with v{args.version}; they move to the "
+                "current pepper on their next use (or pass --force: they stop working)",
+                file=sys.stderr,
+            )
+            return 1
+        if retire_pepper(settings, args.version):
+            print(f"pepper v{args.version} retired from {pepper_file(settings)}; restart keys")  # noqa: T201
+        else:
+            print(  # noqa: T201
+                f"v{args.version} is unused: remove its entry from RAILGUARD_KEYS_PEPPERS, "
+                "then roll the keys replicas"
+            )
+        return 0
+    except (ValueError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+
+
 if __name__ == "__main__":
-    run_service("keys", build, MIGRATIONS, {"purge": _purge_command})
+    run_service("keys", build, MIGRATIONS, {"purge": _purge_command, "peppers": _peppers_command})

@@ -114,6 +114,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
 
 
 async def _purge_command(settings: Settings, argv: list[str]) -> int:
+    """Run the retention job once: purge every deleted workspace whose window has ended."""
     purged = await purge(settings)
     print(f"purged {len(purged)} workspace(s)")  # noqa: T201 - the command's one line of output
     return 0

@@ -1,0 +1,1 @@
+"""The ``railguard`` command: user commands over the SDK, operator commands under ``admin``."""
