@@ -43,6 +43,8 @@ from servicekit.clients import call
 from servicekit.clock import Clock, SystemClock
 from servicekit.context import current
 from servicekit.db import UtcDateTime
+from servicekit.errors import RailguardError
+from servicekit.failures import unavailable_from
 from servicekit.settings import Settings
 
 __all__ = [
@@ -461,8 +463,10 @@ class AuditRelay:
             try:
                 await self.drain()
                 delay = self._interval
-            except Exception:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
-                _log.warning("audit relay failed; retrying", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
+                # a known outage (sink or database down) is one line; anything else its traceback
+                known = isinstance(exc, RailguardError) or unavailable_from(exc) is not None
+                _log.warning("audit relay failed; retrying", exc_info=not known)
                 delay = min(max(delay * 2, self._interval), self._max_backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
