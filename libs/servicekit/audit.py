@@ -448,13 +448,23 @@ class AuditRelay:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="audit-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, final_drain: float = 2.0) -> None:
+        """Stop the loop, then ship what is queued for at most ``final_drain`` seconds.
+
+        Called after the server drained its in-flight calls, so their events are in the outbox.
+        Whatever the sink does not take in time stays in the outbox (durable) for the next start
+        or another replica's relay: nothing acknowledged is lost either way.
+        """
         task, self._task = self._task, None
         if task is None:
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        try:
+            await asyncio.wait_for(self.drain(), final_drain)
+        except Exception:  # noqa: BLE001 - the rows wait in the outbox
+            _log.warning("audit events left queued at shutdown; they are relayed on next start")
 
     async def _run(self) -> None:
         delay = self._interval
