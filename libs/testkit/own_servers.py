@@ -66,9 +66,12 @@ class OwnPostgres:
         command = [str(self.bin / args[0]), *args[1:]]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(  # noqa: S603 - fixed binaries, our own arguments
-            command, check=True, capture_output=True, timeout=timeout
+        done = subprocess.run(  # noqa: S603 - fixed binaries, our own arguments
+            command, check=False, capture_output=True, timeout=timeout
         )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {output[-2000:]}")
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
