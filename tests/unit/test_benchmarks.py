@@ -72,4 +72,5 @@ def test_every_benchmark_is_registered() -> None:
         "revocation",
         "mfa",
         "credentials",
+        "soak",
     }
