@@ -54,23 +54,42 @@ async def _create_databases(admin_url: str) -> None:
 
 
 @pytest.fixture(scope="package")
-def world() -> Iterator[World]:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        _missing("PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin)")
-    if shutil.which("redis-server") is None:
-        _missing("redis-server")
-    assert bin_dir is not None
+def fault_root() -> Iterator[Path]:
     # not under pytest's tmp folder: that is 0700 root, and PostgreSQL runs as its own user
     root = Path(tempfile.mkdtemp(prefix="rg-faults-"))
     root.chmod(0o711)  # the postgres user must reach its own folder inside
-    postgres = OwnPostgres(root / "pg", bin_dir)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def own_postgres(fault_root: Path) -> Iterator[OwnPostgres]:
+    """The suite's own PostgreSQL (initdb in a temp folder, a free port)."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        _missing("PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin)")
+    assert bin_dir is not None
+    postgres = OwnPostgres(fault_root / "pg", bin_dir)
+    try:
+        postgres.init()
+        postgres.start()
+        yield postgres
+    finally:
+        if postgres.running():
+            postgres.stop("immediate")
+
+
+@pytest.fixture(scope="package")
+def world(fault_root: Path, own_postgres: OwnPostgres) -> Iterator[World]:
+    if shutil.which("redis-server") is None:
+        _missing("redis-server")
+    root, postgres = fault_root, own_postgres
     redis = OwnRedis(root / "redis")
     vault = VaultTransitServer()
     stack: Stack | None = None
     try:
-        postgres.init()
-        postgres.start()
         redis.start()
         vault.start()
         vault.create_key("railguard", derived=True)
@@ -112,6 +131,3 @@ def world() -> Iterator[World]:
             stack.stop()
         vault.stop()
         redis.stop()
-        if postgres.running():
-            postgres.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
