@@ -32,12 +32,6 @@ async def test_a_refused_postgres_connection_is_database_unavailable() -> None:
     assert "127.0.0.1" not in mapped.message  # driver text never reaches a caller
 
 
-async def test_an_unopenable_sqlite_database_is_database_unavailable(tmp_path: object) -> None:
-    failure = await _failure_of(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/db.sqlite")
-    mapped = unavailable_from(failure)
-    assert mapped is not None and mapped.reason == DATABASE_UNAVAILABLE
-
-
 @pytest.mark.parametrize(
     "exc",
     [
