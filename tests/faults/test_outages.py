@@ -2,8 +2,8 @@
 
 One stack on the suite's own PostgreSQL, Redis and Vault transit server (see conftest), driven
 over HTTPS by a bounded mixed load. The tests run in file order and share the stack; the last
-two check that every acknowledged write is still there with intact, duplicate-free audit chains,
-and that SIGTERM stops every gRPC service with exit code 0.
+ones SIGTERM a backend under load, check that every acknowledged write is still there with
+intact, duplicate-free audit chains, and that SIGTERM stops every gRPC service with exit code 0.
 """
 
 from __future__ import annotations
@@ -253,6 +253,30 @@ async def test_vault_outage_is_kms_unavailable_without_phantom_rows(
         assert time.monotonic() - back < RECOVERY_SECONDS, "the KMS did not recover"
         await asyncio.sleep(0.05)
     assert await _credential_count(client, actors) == before + 1  # the refused ones left nothing
+
+
+async def test_sigterm_of_a_backend_under_load_is_clean_and_loses_nothing(
+    world: World, client: Client, actors: Actors
+) -> None:
+    load = _load(client, actors)
+    codes: list[int] = []
+
+    def down() -> None:
+        victim = world.stack.processes["workspaces"]
+        victim.send_signal(signal.SIGTERM)  # drains in-flight calls, then exits
+        codes.append(victim.wait(15))
+
+    def up() -> None:
+        world.stack.respawn("workspaces")
+        world.stack.wait_healthy(60)
+
+    back, outcomes = await _outage(load, down, up, seconds=0.5)
+    _keep(actors, load)  # its acknowledged writes are checked by the next test
+    assert codes == [0]
+    _assert_clean(load, outcomes)
+    recovery = _recovery(outcomes, back)
+    print(f"workspaces SIGTERM: {load.summary()}; recovered {recovery:.2f} s after serving")
+    assert recovery <= RECOVERY_SECONDS, (recovery, load.summary(load.since(back)))
 
 
 async def _all_workspaces(client: Client, token: str) -> set[str]:
