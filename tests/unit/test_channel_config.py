@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import json
 
+import railguard.auth.v1.auth_service_pb2
+import railguard.keys.v1.keys_service_pb2
+import railguard.workspaces.v1.workspaces_service_pb2
 from servicekit.clients import channel_options, service_config
+
+# the contracts a caller has loaded are the ones its channels configure
+_LOADED = (
+    railguard.auth.v1.auth_service_pb2,
+    railguard.keys.v1.keys_service_pb2,
+    railguard.workspaces.v1.workspaces_service_pb2,
+)
 
 
 def test_reconnect_backoff_is_capped_near_one_second() -> None:
