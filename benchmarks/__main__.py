@@ -21,6 +21,7 @@ from benchmarks import (
     bench_mfa,
     bench_peers,
     bench_revocation,
+    bench_soak,
 )
 from benchmarks.processes import ROOT, rss_mb
 from benchmarks.report import Figure, format_table, write_json
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[Session], list[Figure]]] = {
     bench_revocation.NAME: bench_revocation.run,
     bench_mfa.NAME: bench_mfa.run,
     bench_credentials.NAME: bench_credentials.run,
+    bench_soak.NAME: bench_soak.run,  # last: 10 minutes unless --soak-seconds/--quick
 }
 RESULTS = ROOT / "bench-results"
 
@@ -52,6 +54,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         choices=("default", "large"),
         default="default",
         help="large: also seed and measure 1M stored API keys (adds about a minute)",
+    )
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=None,
+        help="length of the soak's mixed traffic (default 600; 60 with --quick)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     return parser.parse_args(argv)
@@ -81,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()
     figures: list[Figure] = []
-    session = Session(budget, RESULTS / "work", database, args.scale)
+    soak = args.soak_seconds or (60.0 if args.quick else 600.0)
+    session = Session(budget, RESULTS / "work", database, args.scale, soak_seconds=soak)
     try:
         for name in selected:
             figures += _run_one(name, BENCHMARKS[name], session)

@@ -62,7 +62,8 @@ class GrpcTarget:
 
 @dataclass(frozen=True, slots=True)
 class HttpTarget:
-    """``GET path`` over HTTPS/1.1, one keep-alive connection per concurrent worker."""
+    """``GET path`` (or ``method`` with a JSON ``body``) over HTTPS/1.1, one keep-alive
+    connection per concurrent worker."""
 
     port: int
     path: str
@@ -70,6 +71,8 @@ class HttpTarget:
     ca: str
     host: str = "127.0.0.1"
     server_name: str = "localhost"
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +221,11 @@ def _content_length(head: bytes) -> int:
 async def _http(target: HttpTarget, load: Load) -> LoadResult:
     context = ssl.create_default_context(cafile=target.ca)
     extra = "".join(f"{name}: {value}\r\n" for name, value in target.headers)
-    request = f"GET {target.path} HTTP/1.1\r\nHost: {target.server_name}\r\n{extra}\r\n".encode()
+    if target.body:
+        extra += f"Content-Type: application/json\r\nContent-Length: {len(target.body)}\r\n"
+    request = (
+        f"{target.method} {target.path} HTTP/1.1\r\nHost: {target.server_name}\r\n{extra}\r\n"
+    ).encode() + target.body
     window = _Window(load)
 
     async def worker() -> None:

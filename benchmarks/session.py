@@ -46,9 +46,15 @@ class Session:
     """One ``make bench`` run: starts the suite on first use and stops everything at the end."""
 
     def __init__(
-        self, budget: Budget, workdir: Path, database: str, scale: str = "default"
+        self,
+        budget: Budget,
+        workdir: Path,
+        database: str,
+        scale: str = "default",
+        soak_seconds: float = 600.0,
     ) -> None:
         self.budget, self.workdir, self.database = budget, workdir, database
+        self.soak_seconds = soak_seconds  # bench_soak's mixed traffic; 10 minutes by default
         self.scale = scale  # "default" or "large" (the 1M-key case); see bench_keys
         self._exit = contextlib.ExitStack()
         self.client = self._exit.enter_context(LoadClient())

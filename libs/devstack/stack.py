@@ -113,6 +113,13 @@ class Stack:
             self.stop()
             raise
 
+    def respawn(self, name: str) -> None:
+        """Start gRPC service ``name`` again on its port (after it exited or was killed)."""
+        previous = self.processes.get(name)
+        if previous is not None and previous.poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self._spawn(name, f"{name}_service", self._env(name, getattr(self.ports, name)))
+
     def _grpc_healthy(self, port: int) -> bool:
         files = TlsFiles(self.certs / "edge.crt", self.certs / "edge.key", self.certs / "ca.crt")
         channel = grpc.secure_channel(f"127.0.0.1:{port}", client_credentials(files))

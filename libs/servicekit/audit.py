@@ -43,6 +43,8 @@ from servicekit.clients import call
 from servicekit.clock import Clock, SystemClock
 from servicekit.context import current
 from servicekit.db import UtcDateTime
+from servicekit.errors import RailguardError
+from servicekit.failures import unavailable_from
 from servicekit.settings import Settings
 
 __all__ = [
@@ -446,13 +448,23 @@ class AuditRelay:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="audit-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, final_drain: float = 2.0) -> None:
+        """Stop the loop, then ship what is queued for at most ``final_drain`` seconds.
+
+        Called after the server drained its in-flight calls, so their events are in the outbox.
+        Whatever the sink does not take in time stays in the outbox (durable) for the next start
+        or another replica's relay: nothing acknowledged is lost either way.
+        """
         task, self._task = self._task, None
         if task is None:
             return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        try:
+            await asyncio.wait_for(self.drain(), final_drain)
+        except Exception:  # noqa: BLE001 - the rows wait in the outbox
+            _log.warning("audit events left queued at shutdown; they are relayed on next start")
 
     async def _run(self) -> None:
         delay = self._interval
@@ -461,8 +473,10 @@ class AuditRelay:
             try:
                 await self.drain()
                 delay = self._interval
-            except Exception:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
-                _log.warning("audit relay failed; retrying", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
+                # a known outage (sink or database down) is one line; anything else its traceback
+                known = isinstance(exc, RailguardError) or unavailable_from(exc) is not None
+                _log.warning("audit relay failed; retrying", exc_info=not known)
                 delay = min(max(delay * 2, self._interval), self._max_backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

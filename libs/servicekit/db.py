@@ -48,6 +48,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+POOL_TIMEOUT_SECONDS = 3.0
+CONNECT_TIMEOUT_SECONDS = 3.0
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """The process's one engine. SQLite gets WAL and a busy timeout so parallel writers queue."""
     if url.startswith("sqlite"):
@@ -62,8 +66,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.close()
 
         return engine
-    # no pre-ping: it costs a round trip on every checkout; stale connections are recycled instead
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # pre-ping: a checkout tests its connection first, so the pool recovers by itself after the
+    # database restarts (no request fails on a dead pooled connection). Measured on loopback at
+    # about 0.1 ms per checkout (docs/performance.md). A bounded pool wait and connect timeout make
+    # an unreachable or saturated database a prompt UNAVAILABLE, not a hung request.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS} if "asyncpg" in url else {},
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,8 +1,9 @@
 """The server interceptor chain every service runs, one concern per class, in one ordered list.
 
 1. ``RequestContextInterceptor``: request id, timing and one structured log line per call.
-2. ``ErrorMappingInterceptor``: domain errors → status + ErrorInfo; anything else → INTERNAL
-   with a generic message (the traceback goes to the log only).
+2. ``ErrorMappingInterceptor``: domain errors → status + ErrorInfo; a dependency outage (lost
+   database connection, pool timeout; see ``servicekit.failures``) → UNAVAILABLE with RetryInfo
+   and one log line; anything else → INTERNAL with a generic message (traceback to the log only).
 3. ``CallerIdentityInterceptor``: the mTLS client certificate's identity must be allowed by the
    RPC's access rule; the principal is read only from callers allowed to assert one.
 """
@@ -20,6 +21,7 @@ from railguard.access.v1 import access_pb2
 
 from servicekit import context, errors
 from servicekit.access import RpcInfo
+from servicekit.failures import unavailable_from
 from servicekit.metrics import Metrics
 from servicekit.status import status_of
 
@@ -159,6 +161,14 @@ class ErrorMappingInterceptor(_Interceptor):
     async def _abort(self, exc: Exception, ctx: Ctx) -> None:
         if isinstance(exc, errors.RailguardError):
             await ctx.abort_with_status(status_of(exc, self.domain))
+        outage = unavailable_from(exc)
+        if outage is not None:
+            # a dependency outage is expected and retryable: one line, no traceback storm
+            _log.warning(
+                "dependency unavailable",
+                extra={"reason": outage.reason, "error": type(exc).__name__},
+            )
+            await ctx.abort_with_status(status_of(outage, self.domain))
         _log.error("unhandled error", exc_info=exc)
         await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
 

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from servicekit.access import describe_services
+from servicekit.clients import MIN_CLIENT_PING_INTERVAL_MS
 from servicekit.interceptors import default_interceptors
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
@@ -70,7 +71,14 @@ async def start_server(
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     server = grpc.aio.server(
         interceptors=default_interceptors(domain, rules, tuple(asserters), metrics),
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            # accept the peers' keepalive pings (servicekit.clients), idle channels included
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+            ("grpc.http2.max_ping_strikes", 0),
+        ],
     )
     for registration in registrations:
         registration.add_to_server(registration.servicer, server)

@@ -73,6 +73,7 @@ def test_every_benchmark_is_registered() -> None:
         "revocation",
         "mfa",
         "credentials",
+        "soak",
     }
 
 

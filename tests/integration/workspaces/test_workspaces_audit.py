@@ -347,3 +347,17 @@ async def test_purge_command_line(workspaces_server: WorkspacesServer) -> None:
     assert purged_at is not None
     # the job drains the shared outbox itself, so the purge is in the log without the server's relay
     assert unsent == 0 and actions[-1] == "workspace.purge" and len(actions) == 5
+
+
+async def test_stopping_the_relay_ships_what_is_queued(workspaces_server: WorkspacesServer) -> None:
+    server = workspaces_server
+    # a relay that would not poll again for an hour: only its stop() can ship the events
+    relay = AuditRelay(
+        server.relay._sessions, server.relay._outbox, server.relay._sink, interval=3600
+    )
+    relay.start()
+    await asyncio.sleep(0.05)  # its first pass found the outbox empty
+    ws_id = await server.team()
+    assert await _list(server, ws_id) == []
+    await relay.stop()
+    assert len(await _list(server, ws_id)) == 3

@@ -51,10 +51,18 @@ class _Entry:
 
 class KeysServiceVerifier:
     def __init__(
-        self, channel: grpc.aio.Channel, *, ttl: float = SAFE_TTL, redis: Any = None
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        ttl: float = SAFE_TTL,
+        redis: Any = None,
+        health: Any = None,
+        resubscribe_interval: float = 0.25,
     ) -> None:
         self._stub = keys_service_pb2_grpc.KeysServiceStub(channel)
         self._ttl, self._redis = ttl, redis
+        self._health = health  # a redis_fallback.RedisHealth: logs and exports the transitions
+        self._resubscribe_interval = resubscribe_interval
         self._cache: dict[tuple[str, str, str, str], _Entry] = {}
         self._by_key_id: dict[str, set[tuple[str, str, str, str]]] = {}
         self._subscribed = False
@@ -156,25 +164,40 @@ class KeysServiceVerifier:
         if self._redis is not None:
             self._task = asyncio.create_task(self._listen())
 
+    @property
+    def subscribed(self) -> bool:
+        """Whether revocations reach this edge now (else the 0.5 s bound is all there is)."""
+        return self._subscribed
+
     async def _listen(self) -> None:
+        lost_logged = False
         while True:
+            pubsub = self._redis.pubsub()
             try:
-                pubsub = self._redis.pubsub()
                 await pubsub.subscribe(INVALIDATION_CHANNEL)
-                self._subscribed = True
+                self._subscribed, lost_logged = True, False
                 self._cache.clear()  # anything cached while we were deaf is suspect
                 self._by_key_id.clear()
                 self._negative.clear()
+                if self._health is not None:
+                    self._health.succeeded()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._on_message(message.get("data"))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - reconnect; meanwhile the 0.5 s bound applies
-                _log.warning("key invalidation subscription lost; retrying")
+            except Exception as exc:  # noqa: BLE001 - reconnect; meanwhile the 0.5 s bound applies
+                if self._health is not None:
+                    self._health.failed(exc, "key invalidation")
+                elif not lost_logged:  # once per loss, not once per attempt
+                    _log.warning("key invalidation subscription lost; retrying")
+                lost_logged = True
             finally:
                 self._subscribed = False
-            await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            # resubscribe promptly: revocations fan out again as soon as Redis answers
+            await asyncio.sleep(self._resubscribe_interval)
 
     def _on_message(self, data: object) -> None:
         """``{"v": 1, "key_id": ..., "event": ...}`` from the keys service; anything else clears all."""

@@ -29,6 +29,7 @@ from edge_service.gateway import (
 )
 from edge_service.openapi import build_openapi
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
+from edge_service.redis_fallback import FallbackLimiter, RedisHealth, redis_clients
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
 from edge_service.upstream import Upstreams
@@ -76,13 +77,15 @@ async def build_edge(settings: Settings) -> Edge:
     upstream = Upstreams(settings, infos)
     on_stop: list[Callable[[], Awaitable[None]]] = [upstream.close]
     limiter: Limiter = MemoryLimiter()
-    redis_client = None
+    metrics = Metrics("edge")
+    redis_client = redis_pubsub = None
+    redis_health = RedisHealth(metrics)
+    redis_errors: tuple[type[BaseException], ...] = ()
     if settings.redis_url:
-        import redis.asyncio as redis
-
-        redis_client = redis.from_url(settings.redis_url)
-        limiter = RedisLimiter(redis_client)
-        on_stop.append(redis_client.aclose)
+        # Redis accelerates; without it limits are per process and the key cache is bounded
+        redis_client, redis_pubsub, redis_errors = redis_clients(settings.redis_url)
+        limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
+        on_stop += [redis_client.aclose, redis_pubsub.aclose]
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
     api_keys: ApiKeyVerifier | None = None
     origins: AllowedOriginSet | None = None
@@ -94,7 +97,8 @@ async def build_edge(settings: Settings) -> Edge:
         verifier = KeysServiceVerifier(
             upstream.channels["keys"],
             ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
-            redis=redis_client,
+            redis=redis_pubsub,
+            health=redis_health,
         )
         origins = KeyOrigins(upstream.channels["keys"])
         verifier.on_invalidate.append(origins.invalidate)  # a revoked key's origins go at once
@@ -103,7 +107,6 @@ async def build_edge(settings: Settings) -> Edge:
         api_keys = verifier
     limits = LimitTable(scale=settings.get_float("EDGE_RATE_LIMIT_SCALE", 1.0))
     config = EdgeConfig(max_body_bytes=settings.get_int("EDGE_MAX_BODY_BYTES", 64 * 1024))
-    metrics = Metrics("edge")
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     if stop_metrics is not None:
         on_stop.append(stop_metrics)
@@ -127,12 +130,21 @@ async def build_edge(settings: Settings) -> Edge:
             await tokens.refresh()
         except Exception:  # noqa: BLE001 - readiness reports, never raises
             return False
-        if redis_client is not None:
+        return tokens.ready
+
+    async def degraded() -> list[str]:
+        """Dependencies the edge runs without right now (it is still ready: it has fallbacks)."""
+        if redis_client is None:
+            return []
+        if redis_health.should_try():
             try:
                 await redis_client.ping()
-            except Exception:  # noqa: BLE001
-                return False
-        return tokens.ready
+            except redis_errors as exc:
+                redis_health.failed(exc, "readiness")
+            else:
+                redis_health.succeeded()
+        subscribed = api_keys is None or getattr(api_keys, "subscribed", True)
+        return [] if redis_health.up and subscribed else ["redis"]
 
     extra_routes: list[BaseRoute] = []
     rules = {info.full_method: info.rule for info in infos}
@@ -147,5 +159,7 @@ async def build_edge(settings: Settings) -> Edge:
             max_streams=settings.get_int("EDGE_MAX_AUDIT_STREAMS", 1000),
         )
         extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
-    app = build_app(gateway, lambda: build_openapi(routes), ready, config, extra_routes)
+    app = build_app(
+        gateway, lambda: build_openapi(routes), ready, config, extra_routes, degraded=degraded
+    )
     return Edge(app, gateway, on_stop, config.hsts_seconds)

@@ -552,6 +552,8 @@ def build_app(
     ready: Callable[[], Awaitable[bool]],
     config: EdgeConfig,
     extra_routes: Sequence[BaseRoute] = (),
+    *,
+    degraded: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> ASGIApp:
     async def dispatch(request: Request) -> Response:
         response = await gateway.handle(request)
@@ -562,8 +564,12 @@ def build_app(
 
     async def readyz(request: Request) -> Response:
         ok = await ready()
+        body: dict[str, object] = {"status": "ready" if ok else "not ready"}
+        if degraded is not None:
+            # running on a fallback (Redis down) is still ready, and says so
+            body["degraded"] = await degraded()
         return Response(
-            json.dumps({"status": "ready" if ok else "not ready"}),
+            json.dumps(body),
             status_code=200 if ok else 503,
             media_type="application/json",
         )

@@ -28,6 +28,9 @@ HTTP_STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 
+# seconds a client should wait after a 503 that named no delay of its own
+UNAVAILABLE_RETRY_AFTER = 1
+
 _ERROR_STATUS: list[tuple[type[errors.RailguardError], int]] = [
     (errors.InvalidArgument, 400),
     (errors.FailedPrecondition, 400),
@@ -88,6 +91,8 @@ def problem_from_error(error: errors.RailguardError, request_id: str) -> Respons
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+    elif isinstance(error, errors.Unavailable):
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)  # every 503 says when to retry
     violations = error.violations if isinstance(error, errors.InvalidArgument) else None
     return problem_response(
         status, error.reason, error.message, request_id, violations=violations, headers=headers
@@ -105,7 +110,12 @@ def problem_from_rpc(err: grpc.aio.AioRpcError, request_id: str) -> Response:
         reason = (
             "SERVICE_UNAVAILABLE" if domain.reason == "DEPENDENCY_UNAVAILABLE" else domain.reason
         )
+        retry = domain.retry_after if domain.retry_after is not None else UNAVAILABLE_RETRY_AFTER
         return problem_response(
-            HTTP_STATUS[code], reason, "a service is unavailable; retry later", request_id
+            HTTP_STATUS[code],
+            reason,
+            "a service is unavailable; retry later",
+            request_id,
+            headers={"Retry-After": str(max(1, int(retry + 0.999)))},
         )
     return problem_from_error(domain, request_id)

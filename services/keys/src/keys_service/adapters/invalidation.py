@@ -13,8 +13,11 @@ no remote caches to invalidate.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # redis.asyncio costs ~21 MB resident; only a configured Redis loads it
@@ -42,31 +45,96 @@ def invalidation_message(key: ApiKey, event: KeyEvent) -> str:
 
 
 class RedisInvalidationPublisher:
-    """Publishes to Redis; a failure is logged loudly, never turned into a failed mutation."""
+    """Publishes to Redis; a failure never fails the committed mutation, and is not forgotten.
 
-    def __init__(self, client: Redis) -> None:
+    A message that cannot be published (Redis down, or a pooled connection that died while
+    Redis restarted) waits in a bounded queue that a background task retries every
+    ``retry_interval`` seconds, in order, until Redis answers: the first revocation after Redis
+    returns is fanned out, not dropped. The client pings idle connections before use and retries
+    a command once on a fresh connection. Loss and recovery are logged once each, not per message.
+    Edges that were deaf meanwhile drop their caches when they resubscribe, and their cache TTL
+    bounds a revoked key's life to one second regardless.
+    """
+
+    def __init__(
+        self, client: Redis, *, retry_interval: float = 0.25, max_pending: int = 10_000
+    ) -> None:
         self._redis = client
+        self._retry_interval = retry_interval
+        self._pending: deque[str] = deque(maxlen=max_pending)
+        self._lock = asyncio.Lock()
+        self._retrying: asyncio.Task[None] | None = None
+        self._down = False
 
     @classmethod
     def from_url(cls, url: str) -> RedisInvalidationPublisher:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0))
+        return cls(
+            Redis.from_url(
+                url,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                health_check_interval=5,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
+        )
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet published."""
+        return len(self._pending)
 
     async def key_changed(self, key: ApiKey, event: KeyEvent) -> None:
+        self._pending.append(invalidation_message(key, event))
+        if self._down:
+            return  # the retry task publishes it, in order, when Redis answers
+        await self._flush()
+
+    async def _flush(self) -> bool:
+        """Publish what is queued, oldest first; False (and a retry scheduled) on failure."""
         from redis.exceptions import RedisError
 
-        try:
-            await self._redis.publish(CHANNEL, invalidation_message(key, event))
-        except (RedisError, OSError):
-            # The change is committed; edges that lost the message fall back to their cache TTL.
-            _log.error(
-                "key invalidation not published",
-                extra={"key_id": key.id, "event": event.value},
-                exc_info=True,
-            )
+        async with self._lock:
+            while self._pending:
+                try:
+                    await self._redis.publish(CHANNEL, self._pending[0])
+                except (RedisError, OSError) as exc:
+                    if not self._down:
+                        self._down = True
+                        _log.error(
+                            "key invalidations not published; queued and retrying",
+                            extra={"pending": len(self._pending), "error": type(exc).__name__},
+                        )
+                    if self._retrying is None or self._retrying.done():
+                        self._retrying = asyncio.create_task(self._retry(), name="invalidations")
+                    return False
+                self._pending.popleft()
+            if self._down:
+                self._down = False
+                _log.warning("key invalidations published again")
+            return True
+
+    async def _retry(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_interval)
+            if await self._flush():
+                return
 
     async def close(self) -> None:
+        task, self._retrying = self._retrying, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flush(), 1.0)
         await self._redis.aclose()
 
 
