@@ -10,7 +10,9 @@ from types import ModuleType
 from servicekit.access import describe_services
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from edge_service.audit_stream import (
     LIST_AUDIT_EVENTS,
@@ -20,8 +22,9 @@ from edge_service.audit_stream import (
 )
 from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
-from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app
+from edge_service.gateway import ApiKeyVerifier, EdgeConfig, Gateway, build_app, request_id_of
 from edge_service.openapi import build_openapi
+from edge_service.problems import problem_response
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
@@ -46,6 +49,18 @@ def contract_modules() -> list[ModuleType]:
         except ModuleNotFoundError:
             continue
     return modules
+
+
+async def upgrade_required(request: Request) -> Response:
+    """A plain GET on the WebSocket stream's path: say how to open it (426, RFC 9110)."""
+    request_id = request_id_of(request)
+    response = problem_response(
+        426, "UPGRADE_REQUIRED", "open this route as a WebSocket (wss://)", request_id
+    )
+    response.headers["Upgrade"] = "websocket"
+    response.headers["Connection"] = "Upgrade"
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 @dataclass
@@ -127,5 +142,9 @@ async def build_edge(settings: Settings) -> Edge:
             max_streams=settings.get_int("EDGE_MAX_AUDIT_STREAMS", 1000),
         )
         extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
-    app = build_app(gateway, lambda: build_openapi(routes), ready, config, extra_routes)
+        extra_routes.append(Route(AUDIT_STREAM_PATH, upgrade_required, methods=["GET"]))
+    stream_rule = list_rule if extra_routes else None
+    app = build_app(
+        gateway, lambda: build_openapi(routes, stream_rule=stream_rule), ready, config, extra_routes
+    )
     return Edge(app, gateway, on_stop)

@@ -30,6 +30,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_service.client_ip import ClientIpResolver
+from edge_service.constraints import ID_SEGMENT, REQUEST_ID
 from edge_service.policy import WorkspaceAccess, authorize
 from edge_service.problems import problem_from_error, problem_from_rpc, problem_response
 from edge_service.ratelimit import Limiter, LimitTable
@@ -37,11 +38,16 @@ from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
 from edge_service.transcode import HttpFacts, build_request, render_response
 
-__all__ = ["ApiKeyVerifier", "EdgeConfig", "Upstream", "build_app"]
+__all__ = ["ApiKeyVerifier", "EdgeConfig", "Upstream", "build_app", "request_id_of"]
 
 _log = logging.getLogger("edge.http")
 _API_KEY = re.compile(r"^rg_(live|test)_")
-_ID_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def request_id_of(conn: HTTPConnection) -> str:
+    """The caller's ``X-Request-Id`` when it is well formed (kept end to end), else a new one."""
+    offered = conn.headers.get("x-request-id", "")
+    return offered if REQUEST_ID.fullmatch(offered) else new_request_id()
 
 
 class ApiKeyVerifier(Protocol):
@@ -204,7 +210,7 @@ class Gateway:
 
     async def whoami(self, request: Request) -> Response:
         """The principal behind the presented token or key, its workspace, scopes and limits."""
-        request_id = new_request_id()
+        request_id = request_id_of(request)
         try:
             client_ip = self.client_ip_of(request)
             kind, secret = self.credentials(request)
@@ -251,7 +257,7 @@ class Gateway:
         return response
 
     async def handle(self, request: Request) -> Response:
-        request_id = new_request_id()
+        request_id = request_id_of(request)
         started = time.perf_counter()
         status = 500
         try:
@@ -344,7 +350,7 @@ class Gateway:
             )
         path_params = route.match(request.url.path) or {}
         for variable, value in path_params.items():
-            if not all(_ID_SEGMENT.match(segment) for segment in value.split("/")):
+            if not all(ID_SEGMENT.fullmatch(segment) for segment in value.split("/")):
                 raise errors.InvalidArgument.field(
                     variable, "is not a valid resource name", reason="INVALID_NAME"
                 )
@@ -438,7 +444,7 @@ def build_app(
                 await gateway.tokens.refresh(force=True)
             except errors.RailguardError:
                 return problem_response(
-                    503, "SERVICE_UNAVAILABLE", "keys not available yet", new_request_id()
+                    503, "SERVICE_UNAVAILABLE", "keys not available yet", request_id_of(request)
                 )
         return Response(
             gateway.tokens.jwks_json,
