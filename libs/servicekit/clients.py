@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from servicekit import context
+from servicekit import context, tracing
 from servicekit.settings import Settings
 from servicekit.status import error_from_rpc
 from servicekit.tls import TlsFiles, client_credentials
@@ -20,7 +20,12 @@ T = TypeVar("T")
 def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
     """An mTLS channel to ``address`` presenting this service's certificate."""
     credentials = client_credentials(TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca))
-    return grpc.aio.secure_channel(address, credentials, options=[("grpc.enable_retries", 1)])
+    return grpc.aio.secure_channel(
+        address,
+        credentials,
+        options=[("grpc.enable_retries", 1)],
+        interceptors=tracing.client_interceptors(),
+    )
 
 
 def outgoing_metadata(

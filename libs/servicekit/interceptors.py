@@ -257,7 +257,10 @@ def default_interceptors(
     metrics: Metrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first."""
+    from servicekit.tracing import TracingInterceptor  # imports this module
+
     return [
+        TracingInterceptor(),
         RequestContextInterceptor(metrics),
         ErrorMappingInterceptor(domain),
         CallerIdentityInterceptor(rules, asserters),

@@ -6,6 +6,7 @@ import asyncio
 
 import uvicorn
 from servicekit import configure_logging, load_settings
+from servicekit.tracing import configure_tracing
 
 from edge_service.app import build_edge
 
@@ -17,7 +18,10 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 async def main() -> None:
     settings = load_settings("edge")
     configure_logging("edge", settings.log_level)
+    stop_tracing = configure_tracing(settings)  # before build: the channels pick it up
     edge = await build_edge(settings)
+    if stop_tracing is not None:
+        edge.on_stop.append(stop_tracing)
     host, _, port = settings.listen.rpartition(":")
     config = uvicorn.Config(
         edge.app,  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from servicekit import tracing
 from servicekit.access import describe_services
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
@@ -28,6 +29,7 @@ from edge_service.problems import problem_response
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
+from edge_service.tracing import HttpTracing
 from edge_service.upstream import Upstreams
 
 __all__ = ["CONTRACTS", "Edge", "build_edge", "contract_modules"]
@@ -147,4 +149,6 @@ async def build_edge(settings: Settings) -> Edge:
     app = build_app(
         gateway, lambda: build_openapi(routes, stream_rule=stream_rule), ready, config, extra_routes
     )
+    if tracing.enabled():
+        app = HttpTracing(app)
     return Edge(app, gateway, on_stop)
