@@ -232,6 +232,15 @@ def _journey(package: str, stack: Stack, clients: contextlib.ExitStack) -> None:
     assert isinstance(refused, models.Problem) and refused.status == 404, refused
 
 
+def test_the_stated_display_name_bound_is_the_services(http: httpx.Client) -> None:
+    token = _user(http)
+    auth = {"Authorization": f"Bearer {token}"}
+    at_bound = http.post("/v1/workspaces", json={"displayName": "x" * 100}, headers=auth)
+    assert at_bound.status_code == 200, at_bound.text
+    past = http.post("/v1/workspaces", json={"displayName": "x" * 101}, headers=auth)
+    assert past.status_code == 400 and past.json()["code"] == "INVALID_DISPLAY_NAME"
+
+
 # --- request ids --------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from edge_service.constraints import (
     ID_SEGMENT_PATTERN,
     MAX_PAGE_SIZE,
     REQUEST_ID_PATTERN,
+    field_constraints,
 )
 from edge_service.routes import Route, RouteTable
 
@@ -174,7 +175,11 @@ class _Schemas:
         message = field.message_type
         if message is not None and message.GetOptions().map_entry:
             value = self.field(message.fields_by_name["value"], view)
-            return {"type": "object", "additionalProperties": value}
+            return {
+                "type": "object",
+                "additionalProperties": value,
+                **field_constraints(field.full_name),
+            }
         if message is not None:
             schema = self.ref(message, view)
         elif field.type == FieldDescriptor.TYPE_ENUM:
@@ -191,7 +196,7 @@ class _Schemas:
             }
         if field.is_repeated:
             return {"type": "array", "items": schema}
-        return schema
+        return {**schema, **field_constraints(field.full_name)} if "$ref" not in schema else schema
 
     def fields(
         self,
@@ -201,7 +206,7 @@ class _Schemas:
     ) -> tuple[dict[str, Any], list[str]]:
         """(properties, required) of a message in a view, leaving out ``skip`` field names."""
         properties: dict[str, Any] = {}
-        required: list[str] = []
+        names: list[str] = []
         for f in cast(list[FieldDescriptor], descriptor.fields):
             if f.name in skip:
                 continue
@@ -215,6 +220,9 @@ class _Schemas:
             if view != "out" and _sourced(f) is not None:
                 continue  # filled from a header or the request itself, refused in a body
             schema = self.field(f, view)
+            required = field_behavior_pb2.REQUIRED in kinds and view != "patch"
+            if required and view == "in" and schema.get("type") == "string":
+                schema.setdefault("minLength", 1)  # REQUIRED: an empty string is unset
             if field_behavior_pb2.OUTPUT_ONLY in kinds or field_behavior_pb2.IDENTIFIER in kinds:
                 schema = {**_wrap(schema), "readOnly": True}
             if field_behavior_pb2.INPUT_ONLY in kinds:
@@ -222,9 +230,9 @@ class _Schemas:
             if field_behavior_pb2.IMMUTABLE in kinds:
                 schema = {**_wrap(schema), "description": "Immutable: set on create only."}
             properties[f.json_name] = schema
-            if field_behavior_pb2.REQUIRED in kinds and view != "patch":
-                required.append(f.json_name)
-        return properties, required
+            if required:
+                names.append(f.json_name)
+        return properties, names
 
     def message(
         self,
