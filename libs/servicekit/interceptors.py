@@ -257,10 +257,10 @@ def default_interceptors(
     metrics: Metrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first."""
-    from servicekit.tracing import TracingInterceptor  # imports this module
+    from servicekit import tracing  # imports this module
 
     return [
-        TracingInterceptor(),
+        *([tracing.TracingInterceptor()] if tracing.enabled() else []),
         RequestContextInterceptor(metrics),
         ErrorMappingInterceptor(domain),
         CallerIdentityInterceptor(rules, asserters),

@@ -104,4 +104,9 @@ def test_off_by_default_nothing_is_wrapped() -> None:
 
     assert tracing.TracingInterceptor().around("/x.Y/Z", behavior, False) is behavior
     chain = interceptors.default_interceptors("d", {})
+    assert not any(isinstance(i, tracing.TracingInterceptor) for i in chain)
+
+
+def test_on_the_tracing_interceptor_is_first(spans: InMemorySpanExporter) -> None:
+    chain = interceptors.default_interceptors("d", {})
     assert isinstance(chain[0], tracing.TracingInterceptor)
