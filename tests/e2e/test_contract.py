@@ -30,7 +30,8 @@ from openapi_spec_validator import validate
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from .conftest import PASSWORD, _stack, running_stack
+from .conftest import PASSWORD, Api, _stack, running_stack
+from .test_audit_stream import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER, CLIENT = trace_pb2.Span.SPAN_KIND_SERVER, trace_pb2.Span.SPAN_KIND_CLIENT
@@ -333,3 +334,27 @@ def test_one_trace_spans_the_edge_and_the_services(
         if svc == "railguard-workspaces" and any(a.key == "db.system" for a in s.attributes)
     ]
     assert all(s.parent_span_id == served.span_id for s in database)
+
+
+# --- the WSS audit stream, as documented, with tracing on ---------------------------------------
+
+
+async def test_the_audit_stream_opens_with_101_and_a_plain_get_gets_426(
+    api: Api, stack: Stack
+) -> None:
+    _, token, _ = await api.user()
+    status, workspace, _ = await api.call(
+        "POST", "/v1/workspaces", token, json={"displayName": "S"}
+    )
+    assert status == 200, workspace
+    stream = await connect(stack, workspace["name"], headers={"Authorization": f"Bearer {token}"})
+    assert stream.status == 101
+    try:
+        assert (await stream.text())["action"] == "workspace.create"
+    finally:
+        await stream.close()
+    status, problem, headers = await api.call(
+        "GET", f"/v1/{workspace['name']}/auditEvents:stream", token
+    )
+    assert status == 426 and problem["code"] == "UPGRADE_REQUIRED"
+    assert headers["upgrade"] == "websocket" and problem["request_id"] == headers["x-request-id"]
