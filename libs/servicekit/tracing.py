@@ -30,6 +30,7 @@ __all__ = [
     "TracingInterceptor",
     "client_interceptors",
     "configure_tracing",
+    "current_trace_id",
     "enabled",
     "install",
     "instrument_engine",
@@ -56,6 +57,16 @@ def install(provider: TracerProvider) -> None:
 
     trace.set_tracer_provider(provider)
     _TRACER = provider.get_tracer("railguard")
+
+
+def current_trace_id() -> str:
+    """The trace id of the current span as 32 hex digits, or "" (none, or tracing off)."""
+    if not enabled():
+        return ""
+    from opentelemetry import trace
+
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
 
 
 def configure_tracing(settings: Settings) -> Callable[[], Awaitable[None]] | None:

@@ -7,6 +7,8 @@ a channel opened like the edge opens its own (``servicekit.clients.open_channel`
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import interceptors, tracing
 from servicekit.clients import open_channel, outgoing_metadata
+from servicekit.logs import JsonFormatter
 from testkit import running, test_settings
 from workspaces_service.__main__ import MIGRATIONS, build
 
@@ -110,3 +113,12 @@ def test_off_by_default_nothing_is_wrapped() -> None:
 def test_on_the_tracing_interceptor_is_first(spans: InMemorySpanExporter) -> None:
     chain = interceptors.default_interceptors("d", {})
     assert isinstance(chain[0], tracing.TracingInterceptor)
+
+
+def test_log_lines_carry_the_trace_id(spans: InMemorySpanExporter) -> None:
+    formatter = JsonFormatter("test")
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "hello", (), None)
+    assert "trace_id" not in json.loads(formatter.format(record))
+    with tracing.tracer().start_as_current_span("work") as span:
+        line = json.loads(formatter.format(record))
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
