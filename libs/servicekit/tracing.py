@@ -11,7 +11,6 @@ Tests install their own provider (an in-memory exporter) with :func:`install`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -240,18 +239,17 @@ def instrument_engine(engine: AsyncEngine) -> None:
             kind=SpanKind.CLIENT,
             attributes={"db.system": system, "db.statement": statement[:2000]},
         )
-        conn.info.setdefault("_rg_spans", []).append((span, time.perf_counter()))
+        conn.info.setdefault("_rg_spans", []).append(span)
 
     def after(conn: Any, *_: Any) -> None:
         spans = conn.info.get("_rg_spans")
         if spans:
-            span, _started = spans.pop()
-            span.end()
+            spans.pop().end()
 
     def failed(context: Any) -> None:
         spans = context.connection.info.get("_rg_spans") if context.connection else None
         if spans:
-            span, _started = spans.pop()
+            span = spans.pop()
             span.set_status(Status(StatusCode.ERROR, type(context.original_exception).__name__))
             span.end()
 
