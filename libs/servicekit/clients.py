@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from servicekit import context
+from servicekit import context, tracing
 from servicekit.settings import Settings
 from servicekit.status import error_from_rpc
 from servicekit.tls import TlsFiles, client_credentials
@@ -105,7 +105,12 @@ def channel_options() -> list[tuple[str, Any]]:
 def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
     """An mTLS channel to ``address`` presenting this service's certificate (options above)."""
     credentials = client_credentials(TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca))
-    return grpc.aio.secure_channel(address, credentials, options=channel_options())
+    return grpc.aio.secure_channel(
+        address,
+        credentials,
+        options=channel_options(),
+        interceptors=tracing.client_interceptors(),
+    )
 
 
 def outgoing_metadata(

@@ -53,7 +53,16 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """The process's one engine. SQLite gets WAL and a busy timeout so parallel writers queue."""
+    """The process's one engine, with a span per statement when tracing is on."""
+    from servicekit.tracing import instrument_engine
+
+    engine = _create_engine(url, pool_size=pool_size)
+    instrument_engine(engine)
+    return engine
+
+
+def _create_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    """SQLite gets WAL and a busy timeout so parallel writers queue."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 

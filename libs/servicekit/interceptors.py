@@ -99,7 +99,7 @@ class RequestContextInterceptor(_Interceptor):
     def around(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
         def enter(ctx: Ctx) -> tuple[context.CallContext, Any]:
             md = dict(ctx.invocation_metadata() or ())
-            rid = str(md.get(context.REQUEST_ID_METADATA_KEY, ""))[:64] or context.new_request_id()
+            rid = str(md.get(context.REQUEST_ID_METADATA_KEY, ""))[:128] or context.new_request_id()
             call = context.CallContext(request_id=rid, method=method)
             return call, context._set(call)
 
@@ -267,7 +267,10 @@ def default_interceptors(
     metrics: Metrics | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first."""
+    from servicekit import tracing  # imports this module
+
     return [
+        *([tracing.TracingInterceptor()] if tracing.enabled() else []),
         RequestContextInterceptor(metrics),
         ErrorMappingInterceptor(domain),
         CallerIdentityInterceptor(rules, asserters),

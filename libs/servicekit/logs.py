@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from servicekit import context
+from servicekit import context, tracing
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -34,6 +34,9 @@ class JsonFormatter(logging.Formatter):
         }
         if ctx.method:
             payload["request_id"] = ctx.request_id
+        trace_id = tracing.current_trace_id()
+        if trace_id:
+            payload["trace_id"] = trace_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = value

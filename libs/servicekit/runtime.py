@@ -13,6 +13,7 @@ from servicekit.logs import configure_logging
 from servicekit.migrations import upgrade
 from servicekit.server import Registration, serve
 from servicekit.settings import Settings, load_settings
+from servicekit.tracing import configure_tracing
 
 __all__ = ["Command", "Wiring", "help_requested", "run_service", "service_usage"]
 
@@ -89,8 +90,10 @@ async def _main(
         return await commands[command](settings, argv[2:])
     if migrate:
         await _migrate_in_child(name)
+    stop_tracing = configure_tracing(settings)  # before build: channels and engines pick it up
     wiring = await build(settings)
-    await serve(settings, wiring.registrations, on_stop=wiring.on_stop)
+    on_stop = [*wiring.on_stop, *([stop_tracing] if stop_tracing else [])]
+    await serve(settings, wiring.registrations, on_stop=on_stop)
     return 0
 
 

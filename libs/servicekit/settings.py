@@ -44,6 +44,7 @@ class Settings:
     grace_seconds: float = 5.0
     issuer: str = "https://railguard.local"
     audience: str = "railguard"
+    otel_endpoint: str = ""  # OTEL_EXPORTER_OTLP_ENDPOINT: traces are exported there when set
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str, default: str = "") -> str:
@@ -105,5 +106,6 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None) -
         grace_seconds=float(get("GRACE_SECONDS", "5")),
         issuer=get("ISSUER", "https://railguard.local"),
         audience=get("AUDIENCE", "railguard"),
+        otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         extra=extra,
     )

@@ -8,6 +8,7 @@ import sys
 import uvicorn
 from servicekit import configure_logging, load_settings
 from servicekit.runtime import help_requested, service_usage
+from servicekit.tracing import configure_tracing
 
 from edge_service.app import build_edge
 from edge_service.gateway import security_headers
@@ -21,7 +22,10 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 async def main() -> None:
     settings = load_settings("edge")
     configure_logging("edge", settings.log_level)
+    stop_tracing = configure_tracing(settings)  # before build: the channels pick it up
     edge = await build_edge(settings)
+    if stop_tracing is not None:
+        edge.on_stop.append(stop_tracing)
     host, _, port = settings.listen.rpartition(":")
     max_head = settings.get_int("EDGE_MAX_HEADER_BYTES", 16 * 1024, minimum=1024)
     config = uvicorn.Config(

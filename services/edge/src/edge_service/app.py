@@ -7,10 +7,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
+from servicekit import tracing
 from servicekit.access import describe_services
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from edge_service.audit_stream import (
     LIST_AUDIT_EVENTS,
@@ -26,12 +29,15 @@ from edge_service.gateway import (
     EdgeConfig,
     Gateway,
     build_app,
+    request_id_of,
 )
 from edge_service.openapi import build_openapi
+from edge_service.problems import problem_response
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.redis_fallback import FallbackLimiter, RedisHealth, redis_clients
 from edge_service.routes import RouteTable
 from edge_service.tokens import TokenVerifier
+from edge_service.tracing import HttpTracing
 from edge_service.upstream import Upstreams
 
 __all__ = ["CONTRACTS", "Edge", "build_edge", "contract_modules"]
@@ -61,6 +67,16 @@ def _ipv6_prefix(settings: Settings) -> int:
     if prefix > 128:
         raise ValueError("RAILGUARD_EDGE_IPV6_PREFIX must be at most 128")
     return prefix
+async def upgrade_required(request: Request) -> Response:
+    """A plain GET on the WebSocket stream's path: say how to open it (426, RFC 9110)."""
+    request_id = request_id_of(request)
+    response = problem_response(
+        426, "UPGRADE_REQUIRED", "open this route as a WebSocket (wss://)", request_id
+    )
+    response.headers["Upgrade"] = "websocket"
+    response.headers["Connection"] = "Upgrade"
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 @dataclass
@@ -159,7 +175,16 @@ async def build_edge(settings: Settings) -> Edge:
             max_streams=settings.get_int("EDGE_MAX_AUDIT_STREAMS", 1000),
         )
         extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
+        extra_routes.append(Route(AUDIT_STREAM_PATH, upgrade_required, methods=["GET"]))
+    stream_rule = list_rule if extra_routes else None
     app = build_app(
-        gateway, lambda: build_openapi(routes), ready, config, extra_routes, degraded=degraded
+        gateway,
+        lambda: build_openapi(routes, stream_rule=stream_rule),
+        ready,
+        config,
+        extra_routes,
+        degraded=degraded,
     )
+    if tracing.enabled():
+        app = HttpTracing(app)
     return Edge(app, gateway, on_stop, config.hsts_seconds)

@@ -36,12 +36,12 @@ from railguard.access.v1 import access_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
 from servicekit import errors
 from servicekit.clients import outgoing_metadata
-from servicekit.context import Principal, new_request_id
+from servicekit.context import Principal
 from servicekit.status import error_from_rpc
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from edge_service.gateway import Gateway
+from edge_service.gateway import Gateway, request_id_of
 from edge_service.policy import authorize
 from edge_service.problems import problem_from_error, problem_from_rpc
 from edge_service.transcode import render_response
@@ -198,7 +198,7 @@ class AuditStreamRoute:
     # --- the stream ------------------------------------------------------------------------
 
     async def handle(self, websocket: WebSocket) -> None:
-        request_id = new_request_id()
+        request_id = request_id_of(websocket)
         started = time.monotonic()
         workspace_id = str(websocket.path_params.get("workspace", ""))
         who = ""

@@ -32,6 +32,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_service.client_ip import ClientIpResolver, limit_subject
+from edge_service.constraints import ID_SEGMENT, REQUEST_ID
 from edge_service.policy import WorkspaceAccess, authorize
 from edge_service.problems import problem_from_error, problem_from_rpc, problem_response
 from edge_service.ratelimit import Limiter, LimitTable
@@ -45,12 +46,18 @@ __all__ = [
     "EdgeConfig",
     "Upstream",
     "build_app",
+    "request_id_of",
     "security_headers",
 ]
 
 _log = logging.getLogger("edge.http")
 _API_KEY = re.compile(r"^rg_(live|test)_")
-_ID_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def request_id_of(conn: HTTPConnection) -> str:
+    """The caller's ``X-Request-Id`` when it is well formed (kept end to end), else a new one."""
+    offered = conn.headers.get("x-request-id", "")
+    return offered if REQUEST_ID.fullmatch(offered) else new_request_id()
 
 
 class ApiKeyVerifier(Protocol):
@@ -286,7 +293,7 @@ class Gateway:
     ) -> Response:
         """Run ``inner(request_id)``, turning every failure into problem+json, and add the
         request id and the limit's headers to whatever comes out."""
-        request_id = new_request_id()
+        request_id = request_id_of(request)
         started = time.perf_counter()
         try:
             response = await inner(request_id)
@@ -460,7 +467,7 @@ class Gateway:
         # 2. the path: names are checked before any lookup is made for them
         path_params = route.match(request.url.path) or {}
         for variable, value in path_params.items():
-            if not all(_ID_SEGMENT.match(segment) for segment in value.split("/")):
+            if not all(ID_SEGMENT.fullmatch(segment) for segment in value.split("/")):
                 raise errors.InvalidArgument.field(
                     variable, "is not a valid resource name", reason="INVALID_NAME"
                 )
@@ -614,7 +621,7 @@ def build_app(
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
             exc.status_code, "BAD_REQUEST"
         )
-        request_id = new_request_id()
+        request_id = request_id_of(request)
         response = problem_response(
             exc.status_code, code, str(exc.detail), request_id, headers=headers
         )
@@ -622,7 +629,7 @@ def build_app(
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        request_id = new_request_id()
+        request_id = request_id_of(request)
         _log.error("unhandled error", extra={"request_id": request_id}, exc_info=exc)
         response = problem_response(500, "INTERNAL", "internal error", request_id)
         response.headers["X-Request-Id"] = request_id
@@ -639,7 +646,7 @@ def build_app(
         async def guarded(request: Request) -> Response:
             if request.method in ("GET", "HEAD"):
                 return await endpoint(request)
-            request_id = new_request_id()
+            request_id = request_id_of(request)
             response = problem_response(
                 405,
                 "METHOD_NOT_ALLOWED",

@@ -52,6 +52,7 @@ _TITLES = {
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    426: "Upgrade Required",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
