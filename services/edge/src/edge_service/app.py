@@ -67,6 +67,8 @@ def _ipv6_prefix(settings: Settings) -> int:
     if prefix > 128:
         raise ValueError("RAILGUARD_EDGE_IPV6_PREFIX must be at most 128")
     return prefix
+
+
 async def upgrade_required(request: Request) -> Response:
     """A plain GET on the WebSocket stream's path: say how to open it (426, RFC 9110)."""
     request_id = request_id_of(request)
