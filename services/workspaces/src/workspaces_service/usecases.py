@@ -30,6 +30,7 @@ from servicekit.errors import (
     NotFound,
     PermissionDenied,
 )
+from servicekit.lifecycle import LifecycleEvent, LifecycleState
 from servicekit.pagination import encode_token, page_request
 
 from workspaces_service.domain import (
@@ -93,6 +94,12 @@ class Outbox(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
 
+class LifecycleOutbox(Protocol):
+    """Queues a lifecycle event for every service that holds workspace data."""
+
+    async def record(self, event: LifecycleEvent) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the service's repositories; rolls back unless committed."""
 
@@ -104,6 +111,8 @@ class UnitOfWork(Protocol):
     def audit_log(self) -> AuditLogRepo: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def lifecycle(self) -> LifecycleOutbox: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
         self,
@@ -207,6 +216,12 @@ class WorkspacesService:
                 client_ip=origin.client_ip,
                 metadata=metadata,
             )
+        )
+
+    async def _lifecycle(self, uow: UnitOfWork, ws: Workspace, state: LifecycleState) -> None:
+        """Tell the other services, through their outboxes, in this change's transaction."""
+        await uow.lifecycle.record(
+            LifecycleEvent.new(ws.id, state, ws.lifecycle_version, ws.updated_at)
         )
 
     async def _actor(self, uow: UnitOfWork, ws_id: str, actor_id: str) -> Member:
@@ -348,6 +363,7 @@ class WorkspacesService:
                 raise PermissionDenied("only an Owner deletes a workspace", reason="OWNER_REQUIRED")
             ws.delete(self._clock.now())
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.DELETED)
             purge_at = ws.purge_at
             assert purge_at is not None
             await self._audit(
@@ -374,6 +390,7 @@ class WorkspacesService:
                 )
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
             await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
             await uow.commit()
         self._after_commit()
@@ -548,6 +565,7 @@ class WorkspacesService:
             removed = await uow.members.remove_all(ws_id)
             ws.purge(now)
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.PURGED)
             await uow.outbox.record(
                 AuditEvent.new(
                     workspace_id=ws_id,

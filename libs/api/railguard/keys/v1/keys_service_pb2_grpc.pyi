@@ -77,6 +77,12 @@ class KeysServiceStub:
     valid key used from a disallowed IP address or origin, without the required scope, or in a
     deleted workspace.
     """
+    ApplyWorkspaceLifecycle: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.ApplyWorkspaceLifecycleRequest, _keys_service_pb2.ApplyWorkspaceLifecycleResponse]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
+    """
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -126,6 +132,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
     that is malformed, unknown, revoked, expired or a rotated-out secret; PERMISSION_DENIED for a
     valid key used from a disallowed IP address or origin, without the required scope, or in a
     deleted workspace.
+    """
+    ApplyWorkspaceLifecycle: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.ApplyWorkspaceLifecycleRequest, _keys_service_pb2.ApplyWorkspaceLifecycleResponse]  # type: ignore[assignment]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
     """
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +245,18 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         that is malformed, unknown, revoked, expired or a rotated-out secret; PERMISSION_DENIED for a
         valid key used from a disallowed IP address or origin, without the required scope, or in a
         deleted workspace.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyWorkspaceLifecycle(
+        self,
+        request: _keys_service_pb2.ApplyWorkspaceLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_service_pb2.ApplyWorkspaceLifecycleResponse, _abc.Awaitable[_keys_service_pb2.ApplyWorkspaceLifecycleResponse]]:
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's calls are refused here from then on, and a purge destroys the secret material of
+        everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+        whose version is not above the one held is skipped.
         """
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
