@@ -9,6 +9,9 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -252,3 +255,39 @@ async def test_the_migration_queues_workspaces_deleted_or_purged_before_it(
             ("gone", "deleted"),
             ("purged", "purged"),
         ]
+
+
+async def test_the_resend_command_queues_the_current_states_again(
+    workspaces_server: WorkspacesServer,
+) -> None:
+    server = workspaces_server
+    ws_id = await server.team()
+    await server.stub().DeleteWorkspace(
+        pb.DeleteWorkspaceRequest(name=f"workspaces/{ws_id}"),
+        metadata=as_user("alice", ws_id, OWNER),
+    )
+    before = len(await _outbox(server, "credentials"))
+    env = {
+        **os.environ,
+        "RAILGUARD_DATABASE_URL": server.database_url,
+        "RAILGUARD_LOG_LEVEL": "ERROR",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "workspaces_service", "resend-lifecycle"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queued the lifecycle of 1 workspace(s)" in done.stdout
+    for receiver in ("keys", "credentials"):
+        events = await _outbox(server, receiver)
+        assert len(events) == before + 1
+        assert (events[-1]["workspace_id"], events[-1]["metadata"]) == (
+            ws_id,
+            {"state": "deleted", "version": "1"},
+        )
+        assert not events[-1]["sent"]  # no receiver answered: it waits for the servers' relays

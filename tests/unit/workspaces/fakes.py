@@ -75,6 +75,14 @@ class FakeWorkspaces:
         ]
         return rows[:limit]
 
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
+        rows = [
+            copy.copy(ws)
+            for ws in sorted(self.s.workspaces.values(), key=lambda w: w.id)
+            if ws.lifecycle_version > 0 and ws.id > after
+        ]
+        return rows[:limit]
+
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
         rows = [
             copy.copy(ws)

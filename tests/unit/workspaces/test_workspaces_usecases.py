@@ -424,3 +424,31 @@ async def test_a_refused_delete_queues_no_lifecycle_event(
     with pytest.raises(PermissionDenied):
         await service.delete("bob", ws_id)
     assert db.state.lifecycle == []
+
+
+async def test_resend_queues_the_current_state_of_every_workspace_ever_deleted(
+    service: WorkspacesService, db: FakeDatabase, clock: FakeClock
+) -> None:
+    from servicekit.lifecycle import LifecycleState
+
+    never = await _team(service)
+    restored = await _team(service)
+    gone = await _team(service)
+    await service.delete("alice", restored)
+    await service.undelete("alice", restored)
+    await service.delete("alice", gone)
+    clock.advance(days=30)
+    assert await service.purge_expired(clock.now()) == [gone]
+    deleted = await _team(service)
+    await service.delete("alice", deleted)
+    before = len(db.state.lifecycle)
+    assert await service.resend_lifecycle(batch=2) == 3  # paged
+    again = [(e.workspace_id, e.state, e.version) for e in db.state.lifecycle[before:]]
+    assert sorted(again) == sorted(
+        [
+            (restored, LifecycleState.ACTIVE, 2),
+            (gone, LifecycleState.PURGED, 2),
+            (deleted, LifecycleState.DELETED, 1),
+        ]
+    )
+    assert never not in {e.workspace_id for e in db.state.lifecycle}

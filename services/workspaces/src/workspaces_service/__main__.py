@@ -1,7 +1,9 @@
 """Composition root of the workspaces service: settings → adapters → serve().
 
-``python -m workspaces_service [serve|migrate|purge]``: ``purge`` runs the retention job once
-(purge every deleted workspace whose window has ended) and exits; schedule it, e.g. daily.
+``python -m workspaces_service [serve|migrate|purge|resend-lifecycle]``: ``purge`` runs the
+retention job once (purge every deleted workspace whose window has ended) and exits; schedule it,
+e.g. daily. ``resend-lifecycle`` queues the current state of every workspace ever deleted for the
+receivers again (after restoring a receiver's database from a backup, say) and exits.
 
 Lifecycle relays (one per receiver: keys, credentials) ship each delete, restore and purge to
 the receiver's ``ApplyWorkspaceLifecycle`` (mTLS identity ``workspaces``), at least once,
@@ -210,6 +212,30 @@ async def _deliver_lifecycle_now(
     return channels
 
 
+async def resend_lifecycle(settings: Settings, clock: Clock | None = None) -> int:
+    """Queue every deleted, restored or purged workspace's current state for the receivers again,
+    and try to deliver it now; how many workspaces."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    channels: list[grpc.aio.Channel] = []
+    try:
+        sessions = session_factory(engine)
+        service, _ = wire_service(sessions, clock, _NoDirectory())
+        queued = await service.resend_lifecycle()
+        channels = await _deliver_lifecycle_now(settings, sessions, clock)
+    finally:
+        for channel in channels:
+            await channel.close()
+        await engine.dispose()
+    return queued
+
+
+async def _resend_command(settings: Settings, argv: list[str]) -> int:
+    queued = await resend_lifecycle(settings)
+    print(f"queued the lifecycle of {queued} workspace(s)")  # noqa: T201 - the one line of output
+    return 0
+
+
 async def _purge_command(settings: Settings, argv: list[str]) -> int:
     purged = await purge(settings)
     print(f"purged {len(purged)} workspace(s)")  # noqa: T201 - the command's one line of output
@@ -217,4 +243,9 @@ async def _purge_command(settings: Settings, argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run_service("workspaces", build, MIGRATIONS, {"purge": _purge_command})
+    run_service(
+        "workspaces",
+        build,
+        MIGRATIONS,
+        {"purge": _purge_command, "resend-lifecycle": _resend_command},
+    )

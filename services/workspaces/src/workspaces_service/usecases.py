@@ -68,6 +68,7 @@ class WorkspaceRepo(Protocol):
         self, user_id: str, after: str, limit: int, *, show_deleted: bool
     ) -> list[tuple[Workspace, Role]]: ...
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]: ...
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]: ...
 
 
 class MemberRepo(Protocol):
@@ -582,6 +583,32 @@ class WorkspacesService:
             await uow.commit()
         return True
 
+    async def resend_lifecycle(self, batch: int = 100) -> int:
+        """Queue the current state of every workspace ever deleted, again; how many.
+
+        For a receiver that missed events (its database restored from an old backup, say):
+        receivers apply by version, so one that is current skips them and one that is behind
+        catches up. Nothing else changes.
+        """
+        sent, after = 0, ""
+        while True:
+            async with self._uow() as uow:
+                page = await uow.workspaces.with_lifecycle(after, batch)
+                if not page:
+                    break
+                for ws in page:
+                    await uow.lifecycle.record(
+                        LifecycleEvent.new(
+                            ws.id, _lifecycle_state(ws), ws.lifecycle_version, self._clock.now()
+                        )
+                    )
+                await uow.commit()
+            sent += len(page)
+            after = page[-1].id
+        if sent:
+            self._after_commit()
+        return sent
+
     # --- audit log ------------------------------------------------------------------------
 
     async def append_audit_events(
@@ -713,6 +740,12 @@ class WorkspacesService:
                     verifier.broken_at = head.sequence + 1  # rows the head never committed to
             verifier.finish(head)
         return ChainReport(not verifier.broken_at, verifier.verified, verifier.broken_at, head)
+
+
+def _lifecycle_state(ws: Workspace) -> LifecycleState:
+    if ws.purged:
+        return LifecycleState.PURGED
+    return LifecycleState.DELETED if ws.deleted else LifecycleState.ACTIVE
 
 
 def _member_name(ws_id: str, user_id: str) -> str:

@@ -125,6 +125,16 @@ class WorkspaceRepository:
             row.purged_at, row.request_id = ws.purged_at, None  # the idempotency key is freed
         await self.session.flush()
 
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
+        """Workspaces ever deleted (so with lifecycle events), tombstones included, by id."""
+        stmt = (
+            select(WorkspaceRow)
+            .where(WorkspaceRow.lifecycle_version > 0, WorkspaceRow.id > after)
+            .order_by(WorkspaceRow.id)
+            .limit(limit)
+        )
+        return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
+
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
         """Soft-deleted workspaces not yet purged, by id (the purge job filters by window)."""
         stmt = (
