@@ -30,6 +30,7 @@ from .conftest import Api, api_for
 
 VALUE = "sk-proj-" + secrets.token_hex(20) + "Zz9q"
 HOOK_HEADER = "X-Railguard-Webhook-Token"
+PIN = "73914062"  # 8 digits: within any PIN floor
 
 
 @pytest.fixture
@@ -77,6 +78,11 @@ class World:
         )
         assert s == 200, key
         self.key, self.key_id = key["key"], key["apiKey"]["name"].rsplit("/", 1)[1]
+        s, pin, _ = await api.call(
+            "POST", f"/v1/{self.ws}/deployments/d1/pin:set", self.owner, json={"pin": PIN}
+        )
+        assert s == 200, pin
+        assert (await self.verify_pin())[0] == 200
         assert (await self.deliver())[0] == 200
         assert await self.use() == VALUE
         assert (await api.call("GET", f"/v1/{self.ws}", self.key))[0] == 200
@@ -85,6 +91,12 @@ class World:
     async def deliver(self, path: str = "") -> tuple[int, Any]:
         s, body, _ = await self.api.call(
             "POST", path or self.hook_path, json={"e": 1}, headers={HOOK_HEADER: self.hook_token}
+        )
+        return s, body
+
+    async def verify_pin(self, pin: str = PIN, ws: str = "") -> tuple[int, Any]:
+        s, body, _ = await self.api.call(
+            "POST", f"/v1/{ws or self.ws}/deployments/d1:verifyPin", json={"pin": pin}
         )
         return s, body
 
@@ -152,6 +164,11 @@ class World:
             self.ws_id,
         )
 
+    def pin_rows(self) -> list[tuple[Any, ...]]:
+        return self.rows(
+            "auth", "SELECT pin_hash FROM deployment_pins WHERE workspace_id = ?", self.ws_id
+        )
+
     def secrets_gone(self) -> bool:
         creds, hooks, keys = self.credentials_rows(), self.trigger_rows(), self.key_rows()
         return (
@@ -185,6 +202,11 @@ async def test_after_a_soft_delete_the_hook_and_use_credential_are_refused(
     # nothing more than an unknown trigger would tell
     assert status == unknown_status == 404
     assert (dead["code"], dead["detail"]) == (unknown["code"], unknown["detail"])
+    # the Agent UI PIN: the right PIN of a deleted workspace answers like a wrong one
+    pin_status, pin_dead = await world.verify_pin()
+    wrong_status, pin_wrong = await world.verify_pin("00000000")
+    assert pin_status == wrong_status == 401
+    assert (pin_dead["code"], pin_dead["detail"]) == (pin_wrong["code"], pin_wrong["detail"])
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await world.use()
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -199,6 +221,7 @@ async def test_after_a_soft_delete_the_hook_and_use_credential_are_refused(
 
     await eventually(hook_back, within=10)
     assert await world.use() == VALUE
+    assert (await world.verify_pin())[0] == 200
 
 
 async def test_a_purge_destroys_the_secrets_in_every_service_and_keeps_tombstones(
@@ -222,6 +245,12 @@ async def test_a_purge_destroys_the_secrets_in_every_service_and_keeps_tombstone
     assert (await world.deliver())[0] == 404
     s, body, _ = await api.call("GET", "/v1/whoami", world.key)
     assert s == 401, body
+
+    async def pins_gone() -> bool:
+        return world.pin_rows() == []
+
+    await eventually(pins_gone)
+    assert (await world.verify_pin())[0] == 401
 
 
 async def test_the_cascade_reaches_services_that_were_down_once_they_are_back(

@@ -66,7 +66,7 @@ async def test_delete_restore_purge_queue_one_event_per_receiver(
             pb.DeleteWorkspaceRequest(name=name), metadata=as_user("bob", ws_id, OWNER)
         )
     assert await server.service.purge_expired(server.clock.advance(days=30)) == [ws_id]
-    for receiver in ("keys", "credentials"):
+    for receiver in ("auth", "keys", "credentials"):
         events = await _outbox(server, receiver)
         assert [(e["workspace_id"], e["metadata"]) for e in events] == [
             (ws_id, {"state": "deleted", "version": "1"}),
@@ -127,12 +127,13 @@ async def test_the_cascade_waits_for_a_receiver_that_is_down_and_arrives_when_it
         pki,
         server.database_url,
         {
+            "RAILGUARD_AUTH_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: not driven here
             "RAILGUARD_KEYS_ADDR": f"127.0.0.1:{keys_port}",
             "RAILGUARD_CREDENTIALS_ADDR": f"127.0.0.1:{credentials_port}",
         },
     )
     sinks, channels = lifecycle_sinks(settings)
-    keys_relay, credentials_relay = lifecycle_relays(session_factory(server.engine), sinks)
+    _, keys_relay, credentials_relay = lifecycle_relays(session_factory(server.engine), sinks)
     credentials_settings = _credentials_settings(pki, tmp_path, credentials_port, server.port)
     ws_id = await server.team()
     principal = principal_metadata(Principal(user_id="alice", workspace_id=ws_id, role=OWNER))
@@ -245,7 +246,7 @@ async def test_the_migration_queues_workspaces_deleted_or_purged_before_it(
                         )
                     ).all()
                 ]
-                for receiver in ("keys", "credentials")
+                for receiver in ("auth", "keys", "credentials")
             }
     finally:
         await engine.dispose()
@@ -283,7 +284,7 @@ async def test_the_resend_command_queues_the_current_states_again(
     )
     assert done.returncode == 0, done.stderr
     assert "queued the lifecycle of 1 workspace(s)" in done.stdout
-    for receiver in ("keys", "credentials"):
+    for receiver in ("auth", "keys", "credentials"):
         events = await _outbox(server, receiver)
         assert len(events) == before + 1
         assert (events[-1]["workspace_id"], events[-1]["metadata"]) == (

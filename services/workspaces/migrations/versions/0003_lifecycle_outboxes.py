@@ -1,5 +1,5 @@
 """Workspace lifecycle events for the other services: a version per workspace, one outbox per
-receiver (keys, credentials), and a backfill so workspaces deleted or purged before this revision
+receiver (auth, keys, credentials), and a backfill so workspaces deleted or purged before this revision
 reach them too.
 
 Revision ID: ws_0003
@@ -20,7 +20,7 @@ down_revision = "ws_0002"
 branch_labels = None
 depends_on = None
 
-RECEIVERS = ("keys", "credentials")
+RECEIVERS = ("auth", "keys", "credentials")
 
 
 def upgrade() -> None:

@@ -5,7 +5,7 @@ retention job once (purge every deleted workspace whose window has ended) and ex
 e.g. daily. ``resend-lifecycle`` queues the current state of every workspace ever deleted for the
 receivers again (after restoring a receiver's database from a backup, say) and exits.
 
-Lifecycle relays (one per receiver: keys, credentials) ship each delete, restore and purge to
+Lifecycle relays (one per receiver: auth, keys, credentials) ship each delete, restore and purge to
 the receiver's ``ApplyWorkspaceLifecycle`` (mTLS identity ``workspaces``), at least once,
 retrying with backoff capped at ``RAILGUARD_LIFECYCLE_RELAY_MAX_BACKOFF`` seconds [5].
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
+from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from railguard.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
@@ -86,9 +87,14 @@ def wire_service(
 
 def lifecycle_sinks(settings: Settings) -> tuple[dict[str, AuditSink], list[grpc.aio.Channel]]:
     """One ``ApplyWorkspaceLifecycle`` sink per receiver, and the channels to close."""
+    auth_channel = open_channel(settings, settings.peers.auth)
     keys_channel = open_channel(settings, settings.peers.keys)
     credentials_channel = open_channel(settings, settings.peers.credentials)
     sinks: dict[str, AuditSink] = {
+        "auth": GrpcLifecycleSink(
+            auth_service_pb2_grpc.AuthServiceStub(auth_channel).ApplyWorkspaceLifecycle,
+            auth_service_pb2.ApplyWorkspaceLifecycleRequest,
+        ),
         "keys": GrpcLifecycleSink(
             keys_service_pb2_grpc.KeysServiceStub(keys_channel).ApplyWorkspaceLifecycle,
             keys_service_pb2.ApplyWorkspaceLifecycleRequest,
@@ -100,7 +106,7 @@ def lifecycle_sinks(settings: Settings) -> tuple[dict[str, AuditSink], list[grpc
             credentials_service_pb2.ApplyWorkspaceLifecycleRequest,
         ),
     }
-    return sinks, [keys_channel, credentials_channel]
+    return sinks, [auth_channel, keys_channel, credentials_channel]
 
 
 def lifecycle_relays(

@@ -84,5 +84,5 @@ class AuditEventRow(Base):
 AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)
 # the services that hold workspace data and must hear of its life: one outbox each, so one that
 # is down holds back only its own events (see servicekit.lifecycle)
-LIFECYCLE_RECEIVERS = ("keys", "credentials")
+LIFECYCLE_RECEIVERS = ("auth", "keys", "credentials")
 LIFECYCLE_OUTBOXES = {r: lifecycle_outbox(r, Base.metadata) for r in LIFECYCLE_RECEIVERS}
