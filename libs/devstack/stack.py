@@ -159,6 +159,31 @@ class Stack:
                 raise TimeoutError(f"not healthy in {timeout}s: {sorted(pending) or sorted(edges)}")
             time.sleep(0.2)
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment a service of this stack runs with (for its one-shot commands)."""
+        return self._env(name, getattr(self.ports, name))
+
+    def stop_service(self, name: str, timeout: float = 15.0) -> None:
+        """Stop one gRPC service gracefully (SIGTERM, then SIGKILL after ``timeout``)."""
+        proc = self.processes.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def start_service(self, name: str, timeout: float = 60.0) -> None:
+        """Start one gRPC service again on its port and wait until it reports healthy."""
+        self._spawn(name, f"{name}_service", self.service_env(name))
+        deadline = time.monotonic() + timeout
+        while not self._grpc_healthy(getattr(self.ports, name)):
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.state / (name + '.log')}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not healthy in {timeout}s")
+            time.sleep(0.2)
+
     def stop(self, timeout: float = 15.0) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:

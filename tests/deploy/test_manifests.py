@@ -496,6 +496,8 @@ def expected_flows(overlay: str) -> set[tuple[str, str, str]]:
         (pod, "kube-dns", f"53/{p}") for pod in (*SERVICES, "other-pod") for p in ("UDP", "TCP")
     }
     flows |= {("edge", svc, "50051/TCP") for svc in GRPC_SERVICES}
+    # workspace lifecycle events (ApplyWorkspaceLifecycle)
+    flows |= {("workspaces", svc, "50051/TCP") for svc in ("auth", "keys", "credentials")}
     flows |= {(svc, "postgres", "5432/TCP") for svc in GRPC_SERVICES}
     flows |= {(svc, "vault", "8200/TCP") for svc in VAULT_CLIENTS}
     flows |= {("edge", "redis", "6379/TCP")}

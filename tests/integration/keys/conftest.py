@@ -13,9 +13,10 @@ import pytest
 from keys_service.__main__ import MIGRATIONS
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.invalidation import NullPublisher
+from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
-from keys_service.adapters.tables import AUDIT_OUTBOX
+from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
 from keys_service.servicer import KeysServicer
@@ -39,6 +40,7 @@ from servicekit import (
     origin_from_context,
     session_factory,
 )
+from servicekit.lifecycle import LifecycleApplier
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
@@ -156,7 +158,17 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         )
         registration = Registration(
             keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-            KeysServicer(service, AllowedOrigins(uow, clock)),
+            KeysServicer(
+                service,
+                LifecycleApplier(
+                    sessions,
+                    LIFECYCLE,
+                    destroy_workspace_keys,
+                    after_purge=record_workspace_purge,
+                    clock=clock,
+                ),
+                AllowedOrigins(uow, clock),
+            ),
             keys_service_pb2,
         )
         return Wiring([registration], on_stop=[engine.dispose, usage.stop, relay.stop])

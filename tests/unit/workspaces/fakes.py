@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Self
 
 from servicekit.audit import AuditEvent
+from servicekit.lifecycle import LifecycleEvent
 from workspaces_service.domain import Member, Role, Workspace
 from workspaces_service.domain.audit_log import AuditEntry, ChainHead
 
@@ -24,6 +25,7 @@ class State:
     heads: dict[str, ChainHead] = field(default_factory=dict)
     entries: dict[str, list[AuditEntry]] = field(default_factory=dict)
     outbox: list[AuditEvent] = field(default_factory=list)
+    lifecycle: list[LifecycleEvent] = field(default_factory=list)
 
 
 class FakeWorkspaces:
@@ -70,6 +72,14 @@ class FakeWorkspaces:
             and ws.id > after
             and (show_deleted or not ws.deleted)
             and not ws.purged
+        ]
+        return rows[:limit]
+
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
+        rows = [
+            copy.copy(ws)
+            for ws in sorted(self.s.workspaces.values(), key=lambda w: w.id)
+            if ws.lifecycle_version > 0 and ws.id > after
         ]
         return rows[:limit]
 
@@ -156,6 +166,14 @@ class FakeOutbox:
         self.s.outbox.append(event)
 
 
+class FakeLifecycleOutbox:
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    async def record(self, event: LifecycleEvent) -> None:
+        self.s.lifecycle.append(event)
+
+
 class FakeUnitOfWork:
     """Works on a deep copy of the shared state; commit publishes it, anything else discards it."""
 
@@ -169,6 +187,7 @@ class FakeUnitOfWork:
         self.members = FakeMembers(self.state)
         self.audit_log = FakeAuditLog(self.state)
         self.outbox = FakeOutbox(self.state)
+        self.lifecycle = FakeLifecycleOutbox(self.state)
         return self
 
     async def __aexit__(

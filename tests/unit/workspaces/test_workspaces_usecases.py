@@ -389,3 +389,66 @@ async def test_audit_listing_pages_newest_first(
     assert [e.sequence for e in page1 + page2] == [4, 3, 2, 1] and end == ""
     with pytest.raises(InvalidArgument):
         await service.list_audit_events("alice", ws_id, 3, "not-a-token")
+
+
+# --- lifecycle events for the other services -----------------------------------------------
+
+
+async def test_delete_restore_purge_each_queue_one_lifecycle_event_with_a_rising_version(
+    service: WorkspacesService, db: FakeDatabase, clock: FakeClock
+) -> None:
+    from servicekit.lifecycle import LifecycleState
+
+    ws_id = await _team(service)
+    assert db.state.lifecycle == []  # creating and changing members tells nobody
+    await service.delete("alice", ws_id)
+    await service.undelete("alice", ws_id)
+    await service.delete("alice", ws_id)
+    clock.advance(days=30)
+    assert await service.purge_expired(clock.now()) == [ws_id]
+    assert await service.purge_expired(clock.now()) == []  # a second run queues nothing
+    events = db.state.lifecycle
+    assert [(e.workspace_id, e.state, e.version) for e in events] == [
+        (ws_id, LifecycleState.DELETED, 1),
+        (ws_id, LifecycleState.ACTIVE, 2),
+        (ws_id, LifecycleState.DELETED, 3),
+        (ws_id, LifecycleState.PURGED, 4),
+    ]
+    assert len({e.id for e in events}) == 4
+
+
+async def test_a_refused_delete_queues_no_lifecycle_event(
+    service: WorkspacesService, db: FakeDatabase
+) -> None:
+    ws_id = await _team(service)
+    with pytest.raises(PermissionDenied):
+        await service.delete("bob", ws_id)
+    assert db.state.lifecycle == []
+
+
+async def test_resend_queues_the_current_state_of_every_workspace_ever_deleted(
+    service: WorkspacesService, db: FakeDatabase, clock: FakeClock
+) -> None:
+    from servicekit.lifecycle import LifecycleState
+
+    never = await _team(service)
+    restored = await _team(service)
+    gone = await _team(service)
+    await service.delete("alice", restored)
+    await service.undelete("alice", restored)
+    await service.delete("alice", gone)
+    clock.advance(days=30)
+    assert await service.purge_expired(clock.now()) == [gone]
+    deleted = await _team(service)
+    await service.delete("alice", deleted)
+    before = len(db.state.lifecycle)
+    assert await service.resend_lifecycle(batch=2) == 3  # paged
+    again = [(e.workspace_id, e.state, e.version) for e in db.state.lifecycle[before:]]
+    assert sorted(again) == sorted(
+        [
+            (restored, LifecycleState.ACTIVE, 2),
+            (gone, LifecycleState.PURGED, 2),
+            (deleted, LifecycleState.DELETED, 1),
+        ]
+    )
+    assert never not in {e.workspace_id for e in db.state.lifecycle}

@@ -48,13 +48,15 @@ from servicekit import (
     session_factory,
 )
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
+from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
+from auth_service.adapters.lifecycle import destroy_workspace_pins, record_workspace_purge
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
-from auth_service.adapters.tables import AUDIT_OUTBOX
+from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
@@ -188,7 +190,17 @@ async def build(settings: Settings) -> Wiring:
 
     registration = Registration(
         auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
-        AuthServicer(service),
+        AuthServicer(
+            service,
+            lifecycle=LifecycleApplier(
+                sessions,
+                LIFECYCLE,
+                destroy_workspace_pins,
+                after_purge=record_workspace_purge,
+                after_commit=relay.poke,
+            ),
+            gate=WorkspaceGate(sessions, LIFECYCLE),
+        ),
         auth_service_pb2,
     )
     # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last

@@ -6,7 +6,8 @@ from google.protobuf import empty_pb2
 from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.auth.v1 import auth_service_pb2_grpc
-from servicekit import Principal, current
+from servicekit import Principal, Unauthenticated, current
+from servicekit.lifecycle import LifecycleApplier, WorkspaceGate, events_from_request
 from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
@@ -72,8 +73,18 @@ def _session(s: Session, current_id: str) -> pb.Session:
 
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
-    def __init__(self, service: AuthService) -> None:
-        self.service = service
+    def __init__(
+        self, service: AuthService, *, lifecycle: LifecycleApplier, gate: WorkspaceGate
+    ) -> None:
+        """``gate`` answers whether a workspace is deleted (its PINs stop); ``lifecycle`` applies
+        the workspaces service's lifecycle events (a purge deletes the workspace's PINs)."""
+        self.service, self.lifecycle, self.gate = service, lifecycle, gate
+
+    async def ApplyWorkspaceLifecycle(
+        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
+    ) -> pb.ApplyWorkspaceLifecycleResponse:
+        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
+        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
 
     async def SignUp(self, request: pb.SignUpRequest, context: object) -> pb.User:
         user = await self.service.sign_up(request.email, request.password, request.display_name)
@@ -211,18 +222,21 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.SetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
         workspace, deployment = _pin_target(request.name)
+        await self.gate.require_alive(workspace)
         return _pin(await self.service.set_deployment_pin(workspace, deployment, request.pin))
 
     async def GetDeploymentPin(
         self, request: pb.GetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
         workspace, deployment = _pin_target(request.name)
+        await self.gate.require_alive(workspace)
         return _pin(await self.service.get_deployment_pin(workspace, deployment))
 
     async def ClearDeploymentPin(
         self, request: pb.ClearDeploymentPinRequest, context: object
     ) -> empty_pb2.Empty:
         workspace, deployment = _pin_target(request.name)
+        await self.gate.require_alive(workspace)
         await self.service.clear_deployment_pin(workspace, deployment)
         return empty_pb2.Empty()
 
@@ -233,6 +247,10 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         token = await self.service.verify_deployment_pin(
             parts["workspace"], parts["deployment"], request.pin, current().principal.client_ip
         )
+        # checked after the PIN (same work as a success): a deleted workspace's deployment
+        # answers exactly like a wrong PIN, and the token just signed is dropped
+        if not await self.gate.alive(parts["workspace"]):
+            raise Unauthenticated("the deployment or PIN is incorrect", reason="INVALID_PIN")
         return pb.VerifyDeploymentPinResponse(
             access_token=token.access_token,
             token_type="Bearer",  # noqa: S106 - the token type, not a secret

@@ -43,11 +43,16 @@ from servicekit import (
     session_factory,
 )
 from servicekit.kms import KeyManager
+from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credentials_service.adapters.key_material import key_manager, token_hasher
+from credentials_service.adapters.lifecycle import (
+    destroy_workspace_secrets,
+    record_workspace_purge,
+)
 from credentials_service.adapters.repository import CredentialsUnitOfWork
-from credentials_service.adapters.tables import AUDIT_OUTBOX
+from credentials_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from credentials_service.servicer import CredentialsServicer
 from credentials_service.usecases import CredentialsRetention, CredentialsService, RewrapReport
 
@@ -69,6 +74,7 @@ def _service(
         SystemClock(),
         kms,
         token_hasher(settings),
+        gate=WorkspaceGate(sessions, LIFECYCLE),
         retention_days=_retention_days(settings),
         origin=origin_from_context,
         after_commit=relay_poke or (lambda: None),
@@ -94,9 +100,16 @@ async def build(settings: Settings) -> Wiring:
         interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
     )
     relay.start()
+    lifecycle = LifecycleApplier(
+        session_factory(engine),
+        LIFECYCLE,
+        destroy_workspace_secrets,
+        after_purge=record_workspace_purge,
+        after_commit=poke,
+    )
     registration = Registration(
         credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server,
-        CredentialsServicer(service),
+        CredentialsServicer(service, lifecycle),
         credentials_service_pb2,
     )
     # on_stop runs in reverse: the relay stops first, the engine is disposed of last

@@ -8,6 +8,7 @@ from google.protobuf import json_format
 from railguard.credentials.v1 import credentials_service_pb2 as pb
 from railguard.credentials.v1 import credentials_service_pb2_grpc
 from servicekit import current
+from servicekit.lifecycle import LifecycleApplier, events_from_request
 from servicekit.wire import mask_paths, parse_name, timestamp
 
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
@@ -74,8 +75,14 @@ def _scoped(name: str, pattern: str, field: str = "name") -> tuple[Actor, dict[s
 
 
 class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceServicer):
-    def __init__(self, service: CredentialsService) -> None:
-        self.service = service
+    def __init__(self, service: CredentialsService, lifecycle: LifecycleApplier) -> None:
+        self.service, self.lifecycle = service, lifecycle
+
+    async def ApplyWorkspaceLifecycle(
+        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
+    ) -> pb.ApplyWorkspaceLifecycleResponse:
+        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
+        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
 
     async def CreateCredential(
         self, request: pb.CreateCredentialRequest, context: object

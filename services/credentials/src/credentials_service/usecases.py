@@ -16,6 +16,13 @@ the secret material and keeps a tombstone. A purged item is NOT_FOUND with reaso
 ``CREDENTIAL_PURGED`` / ``WEBHOOK_TRIGGER_PURGED`` to the members of its workspace (the only
 callers who can name it) and can never be restored; a delivery to a purged trigger gets the one
 ``WEBHOOK_TRIGGER_NOT_FOUND`` answer like any bad token.
+
+**Workspace life.** Every use case that acts in a workspace first asks the :class:`Gate` (what
+this service has heard from the workspaces service, see ``servicekit.lifecycle``): once the
+workspace is deleted it answers FAILED_PRECONDITION ``WORKSPACE_DELETED`` (NOT_FOUND
+``WORKSPACE_NOT_FOUND`` once purged), ``UseCredential`` included. A delivery to a trigger of a
+deleted or purged workspace gets the one ``WEBHOOK_TRIGGER_NOT_FOUND`` answer of an unknown
+trigger, so the public hook route tells a caller nothing more than a wrong URL would.
 """
 
 from __future__ import annotations
@@ -88,6 +95,13 @@ class Actor:
 
     user_id: str
     workspace_id: str
+
+
+class Gate(Protocol):
+    """Whether a workspace may still be acted in (``servicekit.lifecycle.WorkspaceGate``)."""
+
+    async def alive(self, workspace_id: str) -> bool: ...
+    async def require_alive(self, workspace_id: str) -> None: ...
 
 
 class Progress(Protocol):
@@ -173,6 +187,7 @@ class CredentialsService:
         kms: KeyManager,
         hasher: TokenHasher,
         *,
+        gate: Gate,
         retention_days: int = 30,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         origin: Callable[[], AuditOrigin] = _no_origin,
@@ -181,6 +196,7 @@ class CredentialsService:
         """``origin`` tells who acts and from where for audit events (the RPC context in
         production); ``after_commit`` runs once an audited change committed (it wakes the relay)."""
         self._uow, self._clock, self._kms, self._hasher = uow, clock, kms, hasher
+        self._gate = gate
         self._retention_days, self._new_id = retention_days, new_id
         self._origin, self._after_commit = origin, after_commit
 
@@ -238,6 +254,7 @@ class CredentialsService:
         raw_value: str,
         request_id: str,
     ) -> Credential:
+        await self._gate.require_alive(actor.workspace_id)
         name = validate_display_name(display_name, "credential.display_name")
         provider = parse_provider(provider_name)
         value = check_value(provider, raw_value)
@@ -293,6 +310,7 @@ class CredentialsService:
         return credential
 
     async def get_credential(self, actor: Actor, credential_id: str) -> Credential:
+        await self._gate.require_alive(actor.workspace_id)
         async with self._uow() as uow:
             credential = await uow.credentials.get(actor.workspace_id, credential_id)
         if credential is None:
@@ -305,6 +323,7 @@ class CredentialsService:
         self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
     ) -> tuple[list[Credential], str]:
         query = f"credentials:{actor.workspace_id}:{show_deleted}"
+        await self._gate.require_alive(actor.workspace_id)
         page = page_request(page_size, page_token, query)
         async with self._uow() as uow:
             rows = await uow.credentials.page(
@@ -364,6 +383,7 @@ class CredentialsService:
         return credential
 
     async def delete_credential(self, actor: Actor, credential_id: str) -> Credential:
+        await self._gate.require_alive(actor.workspace_id)
         async with self._uow() as uow:
             credential = await uow.credentials.get(actor.workspace_id, credential_id)
             if credential is None:
@@ -391,6 +411,7 @@ class CredentialsService:
         return credential
 
     async def undelete_credential(self, actor: Actor, credential_id: str) -> Credential:
+        await self._gate.require_alive(actor.workspace_id)
         async with self._uow() as uow:
             credential = await uow.credentials.get(actor.workspace_id, credential_id, lock=True)
             if credential is None:
@@ -484,6 +505,7 @@ class CredentialsService:
     async def create_trigger(
         self, actor: Actor, display_name: str, request_id: str
     ) -> tuple[WebhookTrigger, SecretValue | None]:
+        await self._gate.require_alive(actor.workspace_id)
         name = validate_display_name(display_name, "webhook_trigger.display_name")
         rid = _check_request_id(request_id)
         if rid:
@@ -531,6 +553,7 @@ class CredentialsService:
         return trigger, token
 
     async def get_trigger(self, actor: Actor, trigger_id: str) -> WebhookTrigger:
+        await self._gate.require_alive(actor.workspace_id)
         async with self._uow() as uow:
             trigger = await uow.triggers.get(actor.workspace_id, trigger_id)
         if trigger is None:
@@ -543,6 +566,7 @@ class CredentialsService:
         self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
     ) -> tuple[list[WebhookTrigger], str]:
         query = f"triggers:{actor.workspace_id}:{show_deleted}"
+        await self._gate.require_alive(actor.workspace_id)
         page = page_request(page_size, page_token, query)
         async with self._uow() as uow:
             rows = await uow.triggers.page(
@@ -584,6 +608,7 @@ class CredentialsService:
         return trigger, token
 
     async def delete_trigger(self, actor: Actor, trigger_id: str) -> WebhookTrigger:
+        await self._gate.require_alive(actor.workspace_id)
         async with self._uow() as uow:
             trigger = await uow.triggers.get(actor.workspace_id, trigger_id)
             if trigger is None:
@@ -622,6 +647,8 @@ class CredentialsService:
             trigger = await uow.triggers.by_token_hash(digest)
             if trigger is None or not trigger.matches(trigger_id, digest):
                 raise trigger_not_found()
+            if not await self._gate.alive(trigger.workspace_id):
+                raise trigger_not_found()  # a dead workspace's hook: the unknown trigger's answer
             now = self._clock.now()
             delivery = Delivery(
                 id=f"{int(now.timestamp() * 1_000_000):016x}{secrets.token_hex(8)}",

@@ -138,12 +138,12 @@ def _apply_sources(message: Message, facts: HttpFacts) -> None:
     """Fill header- and request-bound fields; refuse them anywhere else (a URL must never carry a token)."""
     for field, source in _sourced_fields(message.DESCRIPTOR):
         if getattr(message, field.name):
-            where = f"the {source.header} header" if source.header else "the server"
-            raise InvalidArgument.field(
-                field.json_name,
-                f"is set by {where}, not in the body or query",
-                reason="FIELD_NOT_ALLOWED_HERE",
+            where = (
+                f"is sent only in the {source.header} request header, never in the URL or the body"
+                if source.header
+                else "is read by the edge from the request itself and is never sent as a field"
             )
+            raise InvalidArgument.field(field.json_name, where, reason="FIELD_NOT_ALLOWED_HERE")
         if source.header:
             setattr(message, field.name, facts.headers.get(source.header.lower(), ""))
         elif source.request_property == access_pb2.REQUEST_PROPERTY_CONTENT_TYPE:

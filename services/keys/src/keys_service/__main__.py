@@ -30,14 +30,16 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.lifecycle import LifecycleApplier
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
 from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationPublisher
 from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
+from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
-from keys_service.adapters.tables import AUDIT_OUTBOX
+from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
@@ -93,9 +95,16 @@ async def build(settings: Settings) -> Wiring:
         after_commit=relay.poke,
         retention=window,
     )
+    lifecycle = LifecycleApplier(
+        sessions,
+        LIFECYCLE,
+        destroy_workspace_keys,
+        after_purge=record_workspace_purge,
+        after_commit=relay.poke,
+    )
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-        KeysServicer(service, AllowedOrigins(uow, SystemClock())),
+        KeysServicer(service, lifecycle, AllowedOrigins(uow, SystemClock())),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last

@@ -5,6 +5,7 @@ from __future__ import annotations
 from railguard.keys.v1 import keys_service_pb2 as pb
 from railguard.keys.v1 import keys_service_pb2_grpc
 from servicekit import current
+from servicekit.lifecycle import LifecycleApplier, events_from_request
 from servicekit.wire import mask_paths, parse_name, timestamp, to_datetime
 
 from keys_service.domain import KeyEnvironment, KeyState, Role, Verified
@@ -85,9 +86,19 @@ def _scoped(name: str, pattern: str = KEY, field: str = "name") -> dict[str, str
 
 
 class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
-    def __init__(self, service: KeysService, origins: AllowedOrigins | None = None) -> None:
-        self.service = service
-        self.origins = origins
+    def __init__(
+        self,
+        service: KeysService,
+        lifecycle: LifecycleApplier,
+        origins: AllowedOrigins | None = None,
+    ) -> None:
+        self.service, self.lifecycle, self.origins = service, lifecycle, origins
+
+    async def ApplyWorkspaceLifecycle(
+        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
+    ) -> pb.ApplyWorkspaceLifecycleResponse:
+        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
+        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: object

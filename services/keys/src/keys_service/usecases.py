@@ -459,12 +459,14 @@ class KeysService:
         return self._view(key, secret.reveal())
 
     async def get(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        await self._require_live(ws_id)
         async with self._uow() as uow:
             return self._view(await self._visible(uow, actor, ws_id, key_id))
 
     async def list(
         self, actor: Actor, ws_id: str, page_size: int, page_token: str, show_deleted: bool
     ) -> tuple[list[KeyView], str]:
+        await self._require_live(ws_id)
         owner_filter = None if actor.role >= Role.ADMIN else actor.user_id
         query = f"apiKeys:{ws_id}:{owner_filter or '*'}:{show_deleted}"
         page = page_request(page_size, page_token, query)

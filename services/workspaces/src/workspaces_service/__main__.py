@@ -1,15 +1,25 @@
 """Composition root of the workspaces service: settings → adapters → serve().
 
-``python -m workspaces_service [serve|migrate|purge]``: ``purge`` runs the retention job once
-(purge every deleted workspace whose window has ended) and exits; schedule it, e.g. daily.
+``python -m workspaces_service [serve|migrate|purge|resend-lifecycle]``: ``purge`` runs the
+retention job once (purge every deleted workspace whose window has ended) and exits; schedule it,
+e.g. daily. ``resend-lifecycle`` queues the current state of every workspace ever deleted for the
+receivers again (after restoring a receiver's database from a backup, say) and exits.
+
+Lifecycle relays (one per receiver: auth, keys, credentials) ship each delete, restore and purge to
+the receiver's ``ApplyWorkspaceLifecycle`` (mTLS identity ``workspaces``), at least once,
+retrying with backoff capped at ``RAILGUARD_LIFECYCLE_RELAY_MAX_BACKOFF`` seconds [5].
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import grpc
+from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+from railguard.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
+from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from servicekit import (
     AuditRelay,
@@ -24,12 +34,14 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.audit import AuditSink
+from servicekit.lifecycle import GrpcLifecycleSink
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
-from workspaces_service.adapters.tables import AUDIT_OUTBOX
+from workspaces_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE_OUTBOXES
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import UserDirectory, WorkspacesService
 
@@ -44,17 +56,21 @@ def wire_service(
     *,
     relay_interval: float = 1.0,
     origin: Callable[[], object] | None = None,
+    lifecycle_relays: Sequence[AuditRelay] = (),
 ) -> tuple[WorkspacesService, AuditRelay]:
     """The use cases and the relay that moves their audit outbox into the audit log.
 
     The service relays its own events through the same outbox, but in-process: its sink is the
-    append use case itself rather than an mTLS call to its own server.
+    append use case itself rather than an mTLS call to its own server. ``lifecycle_relays``
+    (see :func:`lifecycle_relays`) are woken after each commit as well.
     """
     relay: AuditRelay | None = None
 
     def poke() -> None:
         if relay is not None:
             relay.poke()
+        for lifecycle in lifecycle_relays:
+            lifecycle.poke()
 
     service = WorkspacesService(
         lambda: WorkspacesUnitOfWork(sessions),
@@ -69,24 +85,89 @@ def wire_service(
     return service, relay
 
 
+def lifecycle_sinks(settings: Settings) -> tuple[dict[str, AuditSink], list[grpc.aio.Channel]]:
+    """One ``ApplyWorkspaceLifecycle`` sink per receiver, and the channels to close."""
+    auth_channel = open_channel(settings, settings.peers.auth)
+    keys_channel = open_channel(settings, settings.peers.keys)
+    credentials_channel = open_channel(settings, settings.peers.credentials)
+    sinks: dict[str, AuditSink] = {
+        "auth": GrpcLifecycleSink(
+            auth_service_pb2_grpc.AuthServiceStub(auth_channel).ApplyWorkspaceLifecycle,
+            auth_service_pb2.ApplyWorkspaceLifecycleRequest,
+        ),
+        "keys": GrpcLifecycleSink(
+            keys_service_pb2_grpc.KeysServiceStub(keys_channel).ApplyWorkspaceLifecycle,
+            keys_service_pb2.ApplyWorkspaceLifecycleRequest,
+        ),
+        "credentials": GrpcLifecycleSink(
+            credentials_service_pb2_grpc.CredentialsServiceStub(
+                credentials_channel
+            ).ApplyWorkspaceLifecycle,
+            credentials_service_pb2.ApplyWorkspaceLifecycleRequest,
+        ),
+    }
+    return sinks, [auth_channel, keys_channel, credentials_channel]
+
+
+def lifecycle_relays(
+    sessions: async_sessionmaker[AsyncSession],
+    sinks: Mapping[str, AuditSink],
+    *,
+    clock: Clock | None = None,
+    interval: float = 1.0,
+    max_backoff: float = 5.0,
+) -> list[AuditRelay]:
+    """A relay per receiver over its own outbox, so a receiver that is down delays only itself."""
+    return [
+        AuditRelay(
+            sessions,
+            LIFECYCLE_OUTBOXES[name],
+            sink,
+            clock=clock,
+            interval=interval,
+            max_backoff=max_backoff,
+        )
+        for name, sink in sinks.items()
+    ]
+
+
 async def build(settings: Settings) -> Wiring:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     auth_channel = open_channel(settings, settings.peers.auth)
+    sinks, channels = lifecycle_sinks(settings)
+    lifecycle = lifecycle_relays(
+        sessions,
+        sinks,
+        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+        max_backoff=settings.get_float("LIFECYCLE_RELAY_MAX_BACKOFF", 5.0),
+    )
     service, relay = wire_service(
         sessions,
         SystemClock(),
         AuthDirectory(auth_channel),
         relay_interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+        lifecycle_relays=lifecycle,
     )
     relay.start()
+    for lifecycle_relay in lifecycle:
+        lifecycle_relay.start()
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
         WorkspacesServicer(service),
         workspaces_service_pb2,
     )
-    # on_stop runs in reverse: the relay stops before the engine is disposed
-    return Wiring([registration], on_stop=[auth_channel.close, engine.dispose, relay.stop])
+    # on_stop runs in reverse: the relays stop before the engine is disposed and channels close
+    return Wiring(
+        [registration],
+        on_stop=[
+            auth_channel.close,
+            *(c.close for c in channels),
+            engine.dispose,
+            relay.stop,
+            *(r.stop for r in lifecycle),
+        ],
+    )
 
 
 class _NoDirectory:
@@ -100,17 +181,65 @@ class _NoDirectory:
 
 
 async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
-    """Run the retention job once and relay its audit events; the purged workspace ids."""
+    """Run the retention job once, relay its audit events, and try to deliver its lifecycle
+    events now (a receiver that does not answer gets them from the servers' relays later)."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
+    channels: list[grpc.aio.Channel] = []
     try:
-        service, relay = wire_service(session_factory(engine), clock, _NoDirectory())
+        sessions = session_factory(engine)
+        service, relay = wire_service(sessions, clock, _NoDirectory())
         purged = await service.purge_expired(clock.now())
         await relay.drain()
+        channels = await _deliver_lifecycle_now(settings, sessions, clock)
     finally:
+        for channel in channels:
+            await channel.close()
         await engine.dispose()
     _log.info("purge finished", extra={"purged": len(purged)})
     return purged
+
+
+async def _deliver_lifecycle_now(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> list[grpc.aio.Channel]:
+    """Best effort, like ``relay_now``: a receiver that cannot be reached keeps its events queued
+    for the running servers' relays; the job never fails for it. The channels to close."""
+    try:
+        sinks, channels = lifecycle_sinks(settings)
+    except Exception:  # noqa: BLE001 - no client identity here: the servers' relays deliver
+        _log.warning("lifecycle events stay queued for the running relays")
+        return []
+    for name, lifecycle in zip(sinks, lifecycle_relays(sessions, sinks, clock=clock), strict=True):
+        try:
+            await lifecycle.drain()
+        except Exception:  # noqa: BLE001 - the events stay queued for the running relays
+            _log.warning("lifecycle events stay queued", extra={"receiver": name})
+    return channels
+
+
+async def resend_lifecycle(settings: Settings, clock: Clock | None = None) -> int:
+    """Queue every deleted, restored or purged workspace's current state for the receivers again,
+    and try to deliver it now; how many workspaces."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    channels: list[grpc.aio.Channel] = []
+    try:
+        sessions = session_factory(engine)
+        service, _ = wire_service(sessions, clock, _NoDirectory())
+        queued = await service.resend_lifecycle()
+        channels = await _deliver_lifecycle_now(settings, sessions, clock)
+    finally:
+        for channel in channels:
+            await channel.close()
+        await engine.dispose()
+    return queued
+
+
+async def _resend_command(settings: Settings, argv: list[str]) -> int:
+    queued = await resend_lifecycle(settings)
+    print(f"queued the lifecycle of {queued} workspace(s)")  # noqa: T201 - the one line of output
+    return 0
 
 
 async def _purge_command(settings: Settings, argv: list[str]) -> int:
@@ -121,4 +250,9 @@ async def _purge_command(settings: Settings, argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    run_service("workspaces", build, MIGRATIONS, {"purge": _purge_command})
+    run_service(
+        "workspaces",
+        build,
+        MIGRATIONS,
+        {"purge": _purge_command, "resend-lifecycle": _resend_command},
+    )

@@ -30,6 +30,7 @@ from servicekit.errors import (
     NotFound,
     PermissionDenied,
 )
+from servicekit.lifecycle import LifecycleEvent, LifecycleState
 from servicekit.pagination import encode_token, page_request
 
 from workspaces_service.domain import (
@@ -67,6 +68,7 @@ class WorkspaceRepo(Protocol):
         self, user_id: str, after: str, limit: int, *, show_deleted: bool
     ) -> list[tuple[Workspace, Role]]: ...
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]: ...
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]: ...
 
 
 class MemberRepo(Protocol):
@@ -93,6 +95,12 @@ class Outbox(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
 
+class LifecycleOutbox(Protocol):
+    """Queues a lifecycle event for every service that holds workspace data."""
+
+    async def record(self, event: LifecycleEvent) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the service's repositories; rolls back unless committed."""
 
@@ -104,6 +112,8 @@ class UnitOfWork(Protocol):
     def audit_log(self) -> AuditLogRepo: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def lifecycle(self) -> LifecycleOutbox: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
         self,
@@ -207,6 +217,12 @@ class WorkspacesService:
                 client_ip=origin.client_ip,
                 metadata=metadata,
             )
+        )
+
+    async def _lifecycle(self, uow: UnitOfWork, ws: Workspace, state: LifecycleState) -> None:
+        """Tell the other services, through their outboxes, in this change's transaction."""
+        await uow.lifecycle.record(
+            LifecycleEvent.new(ws.id, state, ws.lifecycle_version, ws.updated_at)
         )
 
     async def _actor(self, uow: UnitOfWork, ws_id: str, actor_id: str) -> Member:
@@ -348,6 +364,7 @@ class WorkspacesService:
                 raise PermissionDenied("only an Owner deletes a workspace", reason="OWNER_REQUIRED")
             ws.delete(self._clock.now())
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.DELETED)
             purge_at = ws.purge_at
             assert purge_at is not None
             await self._audit(
@@ -374,6 +391,7 @@ class WorkspacesService:
                 )
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
             await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
             await uow.commit()
         self._after_commit()
@@ -548,6 +566,7 @@ class WorkspacesService:
             removed = await uow.members.remove_all(ws_id)
             ws.purge(now)
             await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.PURGED)
             await uow.outbox.record(
                 AuditEvent.new(
                     workspace_id=ws_id,
@@ -563,6 +582,32 @@ class WorkspacesService:
             )
             await uow.commit()
         return True
+
+    async def resend_lifecycle(self, batch: int = 100) -> int:
+        """Queue the current state of every workspace ever deleted, again; how many.
+
+        For a receiver that missed events (its database restored from an old backup, say):
+        receivers apply by version, so one that is current skips them and one that is behind
+        catches up. Nothing else changes.
+        """
+        sent, after = 0, ""
+        while True:
+            async with self._uow() as uow:
+                page = await uow.workspaces.with_lifecycle(after, batch)
+                if not page:
+                    break
+                for ws in page:
+                    await uow.lifecycle.record(
+                        LifecycleEvent.new(
+                            ws.id, _lifecycle_state(ws), ws.lifecycle_version, self._clock.now()
+                        )
+                    )
+                await uow.commit()
+            sent += len(page)
+            after = page[-1].id
+        if sent:
+            self._after_commit()
+        return sent
 
     # --- audit log ------------------------------------------------------------------------
 
@@ -695,6 +740,12 @@ class WorkspacesService:
                     verifier.broken_at = head.sequence + 1  # rows the head never committed to
             verifier.finish(head)
         return ChainReport(not verifier.broken_at, verifier.verified, verifier.broken_at, head)
+
+
+def _lifecycle_state(ws: Workspace) -> LifecycleState:
+    if ws.purged:
+        return LifecycleState.PURGED
+    return LifecycleState.DELETED if ws.deleted else LifecycleState.ACTIVE
 
 
 def _member_name(ws_id: str, user_id: str) -> str:

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from railguard.workspaces.v1 import lifecycle_pb2 as _lifecycle_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -939,3 +940,53 @@ class VerifyDeploymentPinResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyDeploymentPinResponse: _TypeAlias = VerifyDeploymentPinResponse  # noqa: Y015
+
+@_typing.final
+class ApplyWorkspaceLifecycleRequest(_message.Message):
+    """The request of ApplyWorkspaceLifecycle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_lifecycle_pb2.WorkspaceLifecycleEvent]:
+        """The events, in the order they were recorded; at most 500."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_lifecycle_pb2.WorkspaceLifecycleEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyWorkspaceLifecycleRequest: _TypeAlias = ApplyWorkspaceLifecycleRequest  # noqa: Y015
+
+@_typing.final
+class ApplyWorkspaceLifecycleResponse(_message.Message):
+    """The response of ApplyWorkspaceLifecycle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLIED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    applied: _builtins.int
+    """How many events changed the state held here."""
+    skipped: _builtins.int
+    """How many were skipped as already applied or superseded."""
+    def __init__(
+        self,
+        *,
+        applied: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "skipped", b"skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyWorkspaceLifecycleResponse: _TypeAlias = ApplyWorkspaceLifecycleResponse  # noqa: Y015

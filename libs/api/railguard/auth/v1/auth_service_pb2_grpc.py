@@ -136,6 +136,11 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.SerializeToString,
                 response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.FromString,
                 _registered_method=True)
+        self.ApplyWorkspaceLifecycle = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ApplyWorkspaceLifecycle',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -289,6 +294,15 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyWorkspaceLifecycle(self, request, context):
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's deployment PINs stop working, and a purge deletes them. Idempotent: an event
+        whose version is not above the one held is skipped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -391,6 +405,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.VerifyDeploymentPin,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.FromString,
                     response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.SerializeToString,
+            ),
+            'ApplyWorkspaceLifecycle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyWorkspaceLifecycle,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -934,6 +953,33 @@ class AuthService:
             '/railguard.auth.v1.AuthService/VerifyDeploymentPin',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinRequest.SerializeToString,
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyDeploymentPinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyWorkspaceLifecycle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ApplyWorkspaceLifecycle',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
             options,
             channel_credentials,
             insecure,

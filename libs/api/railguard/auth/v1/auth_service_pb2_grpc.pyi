@@ -87,6 +87,11 @@ class AuthServiceStub:
     A wrong PIN and an unknown deployment answer the same way; attempts are limited per
     deployment and per client IP.
     """
+    ApplyWorkspaceLifecycle: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ApplyWorkspaceLifecycleRequest, _auth_service_pb2.ApplyWorkspaceLifecycleResponse]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's deployment PINs stop working, and a purge deletes them. Idempotent: an event
+    whose version is not above the one held is skipped.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -145,6 +150,11 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
     A wrong PIN and an unknown deployment answer the same way; attempts are limited per
     deployment and per client IP.
+    """
+    ApplyWorkspaceLifecycle: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ApplyWorkspaceLifecycleRequest, _auth_service_pb2.ApplyWorkspaceLifecycleResponse]  # type: ignore[assignment]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's deployment PINs stop working, and a purge deletes them. Idempotent: an event
+    whose version is not above the one held is skipped.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -321,6 +331,17 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Exchanges a deployment's PIN for a short-lived deployment access token (`typ: dep+jwt`).
         A wrong PIN and an unknown deployment answer the same way; attempts are limited per
         deployment and per client IP.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyWorkspaceLifecycle(
+        self,
+        request: _auth_service_pb2.ApplyWorkspaceLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ApplyWorkspaceLifecycleResponse, _abc.Awaitable[_auth_service_pb2.ApplyWorkspaceLifecycleResponse]]:
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's deployment PINs stop working, and a purge deletes them. Idempotent: an event
+        whose version is not above the one held is skipped.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

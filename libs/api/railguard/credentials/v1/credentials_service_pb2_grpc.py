@@ -107,6 +107,11 @@ class CredentialsServiceStub:
                 request_serializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.ApplyWorkspaceLifecycle = channel.unary_unary(
+                '/railguard.credentials.v1.CredentialsService/ApplyWorkspaceLifecycle',
+                request_serializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+                response_deserializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
+                _registered_method=True)
 
 
 class CredentialsServiceServicer:
@@ -223,6 +228,16 @@ class CredentialsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyWorkspaceLifecycle(self, request, context):
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's calls are refused here from then on, and a purge destroys the secret material of
+        everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+        whose version is not above the one held is skipped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CredentialsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -295,6 +310,11 @@ def add_CredentialsServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'ApplyWorkspaceLifecycle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyWorkspaceLifecycle,
+                    request_deserializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleRequest.FromString,
+                    response_serializer=railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -678,6 +698,33 @@ class CredentialsService:
             '/railguard.credentials.v1.CredentialsService/ListWebhookDeliveries',
             railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyWorkspaceLifecycle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.credentials.v1.CredentialsService/ApplyWorkspaceLifecycle',
+            railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+            railguard_dot_credentials_dot_v1_dot_credentials__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
             options,
             channel_credentials,
             insecure,

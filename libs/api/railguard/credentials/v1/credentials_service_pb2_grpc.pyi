@@ -81,6 +81,12 @@ class CredentialsServiceStub:
     """
     ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_credentials_service_pb2.ListWebhookDeliveriesRequest, _credentials_service_pb2.ListWebhookDeliveriesResponse]
     """Lists the deliveries a webhook trigger accepted, newest first. Bodies are not stored."""
+    ApplyWorkspaceLifecycle: _grpc.UnaryUnaryMultiCallable[_credentials_service_pb2.ApplyWorkspaceLifecycleRequest, _credentials_service_pb2.ApplyWorkspaceLifecycleResponse]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
+    """
 
 @_typing.type_check_only
 class CredentialsServiceAsyncStub(CredentialsServiceStub):
@@ -135,6 +141,12 @@ class CredentialsServiceAsyncStub(CredentialsServiceStub):
     """
     ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_credentials_service_pb2.ListWebhookDeliveriesRequest, _credentials_service_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
     """Lists the deliveries a webhook trigger accepted, newest first. Bodies are not stored."""
+    ApplyWorkspaceLifecycle: _aio.UnaryUnaryMultiCallable[_credentials_service_pb2.ApplyWorkspaceLifecycleRequest, _credentials_service_pb2.ApplyWorkspaceLifecycleResponse]  # type: ignore[assignment]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
+    """
 
 class CredentialsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The credential vault: third-party secrets (such as LLM provider keys) encrypted before storage
@@ -270,5 +282,17 @@ class CredentialsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_credentials_service_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_credentials_service_pb2.ListWebhookDeliveriesResponse]]:
         """Lists the deliveries a webhook trigger accepted, newest first. Bodies are not stored."""
+
+    @_abc_1.abstractmethod
+    def ApplyWorkspaceLifecycle(
+        self,
+        request: _credentials_service_pb2.ApplyWorkspaceLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credentials_service_pb2.ApplyWorkspaceLifecycleResponse, _abc.Awaitable[_credentials_service_pb2.ApplyWorkspaceLifecycleResponse]]:
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's calls are refused here from then on, and a purge destroys the secret material of
+        everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+        whose version is not above the one held is skipped.
+        """
 
 def add_CredentialsServiceServicer_to_server(servicer: CredentialsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -92,6 +92,11 @@ class KeysServiceStub:
                 request_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.SerializeToString,
                 response_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.FromString,
                 _registered_method=True)
+        self.ApplyWorkspaceLifecycle = channel.unary_unary(
+                '/railguard.keys.v1.KeysService/ApplyWorkspaceLifecycle',
+                request_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+                response_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
+                _registered_method=True)
 
 
 class KeysServiceServicer:
@@ -193,6 +198,16 @@ class KeysServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyWorkspaceLifecycle(self, request, context):
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's calls are refused here from then on, and a purge destroys the secret material of
+        everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+        whose version is not above the one held is skipped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeysServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +265,11 @@ def add_KeysServiceServicer_to_server(servicer, server):
                     servicer.ListAllowedOrigins,
                     request_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.FromString,
                     response_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.SerializeToString,
+            ),
+            'ApplyWorkspaceLifecycle': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyWorkspaceLifecycle,
+                    request_deserializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleRequest.FromString,
+                    response_serializer=railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -552,6 +572,33 @@ class KeysService:
             '/railguard.keys.v1.KeysService/ListAllowedOrigins',
             railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsRequest.SerializeToString,
             railguard_dot_keys_dot_v1_dot_keys__service__pb2.ListAllowedOriginsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyWorkspaceLifecycle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.keys.v1.KeysService/ApplyWorkspaceLifecycle',
+            railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleRequest.SerializeToString,
+            railguard_dot_keys_dot_v1_dot_keys__service__pb2.ApplyWorkspaceLifecycleResponse.FromString,
             options,
             channel_credentials,
             insecure,

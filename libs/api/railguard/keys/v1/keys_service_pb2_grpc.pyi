@@ -83,6 +83,12 @@ class KeysServiceStub:
     for origins some key allows. The edge polls it often; a caller that names the version it
     holds gets no origins back while that version is still current.
     """
+    ApplyWorkspaceLifecycle: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.ApplyWorkspaceLifecycleRequest, _keys_service_pb2.ApplyWorkspaceLifecycleResponse]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
+    """
 
 @_typing.type_check_only
 class KeysServiceAsyncStub(KeysServiceStub):
@@ -138,6 +144,12 @@ class KeysServiceAsyncStub(KeysServiceStub):
     edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
     for origins some key allows. The edge polls it often; a caller that names the version it
     holds gets no origins back while that version is still current.
+    """
+    ApplyWorkspaceLifecycle: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.ApplyWorkspaceLifecycleRequest, _keys_service_pb2.ApplyWorkspaceLifecycleResponse]  # type: ignore[assignment]
+    """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+    workspace's calls are refused here from then on, and a purge destroys the secret material of
+    everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+    whose version is not above the one held is skipped.
     """
 
 class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -257,6 +269,18 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         edge's CORS preflight answers: a preflight carries no credentials, so the edge can only vouch
         for origins some key allows. The edge polls it often; a caller that names the version it
         holds gets no origins back while that version is still current.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyWorkspaceLifecycle(
+        self,
+        request: _keys_service_pb2.ApplyWorkspaceLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_keys_service_pb2.ApplyWorkspaceLifecycleResponse, _abc.Awaitable[_keys_service_pb2.ApplyWorkspaceLifecycleResponse]]:
+        """Applies workspace lifecycle events relayed from the workspaces service's outbox: a deleted
+        workspace's calls are refused here from then on, and a purge destroys the secret material of
+        everything this service holds for the workspace, keeping tombstones. Idempotent: an event
+        whose version is not above the one held is skipped.
         """
 
 def add_KeysServiceServicer_to_server(servicer: KeysServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,6 +6,7 @@ import datetime as dt
 
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
+from servicekit.lifecycle import LifecycleStore
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -149,3 +150,5 @@ class DeploymentPinRow(Base):
 # Security events (DESIGN §4), written in the same transaction as the change and relayed to the
 # workspace audit log by ``AuditRelay`` (migration ``auth_0003``).
 AUDIT_OUTBOX = AuditOutbox.define("auth", Base.metadata)
+# what this service has heard of each workspace's life (servicekit.lifecycle, migration auth_0004)
+LIFECYCLE = LifecycleStore.define(Base.metadata)

@@ -13,6 +13,7 @@ import datetime as dt
 
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
+from servicekit.lifecycle import LifecycleStore
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -81,3 +82,5 @@ class WebhookDeliveryRow(Base):
 
 
 AUDIT_OUTBOX = AuditOutbox.define("credentials", Base.metadata)
+# what this service has heard of each workspace's life (servicekit.lifecycle)
+LIFECYCLE = LifecycleStore.define(Base.metadata)

@@ -13,6 +13,7 @@ import datetime as dt
 
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
+from servicekit.lifecycle import LifecycleStore
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,3 +57,5 @@ class ApiKeyRow(Base):
 
 
 AUDIT_OUTBOX = AuditOutbox.define("keys", Base.metadata)
+# what this service has heard of each workspace's life (servicekit.lifecycle)
+LIFECYCLE = LifecycleStore.define(Base.metadata)

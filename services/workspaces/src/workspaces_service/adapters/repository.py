@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 from servicekit.audit import AuditEvent, AuditOutbox, Outcome
 from servicekit.db import SqlUnitOfWork
+from servicekit.lifecycle import LifecycleEvent
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspaces_service.adapters.tables import (
     AUDIT_OUTBOX,
+    LIFECYCLE_OUTBOXES,
     AuditChainHeadRow,
     AuditEventRow,
     MemberRow,
@@ -34,6 +36,7 @@ def _workspace(row: WorkspaceRow) -> Workspace:
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
         purged_at=row.purged_at,
+        lifecycle_version=row.lifecycle_version or 0,
     )
 
 
@@ -99,6 +102,7 @@ class WorkspaceRepository:
                 created_at=ws.created_at,
                 updated_at=ws.updated_at,
                 deleted_at=ws.deleted_at,
+                lifecycle_version=ws.lifecycle_version,
             )
         )
         await self.session.flush()
@@ -116,9 +120,20 @@ class WorkspaceRepository:
             ws.updated_at,
             ws.deleted_at,
         )
+        row.lifecycle_version = ws.lifecycle_version
         if ws.purged_at is not None and row.purged_at is None:
             row.purged_at, row.request_id = ws.purged_at, None  # the idempotency key is freed
         await self.session.flush()
+
+    async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
+        """Workspaces ever deleted (so with lifecycle events), tombstones included, by id."""
+        stmt = (
+            select(WorkspaceRow)
+            .where(WorkspaceRow.lifecycle_version > 0, WorkspaceRow.id > after)
+            .order_by(WorkspaceRow.id)
+            .limit(limit)
+        )
+        return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
         """Soft-deleted workspaces not yet purged, by id (the purge job filters by window)."""
@@ -334,14 +349,27 @@ class OutboxRepository:
         await self.outbox.record(self.session, event)
 
 
+class LifecycleOutboxRepository:
+    """The lifecycle outboxes, one per receiving service, written with the change itself."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, event: LifecycleEvent) -> None:
+        for outbox in LIFECYCLE_OUTBOXES.values():
+            await outbox.record(self.session, event.envelope())
+
+
 class WorkspacesUnitOfWork(SqlUnitOfWork):
     workspaces: WorkspaceRepository
     members: MemberRepository
     audit_log: AuditLogRepository
     outbox: OutboxRepository
+    lifecycle: LifecycleOutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.workspaces = WorkspaceRepository(session)
         self.members = MemberRepository(session)
         self.audit_log = AuditLogRepository(session)
         self.outbox = OutboxRepository(session, AUDIT_OUTBOX)
+        self.lifecycle = LifecycleOutboxRepository(session)

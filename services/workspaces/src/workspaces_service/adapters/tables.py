@@ -6,6 +6,7 @@ import datetime as dt
 
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
+from servicekit.lifecycle import lifecycle_outbox
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +30,8 @@ class WorkspaceRow(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # set by the purge job: the row stays as a tombstone (name, ids, delete and purge times)
     purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # bumped by delete, restore and purge; carried by the lifecycle events other services apply
+    lifecycle_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (UniqueConstraint("created_by", "request_id", name="uq_workspaces_request"),)
 
@@ -79,3 +82,7 @@ class AuditEventRow(Base):
 
 
 AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)
+# the services that hold workspace data and must hear of its life: one outbox each, so one that
+# is down holds back only its own events (see servicekit.lifecycle)
+LIFECYCLE_RECEIVERS = ("auth", "keys", "credentials")
+LIFECYCLE_OUTBOXES = {r: lifecycle_outbox(r, Base.metadata) for r in LIFECYCLE_RECEIVERS}

@@ -44,6 +44,8 @@ class Workspace:
     updated_at: dt.datetime
     deleted_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
+    # bumped by every delete, restore and purge; other services apply lifecycle events by it
+    lifecycle_version: int = 0
 
     @property
     def deleted(self) -> bool:
@@ -72,12 +74,14 @@ class Workspace:
             raise FailedPrecondition("workspace is already purged", reason="WORKSPACE_PURGED")
         self.purged_at = now
         self.updated_at = now
+        self.lifecycle_version += 1
 
     def delete(self, now: dt.datetime) -> None:
         if self.deleted:
             raise FailedPrecondition("workspace is already deleted", reason="WORKSPACE_DELETED")
         self.deleted_at = now
         self.updated_at = now
+        self.lifecycle_version += 1
 
     def undelete(self, now: dt.datetime) -> None:
         if not self.deleted:
@@ -86,6 +90,7 @@ class Workspace:
             raise FailedPrecondition("the retention window has ended", reason="RETENTION_EXPIRED")
         self.deleted_at = None
         self.updated_at = now
+        self.lifecycle_version += 1
 
 
 @dataclass(slots=True)

@@ -1,0 +1,52 @@
+"""A purged workspace's deployment PINs: deleted (their argon2id hashes are the secret material).
+
+A PIN row holds nothing but the hash and two times, so nothing is kept as a tombstone: the
+audit log keeps the record of each PIN's life and of this purge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.lifecycle import LifecycleEvent
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.adapters.tables import AUDIT_OUTBOX, DeploymentPinRow
+
+
+async def destroy_workspace_pins(
+    session: AsyncSession, workspace_id: str, now: dt.datetime
+) -> dict[str, int]:
+    """Delete every PIN of ``workspace_id``, in the caller's transaction."""
+    result = await session.execute(
+        delete(DeploymentPinRow)
+        .where(DeploymentPinRow.workspace_id == workspace_id)
+        .execution_options(synchronize_session=False)
+    )
+    return {"deployments": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+
+
+async def record_workspace_purge(
+    session: AsyncSession,
+    event: LifecycleEvent,
+    counts: Mapping[str, int],
+    outbox: AuditOutbox = AUDIT_OUTBOX,
+) -> None:
+    """One ``deploymentPin.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
+    await outbox.record(
+        session,
+        AuditEvent.new(
+            workspace_id=event.workspace_id,
+            actor="service:workspaces",
+            action="deploymentPin.purgeWorkspace",
+            target=f"workspaces/{event.workspace_id}",
+            time=event.time,
+            metadata={
+                **{k: str(v) for k, v in counts.items()},
+                "lifecycle_version": str(event.version),
+            },
+        ),
+    )

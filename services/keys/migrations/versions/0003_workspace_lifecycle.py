@@ -1,0 +1,23 @@
+"""What the keys service has heard of each workspace's life (deleted, restored, purged).
+
+Revision ID: keys_0003
+Revises: keys_0002
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from servicekit.lifecycle import lifecycle_table_columns
+
+revision = "keys_0003"
+down_revision = "keys_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("workspace_lifecycle", *lifecycle_table_columns())
+
+
+def downgrade() -> None:
+    op.drop_table("workspace_lifecycle")

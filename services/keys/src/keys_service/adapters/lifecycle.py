@@ -1,0 +1,62 @@
+"""A purged workspace's API keys: both digests destroyed in bulk, tombstones kept.
+
+Every key of the workspace not yet purged loses ``secret_digest`` and ``previous_digest`` (and
+the rotation grace) and gets ``purged_at``, exactly as the per-key purge job leaves a key; a key
+that was not deleted is marked deleted at the same instant. Nothing can verify against the rows
+afterwards: the lookup column is NULL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.lifecycle import LifecycleEvent
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keys_service.adapters.tables import AUDIT_OUTBOX, ApiKeyRow
+
+
+async def destroy_workspace_keys(
+    session: AsyncSession, workspace_id: str, now: dt.datetime
+) -> dict[str, int]:
+    """Purge every key of ``workspace_id`` not yet purged, in the caller's transaction."""
+    result = await session.execute(
+        update(ApiKeyRow)
+        .where(ApiKeyRow.workspace_id == workspace_id, ApiKeyRow.purged_at.is_(None))
+        .values(
+            secret_digest=None,
+            previous_digest=None,
+            previous_expires_at=None,
+            purged_at=now,
+            updated_at=now,
+            deleted_at=func.coalesce(ApiKeyRow.deleted_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return {"api_keys": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+
+
+async def record_workspace_purge(
+    session: AsyncSession,
+    event: LifecycleEvent,
+    counts: Mapping[str, int],
+    outbox: AuditOutbox = AUDIT_OUTBOX,
+) -> None:
+    """One ``apiKey.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
+    await outbox.record(
+        session,
+        AuditEvent.new(
+            workspace_id=event.workspace_id,
+            actor="service:workspaces",
+            action="apiKey.purgeWorkspace",
+            target=f"workspaces/{event.workspace_id}",
+            time=event.time,
+            metadata={
+                **{k: str(v) for k, v in counts.items()},
+                "lifecycle_version": str(event.version),
+            },
+        ),
+    )
