@@ -35,8 +35,8 @@ from servicekit.lifecycle import LifecycleApplier
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
 from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationPublisher
-from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
+from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import KeysUnitOfWork
 from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
