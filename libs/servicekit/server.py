@@ -18,6 +18,7 @@ from servicekit.access import describe_services
 from servicekit.interceptors import default_interceptors
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
+from servicekit.spiffe import DEFAULT_TRUST_DOMAIN as TRUST_DOMAIN
 from servicekit.tls import TlsFiles, server_credentials
 
 __all__ = ["Registration", "RunningServer", "serve", "start_server"]
@@ -69,7 +70,9 @@ async def start_server(
     metrics = Metrics(settings.service_name)
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     server = grpc.aio.server(
-        interceptors=default_interceptors(domain, rules, tuple(asserters), metrics),
+        interceptors=default_interceptors(
+            domain, rules, tuple(asserters), metrics, settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
+        ),
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     for registration in registrations:
