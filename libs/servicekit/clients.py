@@ -20,7 +20,11 @@ T = TypeVar("T")
 def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
     """An mTLS channel to ``address`` presenting this service's certificate."""
     credentials = client_credentials(TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_ca))
-    return grpc.aio.secure_channel(address, credentials, options=[("grpc.enable_retries", 1)])
+    return grpc.aio.secure_channel(
+        address,
+        credentials,
+        options=[("grpc.enable_retries", 1), ("grpc.lb_policy_name", "round_robin")],
+    )
 
 
 def outgoing_metadata(

@@ -88,6 +88,8 @@ def problem_from_error(error: errors.RailguardError, request_id: str) -> Respons
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+    elif isinstance(error, errors.Unavailable):
+        headers["Retry-After"] = "1"  # a dependency is down: another replica usually answers soon
     violations = error.violations if isinstance(error, errors.InvalidArgument) else None
     return problem_response(
         status, error.reason, error.message, request_id, violations=violations, headers=headers
@@ -106,6 +108,10 @@ def problem_from_rpc(err: grpc.aio.AioRpcError, request_id: str) -> Response:
             "SERVICE_UNAVAILABLE" if domain.reason == "DEPENDENCY_UNAVAILABLE" else domain.reason
         )
         return problem_response(
-            HTTP_STATUS[code], reason, "a service is unavailable; retry later", request_id
+            HTTP_STATUS[code],
+            reason,
+            "a service is unavailable; retry later",
+            request_id,
+            headers={"Retry-After": "1"},  # another replica usually answers a moment later
         )
     return problem_from_error(domain, request_id)
