@@ -56,6 +56,12 @@ class RunningServer:
             await hook()
 
 
+def _max_connection_age_ms(settings: Settings) -> int:
+    """``RAILGUARD_MAX_CONNECTION_AGE_SECONDS`` (default 300, at least 1) in milliseconds."""
+    seconds = settings.get_float("MAX_CONNECTION_AGE_SECONDS", 300.0)
+    return int(max(1.0, seconds) * 1000)
+
+
 async def start_server(
     settings: Settings,
     registrations: Sequence[Registration],
@@ -73,7 +79,13 @@ async def start_server(
         interceptors=default_interceptors(
             domain, rules, tuple(asserters), metrics, settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
         ),
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            # GOAWAY each connection after this age (streams in flight finish on it): clients then
+            # re-resolve their dns:/// target, so replicas added by a scale-up get traffic too
+            ("grpc.max_connection_age_ms", _max_connection_age_ms(settings)),
+        ],
     )
     for registration in registrations:
         registration.add_to_server(registration.servicer, server)
