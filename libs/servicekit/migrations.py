@@ -27,7 +27,8 @@ def _config(database_url: str, service: str, versions: Path) -> Config:
 
 
 async def upgrade(database_url: str, service: str, versions: Path, revision: str = "head") -> None:
-    """Bring the service's database to ``revision``; safe to run on every start."""
+    """Bring the service's database to ``revision``; safe to run on every start, and concurrent
+    runs on PostgreSQL queue on an advisory lock (see alembic/env.py)."""
     if database_url.startswith("sqlite"):
         path = database_url.split(":///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from servicekit.clients import MIN_CLIENT_PING_INTERVAL_MS
 from servicekit.interceptors import default_interceptors
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
+from servicekit.spiffe import DEFAULT_TRUST_DOMAIN as TRUST_DOMAIN
 from servicekit.tls import TlsFiles, server_credentials
 
 __all__ = ["Registration", "RunningServer", "serve", "start_server"]
@@ -56,6 +57,12 @@ class RunningServer:
             await hook()
 
 
+def _max_connection_age_ms(settings: Settings) -> int:
+    """``RAILGUARD_MAX_CONNECTION_AGE_SECONDS`` (default 300, at least 1) in milliseconds."""
+    seconds = settings.get_float("MAX_CONNECTION_AGE_SECONDS", 300.0)
+    return int(max(1.0, seconds) * 1000)
+
+
 async def start_server(
     settings: Settings,
     registrations: Sequence[Registration],
@@ -70,7 +77,9 @@ async def start_server(
     metrics = Metrics(settings.service_name)
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     server = grpc.aio.server(
-        interceptors=default_interceptors(domain, rules, tuple(asserters), metrics),
+        interceptors=default_interceptors(
+            domain, rules, tuple(asserters), metrics, settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
+        ),
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -78,6 +87,9 @@ async def start_server(
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
             ("grpc.http2.max_ping_strikes", 0),
+            # GOAWAY each connection after this age (streams in flight finish on it): clients then
+            # re-resolve their dns:/// target, so replicas added by a scale-up get traffic too
+            ("grpc.max_connection_age_ms", _max_connection_age_ms(settings)),
         ],
     )
     for registration in registrations:

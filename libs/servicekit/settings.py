@@ -2,6 +2,11 @@
 
 Each composition root calls :func:`load_settings` once and passes the object down; no other
 module reads the environment.
+
+Every secret setting (:data:`SECRET_SETTINGS`) can instead be given as a file:
+``RAILGUARD_<NAME>_FILE=/path`` reads the value from that file (trailing newline stripped), the
+way Kubernetes projects a Secret into a volume, so no secret sits in the process environment.
+Setting both the variable and its ``_FILE`` is refused; so is a ``_FILE`` that cannot be read.
 """
 
 from __future__ import annotations
@@ -11,9 +16,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PeerAddresses", "Settings", "load_settings"]
+__all__ = ["SECRET_SETTINGS", "PeerAddresses", "Settings", "load_settings"]
 
 _PREFIX = "RAILGUARD_"
+
+# The settings that hold secrets (plus every <SERVICE>_DATABASE_URL); each may come from a file.
+SECRET_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KMS_URL",
+    "KEYS_PEPPERS",
+    "CREDENTIALS_WEBHOOK_PEPPER",
+    "AUTH_SIGNING_KEK",
+)
+
+
+def _with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
+    """``env`` with each ``RAILGUARD_<SECRET>_FILE`` replaced by the file's content."""
+    names = set(SECRET_SETTINGS) | {
+        k[len(_PREFIX) : -len("_FILE")]
+        for k in env
+        if k.startswith(_PREFIX) and k.endswith("_DATABASE_URL_FILE")
+    }
+    resolved = dict(env)
+    for name in sorted(names):
+        path = env.get(f"{_PREFIX}{name}_FILE")
+        if not path:
+            continue
+        if env.get(_PREFIX + name):
+            raise ValueError(f"set {_PREFIX}{name} or {_PREFIX}{name}_FILE, not both")
+        try:
+            value = Path(path).read_text().rstrip("\r\n")
+        except OSError as exc:  # the path only, never the content
+            raise ValueError(f"{_PREFIX}{name}_FILE: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise ValueError(f"{_PREFIX}{name}_FILE: {path} is empty")
+        resolved[_PREFIX + name] = value
+    return resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +113,7 @@ _DEFAULT_PORTS = {
 
 def load_settings(service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings of ``service_name`` from the environment (or the mapping given)."""
-    env = os.environ if environ is None else environ
+    env = _with_secret_files(os.environ if environ is None else environ)
 
     def get(name: str, default: str = "") -> str:
         return env.get(_PREFIX + name, default)

@@ -34,7 +34,30 @@ GRPC_SERVICES = ("auth", "workspaces", "keys", "credentials")
 SERVICES = (*GRPC_SERVICES, "edge")
 VAULT_CLIENTS = ("auth", "credentials")
 AUTOSCALED = ("edge", "keys")
-CRD_KINDS = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate")}
+CRD_KINDS = {
+    ("cert-manager.io/v1", "Issuer"),
+    ("cert-manager.io/v1", "Certificate"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+}
+PURGED = ("workspaces", "keys", "credentials")  # the services with a `purge` command
+REDIS_CLIENTS = ("edge", "keys")
+TRUST_DOMAIN = "railguard.local"
+METRICS_PORT = 9090
+# secret setting -> (Secret, key) it is projected from, per service
+SECRET_FILES: dict[str, dict[str, tuple[str, str]]] = {
+    "auth": {"DATABASE_URL": ("auth-database", "url")},
+    "workspaces": {"DATABASE_URL": ("workspaces-database", "url")},
+    "keys": {
+        "DATABASE_URL": ("keys-database", "url"),
+        "KEYS_PEPPERS": ("keys-peppers", "peppers"),
+        "REDIS_URL": ("keys-redis", "url"),
+    },
+    "credentials": {
+        "DATABASE_URL": ("credentials-database", "url"),
+        "CREDENTIALS_WEBHOOK_PEPPER": ("credentials-webhook-pepper", "pepper"),
+    },
+    "edge": {"REDIS_URL": ("edge-redis", "url")},
+}
 KUBECTL_FALLBACK = Path("/usr/lib/google-cloud-sdk/bin/kubectl")
 
 Obj = dict[str, Any]
@@ -297,6 +320,9 @@ def certificate_problems(objs: Iterable[Obj]) -> list[str]:
         wanted = {svc, f"{svc}.{ns}", f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"}
         if set(cert["spec"].get("dnsNames", [])) != wanted:
             problems.append(f"{svc}: dnsNames must be exactly {sorted(wanted)}")
+        spiffe = f"spiffe://{TRUST_DOMAIN}/ns/{ns}/sa/{pod.get('serviceAccountName')}"
+        if cert["spec"].get("uris") != [spiffe] or pod.get("serviceAccountName") != svc:
+            problems.append(f"{svc}: the certificate's only URI SAN must be {spiffe}")
         if not {"server auth", "client auth"} <= set(cert["spec"].get("usages", [])):
             problems.append(f"{svc}: certificate usages must include server auth and client auth")
         issuer = issuers.get(cert["spec"]["issuerRef"]["name"], {})
@@ -325,6 +351,14 @@ def cert_manager_problems(objs: Iterable[Obj]) -> list[str]:
                 problems.append(f"{ident}: secretName and issuerRef.name are required")
             if not (spec.get("commonName") or spec.get("dnsNames")):
                 problems.append(f"{ident}: needs a commonName or dnsNames")
+        if o["kind"] == "PodMonitor":
+            endpoints = spec.get("podMetricsEndpoints")
+            if (
+                not spec.get("selector")
+                or not endpoints
+                or not all(e.get("port") for e in endpoints)
+            ):
+                problems.append(f"{ident}: selector and podMetricsEndpoints[].port are required")
     return problems
 
 
@@ -348,8 +382,13 @@ def settings_problems(objs: Iterable[Obj]) -> list[str]:
                     f"{svc}: RAILGUARD_TLS_{var} must point into the mounted certificate"
                 )
         for peer in GRPC_SERVICES:
-            if env.get(f"RAILGUARD_{peer.upper()}_ADDR") != f"{peer}:50051":
-                problems.append(f"{svc}: RAILGUARD_{peer.upper()}_ADDR must be {peer}:50051")
+            want = f"dns:///{peer}:50051"  # the headless Service: every pod, balanced by the client
+            if env.get(f"RAILGUARD_{peer.upper()}_ADDR") != want:
+                problems.append(f"{svc}: RAILGUARD_{peer.upper()}_ADDR must be {want}")
+        if env.get("RAILGUARD_TRUST_DOMAIN") != TRUST_DOMAIN:
+            problems.append(f"{svc}: RAILGUARD_TRUST_DOMAIN must be {TRUST_DOMAIN}")
+        if env.get("RAILGUARD_METRICS_LISTEN") != f"0.0.0.0:{METRICS_PORT}":
+            problems.append(f"{svc}: RAILGUARD_METRICS_LISTEN must be 0.0.0.0:{METRICS_PORT}")
         kms = env.get("RAILGUARD_KMS_URL")
         if svc in VAULT_CLIENTS:
             if kms != f"vault://vault.vault.svc:8200/transit/{svc}?auth=kubernetes&role={svc}":
@@ -360,21 +399,62 @@ def settings_problems(objs: Iterable[Obj]) -> list[str]:
             if re.search(r"(URL|PASSWORD|TOKEN|SECRET)$", name) and isinstance(value, str):
                 if "@" in value or "password" in value.lower():
                     problems.append(f"{svc}: {name} carries a literal credential")
-        wants_db, wants_redis = svc in GRPC_SERVICES, svc == "edge"
-        if wants_db != isinstance(env.get("RAILGUARD_DATABASE_URL"), dict):
-            problems.append(
-                f"{svc}: RAILGUARD_DATABASE_URL must come from a Secret iff it has a database"
-            )
-        if wants_redis != isinstance(env.get("RAILGUARD_REDIS_URL"), dict):
-            problems.append(f"{svc}: RAILGUARD_REDIS_URL must come from a Secret iff it is edge")
+        problems += secret_file_problems(dep, env)
     return problems
+
+
+def _projected_secrets(pod: Obj) -> dict[str, tuple[str, str]]:
+    """mount path of each file -> (Secret, key) it projects, for every container mount."""
+    files: dict[str, tuple[str, str]] = {}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for c in pod["containers"]:
+        for m in c.get("volumeMounts", []):
+            for src in volumes.get(m["name"], {}).get("projected", {}).get("sources", []):
+                for item in src.get("secret", {}).get("items", []):
+                    files[f"{m['mountPath']}/{item['path']}"] = (src["secret"]["name"], item["key"])
+    return files
+
+
+def secret_file_problems(workload: Obj, env: dict[str, Any]) -> list[str]:
+    """Secrets only as files: each secret setting's _FILE names a projected Secret item."""
+    svc = workload["metadata"]["labels"]["app.kubernetes.io/name"]
+    pod = _pod_spec(workload)
+    problems = [
+        f"{svc}: {name} comes from a Secret as an environment variable; use {name}_FILE"
+        for c in pod["containers"]
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+        for name in [e["name"]]
+    ]
+    files = _projected_secrets(pod)
+    wanted = dict(SECRET_FILES.get(svc, {}))
+    if workload["kind"] != "Deployment":  # jobs: the database only
+        wanted = {k: v for k, v in wanted.items() if k == "DATABASE_URL"}
+    for name, source in wanted.items():
+        path = env.get(f"RAILGUARD_{name}_FILE")
+        if not isinstance(path, str) or files.get(path) != source:
+            problems.append(f"{svc}: RAILGUARD_{name}_FILE must name the projected {source}")
+    for name in env:
+        base = name.removeprefix("RAILGUARD_").removesuffix("_FILE")
+        if name.endswith("_FILE") and base not in wanted:
+            problems.append(f"{svc}: {name} is not a secret this service needs")
+    return problems
+
+
+def _pod_spec(workload: Obj) -> Obj:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    pod: Obj = spec["template"]["spec"]
+    return pod
 
 
 def image_problems(objs: Iterable[Obj], *, release: bool) -> list[str]:
     images = {
         c["image"]
-        for d in of_kind(objs, "Deployment")
-        for c in d["spec"]["template"]["spec"]["containers"]
+        for d in objs
+        if d["kind"] in {"Deployment", "CronJob", "Job"}
+        for c in _pod_spec(d)["containers"]
     }
     problems = [] if len(images) == 1 else [f"all services run one image, found {sorted(images)}"]
     for image in images:
@@ -463,7 +543,7 @@ def allowed_flows(objs: list[Obj], endpoints: dict[str, Endpoint]) -> set[tuple[
     """Every (source, destination, port/proto) the policies let through among the endpoints."""
     policies = of_kind(objs, "NetworkPolicy")
     ports = [(53, "UDP"), (53, "TCP"), (443, "TCP"), (5432, "TCP"), (6379, "TCP"), (8200, "TCP"),
-             (8443, "TCP"), (50051, "TCP"), (50052, "TCP")]  # fmt: skip
+             (8443, "TCP"), (9090, "TCP"), (50051, "TCP"), (50052, "TCP")]  # fmt: skip
     flows = set()
     for src_name, src in endpoints.items():
         for dst_name, dst in endpoints.items():
@@ -477,11 +557,22 @@ def allowed_flows(objs: list[Obj], endpoints: dict[str, Endpoint]) -> set[tuple[
     return flows
 
 
+def _pod(svc: str, component: str) -> Endpoint:
+    return (
+        NAMESPACE,
+        {"app.kubernetes.io/name": svc, "app.kubernetes.io/component": component},
+        None,
+    )
+
+
 ENDPOINTS: dict[str, Endpoint] = {
-    **{svc: (NAMESPACE, {"app.kubernetes.io/name": svc}, None) for svc in SERVICES},
+    **{svc: _pod(svc, "server") for svc in SERVICES},  # the serving pods
+    **{f"{svc}-migrate": _pod(svc, "migrate") for svc in GRPC_SERVICES},
+    **{f"{svc}-purge": _pod(svc, "purge") for svc in PURGED},
     "other-pod": (NAMESPACE, {"app.kubernetes.io/name": "debug"}, None),
     "vault": ("vault", {"app.kubernetes.io/name": "vault"}, None),
     "kube-dns": ("kube-system", {"k8s-app": "kube-dns"}, None),
+    "prometheus": ("monitoring", {"app.kubernetes.io/name": "prometheus"}, None),
     "other-ns-pod": ("default", {"app": "x"}, None),
     "postgres": (None, {}, "10.20.0.7"),
     "redis": (None, {}, "10.20.1.7"),
@@ -489,21 +580,35 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
+def pods_of(svc: str) -> list[str]:
+    """Every modelled pod running as ``svc`` (its servers and its jobs share its identity)."""
+    return [n for n, ep in ENDPOINTS.items() if ep[0] == NAMESPACE and ep[1].get(_NAME) == svc]
+
+
+_NAME = "app.kubernetes.io/name"
+
+
 def expected_flows(overlay: str) -> set[tuple[str, str, str]]:
+    """The flows the code needs (servicekit.flows for gRPC) and nothing else."""
+    from servicekit.flows import FLOWS, GRPC_PORT
+
+    inside = [name for name, ep in ENDPOINTS.items() if ep[0] == NAMESPACE]
     outside = [name for name, ep in ENDPOINTS.items() if ep[0] != NAMESPACE]
     flows = {(src, "edge", "8443/TCP") for src in outside}
-    flows |= {
-        (pod, "kube-dns", f"53/{p}") for pod in (*SERVICES, "other-pod") for p in ("UDP", "TCP")
-    }
-    flows |= {("edge", svc, "50051/TCP") for svc in GRPC_SERVICES}
-    # workspace lifecycle events (ApplyWorkspaceLifecycle)
-    flows |= {("workspaces", svc, "50051/TCP") for svc in ("auth", "keys", "credentials")}
-    flows |= {(svc, "postgres", "5432/TCP") for svc in GRPC_SERVICES}
-    flows |= {(svc, "vault", "8200/TCP") for svc in VAULT_CLIENTS}
-    flows |= {("edge", "redis", "6379/TCP")}
+    flows |= {(pod, "kube-dns", f"53/{p}") for pod in inside for p in ("UDP", "TCP")}
+    flows |= {(pod, f.callee, f"{GRPC_PORT}/TCP") for f in FLOWS for pod in pods_of(f.caller)}
+    flows |= {(pod, "postgres", "5432/TCP") for svc in GRPC_SERVICES for pod in pods_of(svc)}
+    flows |= {(pod, "vault", "8200/TCP") for svc in VAULT_CLIENTS for pod in pods_of(svc)}
+    flows |= {(svc, "redis", "6379/TCP") for svc in REDIS_CLIENTS}
+    flows |= {("prometheus", svc, f"{METRICS_PORT}/TCP") for svc in SERVICES}
     if overlay == "dev":  # dev leaves the external hosts' addresses open (port-only rules)
-        flows |= {(svc, ext, "5432/TCP") for svc in GRPC_SERVICES for ext in outside}
-        flows |= {("edge", ext, "6379/TCP") for ext in outside}
+        flows |= {
+            (pod, ext, "5432/TCP")
+            for svc in GRPC_SERVICES
+            for pod in pods_of(svc)
+            for ext in outside
+        }
+        flows |= {(svc, ext, "6379/TCP") for svc in REDIS_CLIENTS for ext in outside}
     return flows
 
 
@@ -807,21 +912,246 @@ def test_kms_urls_are_understood_by_the_key_manager(objs: list[Obj]) -> None:
 
 
 def test_services_that_refuse_a_shared_database_without_peppers_get_them(objs: list[Obj]) -> None:
-    """keys and credentials exit at start-up on PostgreSQL without these; the manifests must pass them."""
+    """keys and credentials exit at start-up on PostgreSQL without these; the manifests must pass
+    them, as files projected from a Secret."""
     required = {
-        "keys": "RAILGUARD_KEYS_PEPPERS",
-        "credentials": "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER",
+        "keys": ("RAILGUARD_KEYS_PEPPERS_FILE", ("keys-peppers", "peppers")),
+        "credentials": (
+            "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER_FILE",
+            ("credentials-webhook-pepper", "pepper"),
+        ),
     }
     for deployment in of_kind(objs, "Deployment"):
         svc = app_of(deployment)
         if svc not in required:
             continue
-        env = {
-            e["name"]: e
-            for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        name, source = required[svc]
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
+        assert env.get(name), f"{svc}: {name} is missing"
+        assert _projected_secrets(pod).get(str(env[name])) == source, f"{svc}: {name} not projected"
+
+
+# ----------------------------------------------------------------------------------------------
+# Topology: balancing, schedules, migrations, telemetry
+
+
+def headless_problems(objs: Iterable[Obj]) -> list[str]:
+    """Each gRPC service's Service is headless and selects only serving pods."""
+    problems = []
+    services = by_name(objs, "Service")
+    for svc in GRPC_SERVICES:
+        spec = services.get(svc, {}).get("spec", {})
+        if spec.get("clusterIP") != "None":
+            problems.append(f"Service/{svc}: must be headless (clusterIP: None) for round_robin")
+        if spec.get("selector", {}).get("app.kubernetes.io/component") != "server":
+            problems.append(f"Service/{svc}: must select only the serving pods")
+    return problems
+
+
+def job_problems(objs: Iterable[Obj], *, migrate_jobs: bool) -> list[str]:
+    """A CronJob per purge (and, in a migrations overlay, a Job per migrate), each hardened."""
+    problems = []
+    crons = {app_of_job(c): c for c in of_kind(objs, "CronJob")}
+    jobs = {app_of_job(j): j for j in of_kind(objs, "Job")}
+    if set(crons) != set(PURGED) and not migrate_jobs:
+        problems.append(f"purge CronJobs must be exactly {sorted(PURGED)}, found {sorted(crons)}")
+    if migrate_jobs and set(jobs) != set(GRPC_SERVICES):
+        problems.append(f"migrate Jobs must be {sorted(GRPC_SERVICES)}, found {sorted(jobs)}")
+    for verb, workloads in (("purge", crons), ("migrate", jobs)):
+        for svc, w in workloads.items():
+            ident = f"{w['kind']}/{w['metadata']['name']}"
+            pod = _pod_spec(w)
+            (c,) = pod["containers"]
+            if c.get("command") != ["python", "-m", f"{svc}_service", verb]:
+                problems.append(f"{ident}: command must be python -m {svc}_service {verb}")
+            if pod.get("serviceAccountName") != svc or pod.get("automountServiceAccountToken"):
+                problems.append(f"{ident}: must run as {svc} without a token")
+            if pod.get("securityContext", {}).get("runAsNonRoot") is not True:
+                problems.append(f"{ident}: pod must run as non-root")
+            sc = c.get("securityContext", {})
+            if (
+                sc.get("readOnlyRootFilesystem") is not True
+                or sc.get("allowPrivilegeEscalation") is not False
+                or sc.get("capabilities", {}).get("drop") != ["ALL"]
+            ):
+                problems.append(f"{ident}: container must be read-only, unprivileged, no caps")
+            if not {"cpu", "memory"} <= c.get("resources", {}).get("limits", {}).keys():
+                problems.append(f"{ident}: cpu and memory limits are required")
+            if w["kind"] == "CronJob" and w["spec"].get("concurrencyPolicy") != "Forbid":
+                problems.append(f"{ident}: purges must not overlap (concurrencyPolicy: Forbid)")
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            if verb == "purge" and env.get("RAILGUARD_MIGRATE_ON_START") != "0":
+                problems.append(f"{ident}: a purge must not migrate")
+            problems += secret_file_problems(w, env)
+    return problems
+
+
+def app_of_job(workload: Obj) -> str:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return str(spec["template"]["metadata"]["labels"]["app.kubernetes.io/name"])
+
+
+def metrics_problems(objs: Iterable[Obj]) -> list[str]:
+    """Every serving pod exposes `metrics` (9090) and the PodMonitor selects it."""
+    problems = []
+    monitors = of_kind(objs, "PodMonitor")
+    for dep in of_kind(objs, "Deployment"):
+        name, template = dep["metadata"]["name"], dep["spec"]["template"]
+        ports = {
+            p.get("name"): p["containerPort"] for p in template["spec"]["containers"][0]["ports"]
         }
-        entry = env.get(required[svc])
-        assert entry is not None, f"{svc}: {required[svc]} is missing"
-        assert "secretKeyRef" in entry.get("valueFrom", {}), (
-            f"{svc}: {required[svc]} must come from a Secret"
+        if ports.get("metrics") != METRICS_PORT:
+            problems.append(f"{name}: needs a container port named metrics on {METRICS_PORT}")
+        scraped = any(
+            _selects(m["spec"]["selector"], template["metadata"]["labels"])
+            and any(e.get("port") == "metrics" for e in m["spec"]["podMetricsEndpoints"])
+            for m in monitors
         )
+        if not scraped:
+            problems.append(f"{name}: no PodMonitor scrapes its metrics port")
+        notes = template["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/port") != str(METRICS_PORT):
+            problems.append(f"{name}: prometheus.io/port annotation must be {METRICS_PORT}")
+    return problems
+
+
+def test_grpc_services_are_headless_for_client_side_balancing(objs: list[Obj]) -> None:
+    assert headless_problems(objs) == []
+
+
+def test_every_purge_is_scheduled_and_hardened(objs: list[Obj]) -> None:
+    assert job_problems(objs, migrate_jobs=False) == []
+
+
+def test_the_prod_migrations_run_as_hardened_jobs_with_the_release_image() -> None:
+    jobs = render("overlays/prod/migrations")
+    assert {o["kind"] for o in jobs} == {"Job"}
+    assert job_problems(jobs, migrate_jobs=True) == []
+    assert schema_problems(jobs, load_validator()) == []
+    release = {c["image"] for d in of_kind(render("overlays/prod"), "Deployment")
+               for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    assert {
+        c["image"] for j in jobs for c in j["spec"]["template"]["spec"]["containers"]
+    } == release
+    assert image_problems(jobs, release=True) == []
+
+
+def test_prod_services_do_not_migrate_on_start_dev_ones_do() -> None:
+    for overlay, expected in (("prod", "0"), ("dev", None)):
+        (config,) = of_kind(render(f"overlays/{overlay}"), "ConfigMap")
+        assert config["data"].get("RAILGUARD_MIGRATE_ON_START") == expected, overlay
+
+
+def test_every_serving_pod_is_scraped(objs: list[Obj]) -> None:
+    assert metrics_problems(objs) == []
+
+
+def test_the_prod_image_is_pinned_by_digest() -> None:
+    images = {c["image"] for d in of_kind(render("overlays/prod"), "Deployment")
+              for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    assert all(re.fullmatch(r"[^@]+@sha256:[0-9a-f]{64}", i) for i in images), images
+
+
+def test_no_environment_variable_comes_from_a_secret(objs: list[Obj]) -> None:
+    """CKV_K8S_35: secrets are projected files, never environment variables."""
+    refs = [
+        e["name"]
+        for o in objs
+        if o["kind"] in {"Deployment", "CronJob", "Job"}
+        for c in _pod_spec(o)["containers"]
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    ]
+    refs += [
+        str(src)
+        for o in objs
+        if o["kind"] in {"Deployment", "CronJob", "Job"}
+        for c in _pod_spec(o)["containers"]
+        for src in c.get("envFrom", [])
+        if "secretRef" in src
+    ]
+    assert refs == []
+
+
+def _drop_flow(objs: list[Obj]) -> None:
+    """Remove keys → workspaces (ResolveAccess) from the egress policy."""
+    policy = by_name(objs, "NetworkPolicy")["grpc-egress-to-workspaces"]
+    policy["spec"]["podSelector"]["matchExpressions"][0]["values"].remove("keys")
+
+
+def _extra_flow(objs: list[Obj]) -> None:
+    """Let keys dial auth, which no composition root does."""
+    policy = by_name(objs, "NetworkPolicy")["grpc-ingress-auth-keys-credentials"]
+    policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]["values"].append(
+        "keys"
+    )
+    by_name(objs, "NetworkPolicy")["grpc-egress-to-workspaces"]["spec"]["egress"][0]["to"][0][
+        "podSelector"
+    ] = {"matchLabels": {"app.kubernetes.io/component": "server"}}
+
+
+TOPOLOGY_MUTATIONS: dict[
+    str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], list[str]]]
+] = {
+    "a declared flow blocked": (
+        _drop_flow,
+        lambda o: [str(f) for f in allowed_flows(o, ENDPOINTS) ^ expected_flows("dev")],
+    ),
+    "an undeclared flow allowed": (
+        _extra_flow,
+        lambda o: [str(f) for f in allowed_flows(o, ENDPOINTS) ^ expected_flows("dev")],
+    ),
+    "scraper shut out": (
+        lambda o: o.remove(by_name(o, "NetworkPolicy")["metrics-scrape"]),
+        lambda o: [str(f) for f in allowed_flows(o, ENDPOINTS) ^ expected_flows("dev")],
+    ),
+    "ClusterIP service": (
+        lambda o: by_name(o, "Service")["keys"]["spec"].pop("clusterIP"),
+        headless_problems,
+    ),
+    "missing purge schedule": (
+        lambda o: o.remove(by_name(o, "CronJob")["keys-purge"]),
+        lambda o: job_problems(o, migrate_jobs=False),
+    ),
+    "secret as env var": (
+        lambda o: _containers(o)[0]["env"].append(
+            {
+                "name": "RAILGUARD_KEYS_PEPPERS",
+                "valueFrom": {"secretKeyRef": {"name": "p", "key": "k"}},
+            }
+        ),
+        settings_problems,
+    ),
+    "no SPIFFE ID": (
+        lambda o: by_name(o, "Certificate")["keys"]["spec"].pop("uris"),
+        certificate_problems,
+    ),
+    "SPIFFE ID of another service": (
+        lambda o: by_name(o, "Certificate")["keys"]["spec"].update(
+            uris=["spiffe://railguard.local/ns/railguard/sa/edge"]
+        ),
+        certificate_problems,
+    ),
+    "no metrics port": (
+        lambda o: _containers(o)[0]["ports"].pop(),
+        metrics_problems,
+    ),
+    "pinned peer address": (
+        lambda o: by_name(o, "ConfigMap")[next(iter(by_name(o, "ConfigMap")))]["data"].update(
+            RAILGUARD_KEYS_ADDR="keys:50051"
+        ),
+        settings_problems,
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(TOPOLOGY_MUTATIONS))
+def test_topology_checks_catch_violations(mutation: str) -> None:
+    mutate, check = TOPOLOGY_MUTATIONS[mutation]
+    objs = render("overlays/dev")
+    assert check(objs) == [], "the check must pass on the real manifests first"
+    mutate(objs)
+    assert check(objs) != []
