@@ -34,6 +34,11 @@ SAFE_TTL = 0.5
 _log = logging.getLogger("edge.api_keys")
 
 
+def _aal(value: str) -> str:
+    """The key's recorded assurance; anything but aal2 (an older keys service: empty) is aal1."""
+    return "aal2" if value == "aal2" else "aal1"
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     principal: Principal
@@ -71,7 +76,7 @@ class KeysServiceVerifier:
         )
         principal = Principal(
             user_id=response.created_by,
-            aal="aal1",
+            aal=_aal(response.aal),
             amr=("key",),
             api_key_id=response.key_id,
             scopes=tuple(response.scopes),
@@ -102,6 +107,7 @@ class KeysServiceVerifier:
         )
         return Principal(
             user_id=response.created_by,
+            aal=_aal(response.aal),
             amr=("key",),
             api_key_id=response.key_id,
             scopes=tuple(response.scopes),
