@@ -142,7 +142,7 @@ class ApiKey(_message.Message):
     state: Global___ApiKeyState.ValueType
     """The lifecycle state."""
     created_by: _builtins.str
-    """The id of the user who created the key; the key acts on that user's behalf."""
+    """The id of the user who created (or last rotated) the key; the key acts on that user's behalf."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The scopes the key holds, such as `keys:read`; at least one. `<resource>:write` also grants
