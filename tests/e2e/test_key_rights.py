@@ -5,7 +5,10 @@ Each test reproduces one hole as an attacker would, through the edge:
 1. an Admin rotating the Owner's key got a secret acting as the Owner;
 2. a ``keys:write`` key could rotate a wider key and use its secret;
 3. a CIDR-restricted key could PATCH its restrictions away or mint an unrestricted child;
-4. in a workspace requiring MFA, keys made at aal1 kept working.
+4. in a workspace requiring MFA, keys made at aal1 kept working;
+7. 4-digit PINs were accepted, and one client's wrong guesses locked the PIN out for everyone.
+
+Edge 1 trusts 127.0.0.1 as a proxy, so a test can present distinct client addresses.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ports=StackPorts.free(),
         services=E2E_SERVICES,
         env={"RAILGUARD_EDGE_RATE_LIMIT_SCALE": "100", "RAILGUARD_LOG_LEVEL": "WARNING"},
+        edges=2,
+        edge_envs=({}, {"RAILGUARD_EDGE_TRUSTED_PROXIES": "127.0.0.1/32"}),
     )
     with running_stack(s) as running:
         yield running
@@ -38,6 +43,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
     async with api_for(stack) as a:
+        yield a
+
+
+@pytest.fixture
+async def proxied(stack: Stack) -> AsyncIterator[Api]:
+    async with api_for(stack, stack.edge_ports[1]) as a:
         yield a
 
 
@@ -132,3 +143,38 @@ async def test_an_aal1_key_in_a_workspace_that_requires_mfa_is_refused(api: Api)
     assert (s, body["code"]) == (403, "MFA_REQUIRED"), body
     s, body, _ = await api.call("GET", f"/v1/{ws}", strong)  # made at aal2: still works
     assert s == 200, body
+
+
+async def test_pins_have_six_digits_and_one_guesser_locks_out_only_itself(
+    api: Api, proxied: Api
+) -> None:
+    ws, owner = await _workspace(api)
+    pin_path = f"/v1/{ws}/deployments/d1/pin"
+    for short in ("2580", "73914"):
+        s, body, _ = await api.call("POST", f"{pin_path}:set", owner, json={"pin": short})
+        assert (s, body["code"]) == (400, "PIN_TOO_SHORT"), body
+        assert short not in str(body)
+    s, body, _ = await api.call("POST", f"{pin_path}:set", owner, json={"pin": "258046"})
+    assert s == 200, body
+    verify = f"/v1/{ws}/deployments/d1:verifyPin"
+
+    def client(ip: str) -> dict[str, str]:
+        return {"X-Forwarded-For": ip}
+
+    statuses = []
+    for i in range(8):
+        s, body, _ = await proxied.call(
+            "POST", verify, json={"pin": f"{100000 + i}"}, headers=client("203.0.113.5")
+        )
+        statuses.append((s, body["code"]))
+    assert statuses[:5] == [(401, "INVALID_PIN")] * 5
+    assert statuses[-1] == (429, "PIN_THROTTLED"), statuses
+    # the guesser waits, even with the right PIN; another client gets in
+    s, body, _ = await proxied.call(
+        "POST", verify, json={"pin": "258046"}, headers=client("203.0.113.5")
+    )
+    assert (s, body["code"]) == (429, "PIN_THROTTLED"), body
+    s, body, _ = await proxied.call(
+        "POST", verify, json={"pin": "258046"}, headers=client("203.0.113.6")
+    )
+    assert s == 200 and body["accessToken"], body
