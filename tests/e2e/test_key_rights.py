@@ -178,3 +178,18 @@ async def test_pins_have_six_digits_and_one_guesser_locks_out_only_itself(
         "POST", verify, json={"pin": "258046"}, headers=client("203.0.113.6")
     )
     assert s == 200 and body["accessToken"], body
+
+
+async def test_a_restricted_key_cannot_shed_its_restrictions_through_a_webhook_token(
+    api: Api,
+) -> None:
+    ws, owner = await _workspace(api)
+    body = {"displayName": "hook"}
+    restricted, _ = await _key(
+        api, owner, ws, scopes=["webhooks:write"], allowedCidrs=["::1/128", "127.0.0.0/8"]
+    )
+    s, got, _ = await api.call("POST", f"/v1/{ws}/webhookTriggers", restricted, json=body)
+    assert (s, got["code"]) == (403, "KEY_RESTRICTED"), got
+    free, _ = await _key(api, owner, ws, scopes=["webhooks:write"])
+    s, got, _ = await api.call("POST", f"/v1/{ws}/webhookTriggers", free, json=body)
+    assert s == 200 and got["token"], got

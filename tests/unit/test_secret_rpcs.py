@@ -44,7 +44,8 @@ NOT_SECRET = {
 # obtained by proving an identity that already holds those rights; no API key may call it.
 # "internal": only the named mTLS callers reach it. "artifact": the secret grants one narrow
 # thing (one trigger's deliveries, one deployment's UI) that only an Admin, who already manages
-# it, may create.
+# it, may create; a restricted API key is refused it (KEY_RESTRICTED, exercised by
+# tests/integration/{auth,credentials}/test_*_restricted_key.py and tests/e2e/test_key_rights.py).
 EXPECTED = {
     "/railguard.keys.v1.KeysService/CreateApiKey": "grant",
     "/railguard.keys.v1.KeysService/RotateApiKey": "grant",

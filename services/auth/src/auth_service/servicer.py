@@ -211,6 +211,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.SetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
         workspace, deployment = _pin_target(request.name)
+        current().principal.require_unrestricted_key()  # a PIN carries no CIDR nor expiry
         return _pin(await self.service.set_deployment_pin(workspace, deployment, request.pin))
 
     async def GetDeploymentPin(

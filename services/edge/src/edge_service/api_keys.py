@@ -34,6 +34,13 @@ SAFE_TTL = 0.5
 _log = logging.getLogger("edge.api_keys")
 
 
+def _restricted(response: keys_service_pb2.VerifyApiKeyResponse) -> bool:
+    """Whether the key carries a restriction a secret it creates could not carry."""
+    return bool(
+        response.allowed_cidrs or response.allowed_origins or response.HasField("expire_time")
+    )
+
+
 def _aal(value: str) -> str:
     """The key's recorded assurance; anything but aal2 (an older keys service: empty) is aal1."""
     return "aal2" if value == "aal2" else "aal1"
@@ -82,6 +89,7 @@ class KeysServiceVerifier:
             scopes=tuple(response.scopes),
             workspace_id=response.workspace_id,
             client_ip=client_ip,
+            api_key_restricted=_restricted(response),
         )
         ttl = self.effective_ttl
         if response.HasField("secret_expire_time"):
@@ -113,6 +121,7 @@ class KeysServiceVerifier:
             scopes=tuple(response.scopes),
             workspace_id=response.workspace_id,
             client_ip=client_ip,
+            api_key_restricted=_restricted(response),
         )
 
     def invalidate(self, key_id: str) -> None:

@@ -68,6 +68,7 @@ def _verified(result: Verified) -> pb.VerifyApiKeyResponse:
         allowed_origins=key.allowed_origins.as_strings(),
         previous_secret=result.slot.value == "previous",
         aal=key.creator_aal,
+        allowed_cidrs=key.allowed_cidrs.as_strings(),
     )
 
 

@@ -658,6 +658,7 @@ class VerifyApiKeyResponse(_message.Message):
     ALLOWED_ORIGINS_FIELD_NUMBER: _builtins.int
     PREVIOUS_SECRET_FIELD_NUMBER: _builtins.int
     AAL_FIELD_NUMBER: _builtins.int
+    ALLOWED_CIDRS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The key's resource name, `workspaces/{workspace}/apiKeys/{api_key}`."""
     key_id: _builtins.str
@@ -693,6 +694,10 @@ class VerifyApiKeyResponse(_message.Message):
     def allowed_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The origins the key may be used from, for the edge's CORS response headers."""
 
+    @_builtins.property
+    def allowed_cidrs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The networks the key may be used from; empty means any address."""
+
     def __init__(
         self,
         *,
@@ -707,10 +712,11 @@ class VerifyApiKeyResponse(_message.Message):
         allowed_origins: _abc.Iterable[_builtins.str] | None = ...,
         previous_secret: _builtins.bool = ...,
         aal: _builtins.str = ...,
+        allowed_cidrs: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "secret_expire_time", b"secret_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "allowed_origins", b"allowed_origins", "created_by", b"created_by", "environment", b"environment", "expire_time", b"expire_time", "key_id", b"key_id", "name", b"name", "previous_secret", b"previous_secret", "scopes", b"scopes", "secret_expire_time", b"secret_expire_time", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "allowed_cidrs", b"allowed_cidrs", "allowed_origins", b"allowed_origins", "created_by", b"created_by", "environment", b"environment", "expire_time", b"expire_time", "key_id", b"key_id", "name", b"name", "previous_secret", b"previous_secret", "scopes", b"scopes", "secret_expire_time", b"secret_expire_time", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
