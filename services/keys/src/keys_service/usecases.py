@@ -11,6 +11,10 @@ Who may do what (DESIGN §4 role table, decided here):
 * **Scope ceiling.** A new key's scopes must lie within the caller's role rights (derived from the
   access rules, :class:`~keys_service.domain.ScopePolicy`) and, for an API-key caller, within its
   own scopes. Changing another user's key's scopes also keeps them within that creator's rights.
+* **Grant rule** (``domain.grant``): no caller obtains a key wider than itself. Create and
+  rotate check every facet (role, scopes, CIDRs, origins, expiry, environment, assurance)
+  against the caller's rights; update checks the facets it changes. A calling API key's
+  restrictions are read from this service's table. Rotation re-binds the key to the rotator.
 * **Mutations** are refused while the workspace is deleted (FAILED_PRECONDITION,
   ``WORKSPACE_DELETED``); revoked, expired and deleted keys cannot be updated.
 * After each committed change that can make a cached verification stale (update, revoke, rotate,
