@@ -41,6 +41,7 @@ class Principal:
     role: int = access_pb2.ROLE_UNSPECIFIED
     client_ip: str = ""
     auth_time: int = 0
+    api_key_restricted: bool = False  # the key has CIDRs, origins or an expiry
 
     @classmethod
     def from_proto(cls, msg: access_pb2.Principal) -> Principal:
@@ -55,6 +56,7 @@ class Principal:
             role=msg.role,
             client_ip=msg.client_ip,
             auth_time=msg.auth_time,
+            api_key_restricted=msg.api_key_restricted,
         )
 
     def to_proto(self, request_id: str = "") -> access_pb2.Principal:
@@ -70,6 +72,7 @@ class Principal:
             client_ip=self.client_ip,
             auth_time=self.auth_time,
             request_id=request_id,
+            api_key_restricted=self.api_key_restricted,
         )
 
     @property
@@ -93,6 +96,18 @@ class Principal:
         if not secrets.compare_digest(workspace_id.encode(), self.workspace_id.encode()):
             raise NotFound("resource not found", reason="NOT_FOUND")
         return workspace_id
+
+    def require_unrestricted_key(self) -> None:
+        """Refuse a restricted API key an RPC whose secret could not carry its restrictions.
+
+        The grant rule (docs/auth.md): a PIN or a webhook token works from any address, for ever,
+        so a key limited by CIDRs, origins or an expiry must not create one. Users pass.
+        """
+        if self.is_api_key and self.api_key_restricted:
+            raise PermissionDenied(
+                "a restricted API key cannot create a secret without its restrictions",
+                reason="KEY_RESTRICTED",
+            )
 
     def require_role(self, minimum: int) -> None:
         if self.role < minimum or self.role == access_pb2.ROLE_UNSPECIFIED:

@@ -116,10 +116,10 @@ async def test_deployment_pin_over_https(api: Api) -> None:
     s, ws, _ = await api.call("POST", "/v1/workspaces", token, json={"displayName": "Agents"})
     assert s == 200, ws
     pin_path = f"/v1/{ws['name']}/deployments/d1/pin"
-    s, body, _ = await api.call("POST", f"{pin_path}:set", token, json={"pin": "2580"})
-    assert s == 200 and "2580" not in json.dumps(body), body
+    s, body, _ = await api.call("POST", f"{pin_path}:set", token, json={"pin": "258046"})
+    assert s == 200 and "258046" not in json.dumps(body), body
     s, body, _ = await api.call(
-        "POST", f"/v1/{ws['name']}/deployments/d1:verifyPin", json={"pin": "2580"}
+        "POST", f"/v1/{ws['name']}/deployments/d1:verifyPin", json={"pin": "258046"}
     )
     assert s == 200, body
     dep_token = body["accessToken"]
@@ -127,10 +127,10 @@ async def test_deployment_pin_over_https(api: Api) -> None:
     s, body, _ = await api.call("GET", "/v1/users/me", dep_token)  # not a user token
     assert s == 401
     wrong = await api.call(
-        "POST", f"/v1/{ws['name']}/deployments/d1:verifyPin", json={"pin": "9999"}
+        "POST", f"/v1/{ws['name']}/deployments/d1:verifyPin", json={"pin": "999999"}
     )
     unknown = await api.call(
-        "POST", f"/v1/{ws['name']}/deployments/nope:verifyPin", json={"pin": "9999"}
+        "POST", f"/v1/{ws['name']}/deployments/nope:verifyPin", json={"pin": "999999"}
     )
     assert wrong[0] == unknown[0] == 401
     assert wrong[1]["code"] == unknown[1]["code"] == "INVALID_PIN"

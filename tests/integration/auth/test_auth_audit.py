@@ -103,7 +103,9 @@ async def test_rpcs_record_their_events_without_secrets(auth_server: AuthServer)
     assert summary == [
         ("user.signUp", Outcome.SUCCESS, ""),
         ("user.login", Outcome.SUCCESS, ""),
-        ("user.login", Outcome.DENIED, "INVALID_PASSWORD"),  # once: rate-limited; no stranger
+        ("user.login", Outcome.DENIED, "INVALID_PASSWORD"),  # once: rate-limited
+        # the stranger costs the same one event as a known account, naming no one (issue 8)
+        ("user.login", Outcome.DENIED, "UNKNOWN_ACCOUNT"),
         ("user.login", Outcome.SUCCESS, ""),
         ("user.logout", Outcome.SUCCESS, ""),
         ("deploymentPin.set", Outcome.SUCCESS, ""),
@@ -111,12 +113,15 @@ async def test_rpcs_record_their_events_without_secrets(auth_server: AuthServer)
         ("deploymentPin.clear", Outcome.SUCCESS, ""),
     ]
     # calls with principal metadata carry testkit's request id; the others get a fresh one
-    assert [e.request_id == "test-request" for e in mine] == [1, 1, 1, 0, 1, 1, 0, 1]
+    assert [e.request_id == "test-request" for e in mine] == [1, 1, 1, 1, 0, 1, 1, 0, 1]
+    assert all("stranger" not in e.to_json() for e in mine)
     assert all(e.request_id for e in mine)
-    assert [e.client_ip for e in mine[:3]] == ["198.51.100.23"] * 3
-    assert {e.actor for e in mine[:5]} == {f"user:{user.id}"}
-    assert [e.actor for e in mine[5:]] == ["user:admin7", "system", "user:admin7"]
-    assert [e.workspace_id for e in mine] == [""] * 5 + ["w1"] * 3
+    assert [e.client_ip for e in mine[:4]] == ["198.51.100.23"] * 4
+    assert [e.actor for e in mine[:6]] == [f"user:{user.id}"] * 3 + ["anonymous"] + [
+        f"user:{user.id}"
+    ] * 2
+    assert [e.actor for e in mine[6:]] == ["user:admin7", "system", "user:admin7"]
+    assert [e.workspace_id for e in mine] == [""] * 6 + ["w1"] * 3
     # the form AppendAuditEvents parses (and re-checks for secrets)
     assert [event_from_proto(event_to_proto(e)) for e in events] == events
 

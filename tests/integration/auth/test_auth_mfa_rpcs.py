@@ -293,9 +293,9 @@ def _admin(workspace: str = "w1", role: int = access_pb2.ROLE_ADMIN) -> Any:
 async def test_deployment_pins(auth_server: AuthServer) -> None:
     stub = auth_server.stub()
     pin = await stub.SetDeploymentPin(
-        pb.SetDeploymentPinRequest(name=PIN_NAME, pin="2580"), metadata=_admin()
+        pb.SetDeploymentPinRequest(name=PIN_NAME, pin="258046"), metadata=_admin()
     )
-    assert pin.name == PIN_NAME and "2580" not in str(pin)
+    assert pin.name == PIN_NAME and "258046" not in str(pin)
     assert (
         await stub.GetDeploymentPin(pb.GetDeploymentPinRequest(name=PIN_NAME), metadata=_admin())
     ).name == PIN_NAME
@@ -304,27 +304,35 @@ async def test_deployment_pins(auth_server: AuthServer) -> None:
     # another workspace's admin sees nothing; a User may not set it
     code, reason, _ = await _fails(
         stub.SetDeploymentPin(
-            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="2580"), metadata=_admin("w2")
+            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="258046"), metadata=_admin("w2")
         )
     )
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
     code, reason, _ = await _fails(
         stub.SetDeploymentPin(
-            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="2580"),
+            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="258046"),
             metadata=_admin(role=access_pb2.ROLE_USER),
         )
     )
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_TOO_LOW")
     code, reason, message = await _fails(
         stub.SetDeploymentPin(
-            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="1234"), metadata=_admin()
+            pb.SetDeploymentPinRequest(name=PIN_NAME, pin="123456"), metadata=_admin()
         )
     )
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "PIN_TOO_WEAK")
+    for short in ("2580", "73914"):  # 4 and 5 digits were accepted before issue 8
+        with pytest.raises(grpc.aio.AioRpcError) as short_err:
+            await stub.SetDeploymentPin(
+                pb.SetDeploymentPinRequest(name=PIN_NAME, pin=short), metadata=_admin()
+            )
+        assert short_err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(short_err.value)[1] == "PIN_TOO_SHORT"
+        assert short not in (short_err.value.details() or "")
     assert "1234" not in message
 
     verified = await stub.VerifyDeploymentPin(
-        pb.VerifyDeploymentPinRequest(name="workspaces/w1/deployments/d1", pin="2580"),
+        pb.VerifyDeploymentPinRequest(name="workspaces/w1/deployments/d1", pin="258046"),
         metadata=as_user("", client_ip="192.0.2.50"),
     )
     jwks = json.loads((await stub.GetJwks(pb.GetJwksRequest())).jwks_json)
@@ -349,12 +357,12 @@ async def test_deployment_pins(auth_server: AuthServer) -> None:
 
     wrong = await _fails(
         stub.VerifyDeploymentPin(
-            pb.VerifyDeploymentPinRequest(name="workspaces/w1/deployments/d1", pin="9999")
+            pb.VerifyDeploymentPinRequest(name="workspaces/w1/deployments/d1", pin="999999")
         )
     )
     unknown = await _fails(
         stub.VerifyDeploymentPin(
-            pb.VerifyDeploymentPinRequest(name="workspaces/w9/deployments/zz", pin="9999")
+            pb.VerifyDeploymentPinRequest(name="workspaces/w9/deployments/zz", pin="999999")
         )
     )
     assert wrong == unknown == (grpc.StatusCode.UNAUTHENTICATED, "INVALID_PIN", wrong[2])
@@ -368,20 +376,27 @@ async def test_deployment_pins(auth_server: AuthServer) -> None:
 async def test_parallel_pin_guesses_are_limited(auth_server: AuthServer) -> None:
     stub = auth_server.stub()
     await stub.SetDeploymentPin(
-        pb.SetDeploymentPinRequest(name=PIN_NAME, pin="4826"), metadata=_admin()
+        pb.SetDeploymentPinRequest(name=PIN_NAME, pin="482619"), metadata=_admin()
     )
 
     async def guess(i: int) -> str:
         try:
             await stub.VerifyDeploymentPin(
                 pb.VerifyDeploymentPinRequest(
-                    name="workspaces/w1/deployments/d1", pin=f"{1000 + i}"
+                    name="workspaces/w1/deployments/d1", pin=f"{100000 + i}"
                 ),
-                metadata=as_user("", client_ip=f"10.5.0.{i}"),
+                metadata=as_user("", client_ip="10.5.0.1"),
             )
         except grpc.aio.AioRpcError as err:
             return error_info(err)[1]
         return "OK"
 
+    # one client guessing in parallel is held back after 5 failures ...
     reasons = await asyncio.gather(*(guess(i) for i in range(25)))
     assert reasons.count("INVALID_PIN") == 5 and reasons.count("PIN_THROTTLED") == 20
+    # ... but cannot lock the deployment out for another client
+    token = await stub.VerifyDeploymentPin(
+        pb.VerifyDeploymentPinRequest(name="workspaces/w1/deployments/d1", pin="482619"),
+        metadata=as_user("", client_ip="10.5.0.2"),
+    )
+    assert token.access_token

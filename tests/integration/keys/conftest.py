@@ -114,16 +114,23 @@ class KeysServer:
         role: int = access_pb2.ROLE_USER,
         key_scopes: tuple[str, ...] | None = None,
         client_ip: str = "",
+        *,
+        api_key_id: str = "kx",
+        aal: str = "aal1",
     ) -> Any:
-        principal = Principal(user_id=user, workspace_id=ws, role=role, client_ip=client_ip)
+        """A principal as the edge forwards it; with ``key_scopes``, an API key ``api_key_id``."""
+        principal = Principal(
+            user_id=user, workspace_id=ws, role=role, client_ip=client_ip, aal=aal
+        )
         if key_scopes is not None:
             principal = Principal(
                 user_id=user,
                 workspace_id=ws,
                 role=role,
-                api_key_id="kx",
+                api_key_id=api_key_id,
                 scopes=key_scopes,
                 client_ip=client_ip,
+                aal=aal,
             )
         return principal_metadata(principal)
 

@@ -84,25 +84,34 @@ async def test_sign_up_and_login_record_one_event_each(env: Env) -> None:
     assert len(env.pokes) == before + 2  # the relay is woken after each audited commit
 
 
-async def test_login_failures_only_for_known_accounts_and_rate_limited(env: Env) -> None:
+async def test_login_failures_are_recorded_alike_and_rate_limited(env: Env) -> None:
     user_id, _ = await _user(env)
     for i in range(3):
         await _refused(env.service.login("nobody@example.com", "wrong password!", f"10.9.0.{i}"))
-    assert await env.audit("user.login") == [await _only(env, "user.login")]  # the success only
+    # an unknown address costs the same one event as a known account, naming no one (issue 8)
+    (anonymous,) = [e for e in await env.audit("user.login") if e.outcome is Outcome.DENIED]
+    assert (anonymous.actor, anonymous.target) == ("anonymous", "users/-")
+    assert anonymous.metadata == {"reason": "UNKNOWN_ACCOUNT"}
+    assert "nobody" not in anonymous.to_json()
+    env.clock.advance(61)
 
     for i in range(3):
         assert await _refused(env.service.login(EMAIL, "wrong password!", f"10.0.0.{i}")) == (
             "INVALID_CREDENTIALS"
         )
-    denied = await _only(env, "user.login", Outcome.DENIED)
+    (denied,) = [
+        e for e in await env.audit("user.login") if e.metadata.get("reason") == "INVALID_PASSWORD"
+    ]
     _assert_from_call(denied, user_id)
     assert denied.metadata == {"reason": "INVALID_PASSWORD"}
     env.clock.advance(61)  # one event per account and reason per minute
     await _refused(env.service.login(EMAIL, "wrong password!", "10.0.1.1"))
-    assert _reasons(await env.audit("user.login")) == ["INVALID_PASSWORD"] * 2
+    assert _reasons(await env.audit("user.login")) == ["UNKNOWN_ACCOUNT"] + ["INVALID_PASSWORD"] * 2
 
 
-async def test_throttled_logins_record_one_event_for_known_accounts_only(env: Env) -> None:
+async def test_throttled_logins_record_one_event_per_address_naming_known_accounts_only(
+    env: Env,
+) -> None:
     await _user(env)
     reasons = []
     for i in range(12):
@@ -112,7 +121,12 @@ async def test_throttled_logins_record_one_event_for_known_accounts_only(env: En
         )
     assert reasons.count("LOGIN_THROTTLED") >= 10
     events = await env.audit("user.login")
-    assert sorted(_reasons(events)) == ["INVALID_PASSWORD", "LOGIN_THROTTLED"]
+    assert sorted(_reasons(events)) == [
+        "INVALID_PASSWORD",
+        "LOGIN_THROTTLED",
+        "LOGIN_THROTTLED",
+        "UNKNOWN_ACCOUNT",
+    ]
     assert all("ghost" not in e.to_json() for e in await env.audit())
 
 

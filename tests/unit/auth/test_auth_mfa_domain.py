@@ -168,7 +168,7 @@ def test_step_up_rules() -> None:
     assert step_up_problem(Assurance("aal1", (), 0), False, now, window) == "recent_login"
 
 
-@pytest.mark.parametrize("pin", ["2580", "73914", "40298173"])
+@pytest.mark.parametrize("pin", ["258046", "7391462", "40298173"])
 def test_good_pins(pin: str) -> None:
     assert check_pin(pin) == pin
 
@@ -176,12 +176,15 @@ def test_good_pins(pin: str) -> None:
 @pytest.mark.parametrize(
     ("pin", "reason"),
     [
-        ("123", "INVALID_PIN_FORMAT"),
+        ("123", "PIN_TOO_SHORT"),
+        ("2580", "PIN_TOO_SHORT"),  # 4 and 5 digits were accepted before issue 8
+        ("73914", "PIN_TOO_SHORT"),
         ("123456789", "INVALID_PIN_FORMAT"),
         ("12a4", "INVALID_PIN_FORMAT"),
-        ("١٢٣٤", "INVALID_PIN_FORMAT"),  # non-ASCII digits
-        ("0000", "PIN_TOO_WEAK"),
-        ("1234", "PIN_TOO_WEAK"),
+        ("12a456", "INVALID_PIN_FORMAT"),
+        ("١٢٣٤٥٦", "INVALID_PIN_FORMAT"),  # non-ASCII digits
+        ("000000", "PIN_TOO_WEAK"),
+        ("123456", "PIN_TOO_WEAK"),
         ("87654321", "PIN_TOO_WEAK"),
     ],
 )
@@ -190,3 +193,4 @@ def test_bad_pins(pin: str, reason: str) -> None:
         check_pin(pin)
     assert err.value.reason == reason
     assert pin not in err.value.message
+    assert [v.field for v in err.value.violations] == ["pin"]

@@ -484,9 +484,9 @@ async def test_a_success_does_not_reset_the_ip_counter(env: Env) -> None:
 
 
 async def test_deployment_pin_lifecycle(env: Env) -> None:
-    record = await env.service.set_deployment_pin("w1", "d1", "2580")
+    record = await env.service.set_deployment_pin("w1", "d1", "258046")
     assert record.pin_hash.startswith("fake$")  # the test hasher; argon2id in production
-    token = await env.service.verify_deployment_pin("w1", "d1", "2580", "198.51.100.1")
+    token = await env.service.verify_deployment_pin("w1", "d1", "258046", "198.51.100.1")
     header = jwt.get_unverified_header(token.access_token)
     claims = jwt.decode(token.access_token, options={"verify_signature": False})
     assert header["typ"] == "dep+jwt" and header["alg"] == "EdDSA"
@@ -494,47 +494,73 @@ async def test_deployment_pin_lifecycle(env: Env) -> None:
     assert (claims["ws"], claims["deployment"]) == ("w1", "d1")
     assert claims["exp"] - claims["iat"] == token.expires_in == 900
     assert "sid" not in claims
-    await env.service.set_deployment_pin("w1", "d1", "73914")
-    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "2580")) == "INVALID_PIN"
+    await env.service.set_deployment_pin("w1", "d1", "739146")
+    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "258046")) == "INVALID_PIN"
     await env.service.clear_deployment_pin("w1", "d1")
-    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "73914")) == "INVALID_PIN"
+    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "739146")) == "INVALID_PIN"
     assert await _reason(env.service.get_deployment_pin("w1", "d1")) == "PIN_NOT_SET"
     assert await _reason(env.service.clear_deployment_pin("w1", "d1")) == "PIN_NOT_SET"
 
 
 async def test_wrong_pin_and_unknown_deployment_answer_alike(env: Env) -> None:
-    await env.service.set_deployment_pin("w1", "d1", "2580")
+    await env.service.set_deployment_pin("w1", "d1", "258046")
     errors = []
     for dep in ("d1", "nope"):
         with pytest.raises(Unauthenticated) as err:
-            await env.service.verify_deployment_pin("w1", dep, "1111", f"198.51.100.{len(errors)}")
+            await env.service.verify_deployment_pin(
+                "w1", dep, "111111", f"198.51.100.{len(errors)}"
+            )
         errors.append((err.value.reason, err.value.message, err.value.metadata))
     assert errors[0] == errors[1]
     assert env.hasher.dummy_calls == 1
 
 
-async def test_pin_attempts_are_limited_per_deployment_and_per_ip(env: Env) -> None:
-    await env.service.set_deployment_pin("w1", "d1", "2580")
+async def test_pin_guesses_from_one_client_cannot_lock_the_deployment_for_others(
+    env: Env,
+) -> None:
+    """Issue 8: the deployment-wide backoff let anyone lock a deployment's PIN for everyone."""
+    await env.service.set_deployment_pin("w1", "d1", "258046")
     results = await asyncio.gather(
         *(
-            env.service.verify_deployment_pin("w1", "d1", "1111", f"203.0.113.{i}")
-            for i in range(20)
+            env.service.verify_deployment_pin("w1", "d1", "111111", "203.0.113.7")
+            for _ in range(20)
         ),
         return_exceptions=True,
     )
     reasons = [r.reason for r in results if isinstance(r, RailguardError)]
     assert reasons.count("INVALID_PIN") == 5 and reasons.count("PIN_THROTTLED") == 15
-    # the right PIN waits too, from any IP
-    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "2580", "203.0.113.99")) == (
-        "PIN_THROTTLED"
-    )
+    # the guesser waits, even with the right PIN ...
+    assert await _reason(
+        env.service.verify_deployment_pin("w1", "d1", "258046", "203.0.113.7")
+    ) == ("PIN_THROTTLED")
+    # ... and everyone else still gets in
+    assert await env.service.verify_deployment_pin("w1", "d1", "258046", "203.0.113.8")
     # an admin setting a new PIN clears the deployment's counter
-    await env.service.set_deployment_pin("w1", "d1", "4826")
-    assert await env.service.verify_deployment_pin("w1", "d1", "4826", "203.0.113.99")
+    await env.service.set_deployment_pin("w1", "d1", "482619")
+    assert await env.service.verify_deployment_pin("w1", "d1", "482619", "203.0.113.99")
     # one IP against many deployments
     for i in range(10):
-        await _reason(env.service.verify_deployment_pin("w1", f"x{i}", "1111", "203.0.113.200"))
+        await _reason(env.service.verify_deployment_pin("w1", f"x{i}", "111111", "203.0.113.200"))
     assert (
-        await _reason(env.service.verify_deployment_pin("w1", "d1", "4826", "203.0.113.200"))
+        await _reason(env.service.verify_deployment_pin("w1", "d1", "482619", "203.0.113.200"))
         == "PIN_THROTTLED"
     )
+
+
+async def test_distributed_pin_guessing_hits_the_deployment_ceiling(env: Env) -> None:
+    """Many clients, a few guesses each: the per-deployment ceiling still bounds the total."""
+    await env.service.set_deployment_pin("w1", "d1", "258046")
+    ceiling = env.config.throttle.pin_deployment.hourly_cap
+    assert ceiling >= 100  # generous: shared offices and NATs are not locked out by a few typos
+    for i in range(ceiling):
+        ip = f"2001:db8::{i:x}"
+        assert await _reason(env.service.verify_deployment_pin("w1", "d1", "111111", ip)) == (
+            "INVALID_PIN"
+        )
+    fresh = "198.51.100.250"
+    assert await _reason(env.service.verify_deployment_pin("w1", "d1", "258046", fresh)) == (
+        "PIN_THROTTLED"
+    )
+    # other deployments are untouched
+    await env.service.set_deployment_pin("w1", "d2", "482619")
+    assert await env.service.verify_deployment_pin("w1", "d2", "482619", fresh)

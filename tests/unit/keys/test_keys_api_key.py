@@ -315,3 +315,15 @@ def test_naive_datetimes_are_refused() -> None:
         verify(secret, key, RING, _ctx(now=datetime(2026, 9, 1)))
     with pytest.raises(ValueError):
         replace(key, expires_at=datetime(2026, 9, 1))
+
+
+def test_rotation_by_another_user_rebinds_the_key_and_ends_the_old_secret_at_once() -> None:
+    key, old = _issue(creator_aal="aal2")
+    rotated, new = key.rotate(RING, now=T0, grace=timedelta(days=1), by="admin_9", by_aal="aal1")
+    assert (rotated.created_by, rotated.creator_aal) == ("admin_9", "aal1")
+    assert rotated.previous_secret_hash is None and rotated.previous_expires_at is None
+    assert rotated.secret_hash is not None and RING.matches(new, rotated.secret_hash)
+    # the creator rotating its own key keeps the grace and the creator
+    mine, _ = key.rotate(RING, now=T0, grace=timedelta(days=1), by="user_1", by_aal="aal2")
+    assert mine.created_by == "user_1" and mine.previous_expires_at == T0 + timedelta(days=1)
+    assert verify(old, mine, RING, _ctx(now=T0)).slot is SecretSlot.PREVIOUS

@@ -223,6 +223,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     ) -> pb.DeploymentPin:
         workspace, deployment = _pin_target(request.name)
         await self.gate.require_alive(workspace)
+        current().principal.require_unrestricted_key()  # a PIN carries no CIDR nor expiry
         return _pin(await self.service.set_deployment_pin(workspace, deployment, request.pin))
 
     async def GetDeploymentPin(

@@ -122,7 +122,12 @@ class ThrottlePolicies:
     login_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(20, 300))
     mfa_user: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     mfa_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(20, 300))
-    pin_deployment: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(hourly_cap=30))
+    # PINs: backoff per deployment × client IP, so that one guesser cannot lock a deployment out
+    # for everyone; a generous per-deployment ceiling (no backoff) bounds distributed guessing.
+    pin_deployment_ip: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(hourly_cap=30))
+    pin_deployment: ThrottlePolicy = field(
+        default_factory=lambda: ThrottlePolicy(free_failures=300, hourly_cap=300)
+    )
     pin_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
 
 
@@ -459,19 +464,33 @@ class AuthService:
             return
         self._after_commit()
 
-    async def _audit_login_refusal(self, address: str, reason: str, client_ip: str) -> None:
-        """A refused login of a *known* live account; nothing for an unknown address (the
-        address is attacker-chosen and must not become an event)."""
-        async with self._uow() as uow:
-            user = await uow.users.by_email(address)
-        if user is None or user.deleted:
-            return
+    async def _audit_login_refusal(
+        self,
+        address: str,
+        reason: str,
+        client_ip: str,
+        user: User | None = None,
+        *,
+        looked_up: bool = False,
+    ) -> None:
+        """A refused login: the same one outbox write whether the account exists or not.
+
+        A known live account's event names it; for an unknown (or deleted) address the event
+        names no one (``users/-``, actor ``anonymous``, reason ``UNKNOWN_ACCOUNT``), so the
+        attacker-chosen address never becomes an event, yet a refusal costs the same database
+        work either way and the answer's timing tells nothing (issue 8). Throttled per address
+        digest for both, so the throttle's state cannot tell them apart either.
+        """
+        if not looked_up:
+            async with self._uow() as uow:
+                user = await uow.users.by_email(address)
+        known = user is not None and not user.deleted
         await self._audit_refusal(
-            user.id,
-            reason,
+            _digest(address),
+            reason if known or reason == "LOGIN_THROTTLED" else "UNKNOWN_ACCOUNT",
             "user.login",
-            _user_name(user.id),
-            actor=_user_actor(user.id),
+            _user_name(user.id) if known and user is not None else "users/-",
+            actor=_user_actor(user.id) if known and user is not None else "anonymous",
             client_ip=client_ip,
         )
 
@@ -554,15 +573,13 @@ class AuthService:
             user = await uow.users.by_email(address)
         if user is None or user.deleted:
             await self._hasher.verify_dummy(normalized)
+            await self._audit_login_refusal(
+                address, "INVALID_PASSWORD", client_ip, user, looked_up=True
+            )
             raise _invalid_credentials()
         if not await self._hasher.verify(user.password_hash, normalized):
-            await self._audit_refusal(
-                user.id,
-                "INVALID_PASSWORD",
-                "user.login",
-                _user_name(user.id),
-                actor=_user_actor(user.id),
-                client_ip=client_ip,
+            await self._audit_login_refusal(
+                address, "INVALID_PASSWORD", client_ip, user, looked_up=True
             )
             raise _invalid_credentials()
         await self._settle(reset=[account], refund=[ip])
@@ -1098,8 +1115,12 @@ class AuthService:
         """A deployment token for the right PIN; an unknown deployment answers like a wrong PIN."""
         ip = _Bucket(f"pin:ip:{_ip(client_ip)}", self._config.throttle.pin_ip)
         deployment = self._pin_bucket(workspace_id, deployment_id)
+        pair = _Bucket(
+            f"pin:depip:{workspace_id}/{deployment_id}/{_ip(client_ip)}",
+            self._config.throttle.pin_deployment_ip,
+        )
         try:
-            await self._reserve([ip, deployment], "PIN_THROTTLED")
+            await self._reserve([ip, pair, deployment], "PIN_THROTTLED")
         except ResourceExhausted:
             async with self._uow() as uow:
                 known = await uow.pins.get(workspace_id, deployment_id)
@@ -1119,7 +1140,7 @@ class AuthService:
             raise _invalid_pin()
         # A success gives back its own attempt but does not wipe the deployment's failures:
         # a PIN shared by many people must not let a guesser ride on their successes.
-        await self._settle(refund=[ip, deployment])
+        await self._settle(refund=[ip, pair, deployment])
         now = self._clock.now()
         ttl = int(self._config.deployment_token_ttl.total_seconds())
         iat = int(now.timestamp())

@@ -152,6 +152,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.CreateWebhookTriggerRequest, context: object
     ) -> pb.CreateWebhookTriggerResponse:
         actor, _ = _scoped(request.parent, WS, "parent")
+        current().principal.require_unrestricted_key()  # a webhook token works from anywhere
         trigger, token = await self.service.create_trigger(
             actor, request.webhook_trigger.display_name, request.request_id
         )
@@ -180,6 +181,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.RotateWebhookTriggerTokenRequest, context: object
     ) -> pb.RotateWebhookTriggerTokenResponse:
         actor, parts = _scoped(request.name, TRIGGER)
+        current().principal.require_unrestricted_key()  # a webhook token works from anywhere
         trigger, token = await self.service.rotate_trigger_token(actor, parts["trigger"])
         return pb.RotateWebhookTriggerTokenResponse(
             webhook_trigger=_trigger(trigger), token=token.reveal()

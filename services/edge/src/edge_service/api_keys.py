@@ -42,6 +42,18 @@ for within it (at once through the Redis fan-out)."""
 _log = logging.getLogger("edge.api_keys")
 
 
+def _restricted(response: keys_service_pb2.VerifyApiKeyResponse) -> bool:
+    """Whether the key carries a restriction a secret it creates could not carry."""
+    return bool(
+        response.allowed_cidrs or response.allowed_origins or response.HasField("expire_time")
+    )
+
+
+def _aal(value: str) -> str:
+    """The key's recorded assurance; anything but aal2 (an older keys service: empty) is aal1."""
+    return "aal2" if value == "aal2" else "aal1"
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     principal: Principal
@@ -94,12 +106,13 @@ class KeysServiceVerifier:
             raise
         principal = Principal(
             user_id=response.created_by,
-            aal="aal1",
+            aal=_aal(response.aal),
             amr=("key",),
             api_key_id=response.key_id,
             scopes=tuple(response.scopes),
             workspace_id=response.workspace_id,
             client_ip=client_ip,
+            api_key_restricted=_restricted(response),
         )
         ttl = self.effective_ttl
         if response.HasField("secret_expire_time"):
@@ -146,11 +159,13 @@ class KeysServiceVerifier:
             raise
         return Principal(
             user_id=response.created_by,
+            aal=_aal(response.aal),
             amr=("key",),
             api_key_id=response.key_id,
             scopes=tuple(response.scopes),
             workspace_id=response.workspace_id,
             client_ip=client_ip,
+            api_key_restricted=_restricted(response),
         )
 
     def invalidate(self, key_id: str) -> None:

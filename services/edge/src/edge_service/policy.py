@@ -3,6 +3,10 @@
 The decision order is fixed: public → authenticated → API keys allowed → workspace exists and
 caller is a member (else NOT_FOUND, exactly like a missing resource) → workspace alive → role →
 MFA assurance. Services check again (defence in depth); this is where it is cheap.
+
+MFA applies to API keys as to sessions: a key carries the assurance its creator had when creating
+(or last rotating) it, so in a workspace with ``mfa_required`` a key made at aal1 is refused with
+``MFA_REQUIRED`` like an aal1 session.
 """
 
 from __future__ import annotations
@@ -62,12 +66,7 @@ async def authorize(
         raise NotFound("the workspace is deleted", reason="WORKSPACE_DELETED")
     if not role_at_least(view.role, rule.min_role):
         raise PermissionDenied("your role does not allow this action", reason="ROLE_TOO_LOW")
-    if (
-        view.mfa_required
-        and principal.aal != "aal2"
-        and not principal.is_api_key
-        and not rule.allow_low_assurance
-    ):
+    if view.mfa_required and principal.aal != "aal2" and not rule.allow_low_assurance:
         raise PermissionDenied(
             "this workspace requires multi-factor authentication", reason="MFA_REQUIRED"
         )

@@ -68,6 +68,8 @@ def _verified(result: Verified) -> pb.VerifyApiKeyResponse:
         secret_expire_time=timestamp(result.secret_expires_at),
         allowed_origins=key.allowed_origins.as_strings(),
         previous_secret=result.slot.value == "previous",
+        aal=key.creator_aal,
+        allowed_cidrs=key.allowed_cidrs.as_strings(),
     )
 
 
@@ -75,7 +77,9 @@ def _actor() -> Actor:
     principal = current().principal
     role = Role(principal.role) if principal.role in Role._value2member_map_ else Role.NONE
     scopes = tuple(principal.scopes) if principal.is_api_key else None
-    return Actor(principal.require_user(), role, scopes)
+    return Actor(
+        principal.require_user(), role, scopes, key_id=principal.api_key_id, aal=principal.aal
+    )
 
 
 def _scoped(name: str, pattern: str = KEY, field: str = "name") -> dict[str, str]:

@@ -11,6 +11,10 @@ Who may do what (DESIGN §4 role table, decided here):
 * **Scope ceiling.** A new key's scopes must lie within the caller's role rights (derived from the
   access rules, :class:`~keys_service.domain.ScopePolicy`) and, for an API-key caller, within its
   own scopes. Changing another user's key's scopes also keeps them within that creator's rights.
+* **Grant rule** (``domain.grant``): no caller obtains a key wider than itself. Create and
+  rotate check every facet (role, scopes, CIDRs, origins, expiry, environment, assurance)
+  against the caller's rights; update checks the facets it changes. A calling API key's
+  restrictions are read from this service's table. Rotation re-binds the key to the rotator.
 * **Mutations** are refused while the workspace is deleted (FAILED_PRECONDITION,
   ``WORKSPACE_DELETED``); revoked, expired and deleted keys cannot be updated.
 * After each committed change that can make a cached verification stale (update, revoke, rotate,
@@ -54,6 +58,7 @@ from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     RailguardError,
 )
 from servicekit.pagination import encode_token, page_request
@@ -61,12 +66,14 @@ from servicekit.pagination import encode_token, page_request
 from keys_service.domain import (
     ApiKey,
     DenyReason,
+    Facet,
     IpAllowlist,
     KeyEnvironment,
     KeyHash,
     KeyState,
     OriginAllowlist,
     PepperRing,
+    Rights,
     Role,
     Scope,
     ScopePolicy,
@@ -76,6 +83,7 @@ from keys_service.domain import (
     VerifyContext,
     authenticate,
     authorize,
+    ensure_grant,
     ensure_within,
     issue_key,
     parse_key,
@@ -201,11 +209,18 @@ class UsageRecorder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The caller: its user id, its role in the workspace and, for an API key, its scopes."""
+    """The caller: its user id, its role in the workspace and, for an API key, its scopes.
+
+    ``key_id`` is the calling API key (empty for a user session): its restrictions are read from
+    this service's own table, never trusted from metadata. ``aal`` is the session's assurance
+    (for a key, the edge forwards the key's recorded assurance).
+    """
 
     user_id: str
     role: Role
     key_scopes: tuple[str, ...] | None = None
+    key_id: str = ""
+    aal: str = "aal1"
 
     def sees(self, key: ApiKey) -> bool:
         return self.role >= Role.ADMIN or key.created_by == self.user_id
@@ -233,6 +248,32 @@ def _scope_set(values: Sequence[str]) -> ScopeSet:
         except ValueError:
             continue
     return ScopeSet(parsed)
+
+
+def _caller_key_invalid() -> PermissionDenied:
+    return PermissionDenied("the calling API key is no longer valid", reason="CALLER_KEY_INVALID")
+
+
+_UPDATE_FACETS: Final = {
+    "scopes": Facet.SCOPES,
+    "allowed_cidrs": Facet.ALLOWED_CIDRS,
+    "allowed_origins": Facet.ALLOWED_ORIGINS,
+    "expire_time": Facet.EXPIRY,
+}
+"""The rights facet each updatable field changes (display_name changes none)."""
+
+
+def _key_rights(key: ApiKey, role: Role) -> Rights:
+    """What ``key``'s secret grants when it acts with ``role`` (its creator's current role)."""
+    return Rights.of_key(
+        role=role,
+        scopes=key.scopes,
+        allowed_cidrs=key.allowed_cidrs,
+        allowed_origins=key.allowed_origins,
+        expires_at=key.expires_at,
+        environment=key.environment,
+        aal=key.creator_aal,
+    )
 
 
 def _purged() -> NotFound:
@@ -384,6 +425,29 @@ class KeysService:
             creator_role = await self._workspaces.role_of(creator, ws_id)
             ensure_within(scopes, self._policy.rights_of(creator_role))
 
+    async def _caller_rights(self, uow: KeysUnitOfWork, actor: Actor, ws_id: str) -> Rights:
+        """The caller's own rights: its role's, and for an API key its key's restrictions too.
+
+        The calling key is read from this service's table (authoritative and current); a key
+        that is gone, revoked, expired or of another workspace grants nothing (fail closed).
+        """
+        role_rights = self._policy.rights_of(actor.role)
+        if actor.key_scopes is not None:
+            held = _scope_set(actor.key_scopes)
+            role_rights = ScopeSet(
+                s for s in role_rights.scopes if held.covers(s)
+            )  # what both the role and the key's scopes (as forwarded) allow
+        if not actor.key_id:
+            return Rights.of_user(actor.role, role_rights, actor.aal)
+        key = await uow.keys.get(ws_id, actor.key_id)
+        now = self._clock.now()
+        if key is None or key.purged or key.state(now) is not KeyState.ACTIVE:
+            raise _caller_key_invalid()
+        effective = ScopeSet(
+            s for s in role_rights.scopes if key.scopes.covers(s)
+        )  # the key's scopes, never above its creator's role
+        return dataclasses.replace(_key_rights(key, actor.role), scopes=effective)
+
     def _parse_scopes(self, values: Sequence[str], field: str) -> ScopeSet:
         return ScopeSet.parse(values, self._policy.catalogue, field=field)
 
@@ -427,6 +491,19 @@ class KeysService:
         await self._require_live(ws_id)
         await self._check_ceiling(actor, scope_set, ws_id, actor.user_id)
         async with self._uow() as uow:
+            holder = await self._caller_rights(uow, actor, ws_id)
+            ensure_grant(
+                Rights.of_key(
+                    role=actor.role,
+                    scopes=scope_set,
+                    allowed_cidrs=cidrs,
+                    allowed_origins=origins,
+                    expires_at=expires_at,
+                    environment=env,
+                    aal=holder.aal,
+                ),
+                holder,
+            )
             if request_id:
                 existing = await uow.keys.by_request_id(ws_id, actor.user_id, request_id)
                 if existing is not None:
@@ -444,6 +521,7 @@ class KeysService:
                 allowed_cidrs=cidrs,
                 allowed_origins=origins,
                 expires_at=expires_at,
+                creator_aal=holder.aal,
             )
             await uow.keys.add(key, request_id or None)
             metadata = {
@@ -517,10 +595,16 @@ class KeysService:
         async with self._uow() as uow:
             key = await self._visible(uow, actor, ws_id, key_id, lock=True)
             _require_active(key, now)
+            holder = await self._caller_rights(uow, actor, ws_id)
             if "scopes" in fields:
                 scopes = fields["scopes"]
                 assert isinstance(scopes, ScopeSet)
                 await self._check_ceiling(actor, scopes, ws_id, key.created_by)
+            facets = {_UPDATE_FACETS[f] for f in changes if f in _UPDATE_FACETS}
+            if facets:
+                # only narrower than the caller: a restricted key cannot shed a restriction
+                wanted = _replace(key, **fields)
+                ensure_grant(_key_rights(wanted, actor.role), holder, facets=facets)
             if "expires_at" in fields and key.previous_expires_at is not None:
                 # keep the invariant "a rotation grace never outlives the key"
                 new_expiry = fields["expires_at"]
@@ -558,9 +642,21 @@ class KeysService:
         await self._require_live(ws_id)
         async with self._uow() as uow:
             key = await self._visible(uow, actor, ws_id, key_id, lock=True)
-            rotated, secret = key.rotate(self._ring, now=self._clock.now(), grace=grace)
+            holder = await self._caller_rights(uow, actor, ws_id)
+            rotated, secret = key.rotate(
+                self._ring,
+                now=self._clock.now(),
+                grace=grace,
+                by=actor.user_id,
+                by_aal=holder.aal,
+            )
+            # the rotator receives the secret: the re-bound key must lie within its rights
+            ensure_grant(_key_rights(rotated, actor.role), holder)
             await uow.keys.save(rotated)
             metadata = {"grace_seconds": str(int(grace.total_seconds()))}
+            if rotated.created_by != key.created_by:
+                metadata["previous_created_by"] = key.created_by
+                metadata["created_by"] = rotated.created_by
             if rotated.previous_expires_at is not None:
                 metadata["grace_end_time"] = format_time(rotated.previous_expires_at)
             await self._audit(uow, actor, rotated, "apiKey.rotate", metadata)

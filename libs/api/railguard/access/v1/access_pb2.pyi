@@ -122,6 +122,7 @@ class AccessRule(_message.Message):
     ALLOW_LOW_ASSURANCE_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     ALLOW_DELETED_WORKSPACE_FIELD_NUMBER: _builtins.int
+    RETURNS_SECRET_FIELD_NUMBER: _builtins.int
     public: _builtins.bool
     """The RPC needs no authentication at all (sign-up, login, JWKS)."""
     min_role: Global___Role.ValueType
@@ -140,6 +141,12 @@ class AccessRule(_message.Message):
     """The RPC may act on a soft-deleted workspace (get and restore); every other workspace RPC is
     refused once its workspace is deleted.
     """
+    returns_secret: _builtins.bool
+    """The RPC hands the caller secret material: in its response (a field marked
+    `(railguard.access.v1.secret)`) or a secret the caller chose and the service now honours (a
+    PIN). Every such RPC obeys one rule: a caller never obtains a secret whose rights exceed its
+    own. A test walks every RPC and fails when a secret-bearing one is not marked.
+    """
     @_builtins.property
     def internal_callers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Internal-only: the mTLS identities (certificate common names) allowed to call. The edge
@@ -156,10 +163,11 @@ class AccessRule(_message.Message):
         allow_low_assurance: _builtins.bool = ...,
         rate_limit: Global___RateLimitClass.ValueType = ...,
         allow_deleted_workspace: _builtins.bool = ...,
+        returns_secret: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_deleted_workspace", b"allow_deleted_workspace", "allow_low_assurance", b"allow_low_assurance", "internal_callers", b"internal_callers", "min_role", b"min_role", "public", b"public", "rate_limit", b"rate_limit", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_deleted_workspace", b"allow_deleted_workspace", "allow_low_assurance", b"allow_low_assurance", "internal_callers", b"internal_callers", "min_role", b"min_role", "public", b"public", "rate_limit", b"rate_limit", "returns_secret", b"returns_secret", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -214,6 +222,7 @@ class Principal(_message.Message):
     CLIENT_IP_FIELD_NUMBER: _builtins.int
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    API_KEY_RESTRICTED_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id, for a user principal and for an API key (its creator)."""
     session_id: _builtins.str
@@ -232,6 +241,11 @@ class Principal(_message.Message):
     """When the user last authenticated with a password, in Unix seconds (for step-up checks)."""
     request_id: _builtins.str
     """The request id, for correlating logs across services."""
+    api_key_restricted: _builtins.bool
+    """The API key carries a restriction (allowed CIDRs, allowed origins or an expiry). A secret that
+    cannot carry those restrictions (a deployment PIN, a webhook token) is refused to such a key,
+    so that a restricted key never sheds its restrictions through a secret it creates.
+    """
     @_builtins.property
     def amr(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Authentication methods used, such as "pwd" and "otp"."""
@@ -254,10 +268,11 @@ class Principal(_message.Message):
         client_ip: _builtins.str = ...,
         auth_time: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        api_key_restricted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "api_key_restricted", b"api_key_restricted", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -265,7 +280,12 @@ Global___Principal: _TypeAlias = Principal  # noqa: Y015
 
 RULE_FIELD_NUMBER: _builtins.int
 SOURCE_FIELD_NUMBER: _builtins.int
+SECRET_FIELD_NUMBER: _builtins.int
 rule: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessRule]
 """The access rule of an RPC."""
 source: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, Global___FieldSource]
 """Where the edge fills this request field from."""
+secret: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
+"""The field carries secret material (a key, a token, a code, a decrypted value): it is shown
+once, never logged, and the RPC returning it is marked `returns_secret`.
+"""

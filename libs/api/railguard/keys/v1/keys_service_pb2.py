@@ -31,7 +31,7 @@ from railguard.access.v1 import access_pb2 as railguard_dot_access_dot_v1_dot_ac
 from railguard.workspaces.v1 import lifecycle_pb2 as railguard_dot_workspaces_dot_v1_dot_lifecycle__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$railguard/keys/v1/keys_service.proto\x12\x11railguard.keys.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a railguard/access/v1/access.proto\x1a\'railguard/workspaces/v1/lifecycle.proto\"\x88\x01\n\x08Rotation\x12\x35\n\x0brotate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x45\n\x1bprevious_secret_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x9b\x05\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12:\n\x0b\x65nvironment\x18\x03 \x01(\x0e\x32\x1e.railguard.keys.v1.EnvironmentB\x05\xe2\x41\x02\x02\x05\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06scopes\x18\x05 \x03(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rallowed_cidrs\x18\x06 \x03(\t\x12\x17\n\x0f\x61llowed_origins\x18\x07 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x05state\x18\t \x01(\x0e\x32\x1e.railguard.keys.v1.ApiKeyStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_used_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\x08rotation\x18\x0f \x01(\x0b\x32\x1b.railguard.keys.v1.RotationB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"q\n\x13\x43reateApiKeyRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"O\n\x14\x43reateApiKeyResponse\x12*\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"&\n\x10GetApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"g\n\x12ListApiKeysRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x04 \x01(\x08\"[\n\x13ListApiKeysResponse\x12+\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x13UpdateApiKeyRequest\x12\x30\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\")\n\x13RevokeApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Z\n\x13RotateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0cgrace_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"O\n\x14RotateApiKeyResponse\x12*\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\")\n\x13\x44\x65leteApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x15UndeleteApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x13\n\x11ListScopesRequest\"i\n\tScopeInfo\x12\r\n\x05scope\x18\x01 \x01(\t\x12+\n\x08min_role\x18\x02 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\x0f\n\x07methods\x18\x03 \x03(\t\x12\x0f\n\x07implies\x18\x04 \x03(\t\"B\n\x12ListScopesResponse\x12,\n\x06scopes\x18\x01 \x03(\x0b\x32\x1c.railguard.keys.v1.ScopeInfo\"w\n\x13VerifyApiKeyRequest\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tclient_ip\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\x12\x16\n\x0erequired_scope\x18\x04 \x01(\t\x12\x12\n\nintrospect\x18\x05 \x01(\x08\"\xbe\x02\n\x14VerifyApiKeyResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x33\n\x0b\x65nvironment\x18\x06 \x01(\x0e\x32\x1e.railguard.keys.v1.Environment\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12secret_expire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61llowed_origins\x18\t \x03(\t\x12\x17\n\x0fprevious_secret\x18\n \x01(\x08\"2\n\x19ListAllowedOriginsRequest\x12\x15\n\rknown_version\x18\x01 \x01(\t\"Q\n\x1aListAllowedOriginsResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x11\n\tunchanged\x18\x03 \x01(\x08\"b\n\x1e\x41pplyWorkspaceLifecycleRequest\x12@\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x30.railguard.workspaces.v1.WorkspaceLifecycleEvent\"C\n\x1f\x41pplyWorkspaceLifecycleResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05*V\n\x0b\x45nvironment\x12\x1b\n\x17\x45NVIRONMENT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NVIRONMENT_LIVE\x10\x01\x12\x14\n\x10\x45NVIRONMENT_TEST\x10\x02*\x97\x01\n\x0b\x41piKeyState\x12\x1d\n\x19\x41PI_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41PI_KEY_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x41PI_KEY_STATE_REVOKED\x10\x02\x12\x19\n\x15\x41PI_KEY_STATE_EXPIRED\x10\x03\x12\x19\n\x15\x41PI_KEY_STATE_DELETED\x10\x04\x32\x86\x0e\n\x0bKeysService\x12\xa7\x01\n\x0c\x43reateApiKey\x12&.railguard.keys.v1.CreateApiKeyRequest\x1a\'.railguard.keys.v1.CreateApiKeyResponse\"F\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02,\"!/v1/{parent=workspaces/*}/apiKeys:\x07\x61pi_key\x12\x89\x01\n\tGetApiKey\x12#.railguard.keys.v1.GetApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"<\x8a\xb5\x18\x0f\x10\x01\x1a\tkeys:read0\x01\x82\xd3\xe4\x93\x02#\x12!/v1/{name=workspaces/*/apiKeys/*}\x12\x9a\x01\n\x0bListApiKeys\x12%.railguard.keys.v1.ListApiKeysRequest\x1a&.railguard.keys.v1.ListApiKeysResponse\"<\x8a\xb5\x18\x0f\x10\x01\x1a\tkeys:read0\x01\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/apiKeys\x12\xa1\x01\n\x0cUpdateApiKey\x12&.railguard.keys.v1.UpdateApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"N\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02\x34\x32)/v1/{api_key.name=workspaces/*/apiKeys/*}:\x07\x61pi_key\x12\x9a\x01\n\x0cRevokeApiKey\x12&.railguard.keys.v1.RevokeApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"G\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02-\"(/v1/{name=workspaces/*/apiKeys/*}:revoke:\x01*\x12\xa8\x01\n\x0cRotateApiKey\x12&.railguard.keys.v1.RotateApiKeyRequest\x1a\'.railguard.keys.v1.RotateApiKeyResponse\"G\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02-\"(/v1/{name=workspaces/*/apiKeys/*}:rotate:\x01*\x12\x90\x01\n\x0c\x44\x65leteApiKey\x12&.railguard.keys.v1.DeleteApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"=\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02#*!/v1/{name=workspaces/*/apiKeys/*}\x12\xa0\x01\n\x0eUndeleteApiKey\x12(.railguard.keys.v1.UndeleteApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"I\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02/\"*/v1/{name=workspaces/*/apiKeys/*}:undelete:\x01*\x12\x80\x01\n\nListScopes\x12$.railguard.keys.v1.ListScopesRequest\x1a%.railguard.keys.v1.ListScopesResponse\"%\x8a\xb5\x18\x0f\x1a\tkeys:read(\x01\x30\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/scopes\x12k\n\x0cVerifyApiKey\x12&.railguard.keys.v1.VerifyApiKeyRequest\x1a\'.railguard.keys.v1.VerifyApiKeyResponse\"\n\x8a\xb5\x18\x06\"\x04\x65\x64ge\x12}\n\x12ListAllowedOrigins\x12,.railguard.keys.v1.ListAllowedOriginsRequest\x1a-.railguard.keys.v1.ListAllowedOriginsResponse\"\n\x8a\xb5\x18\x06\"\x04\x65\x64ge\x12\x92\x01\n\x17\x41pplyWorkspaceLifecycle\x12\x31.railguard.keys.v1.ApplyWorkspaceLifecycleRequest\x1a\x32.railguard.keys.v1.ApplyWorkspaceLifecycleResponse\"\x10\x8a\xb5\x18\x0c\"\nworkspacesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$railguard/keys/v1/keys_service.proto\x12\x11railguard.keys.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a railguard/access/v1/access.proto\x1a\'railguard/workspaces/v1/lifecycle.proto\"\x88\x01\n\x08Rotation\x12\x35\n\x0brotate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x45\n\x1bprevious_secret_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x9b\x05\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12:\n\x0b\x65nvironment\x18\x03 \x01(\x0e\x32\x1e.railguard.keys.v1.EnvironmentB\x05\xe2\x41\x02\x02\x05\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06scopes\x18\x05 \x03(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rallowed_cidrs\x18\x06 \x03(\t\x12\x17\n\x0f\x61llowed_origins\x18\x07 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x05state\x18\t \x01(\x0e\x32\x1e.railguard.keys.v1.ApiKeyStateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_used_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\x08rotation\x18\x0f \x01(\x0b\x32\x1b.railguard.keys.v1.RotationB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"q\n\x13\x43reateApiKeyRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"U\n\x14\x43reateApiKeyResponse\x12*\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x11\n\x03key\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01\"&\n\x10GetApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"g\n\x12ListApiKeysRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x04 \x01(\x08\"[\n\x13ListApiKeysResponse\x12+\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x13UpdateApiKeyRequest\x12\x30\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\")\n\x13RevokeApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Z\n\x13RotateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0cgrace_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"U\n\x14RotateApiKeyResponse\x12*\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x19.railguard.keys.v1.ApiKey\x12\x11\n\x03key\x18\x02 \x01(\tB\x04\x98\xb5\x18\x01\")\n\x13\x44\x65leteApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x15UndeleteApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x13\n\x11ListScopesRequest\"i\n\tScopeInfo\x12\r\n\x05scope\x18\x01 \x01(\t\x12+\n\x08min_role\x18\x02 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\x0f\n\x07methods\x18\x03 \x03(\t\x12\x0f\n\x07implies\x18\x04 \x03(\t\"B\n\x12ListScopesResponse\x12,\n\x06scopes\x18\x01 \x03(\x0b\x32\x1c.railguard.keys.v1.ScopeInfo\"w\n\x13VerifyApiKeyRequest\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tclient_ip\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\x12\x16\n\x0erequired_scope\x18\x04 \x01(\t\x12\x12\n\nintrospect\x18\x05 \x01(\x08\"\xe2\x02\n\x14VerifyApiKeyResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x33\n\x0b\x65nvironment\x18\x06 \x01(\x0e\x32\x1e.railguard.keys.v1.Environment\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12secret_expire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61llowed_origins\x18\t \x03(\t\x12\x17\n\x0fprevious_secret\x18\n \x01(\x08\x12\x0b\n\x03\x61\x61l\x18\x0b \x01(\t\x12\x15\n\rallowed_cidrs\x18\x0c \x03(\t\"2\n\x19ListAllowedOriginsRequest\x12\x15\n\rknown_version\x18\x01 \x01(\t\"Q\n\x1aListAllowedOriginsResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07origins\x18\x02 \x03(\t\x12\x11\n\tunchanged\x18\x03 \x01(\x08\"b\n\x1e\x41pplyWorkspaceLifecycleRequest\x12@\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x30.railguard.workspaces.v1.WorkspaceLifecycleEvent\"C\n\x1f\x41pplyWorkspaceLifecycleResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05*V\n\x0b\x45nvironment\x12\x1b\n\x17\x45NVIRONMENT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NVIRONMENT_LIVE\x10\x01\x12\x14\n\x10\x45NVIRONMENT_TEST\x10\x02*\x97\x01\n\x0b\x41piKeyState\x12\x1d\n\x19\x41PI_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41PI_KEY_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x41PI_KEY_STATE_REVOKED\x10\x02\x12\x19\n\x15\x41PI_KEY_STATE_EXPIRED\x10\x03\x12\x19\n\x15\x41PI_KEY_STATE_DELETED\x10\x04\x32\x8a\x0e\n\x0bKeysService\x12\xa9\x01\n\x0c\x43reateApiKey\x12&.railguard.keys.v1.CreateApiKeyRequest\x1a\'.railguard.keys.v1.CreateApiKeyResponse\"H\x8a\xb5\x18\x12\x10\x01\x1a\nkeys:write0\x02@\x01\x82\xd3\xe4\x93\x02,\"!/v1/{parent=workspaces/*}/apiKeys:\x07\x61pi_key\x12\x89\x01\n\tGetApiKey\x12#.railguard.keys.v1.GetApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"<\x8a\xb5\x18\x0f\x10\x01\x1a\tkeys:read0\x01\x82\xd3\xe4\x93\x02#\x12!/v1/{name=workspaces/*/apiKeys/*}\x12\x9a\x01\n\x0bListApiKeys\x12%.railguard.keys.v1.ListApiKeysRequest\x1a&.railguard.keys.v1.ListApiKeysResponse\"<\x8a\xb5\x18\x0f\x10\x01\x1a\tkeys:read0\x01\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/apiKeys\x12\xa1\x01\n\x0cUpdateApiKey\x12&.railguard.keys.v1.UpdateApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"N\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02\x34\x32)/v1/{api_key.name=workspaces/*/apiKeys/*}:\x07\x61pi_key\x12\x9a\x01\n\x0cRevokeApiKey\x12&.railguard.keys.v1.RevokeApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"G\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02-\"(/v1/{name=workspaces/*/apiKeys/*}:revoke:\x01*\x12\xaa\x01\n\x0cRotateApiKey\x12&.railguard.keys.v1.RotateApiKeyRequest\x1a\'.railguard.keys.v1.RotateApiKeyResponse\"I\x8a\xb5\x18\x12\x10\x01\x1a\nkeys:write0\x02@\x01\x82\xd3\xe4\x93\x02-\"(/v1/{name=workspaces/*/apiKeys/*}:rotate:\x01*\x12\x90\x01\n\x0c\x44\x65leteApiKey\x12&.railguard.keys.v1.DeleteApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"=\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02#*!/v1/{name=workspaces/*/apiKeys/*}\x12\xa0\x01\n\x0eUndeleteApiKey\x12(.railguard.keys.v1.UndeleteApiKeyRequest\x1a\x19.railguard.keys.v1.ApiKey\"I\x8a\xb5\x18\x10\x10\x01\x1a\nkeys:write0\x02\x82\xd3\xe4\x93\x02/\"*/v1/{name=workspaces/*/apiKeys/*}:undelete:\x01*\x12\x80\x01\n\nListScopes\x12$.railguard.keys.v1.ListScopesRequest\x1a%.railguard.keys.v1.ListScopesResponse\"%\x8a\xb5\x18\x0f\x1a\tkeys:read(\x01\x30\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/scopes\x12k\n\x0cVerifyApiKey\x12&.railguard.keys.v1.VerifyApiKeyRequest\x1a\'.railguard.keys.v1.VerifyApiKeyResponse\"\n\x8a\xb5\x18\x06\"\x04\x65\x64ge\x12}\n\x12ListAllowedOrigins\x12,.railguard.keys.v1.ListAllowedOriginsRequest\x1a-.railguard.keys.v1.ListAllowedOriginsResponse\"\n\x8a\xb5\x18\x06\"\x04\x65\x64ge\x12\x92\x01\n\x17\x41pplyWorkspaceLifecycle\x12\x31.railguard.keys.v1.ApplyWorkspaceLifecycleRequest\x1a\x32.railguard.keys.v1.ApplyWorkspaceLifecycleResponse\"\x10\x8a\xb5\x18\x0c\"\nworkspacesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -72,6 +72,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['key']._loaded_options = None
+  _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['key']._serialized_options = b'\230\265\030\001'
   _globals['_GETAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['parent']._loaded_options = None
@@ -84,6 +86,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_ROTATEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_ROTATEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_ROTATEAPIKEYRESPONSE'].fields_by_name['key']._loaded_options = None
+  _globals['_ROTATEAPIKEYRESPONSE'].fields_by_name['key']._serialized_options = b'\230\265\030\001'
   _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_UNDELETEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
@@ -91,7 +95,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYAPIKEYREQUEST'].fields_by_name['key']._loaded_options = None
   _globals['_VERIFYAPIKEYREQUEST'].fields_by_name['key']._serialized_options = b'\342A\001\002'
   _globals['_KEYSSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
-  _globals['_KEYSSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\212\265\030\020\020\001\032\nkeys:write0\002\202\323\344\223\002,\"!/v1/{parent=workspaces/*}/apiKeys:\007api_key'
+  _globals['_KEYSSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\212\265\030\022\020\001\032\nkeys:write0\002@\001\202\323\344\223\002,\"!/v1/{parent=workspaces/*}/apiKeys:\007api_key'
   _globals['_KEYSSERVICE'].methods_by_name['GetApiKey']._loaded_options = None
   _globals['_KEYSSERVICE'].methods_by_name['GetApiKey']._serialized_options = b'\212\265\030\017\020\001\032\tkeys:read0\001\202\323\344\223\002#\022!/v1/{name=workspaces/*/apiKeys/*}'
   _globals['_KEYSSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
@@ -101,7 +105,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_KEYSSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\212\265\030\020\020\001\032\nkeys:write0\002\202\323\344\223\002-\"(/v1/{name=workspaces/*/apiKeys/*}:revoke:\001*'
   _globals['_KEYSSERVICE'].methods_by_name['RotateApiKey']._loaded_options = None
-  _globals['_KEYSSERVICE'].methods_by_name['RotateApiKey']._serialized_options = b'\212\265\030\020\020\001\032\nkeys:write0\002\202\323\344\223\002-\"(/v1/{name=workspaces/*/apiKeys/*}:rotate:\001*'
+  _globals['_KEYSSERVICE'].methods_by_name['RotateApiKey']._serialized_options = b'\212\265\030\022\020\001\032\nkeys:write0\002@\001\202\323\344\223\002-\"(/v1/{name=workspaces/*/apiKeys/*}:rotate:\001*'
   _globals['_KEYSSERVICE'].methods_by_name['DeleteApiKey']._loaded_options = None
   _globals['_KEYSSERVICE'].methods_by_name['DeleteApiKey']._serialized_options = b'\212\265\030\020\020\001\032\nkeys:write0\002\202\323\344\223\002#*!/v1/{name=workspaces/*/apiKeys/*}'
   _globals['_KEYSSERVICE'].methods_by_name['UndeleteApiKey']._loaded_options = None
@@ -114,10 +118,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSSERVICE'].methods_by_name['ListAllowedOrigins']._serialized_options = b'\212\265\030\006\"\004edge'
   _globals['_KEYSSERVICE'].methods_by_name['ApplyWorkspaceLifecycle']._loaded_options = None
   _globals['_KEYSSERVICE'].methods_by_name['ApplyWorkspaceLifecycle']._serialized_options = b'\212\265\030\014\"\nworkspaces'
-  _globals['_ENVIRONMENT']._serialized_start=2913
-  _globals['_ENVIRONMENT']._serialized_end=2999
-  _globals['_APIKEYSTATE']._serialized_start=3002
-  _globals['_APIKEYSTATE']._serialized_end=3153
+  _globals['_ENVIRONMENT']._serialized_start=2961
+  _globals['_ENVIRONMENT']._serialized_end=3047
+  _globals['_APIKEYSTATE']._serialized_start=3050
+  _globals['_APIKEYSTATE']._serialized_end=3201
   _globals['_ROTATION']._serialized_start=297
   _globals['_ROTATION']._serialized_end=433
   _globals['_APIKEY']._serialized_start=436
@@ -125,43 +129,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAPIKEYREQUEST']._serialized_start=1105
   _globals['_CREATEAPIKEYREQUEST']._serialized_end=1218
   _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1220
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1299
-  _globals['_GETAPIKEYREQUEST']._serialized_start=1301
-  _globals['_GETAPIKEYREQUEST']._serialized_end=1339
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1341
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1444
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1446
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1537
-  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=1539
-  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=1665
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1667
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1708
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1710
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1800
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1802
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1881
-  _globals['_DELETEAPIKEYREQUEST']._serialized_start=1883
-  _globals['_DELETEAPIKEYREQUEST']._serialized_end=1924
-  _globals['_UNDELETEAPIKEYREQUEST']._serialized_start=1926
-  _globals['_UNDELETEAPIKEYREQUEST']._serialized_end=1969
-  _globals['_LISTSCOPESREQUEST']._serialized_start=1971
-  _globals['_LISTSCOPESREQUEST']._serialized_end=1990
-  _globals['_SCOPEINFO']._serialized_start=1992
-  _globals['_SCOPEINFO']._serialized_end=2097
-  _globals['_LISTSCOPESRESPONSE']._serialized_start=2099
-  _globals['_LISTSCOPESRESPONSE']._serialized_end=2165
-  _globals['_VERIFYAPIKEYREQUEST']._serialized_start=2167
-  _globals['_VERIFYAPIKEYREQUEST']._serialized_end=2286
-  _globals['_VERIFYAPIKEYRESPONSE']._serialized_start=2289
-  _globals['_VERIFYAPIKEYRESPONSE']._serialized_end=2607
-  _globals['_LISTALLOWEDORIGINSREQUEST']._serialized_start=2609
-  _globals['_LISTALLOWEDORIGINSREQUEST']._serialized_end=2659
-  _globals['_LISTALLOWEDORIGINSRESPONSE']._serialized_start=2661
-  _globals['_LISTALLOWEDORIGINSRESPONSE']._serialized_end=2742
-  _globals['_APPLYWORKSPACELIFECYCLEREQUEST']._serialized_start=2744
-  _globals['_APPLYWORKSPACELIFECYCLEREQUEST']._serialized_end=2842
-  _globals['_APPLYWORKSPACELIFECYCLERESPONSE']._serialized_start=2844
-  _globals['_APPLYWORKSPACELIFECYCLERESPONSE']._serialized_end=2911
-  _globals['_KEYSSERVICE']._serialized_start=3156
-  _globals['_KEYSSERVICE']._serialized_end=4954
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1305
+  _globals['_GETAPIKEYREQUEST']._serialized_start=1307
+  _globals['_GETAPIKEYREQUEST']._serialized_end=1345
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1347
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1450
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1452
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1543
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=1545
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=1671
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1673
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1714
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1716
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1806
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1808
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1893
+  _globals['_DELETEAPIKEYREQUEST']._serialized_start=1895
+  _globals['_DELETEAPIKEYREQUEST']._serialized_end=1936
+  _globals['_UNDELETEAPIKEYREQUEST']._serialized_start=1938
+  _globals['_UNDELETEAPIKEYREQUEST']._serialized_end=1981
+  _globals['_LISTSCOPESREQUEST']._serialized_start=1983
+  _globals['_LISTSCOPESREQUEST']._serialized_end=2002
+  _globals['_SCOPEINFO']._serialized_start=2004
+  _globals['_SCOPEINFO']._serialized_end=2109
+  _globals['_LISTSCOPESRESPONSE']._serialized_start=2111
+  _globals['_LISTSCOPESRESPONSE']._serialized_end=2177
+  _globals['_VERIFYAPIKEYREQUEST']._serialized_start=2179
+  _globals['_VERIFYAPIKEYREQUEST']._serialized_end=2298
+  _globals['_VERIFYAPIKEYRESPONSE']._serialized_start=2301
+  _globals['_VERIFYAPIKEYRESPONSE']._serialized_end=2655
+  _globals['_LISTALLOWEDORIGINSREQUEST']._serialized_start=2657
+  _globals['_LISTALLOWEDORIGINSREQUEST']._serialized_end=2707
+  _globals['_LISTALLOWEDORIGINSRESPONSE']._serialized_start=2709
+  _globals['_LISTALLOWEDORIGINSRESPONSE']._serialized_end=2790
+  _globals['_APPLYWORKSPACELIFECYCLEREQUEST']._serialized_start=2792
+  _globals['_APPLYWORKSPACELIFECYCLEREQUEST']._serialized_end=2890
+  _globals['_APPLYWORKSPACELIFECYCLERESPONSE']._serialized_start=2892
+  _globals['_APPLYWORKSPACELIFECYCLERESPONSE']._serialized_end=2959
+  _globals['_KEYSSERVICE']._serialized_start=3204
+  _globals['_KEYSSERVICE']._serialized_end=5006
 # @@protoc_insertion_point(module_scope)

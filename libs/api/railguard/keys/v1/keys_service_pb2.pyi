@@ -143,7 +143,7 @@ class ApiKey(_message.Message):
     state: Global___ApiKeyState.ValueType
     """The lifecycle state."""
     created_by: _builtins.str
-    """The id of the user who created the key; the key acts on that user's behalf."""
+    """The id of the user who created (or last rotated) the key; the key acts on that user's behalf."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The scopes the key holds, such as `keys:read`; at least one. `<resource>:write` also grants
@@ -658,6 +658,8 @@ class VerifyApiKeyResponse(_message.Message):
     SECRET_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     ALLOWED_ORIGINS_FIELD_NUMBER: _builtins.int
     PREVIOUS_SECRET_FIELD_NUMBER: _builtins.int
+    AAL_FIELD_NUMBER: _builtins.int
+    ALLOWED_CIDRS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The key's resource name, `workspaces/{workspace}/apiKeys/{api_key}`."""
     key_id: _builtins.str
@@ -670,6 +672,11 @@ class VerifyApiKeyResponse(_message.Message):
     """Whether this is a live or a test key."""
     previous_secret: _builtins.bool
     """True when the presented secret is the previous one, still within its rotation grace."""
+    aal: _builtins.str
+    """The assurance level ("aal1" or "aal2") the key's creator had when it created or last rotated
+    the key. The edge forwards it as the principal's aal, so a workspace that requires MFA
+    refuses keys made at aal1 (403 MFA_REQUIRED).
+    """
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The scopes the key holds."""
@@ -688,6 +695,10 @@ class VerifyApiKeyResponse(_message.Message):
     def allowed_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The origins the key may be used from, for the edge's CORS response headers."""
 
+    @_builtins.property
+    def allowed_cidrs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The networks the key may be used from; empty means any address."""
+
     def __init__(
         self,
         *,
@@ -701,10 +712,12 @@ class VerifyApiKeyResponse(_message.Message):
         secret_expire_time: _timestamp_pb2.Timestamp | None = ...,
         allowed_origins: _abc.Iterable[_builtins.str] | None = ...,
         previous_secret: _builtins.bool = ...,
+        aal: _builtins.str = ...,
+        allowed_cidrs: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "secret_expire_time", b"secret_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_origins", b"allowed_origins", "created_by", b"created_by", "environment", b"environment", "expire_time", b"expire_time", "key_id", b"key_id", "name", b"name", "previous_secret", b"previous_secret", "scopes", b"scopes", "secret_expire_time", b"secret_expire_time", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "allowed_cidrs", b"allowed_cidrs", "allowed_origins", b"allowed_origins", "created_by", b"created_by", "environment", b"environment", "expire_time", b"expire_time", "key_id", b"key_id", "name", b"name", "previous_secret", b"previous_secret", "scopes", b"scopes", "secret_expire_time", b"secret_expire_time", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -106,9 +106,11 @@ class KeysServiceServicer:
     """
 
     def CreateApiKey(self, request, context):
-        """Creates an API key and returns its secret, once. The key's scopes can never exceed the
-        caller's own rights: a User holds only the scopes of RPCs a User may call, and a caller that is
-        itself an API key cannot mint a key with scopes it does not hold.
+        """Creates an API key and returns its secret, once. The key can never exceed the caller's own
+        rights: a User holds only the scopes of RPCs a User may call, and a caller that is itself an
+        API key can mint only keys within its own scopes, CIDRs, origins, expiry and environment
+        (PERMISSION_DENIED with SCOPE_EXCEEDS_CREATOR, CIDRS_EXCEED_CALLER, ORIGINS_EXCEED_CALLER,
+        EXPIRY_EXCEEDS_CALLER or ENVIRONMENT_EXCEEDS_CALLER). The key records the caller's assurance.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +135,7 @@ class KeysServiceServicer:
     def UpdateApiKey(self, request, context):
         """Changes an API key's display name, scopes, allowlists or expiry. An Admin or an Owner may
         update any key; a User only the keys it created. Revoked, expired and deleted keys cannot be
-        updated.
+        updated. A caller that is an API key can only set allowlists, expiry and scopes within its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,7 +151,10 @@ class KeysServiceServicer:
 
     def RotateApiKey(self, request, context):
         """Issues a new secret for the same key and returns it, once. The previous secret keeps working
-        for the grace period (zero: it stops at once), never past the key's own expiry.
+        for the grace period (zero: it stops at once), never past the key's own expiry. The key is
+        re-bound to the rotating caller (it becomes the creator, with the caller's assurance), and the
+        rotation is refused with PERMISSION_DENIED when the key is wider than the caller's own rights.
+        When the creator changes, the previous secret stops at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -37,9 +37,11 @@ class KeysServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> KeysServiceAsyncStub: ...
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.CreateApiKeyRequest, _keys_service_pb2.CreateApiKeyResponse]
-    """Creates an API key and returns its secret, once. The key's scopes can never exceed the
-    caller's own rights: a User holds only the scopes of RPCs a User may call, and a caller that is
-    itself an API key cannot mint a key with scopes it does not hold.
+    """Creates an API key and returns its secret, once. The key can never exceed the caller's own
+    rights: a User holds only the scopes of RPCs a User may call, and a caller that is itself an
+    API key can mint only keys within its own scopes, CIDRs, origins, expiry and environment
+    (PERMISSION_DENIED with SCOPE_EXCEEDS_CREATOR, CIDRS_EXCEED_CALLER, ORIGINS_EXCEED_CALLER,
+    EXPIRY_EXCEEDS_CALLER or ENVIRONMENT_EXCEEDS_CALLER). The key records the caller's assurance.
     """
     GetApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.GetApiKeyRequest, _keys_service_pb2.ApiKey]
     """Returns an API key without its secret. A User sees only the keys it created; an Admin or an
@@ -52,7 +54,7 @@ class KeysServiceStub:
     UpdateApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.UpdateApiKeyRequest, _keys_service_pb2.ApiKey]
     """Changes an API key's display name, scopes, allowlists or expiry. An Admin or an Owner may
     update any key; a User only the keys it created. Revoked, expired and deleted keys cannot be
-    updated.
+    updated. A caller that is an API key can only set allowlists, expiry and scopes within its own.
     """
     RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.RevokeApiKeyRequest, _keys_service_pb2.ApiKey]
     """Revokes an API key for good; it stops working at every edge within one second. Revoking a
@@ -60,7 +62,10 @@ class KeysServiceStub:
     """
     RotateApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.RotateApiKeyRequest, _keys_service_pb2.RotateApiKeyResponse]
     """Issues a new secret for the same key and returns it, once. The previous secret keeps working
-    for the grace period (zero: it stops at once), never past the key's own expiry.
+    for the grace period (zero: it stops at once), never past the key's own expiry. The key is
+    re-bound to the rotating caller (it becomes the creator, with the caller's assurance), and the
+    rotation is refused with PERMISSION_DENIED when the key is wider than the caller's own rights.
+    When the creator changes, the previous secret stops at once.
     """
     DeleteApiKey: _grpc.UnaryUnaryMultiCallable[_keys_service_pb2.DeleteApiKeyRequest, _keys_service_pb2.ApiKey]
     """Soft-deletes an API key: it stops working at once and can be restored with UndeleteApiKey."""
@@ -99,9 +104,11 @@ class KeysServiceAsyncStub(KeysServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.CreateApiKeyRequest, _keys_service_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
-    """Creates an API key and returns its secret, once. The key's scopes can never exceed the
-    caller's own rights: a User holds only the scopes of RPCs a User may call, and a caller that is
-    itself an API key cannot mint a key with scopes it does not hold.
+    """Creates an API key and returns its secret, once. The key can never exceed the caller's own
+    rights: a User holds only the scopes of RPCs a User may call, and a caller that is itself an
+    API key can mint only keys within its own scopes, CIDRs, origins, expiry and environment
+    (PERMISSION_DENIED with SCOPE_EXCEEDS_CREATOR, CIDRS_EXCEED_CALLER, ORIGINS_EXCEED_CALLER,
+    EXPIRY_EXCEEDS_CALLER or ENVIRONMENT_EXCEEDS_CALLER). The key records the caller's assurance.
     """
     GetApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.GetApiKeyRequest, _keys_service_pb2.ApiKey]  # type: ignore[assignment]
     """Returns an API key without its secret. A User sees only the keys it created; an Admin or an
@@ -114,7 +121,7 @@ class KeysServiceAsyncStub(KeysServiceStub):
     UpdateApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.UpdateApiKeyRequest, _keys_service_pb2.ApiKey]  # type: ignore[assignment]
     """Changes an API key's display name, scopes, allowlists or expiry. An Admin or an Owner may
     update any key; a User only the keys it created. Revoked, expired and deleted keys cannot be
-    updated.
+    updated. A caller that is an API key can only set allowlists, expiry and scopes within its own.
     """
     RevokeApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.RevokeApiKeyRequest, _keys_service_pb2.ApiKey]  # type: ignore[assignment]
     """Revokes an API key for good; it stops working at every edge within one second. Revoking a
@@ -122,7 +129,10 @@ class KeysServiceAsyncStub(KeysServiceStub):
     """
     RotateApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.RotateApiKeyRequest, _keys_service_pb2.RotateApiKeyResponse]  # type: ignore[assignment]
     """Issues a new secret for the same key and returns it, once. The previous secret keeps working
-    for the grace period (zero: it stops at once), never past the key's own expiry.
+    for the grace period (zero: it stops at once), never past the key's own expiry. The key is
+    re-bound to the rotating caller (it becomes the creator, with the caller's assurance), and the
+    rotation is refused with PERMISSION_DENIED when the key is wider than the caller's own rights.
+    When the creator changes, the previous secret stops at once.
     """
     DeleteApiKey: _aio.UnaryUnaryMultiCallable[_keys_service_pb2.DeleteApiKeyRequest, _keys_service_pb2.ApiKey]  # type: ignore[assignment]
     """Soft-deletes an API key: it stops working at once and can be restored with UndeleteApiKey."""
@@ -164,9 +174,11 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _keys_service_pb2.CreateApiKeyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_keys_service_pb2.CreateApiKeyResponse, _abc.Awaitable[_keys_service_pb2.CreateApiKeyResponse]]:
-        """Creates an API key and returns its secret, once. The key's scopes can never exceed the
-        caller's own rights: a User holds only the scopes of RPCs a User may call, and a caller that is
-        itself an API key cannot mint a key with scopes it does not hold.
+        """Creates an API key and returns its secret, once. The key can never exceed the caller's own
+        rights: a User holds only the scopes of RPCs a User may call, and a caller that is itself an
+        API key can mint only keys within its own scopes, CIDRs, origins, expiry and environment
+        (PERMISSION_DENIED with SCOPE_EXCEEDS_CREATOR, CIDRS_EXCEED_CALLER, ORIGINS_EXCEED_CALLER,
+        EXPIRY_EXCEEDS_CALLER or ENVIRONMENT_EXCEEDS_CALLER). The key records the caller's assurance.
         """
 
     @_abc_1.abstractmethod
@@ -197,7 +209,7 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_keys_service_pb2.ApiKey, _abc.Awaitable[_keys_service_pb2.ApiKey]]:
         """Changes an API key's display name, scopes, allowlists or expiry. An Admin or an Owner may
         update any key; a User only the keys it created. Revoked, expired and deleted keys cannot be
-        updated.
+        updated. A caller that is an API key can only set allowlists, expiry and scopes within its own.
         """
 
     @_abc_1.abstractmethod
@@ -217,7 +229,10 @@ class KeysServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_keys_service_pb2.RotateApiKeyResponse, _abc.Awaitable[_keys_service_pb2.RotateApiKeyResponse]]:
         """Issues a new secret for the same key and returns it, once. The previous secret keeps working
-        for the grace period (zero: it stops at once), never past the key's own expiry.
+        for the grace period (zero: it stops at once), never past the key's own expiry. The key is
+        re-bound to the rotating caller (it becomes the creator, with the caller's assurance), and the
+        rotation is refused with PERMISSION_DENIED when the key is wider than the caller's own rights.
+        When the creator changes, the previous secret stops at once.
         """
 
     @_abc_1.abstractmethod

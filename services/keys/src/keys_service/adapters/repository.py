@@ -54,6 +54,7 @@ def _key(row: ApiKeyRow) -> ApiKey:
         updated_at=row.updated_at,
         last_used_at=row.last_used_at,
         purged_at=row.purged_at,
+        creator_aal=row.creator_aal or "aal1",
     )
 
 
@@ -79,6 +80,8 @@ def _write(row: ApiKeyRow, key: ApiKey) -> None:
     row.deleted_at = key.deleted_at
     row.rotated_at = key.rotated_at
     row.purged_at = key.purged_at
+    row.created_by = key.created_by  # rotation re-binds a key to its rotator
+    row.creator_aal = key.creator_aal
 
 
 class ApiKeyRepository:

@@ -48,6 +48,7 @@ class ApiKeyRow(Base):
     rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    creator_aal: Mapped[str] = mapped_column(String(8), server_default="aal1")
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_api_keys_request"),

@@ -19,6 +19,7 @@ from .api_key import (
     validate_name,
     verify,
 )
+from .grant import AAL_LEVELS, Facet, Rights, aal_level, ensure_grant
 from .key_format import (
     KEY_FORMAT_REASONS,
     KEY_LENGTH,
@@ -34,6 +35,7 @@ from .rights import Role, ScopeGrant, ScopePolicy, ScopeRule
 from .scopes import MAX_SCOPES, Scope, ScopeCatalogue, ScopeSet, ensure_within
 
 __all__ = [
+    "AAL_LEVELS",
     "KEY_FORMAT_REASONS",
     "KEY_LENGTH",
     "MAX_ALLOWED_CIDRS",
@@ -44,6 +46,7 @@ __all__ = [
     "MIN_PEPPER_BYTES",
     "ApiKey",
     "DenyReason",
+    "Facet",
     "IpAddress",
     "IpAllowlist",
     "IpNetwork",
@@ -53,6 +56,7 @@ __all__ = [
     "OriginAllowlist",
     "PepperRing",
     "PresentedKey",
+    "Rights",
     "Role",
     "Scope",
     "ScopeCatalogue",
@@ -64,8 +68,10 @@ __all__ = [
     "Verified",
     "VerifyContext",
     "authenticate",
+    "aal_level",
     "authorize",
     "canonical_ip",
+    "ensure_grant",
     "ensure_within",
     "generate_key",
     "issue_key",

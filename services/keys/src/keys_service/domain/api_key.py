@@ -145,6 +145,7 @@ class ApiKey:
     updated_at: datetime | None = None
     last_used_at: datetime | None = None
     purged_at: datetime | None = None
+    creator_aal: str = "aal1"  # the creator's assurance when it created (or last rotated) the key
 
     def __post_init__(self) -> None:
         for name in (
@@ -240,9 +241,21 @@ class ApiKey:
         )
 
     def rotate(
-        self, ring: PepperRing, *, now: datetime, grace: timedelta
+        self,
+        ring: PepperRing,
+        *,
+        now: datetime,
+        grace: timedelta,
+        by: str | None = None,
+        by_aal: str | None = None,
     ) -> tuple[ApiKey, PresentedKey]:
-        """Issue a new secret for the same key id; the old one works for ``grace`` more."""
+        """Issue a new secret for the same key id; the old one works for ``grace`` more.
+
+        ``by`` (the rotating user) re-binds the key: it becomes the creator, so the new secret
+        acts with the rotator's role, and ``by_aal`` becomes the key's recorded assurance. When
+        the creator changes, the previous secret ends at once: it was held under someone else's
+        authority and must not start acting as the rotator.
+        """
         _require_aware("now", now)
         if self.revoked_at is not None or self.deleted_at is not None:
             raise FailedPrecondition(
@@ -257,12 +270,15 @@ class ApiKey:
                 reason="GRACE_PERIOD_INVALID",
             )
         secret = generate_key(self.environment)
-        grace_end = now + grace
+        creator = by if by is not None else self.created_by
+        grace_end = now + grace if creator == self.created_by else now
         if self.expires_at is not None:
             grace_end = min(grace_end, self.expires_at)
         keep_old = grace_end > now
         rotated = dataclasses.replace(
             self,
+            created_by=creator,
+            creator_aal=by_aal if by_aal is not None else self.creator_aal,
             display_prefix=secret.display_prefix,
             secret_hash=ring.hash(secret),
             previous_secret_hash=self.secret_hash if keep_old else None,
@@ -306,6 +322,7 @@ def issue_key(
     allowed_cidrs: IpAllowlist | None = None,
     allowed_origins: OriginAllowlist | None = None,
     expires_at: datetime | None = None,
+    creator_aal: str = "aal1",
 ) -> tuple[ApiKey, PresentedKey]:
     """Mint a key: the entity to store and the secret to show exactly once."""
     _require_aware("now", now)
@@ -333,6 +350,7 @@ def issue_key(
         created_at=now,
         expires_at=expires_at,
         updated_at=now,
+        creator_aal=creator_aal,
     )
     return key, secret
 
