@@ -98,9 +98,9 @@ def test_readme_journey_sync(stack: Stack) -> None:
         first = next(iter(rg.audit.stream(ws_id)))
         assert first["action"] == "workspace.create"
 
-        assert "2580" not in json.dumps(rg.deployments.set_pin(ws_id, "d1", "2580"))
+        assert "258046" not in json.dumps(rg.deployments.set_pin(ws_id, "d1", "258046"))
         assert rg.deployments.get_pin(ws_id, "d1")["name"].endswith("/deployments/d1/pin")
-        assert rg.deployments.verify_pin(ws_id, "d1", "2580")["accessToken"]
+        assert rg.deployments.verify_pin(ws_id, "d1", "258046")["accessToken"]
         rg.deployments.clear_pin(ws_id, "d1")
 
         # ownership moves to another member; the caller stays on as Admin
