@@ -16,9 +16,10 @@ from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import LocalKekSealer
-from auth_service.adapters.tables import AUDIT_OUTBOX
+from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
 from auth_service.usecases import AuthConfig, AuthService
 from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
+from servicekit.mail import Mail, MailOutbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testkit import FakeClock
@@ -58,9 +59,17 @@ class Env:
     config: AuthConfig
     pokes: list[int] = field(default_factory=list)
     origin: list[AuditOrigin] = field(default_factory=list)
+    mail: MailOutbox | None = None
 
     def uow(self) -> AuthUnitOfWork:
-        return AuthUnitOfWork(self.sessions)
+        return AuthUnitOfWork(self.sessions, self.mail)
+
+    async def mails(self, to: str = "") -> list[Mail]:
+        """The mails waiting in the outbox (opened), those to ``to`` only when given."""
+        assert self.mail is not None
+        async with self.sessions() as session:
+            found = await self.mail.unsent(session, 1000)
+        return [m for m in found if not to or m.to == to]
 
     async def audit(self, action: str = "") -> list[AuditEvent]:
         """The outbox's events in order, those of ``action`` only when given."""
@@ -92,12 +101,14 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     clock, hasher, config = FakeClock(), FakeHasher(), AuthConfig()
     pokes: list[int] = []
     origin = [ORIGIN]
+    sealer = LocalKekSealer(secrets.token_bytes(32))
+    mail = MAIL_OUTBOX.with_sealer(sealer)
     service = AuthService(
-        lambda: AuthUnitOfWork(sessions),
+        lambda: AuthUnitOfWork(sessions, mail),
         clock,
         hasher,
         blocklist,
-        LocalKekSealer(secrets.token_bytes(32)),
+        sealer,
         Ed25519JwtSigner(),
         config,
         origin=lambda: origin[0],
@@ -105,6 +116,6 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     )
     await service.rotate_signing_keys()
     try:
-        yield Env(service, clock, hasher, sessions, config, pokes, origin)
+        yield Env(service, clock, hasher, sessions, config, pokes, origin, mail)
     finally:
         await engine.dispose()

@@ -9,7 +9,10 @@ Service settings (``RAILGUARD_*``; defaults in brackets):
 ``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
 ``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
 ``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most],
-``AUDIT_RELAY_INTERVAL`` [1 s].
+``AUDIT_RELAY_INTERVAL`` [1 s], ``PUBLIC_URL`` [https://127.0.0.1:8443, the edge: links in
+mails], ``SMTP_URL`` / ``SMTP_PASSWORD`` / ``SMTP_CA_FILE`` / ``MAIL_FROM`` /
+``MAIL_RELAY_INTERVAL`` (servicekit.mail; without ``SMTP_URL`` mails are ``.eml`` files under
+``<state_dir>/mail``).
 
 Audit events (sign-up, logins, MFA, sessions, PINs, …) are written to ``auth_audit_outbox`` in
 the change's transaction and relayed by an ``AuditRelay`` to the workspaces service's internal
@@ -46,13 +49,14 @@ from servicekit import (
     session_factory,
 )
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
+from servicekit.mail import mail_relay
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
-from auth_service.adapters.tables import AUDIT_OUTBOX
+from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
@@ -87,6 +91,7 @@ def load_config(settings: Settings) -> AuthConfig:
         totp_issuer=settings.get("AUTH_TOTP_ISSUER", "Railguard"),
         deployment_audience=settings.get("AUTH_DEPLOYMENT_AUDIENCE", "railguard-agent-ui"),
         deployment_token_ttl=seconds("AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS", 900),
+        public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443"),
         issuer=settings.issuer,
         audience=settings.audience,
         access_token_ttl=access_ttl,
@@ -158,8 +163,16 @@ async def build(settings: Settings) -> Wiring:
         interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
     )
     relay.start()
+    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
+    mailer = mail_relay(settings, sessions, mail_outbox)
+    mailer.start()
+
+    def after_commit() -> None:
+        relay.poke()
+        mailer.poke()
+
     service = AuthService(
-        lambda: AuthUnitOfWork(sessions),
+        lambda: AuthUnitOfWork(sessions, mail_outbox),
         SystemClock(),
         hasher,
         load_common_passwords(),
@@ -167,11 +180,12 @@ async def build(settings: Settings) -> Wiring:
         Ed25519JwtSigner(),
         load_config(settings),
         origin=origin_from_context,
-        after_commit=relay.poke,
+        after_commit=after_commit,
     )
     try:
         await service.rotate_signing_keys()
     except BaseException:
+        await mailer.stop()
         await relay.stop()
         await channel.close()
         raise
@@ -192,7 +206,14 @@ async def build(settings: Settings) -> Wiring:
     # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last
     return Wiring(
         [registration],
-        on_stop=[engine.dispose, kms.close, channel.close, relay.stop, stop_maintenance],
+        on_stop=[
+            engine.dispose,
+            kms.close,
+            channel.close,
+            relay.stop,
+            mailer.stop,
+            stop_maintenance,
+        ],
     )
 
 

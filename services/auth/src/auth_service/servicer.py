@@ -100,6 +100,20 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             tokens=_tokens(await self.service.refresh(request.refresh_token))
         )
 
+    async def RequestPasswordReset(
+        self, request: pb.RequestPasswordResetRequest, context: object
+    ) -> empty_pb2.Empty:
+        await self.service.request_password_reset(request.email, current().principal.client_ip)
+        return empty_pb2.Empty()
+
+    async def ResetPassword(
+        self, request: pb.ResetPasswordRequest, context: object
+    ) -> empty_pb2.Empty:
+        await self.service.reset_password(
+            request.token, request.new_password, current().principal.client_ip
+        )
+        return empty_pb2.Empty()
+
     async def Logout(self, request: pb.LogoutRequest, context: object) -> empty_pb2.Empty:
         principal = current().principal
         await self.service.logout(principal.require_user(), principal.session_id)

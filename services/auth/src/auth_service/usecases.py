@@ -35,8 +35,10 @@ from servicekit.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from servicekit.mail import Mail
 from servicekit.pagination import encode_token, page_request
 
+from auth_service import mails
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.domain import (
     AAL1,
@@ -84,6 +86,13 @@ from auth_service.domain import (
     well_formed_pin,
 )
 from auth_service.domain import totp as totp_rules
+from auth_service.domain.account_token import (
+    PASSWORD_RESET,
+    AccountToken,
+    account_token_hash,
+    account_token_well_formed,
+    new_account_token,
+)
 
 _log = logging.getLogger("auth_service")
 
@@ -123,6 +132,11 @@ class ThrottlePolicies:
     mfa_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(20, 300))
     pin_deployment: ThrottlePolicy = field(default_factory=lambda: ThrottlePolicy(hourly_cap=30))
     pin_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
+    # Mail-sending requests count every call (nothing is "settled"): a few per address an hour.
+    mail_address: ThrottlePolicy = field(default_factory=lambda: _ip_policy(3, 5))
+    mail_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 30))
+    # Presenting a mailed token: failures per IP (a success gives its attempt back).
+    token_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
 
 
 def _ip_policy(free_failures: int, hourly_cap: int) -> ThrottlePolicy:
@@ -143,6 +157,9 @@ class AuthConfig:
     totp_issuer: str = "Railguard"
     deployment_token_ttl: dt.timedelta = dt.timedelta(minutes=15)
     deployment_audience: str = "railguard-agent-ui"
+    public_url: str = "https://127.0.0.1:8443"
+    reset_token_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    verify_token_ttl: dt.timedelta = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +255,8 @@ def _pin_name(workspace_id: str, deployment_id: str) -> str:
 _RESERVE_ROUNDS = 50
 _PEPPER_NAME = "recovery-code-pepper"
 _PEPPER_CONTEXT = "auth/recovery-code-pepper"
+_TOKEN_PEPPER_NAME = "account-token-pepper"  # noqa: S105 - a secret's name
+_TOKEN_PEPPER_CONTEXT = "auth/account-token-pepper"  # noqa: S105 - a context
 
 
 def _digest(value: str) -> str:
@@ -363,6 +382,7 @@ class AuthService:
         self._refusals = refusals or RefusalThrottle()
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
+        self._peppers: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return "AuthService()"
@@ -947,20 +967,26 @@ class AuthService:
 
     async def _pepper(self) -> bytes:
         """The recovery-code HMAC key: 256 random bits, sealed by the key manager, made once."""
-        if self._recovery_pepper is not None:
-            return self._recovery_pepper
+        if self._recovery_pepper is None:
+            self._recovery_pepper = await self._sealed_secret(_PEPPER_NAME, _PEPPER_CONTEXT)
+        return self._recovery_pepper
+
+    async def _sealed_secret(self, name: str, context: str) -> bytes:
+        """A named service secret: 256 random bits, sealed by the key manager, made once."""
+        if name in self._peppers:
+            return self._peppers[name]
         async with self._uow() as uow:
-            sealed = await uow.secrets.get(_PEPPER_NAME)
+            sealed = await uow.secrets.get(name)
         if sealed is None:
-            candidate = await self._sealer.encrypt(secrets.token_bytes(32), _PEPPER_CONTEXT)
+            candidate = await self._sealer.encrypt(secrets.token_bytes(32), context)
             async with self._uow() as uow:
-                await uow.secrets.add_if_absent(_PEPPER_NAME, candidate, self._clock.now())
+                await uow.secrets.add_if_absent(name, candidate, self._clock.now())
                 await uow.commit()
             async with self._uow() as uow:
-                sealed = await uow.secrets.get(_PEPPER_NAME)
+                sealed = await uow.secrets.get(name)
             assert sealed is not None
-        self._recovery_pepper = await self._sealer.decrypt(sealed, _PEPPER_CONTEXT)
-        return self._recovery_pepper
+        self._peppers[name] = await self._sealer.decrypt(sealed, context)
+        return self._peppers[name]
 
     # ---- throttling --------------------------------------------------------------------------
 
@@ -1023,6 +1049,7 @@ class AuthService:
         )
         async with self._uow() as uow:
             await uow.challenges.purge(now - dt.timedelta(hours=1))
+            await uow.tokens.purge(now - dt.timedelta(days=1))
             await uow.throttle.purge(now - idle, now)
             await uow.commit()
 
@@ -1340,6 +1367,131 @@ class AuthService:
             user_id, reason, "user.changePassword", _user_name(user_id), actor=_user_actor(user_id)
         )
 
+    # ---- mailed tokens: password reset ---------------------------------------------------------
+
+    async def _token_digest(self, purpose: str, token: str) -> str:
+        pepper = await self._sealed_secret(_TOKEN_PEPPER_NAME, _TOKEN_PEPPER_CONTEXT)
+        return account_token_hash(pepper, purpose, token)
+
+    async def _mint(self, purpose: str) -> tuple[str, str]:
+        """A new token and its stored hash (before any transaction: the pepper may be made)."""
+        token = new_account_token()
+        return token, await self._token_digest(purpose, token)
+
+    async def _store_token(
+        self,
+        uow: AuthUnitOfWork,
+        purpose: str,
+        digest: str,
+        user_id: str,
+        email: str,
+        ttl: dt.timedelta,
+    ) -> str:
+        """Store a minted token (superseding the user's live ones for ``purpose``); its id."""
+        now = self._clock.now()
+        token_id = self._new_id()
+        await uow.tokens.retire(user_id, (purpose,), now)
+        await uow.tokens.add(
+            AccountToken(token_id, purpose, user_id, digest, email, now, now + ttl)
+        )
+        return token_id
+
+    async def _send(
+        self, uow: AuthUnitOfWork, to: str, template: str, mail: tuple[str, str]
+    ) -> None:
+        subject, body = mail
+        await uow.mail.record(
+            Mail.new(to=to, subject=subject, body=body, template=template, now=self._clock.now())
+        )
+
+    def _mail_buckets(self, kind: str, address: str, client_ip: str) -> list[_Bucket]:
+        return [
+            _Bucket(f"{kind}:ip:{_ip(client_ip)}", self._config.throttle.mail_ip),
+            _Bucket(f"{kind}:addr:{_digest(address)}", self._config.throttle.mail_address),
+        ]
+
+    async def request_password_reset(self, email: str, client_ip: str = "") -> None:
+        """Mail a reset link to a live account. The answer is the same for any address: nothing
+        for an unknown one, throttled per address (known or not) and per client IP alike."""
+        address = lookup_email(email)
+        await self._reserve(self._mail_buckets("reset", address, client_ip), "RESET_THROTTLED")
+        token, digest = await self._mint(PASSWORD_RESET)
+        async with self._uow() as uow:
+            user = await uow.users.by_email(address)
+            if user is None or user.deleted:
+                return
+            token_id = await self._store_token(
+                uow, PASSWORD_RESET, digest, user.id, user.email, self._config.reset_token_ttl
+            )
+            await self._send(
+                uow,
+                user.email,
+                "password-reset",
+                mails.password_reset(self._config.public_url, token, self._config.reset_token_ttl),
+            )
+            await self._audit(
+                uow,
+                "user.requestPasswordReset",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata={"reset_id": token_id},
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def _live_token(self, purpose: str, token: str, client_ip: str) -> AccountToken:
+        """The usable token, counted against the client IP; one error for every failure."""
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._reserve([ip], "TOKEN_THROTTLED")
+        if not account_token_well_formed(token):
+            raise _invalid_token()
+        digest = await self._token_digest(purpose, token)
+        async with self._uow() as uow:
+            record = await uow.tokens.by_hash(digest, purpose)
+        if record is None or not record.usable(self._clock.now()):
+            raise _invalid_token()
+        return record
+
+    async def _token_ip_refund(self, client_ip: str) -> None:
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._settle(refund=[ip])
+
+    async def reset_password(self, token: str, new_password: str, client_ip: str = "") -> None:
+        """Set a new password with a reset token: single use (of two concurrent uses exactly
+        one wins), every session and refresh family ended, open MFA challenges ended, a notice
+        mailed. The TOTP factor stays: the next login still needs the second factor."""
+        record = await self._live_token(PASSWORD_RESET, token, client_ip)
+        async with self._uow() as uow:
+            user = await uow.users.get(record.user_id)
+        if user is None or user.deleted:
+            raise _invalid_token()
+        new_n = check_password(new_password, user.email, self._blocklist, "new_password")
+        hashed = await self._hasher.hash(new_n)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.tokens.consume(record.id, now):
+                raise _invalid_token()
+            if not await uow.users.set_password_hash(user.id, hashed, now):
+                raise _invalid_token()
+            revoked = await uow.sessions.revoke_all(user.id, now, "password_reset")
+            await uow.challenges.consume_all(user.id, now)
+            await uow.tokens.retire(user.id, (PASSWORD_RESET,), now)
+            await self._send(uow, user.email, "password-was-reset", mails.password_was_reset(now))
+            await self._audit(
+                uow,
+                "user.resetPassword",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata={"reset_id": record.id, "sessions_revoked": str(revoked)},
+            )
+            await uow.commit()
+        self._after_commit()
+        await self._token_ip_refund(client_ip)
+        await self._settle(reset=[self._login_account_bucket(user.email)])
+        _log.info("password reset", extra={"user_id": user.id, "sessions_revoked": revoked})
+
     # ---- signing keys ------------------------------------------------------------------------
 
     async def jwks(self) -> str:
@@ -1476,6 +1628,13 @@ def _joined(values: Sequence[str], limit: int = 256) -> str:
 
 def _same(a: str, b: str) -> bool:
     return secrets.compare_digest(a.encode(), b.encode())
+
+
+def _invalid_token() -> InvalidArgument:
+    # One answer for unknown, foreign, used, superseded and expired tokens alike.
+    return InvalidArgument.field(
+        "token", "is invalid, expired or already used", reason="INVALID_TOKEN"
+    )
 
 
 def _email_taken() -> AlreadyExists:

@@ -50,6 +50,15 @@ class AuthServiceStub:
     """Revokes one of the calling user's sessions."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _empty_pb2.Empty]
     """Changes the calling user's password; every other session of the user is revoked."""
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]
+    """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+    address. Answers the same whether or not the address is registered; limited per address
+    and per client IP.
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ResetPasswordRequest, _empty_pb2.Empty]
+    """Sets a new password with the token of a reset mail. Every session of the user ends; a
+    second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+    """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
@@ -109,6 +118,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revokes one of the calling user's sessions."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Changes the calling user's password; every other session of the user is revoked."""
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+    address. Answers the same whether or not the address is registered; limited per address
+    and per client IP.
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ResetPasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Sets a new password with the token of a reset mail. Every session of the user ends; a
+    second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+    """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]  # type: ignore[assignment]
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
@@ -213,6 +231,27 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Changes the calling user's password; every other session of the user is revoked."""
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _auth_service_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+        address. Answers the same whether or not the address is registered; limited per address
+        and per client IP.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _auth_service_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Sets a new password with the token of a reset mail. Every session of the user ends; a
+        second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+        """
 
     @_abc_1.abstractmethod
     def GetJwks(
