@@ -41,6 +41,8 @@ class Principal:
     role: int = access_pb2.ROLE_UNSPECIFIED
     client_ip: str = ""
     auth_time: int = 0
+    # From the access token's ``email_verified`` claim; an edge-side decision only (not relayed).
+    email_verified: bool = False
 
     @classmethod
     def from_proto(cls, msg: access_pb2.Principal) -> Principal:

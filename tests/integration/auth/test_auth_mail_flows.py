@@ -108,3 +108,24 @@ async def test_password_reset_end_to_end_over_smtp(mailed: MailedAuth) -> None:
     assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
     await mailed.mail_to(EMAIL, "Your Railguard password was reset")
     assert not [m for m in mailed.inbox.messages if m["To"] == "nobody@example.com"]
+
+
+async def test_sign_up_verification_and_the_email_verified_claim(mailed: MailedAuth) -> None:
+    import jwt
+
+    stub = mailed.server.stub()
+    user = await stub.SignUp(pb.SignUpRequest(email=EMAIL, password=PASSWORD))
+    stand_in = await stub.SignUp(pb.SignUpRequest(email=EMAIL, password=PASSWORD))
+    assert not user.email_verified and stand_in.id != user.id
+    await mailed.mail_to(EMAIL, "Someone tried to sign up with your address")
+    verify = await mailed.mail_to(EMAIL, "Verify your email address for Railguard")
+    token = token_in(verify)
+    results = await asyncio.gather(
+        stub.VerifyEmail(pb.VerifyEmailRequest(token=token)),
+        stub.VerifyEmail(pb.VerifyEmailRequest(token=token)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, grpc.aio.AioRpcError) for r in results) == 1, results
+    tokens = (await stub.Login(pb.LoginRequest(email=EMAIL, password=PASSWORD))).tokens
+    claims = jwt.decode(tokens.access_token, options={"verify_signature": False})
+    assert claims["email_verified"] is True

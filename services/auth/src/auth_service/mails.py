@@ -47,3 +47,48 @@ def password_changed(when: dt.datetime) -> tuple[str, str]:
         f"The password of this Railguard account was changed at {when:%Y-%m-%d %H:%M} UTC.\n"
         "If this was not you, reset your password at once.\n" + _SIGNATURE,
     )
+
+
+def verify_email(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
+    return (
+        "Verify your email address for Railguard",
+        "Please confirm that this address belongs to your new Railguard account by opening\n"
+        f"this link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
+        f"    {link(public_url, '/verify-email', token)}\n\n"
+        "If you did not sign up, ignore this mail; the account stays unverified.\n" + _SIGNATURE,
+    )
+
+
+def account_exists(public_url: str) -> tuple[str, str]:
+    return (
+        "Someone tried to sign up with your address",
+        "Someone (perhaps you) tried to create a Railguard account with this address, which\n"
+        "already has one. Nothing was changed.\n\n"
+        f"To sign in, go to {public_url.rstrip('/')}/login. If you forgot your password,\n"
+        f"reset it at {public_url.rstrip('/')}/reset-password.\n" + _SIGNATURE,
+    )
+
+
+def confirm_email_change(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
+    return (
+        "Confirm your new email address for Railguard",
+        "A Railguard account asked to use this address from now on. To confirm, open this\n"
+        f"link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
+        f"    {link(public_url, '/verify-email', token)}\n\n"
+        "If you did not ask for this, ignore this mail; nothing changes.\n" + _SIGNATURE,
+    )
+
+
+def email_changed(new_address: str, when: dt.datetime) -> tuple[str, str]:
+    return (
+        "Your Railguard email address was changed",
+        f"At {when:%Y-%m-%d %H:%M} UTC the email address of your Railguard account was changed\n"
+        f"to {_masked(new_address)}. This address no longer signs in.\n\n"
+        "If this was not you, contact your workspace administrator at once: the account\n"
+        "now signs in with the new address.\n" + _SIGNATURE,
+    )
+
+
+def _masked(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"

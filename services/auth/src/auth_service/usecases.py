@@ -87,7 +87,9 @@ from auth_service.domain import (
 )
 from auth_service.domain import totp as totp_rules
 from auth_service.domain.account_token import (
+    CHANGE_EMAIL,
     PASSWORD_RESET,
+    VERIFY_EMAIL,
     AccountToken,
     account_token_hash,
     account_token_well_formed,
@@ -496,23 +498,187 @@ class AuthService:
 
     # ---- users -------------------------------------------------------------------------------
 
-    async def sign_up(self, email: str, password: str, display_name: str) -> User:
+    async def sign_up(
+        self, email: str, password: str, display_name: str, client_ip: str = ""
+    ) -> User:
+        """Create an unverified account and mail it a verification link.
+
+        The answer is the same whether or not the address is registered: for a registered
+        address nothing is created, its owner is mailed instead, and the user returned is a
+        stand-in that names no account. The password is hashed either way (same timing).
+        Limited per address (the edge limits the auth class per client IP).
+        """
         address = validate_email(email)
         name = validate_display_name(display_name)
         normalized = check_password(password, address, self._blocklist)
-        async with self._uow() as uow:
-            # Trade-off (docs/auth.md): this answer reveals that an address is registered.
-            if await uow.users.by_email(address) is not None:
-                raise _email_taken()
+        # Per address (a victim's mailbox is not flooded); per IP the edge's auth class limits.
+        await self._reserve(
+            self._mail_buckets("signup", address, client_ip)[1:], "SIGNUP_THROTTLED"
+        )
         hashed = await self._hasher.hash(normalized)
+        token, digest = await self._mint(VERIFY_EMAIL)
         now = self._clock.now()
         user = User(self._new_id(), address, name, hashed, now, now)
+        stand_in = User(user.id, address, name, "", now, now)
         async with self._uow() as uow:
-            await uow.users.add(user)  # the unique index settles a concurrent sign-up
-            await self._audit(uow, "user.signUp", _user_name(user.id), actor=_user_actor(user.id))
+            existing = await uow.users.by_email(address)
+            if existing is not None:
+                if not existing.deleted:
+                    await self._send(
+                        uow,
+                        address,
+                        "account-exists",
+                        mails.account_exists(self._config.public_url),
+                    )
+                    await self._audit(
+                        uow,
+                        "user.signUp",
+                        _user_name(existing.id),
+                        actor="system",
+                        outcome=Outcome.DENIED,
+                        client_ip=client_ip,
+                        metadata={"reason": "EMAIL_TAKEN"},
+                    )
+                    await uow.commit()
+                    self._after_commit()
+                return stand_in
+            try:
+                await uow.users.add(user)  # the unique index settles a concurrent sign-up
+            except AlreadyExists:
+                return stand_in
+            await self._store_token(
+                uow, VERIFY_EMAIL, digest, user.id, address, self._config.verify_token_ttl
+            )
+            await self._send(
+                uow,
+                address,
+                "verify-email",
+                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+            )
+            await self._audit(
+                uow,
+                "user.signUp",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+            )
             await uow.commit()
         self._after_commit()
         return user
+
+    async def send_verification_email(self, user_id: str, client_ip: str = "") -> None:
+        """Mail a fresh verification link (the previous one stops working)."""
+        user = await self.current_user(user_id)
+        if user.email_verified:
+            raise FailedPrecondition(
+                "the email address is already verified", reason="EMAIL_ALREADY_VERIFIED"
+            )
+        await self._reserve(self._mail_buckets("verify", user.email, client_ip), "MAIL_THROTTLED")
+        token, digest = await self._mint(VERIFY_EMAIL)
+        async with self._uow() as uow:
+            await self._store_token(
+                uow, VERIFY_EMAIL, digest, user.id, user.email, self._config.verify_token_ttl
+            )
+            await self._send(
+                uow,
+                user.email,
+                "verify-email",
+                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def change_email(
+        self, user_id: str, new_email: str, assurance: Assurance, client_ip: str = ""
+    ) -> None:
+        """Mail a confirmation link to ``new_email``; the address changes when it is opened.
+
+        Needs step-up (a recent login; aal2 with a factor). A new address that is already
+        registered gets a notice instead of a link, and the caller the same answer.
+        """
+        user = await self.current_user(user_id)
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        self._require_step_up(assurance, has_factor)
+        address = validate_email(new_email, "new_email")
+        if address == user.email:
+            raise InvalidArgument.field(
+                "new_email", "is already your address", reason="EMAIL_UNCHANGED"
+            )
+        await self._reserve(self._mail_buckets("change", address, client_ip), "MAIL_THROTTLED")
+        token, digest = await self._mint(CHANGE_EMAIL)
+        async with self._uow() as uow:
+            taken = await uow.users.by_email(address) is not None
+            if taken:
+                await self._send(
+                    uow, address, "account-exists", mails.account_exists(self._config.public_url)
+                )
+            else:
+                await self._store_token(
+                    uow, CHANGE_EMAIL, digest, user.id, address, self._config.verify_token_ttl
+                )
+                await self._send(
+                    uow,
+                    address,
+                    "confirm-email-change",
+                    mails.confirm_email_change(
+                        self._config.public_url, token, self._config.verify_token_ttl
+                    ),
+                )
+            await self._audit(
+                uow,
+                "user.requestEmailChange",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def verify_email(self, token: str, client_ip: str = "") -> None:
+        """Open a verification link: of sign-up (the address becomes verified) or of an email
+        change (the account moves to the new, verified address; the old one is told)."""
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._reserve([ip], "TOKEN_THROTTLED")
+        if not account_token_well_formed(token):
+            raise _invalid_token()
+        record: AccountToken | None = None
+        for purpose in (VERIFY_EMAIL, CHANGE_EMAIL):
+            digest = await self._token_digest(purpose, token)
+            async with self._uow() as uow:
+                record = await uow.tokens.by_hash(digest, purpose)
+            if record is not None:
+                break
+        now = self._clock.now()
+        if record is None or not record.usable(now):
+            raise _invalid_token()
+        user = await self.current_user(record.user_id)
+        async with self._uow() as uow:
+            if not await uow.tokens.consume(record.id, now):
+                raise _invalid_token()
+            if record.purpose == VERIFY_EMAIL:
+                if not await uow.users.mark_verified(user.id, record.email, now):
+                    raise _invalid_token()  # the address changed since the mail was sent
+                action, metadata = "user.verifyEmail", {}
+            else:
+                if not await uow.users.change_email(user.id, record.email, now):
+                    raise _invalid_token()  # taken meanwhile
+                await uow.tokens.retire(user.id, (PASSWORD_RESET, VERIFY_EMAIL), now)
+                await self._send(
+                    uow, user.email, "email-changed", mails.email_changed(record.email, now)
+                )
+                action, metadata = "user.changeEmail", {"change_id": record.id}
+            await self._audit(
+                uow,
+                action,
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata=metadata,
+            )
+            await uow.commit()
+        self._after_commit()
+        await self._settle(refund=[ip])
 
     async def current_user(self, user_id: str) -> User:
         async with self._uow() as uow:
@@ -1611,8 +1777,14 @@ class AuthService:
             "aal": session.aal,
             "amr": list(session.amr),
             "auth_time": int(session.auth_time.timestamp()),
+            "email_verified": await self._email_verified(session.user_id),
         }
         return self._signer.sign(claims, private, kid)
+
+    async def _email_verified(self, user_id: str) -> bool:
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        return user is not None and user.email_verified
 
 
 def _joined(values: Sequence[str], limit: int = 256) -> str:

@@ -190,6 +190,7 @@ class Gateway:
                 amr=claims.amr,
                 client_ip=client_ip,
                 auth_time=claims.auth_time,
+                email_verified=claims.email_verified,
             )
         if kind == "key":
             if self.api_keys is None:

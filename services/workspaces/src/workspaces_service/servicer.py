@@ -25,6 +25,7 @@ def _workspace(ws: Workspace, role: Role | int) -> pb.Workspace:
         display_name=ws.display_name,
         plan=int(ws.plan),  # type: ignore[arg-type]
         mfa_required=ws.mfa_required,
+        verified_email_required=ws.verified_email_required,
         retention_days=ws.retention_days,
         state=pb.WORKSPACE_STATE_DELETED if ws.deleted else pb.WORKSPACE_STATE_ACTIVE,
         create_time=timestamp(ws.created_at),
@@ -193,6 +194,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
             state=pb.WORKSPACE_STATE_DELETED if view.deleted else pb.WORKSPACE_STATE_ACTIVE,
             mfa_required=view.mfa_required,
             plan=view.plan,  # type: ignore[arg-type]
+            verified_email_required=view.verified_email_required,
         )
 
     async def AppendAuditEvents(

@@ -76,6 +76,21 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/VerifyEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.SendVerificationEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/SendVerificationEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ChangeEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ChangeEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.RequestPasswordReset = channel.unary_unary(
                 '/railguard.auth.v1.AuthService/RequestPasswordReset',
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
@@ -153,7 +168,9 @@ class AuthServiceServicer:
     """
 
     def SignUp(self, request, context):
-        """Creates a user account from an email address and a password.
+        """Creates a user account from an email address and a password, and mails a verification
+        link. Answers the same whether or not the address is registered: for a registered one
+        nothing is created (the returned user names no account) and the owner is mailed instead.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,6 +220,29 @@ class AuthServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the calling user's password; every other session of the user is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Opens a mailed verification link: of sign-up (the address becomes verified) or of an
+        email change (the account moves to the new address; the old one is told).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendVerificationEmail(self, request, context):
+        """Mails the calling user a fresh verification link; the previous one stops working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeEmail(self, request, context):
+        """Starts a change of the calling user's email address: a confirmation link goes to the new
+        address. Needs a recent login (and aal2 when the user has a factor).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -357,6 +397,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'ChangePassword': grpc.unary_unary_rpc_method_handler(
                     servicer.ChangePassword,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'SendVerificationEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendVerificationEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ChangeEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
@@ -646,6 +701,87 @@ class AuthService:
             target,
             '/railguard.auth.v1.AuthService/ChangePassword',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/VerifyEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendVerificationEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/SendVerificationEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ChangeEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -119,6 +119,7 @@ class Workspace(_message.Message):
     DELETE_TIME_FIELD_NUMBER: _builtins.int
     PURGE_TIME_FIELD_NUMBER: _builtins.int
     CALLER_ROLE_FIELD_NUMBER: _builtins.int
+    VERIFIED_EMAIL_REQUIRED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `workspaces/{workspace}`."""
     display_name: _builtins.str
@@ -133,6 +134,8 @@ class Workspace(_message.Message):
     """The lifecycle state."""
     caller_role: _access_pb2.Role.ValueType
     """The caller's role in this workspace."""
+    verified_email_required: _builtins.bool
+    """Whether members must have a verified email address to act in this workspace."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the workspace was created."""
@@ -163,10 +166,11 @@ class Workspace(_message.Message):
         delete_time: _timestamp_pb2.Timestamp | None = ...,
         purge_time: _timestamp_pb2.Timestamp | None = ...,
         caller_role: _access_pb2.Role.ValueType = ...,
+        verified_email_required: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delete_time", b"delete_time", "purge_time", b"purge_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_role", b"caller_role", "create_time", b"create_time", "delete_time", b"delete_time", "display_name", b"display_name", "mfa_required", b"mfa_required", "name", b"name", "plan", b"plan", "purge_time", b"purge_time", "retention_days", b"retention_days", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_role", b"caller_role", "create_time", b"create_time", "delete_time", b"delete_time", "display_name", b"display_name", "mfa_required", b"mfa_required", "name", b"name", "plan", b"plan", "purge_time", b"purge_time", "retention_days", b"retention_days", "state", b"state", "update_time", b"update_time", "verified_email_required", b"verified_email_required"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,7 +298,9 @@ class UpdateWorkspaceRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: display_name, plan, mfa_required, retention_days."""
+        """The fields to change: display_name, plan, mfa_required, retention_days,
+        verified_email_required.
+        """
 
     def __init__(
         self,
@@ -592,6 +598,7 @@ class ResolveAccessResponse(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     MFA_REQUIRED_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
+    VERIFIED_EMAIL_REQUIRED_FIELD_NUMBER: _builtins.int
     workspace_exists: _builtins.bool
     """Whether the workspace exists (deleted ones included, purged ones not)."""
     member: _builtins.bool
@@ -604,6 +611,8 @@ class ResolveAccessResponse(_message.Message):
     """Whether the workspace requires MFA."""
     plan: Global___Plan.ValueType
     """The workspace's plan."""
+    verified_email_required: _builtins.bool
+    """Whether the workspace requires a verified email address."""
     def __init__(
         self,
         *,
@@ -613,10 +622,11 @@ class ResolveAccessResponse(_message.Message):
         state: Global___WorkspaceState.ValueType = ...,
         mfa_required: _builtins.bool = ...,
         plan: Global___Plan.ValueType = ...,
+        verified_email_required: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "mfa_required", b"mfa_required", "plan", b"plan", "role", b"role", "state", b"state", "workspace_exists", b"workspace_exists"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "mfa_required", b"mfa_required", "plan", b"plan", "role", b"role", "state", b"state", "verified_email_required", b"verified_email_required", "workspace_exists", b"workspace_exists"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

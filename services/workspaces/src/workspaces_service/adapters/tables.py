@@ -21,6 +21,7 @@ class WorkspaceRow(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[int] = mapped_column(Integer)
     mfa_required: Mapped[bool] = mapped_column(Boolean)
+    verified_email_required: Mapped[bool] = mapped_column(Boolean, default=False)
     retention_days: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))

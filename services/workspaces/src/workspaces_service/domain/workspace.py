@@ -44,6 +44,8 @@ class Workspace:
     updated_at: dt.datetime
     deleted_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
+    # Members must have a verified email address to act in the workspace (next to mfa_required).
+    verified_email_required: bool = False
 
     @property
     def deleted(self) -> bool:
