@@ -110,3 +110,34 @@ async def test_sign_up_verify_reset_and_a_workspace_that_requires_verified_membe
     assert str(path) in logs
     for secret in (token, reset_token, address):
         assert secret not in logs
+
+
+async def test_an_invitation_to_an_address_without_an_account(api: Api, stack: Stack) -> None:
+    _, owner, _ = await api.user()
+    s, ws, _ = await api.call("POST", "/v1/workspaces", owner, json={"displayName": "Acme"})
+    assert s == 200, ws
+    invitee = f"i{secrets.token_hex(4)}@example.com"
+    s, inv, _ = await api.call(
+        "POST",
+        f"/v1/{ws['name']}/invitations",
+        owner,
+        json={"email": invitee, "role": "ROLE_ADMIN"},
+    )
+    assert s == 200 and inv["state"] == "INVITATION_STATE_PENDING", inv
+    _, mail = await _eml(stack, invitee, "You are invited to the Railguard workspace Acme")
+    token = _token(mail)
+    # the invitee signs up with the invited address, then accepts
+    await api.sign_up(invitee)
+    tokens = await api.login(invitee)
+    s, member, _ = await api.call(
+        "POST", "/v1/invitations:accept", tokens["accessToken"], json={"token": token}
+    )
+    assert s == 200 and member["role"] == "ROLE_ADMIN", member
+    s, body, _ = await api.call(
+        "POST", "/v1/invitations:accept", tokens["accessToken"], json={"token": token}
+    )
+    assert (s, body["code"]) == (400, "INVALID_TOKEN")
+    s, listed, _ = await api.call("GET", f"/v1/{ws['name']}/invitations", owner)
+    assert [i["state"] for i in listed["invitations"]] == ["INVITATION_STATE_ACCEPTED"]
+    s, got, _ = await api.call("GET", f"/v1/{ws['name']}", tokens["accessToken"])
+    assert s == 200 and got["callerRole"] == "ROLE_ADMIN"

@@ -2,6 +2,10 @@
 
 ``python -m workspaces_service [serve|migrate|purge]``: ``purge`` runs the retention job once
 (purge every deleted workspace whose window has ended) and exits; schedule it, e.g. daily.
+
+Invitation mails go through ``workspaces_mail_outbox`` (bodies sealed by ``KMS_URL``, else a
+local keyring at ``<state_dir>/workspaces.keyring``) and the mail relay: ``SMTP_URL`` or
+``.eml`` files under ``<state_dir>/mail`` (servicekit.mail); links use ``PUBLIC_URL``.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from servicekit import (
@@ -24,12 +29,16 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
+from servicekit.mail import mail_relay
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
+from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.adapters.tables import AUDIT_OUTBOX
+from workspaces_service.invitations import InvitationConfig, InvitationService
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import UserDirectory, WorkspacesService
 
@@ -80,13 +89,52 @@ async def build(settings: Settings) -> Wiring:
         relay_interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
     )
     relay.start()
+    kms = _key_manager(settings)
+    await kms.self_check()
+    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
+    mailer = mail_relay(settings, sessions, mail_outbox)
+    mailer.start()
+
+    def after_commit() -> None:
+        relay.poke()
+        mailer.poke()
+
+    invitations = InvitationService(
+        lambda: InvitationsUnitOfWork(sessions, mail_outbox),
+        SystemClock(),
+        AuthDirectory(auth_channel),
+        InvitationConfig(public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443")),
+        origin=origin_from_context,
+        after_commit=after_commit,
+    )
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
-        WorkspacesServicer(service),
+        WorkspacesServicer(service, invitations),
         workspaces_service_pb2,
     )
-    # on_stop runs in reverse: the relay stops before the engine is disposed
-    return Wiring([registration], on_stop=[auth_channel.close, engine.dispose, relay.stop])
+    # on_stop runs in reverse: the relays stop before the engine is disposed
+    return Wiring(
+        [registration],
+        on_stop=[auth_channel.close, engine.dispose, kms.close, relay.stop, mailer.stop],
+    )
+
+
+def _key_manager(settings: Settings) -> KeyManager:
+    """``KMS_URL`` when set; else a local keyring whose master key is created 0600 if absent."""
+    if settings.kms_url:
+        return key_manager_from_url(settings.kms_url)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.state_dir / "workspaces.keyring.key"
+    try:
+        MasterKey.generate().write_file(key_file)
+    except FileExistsError:
+        pass
+    if key_file.stat().st_mode & 0o077:
+        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
+    keyring = settings.state_dir / "workspaces.keyring"
+    return key_manager_from_url(
+        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key=workspaces"
+    )
 
 
 class _NoDirectory:

@@ -102,6 +102,38 @@ AUDIT_OUTCOME_FAILURE: AuditOutcome.ValueType  # 3
 """The action was attempted and failed."""
 Global___AuditOutcome: _TypeAlias = AuditOutcome  # noqa: Y015
 
+class _InvitationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InvitationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InvitationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INVITATION_STATE_UNSPECIFIED: _InvitationState.ValueType  # 0
+    """Not set."""
+    INVITATION_STATE_PENDING: _InvitationState.ValueType  # 1
+    """Waiting to be accepted."""
+    INVITATION_STATE_ACCEPTED: _InvitationState.ValueType  # 2
+    """Accepted: the invited address is a member."""
+    INVITATION_STATE_REVOKED: _InvitationState.ValueType  # 3
+    """Revoked by an Owner or Admin, or replaced by a newer invitation."""
+    INVITATION_STATE_EXPIRED: _InvitationState.ValueType  # 4
+    """Not accepted in time."""
+
+class InvitationState(_InvitationState, metaclass=_InvitationStateEnumTypeWrapper):
+    """The state of an invitation."""
+
+INVITATION_STATE_UNSPECIFIED: InvitationState.ValueType  # 0
+"""Not set."""
+INVITATION_STATE_PENDING: InvitationState.ValueType  # 1
+"""Waiting to be accepted."""
+INVITATION_STATE_ACCEPTED: InvitationState.ValueType  # 2
+"""Accepted: the invited address is a member."""
+INVITATION_STATE_REVOKED: InvitationState.ValueType  # 3
+"""Revoked by an Owner or Admin, or replaced by a newer invitation."""
+INVITATION_STATE_EXPIRED: InvitationState.ValueType  # 4
+"""Not accepted in time."""
+Global___InvitationState: _TypeAlias = InvitationState  # noqa: Y015
+
 @_typing.final
 class Workspace(_message.Message):
     """A workspace: the unit of isolation."""
@@ -929,3 +961,183 @@ class VerifyAuditChainResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditChainResponse: _TypeAlias = VerifyAuditChainResponse  # noqa: Y015
+
+@_typing.final
+class Invitation(_message.Message):
+    """An invitation of an email address into a workspace. The token is only ever in the mail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    INVITER_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The resource name, `workspaces/{workspace}/invitations/{invitation}`."""
+    email: _builtins.str
+    """The invited email address."""
+    role: _access_pb2.Role.ValueType
+    """The role the invited user gets on acceptance."""
+    state: Global___InvitationState.ValueType
+    """The state."""
+    inviter: _builtins.str
+    """Who invited, `users/{user}`."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the invitation was made."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the link stops working."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        role: _access_pb2.Role.ValueType = ...,
+        state: Global___InvitationState.ValueType = ...,
+        inviter: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "expire_time", b"expire_time", "inviter", b"inviter", "name", b"name", "role", b"role", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Invitation: _TypeAlias = Invitation  # noqa: Y015
+
+@_typing.final
+class CreateInvitationRequest(_message.Message):
+    """The request of CreateInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    INVITATION_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    @_builtins.property
+    def invitation(self) -> Global___Invitation:
+        """The invitation: email and role are read."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        invitation: Global___Invitation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateInvitationRequest: _TypeAlias = CreateInvitationRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsRequest(_message.Message):
+    """The request of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    page_size: _builtins.int
+    """The maximum number of invitations to return: 1 to 100, default 50."""
+    page_token: _builtins.str
+    """A page token from a previous call."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsRequest: _TypeAlias = ListInvitationsRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsResponse(_message.Message):
+    """The response of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """A token for the next page; empty on the last page."""
+    @_builtins.property
+    def invitations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invitation]:
+        """The invitations, newest first."""
+
+    def __init__(
+        self,
+        *,
+        invitations: _abc.Iterable[Global___Invitation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitations", b"invitations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsResponse: _TypeAlias = ListInvitationsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeInvitationRequest(_message.Message):
+    """The request of RevokeInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The invitation, `workspaces/{workspace}/invitations/{invitation}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeInvitationRequest: _TypeAlias = RevokeInvitationRequest  # noqa: Y015
+
+@_typing.final
+class AcceptInvitationRequest(_message.Message):
+    """The request of AcceptInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token from the invitation link."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptInvitationRequest: _TypeAlias = AcceptInvitationRequest  # noqa: Y015

@@ -91,6 +91,26 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.CreateInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/CreateInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/ListInvitations',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.RevokeInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/RevokeInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/AcceptInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
+                _registered_method=True)
         self.ResolveAccess = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
@@ -200,6 +220,38 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateInvitation(self, request, context):
+        """Invites an email address into a workspace with a role, by mail (a single-use link, 7
+        days). Owners and Admins invite; only an Owner invites an Owner. A new invitation of the
+        same address replaces its pending one. Counts against nothing until accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvitations(self, request, context):
+        """Lists a workspace's invitations, newest first, in every state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeInvitation(self, request, context):
+        """Revokes a pending invitation: its link stops working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """Accepts an invitation with the token of its mail; the caller must be signed in with the
+        invited address. Unknown, used, revoked, expired and another address's tokens all answer
+        INVALID_TOKEN.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveAccess(self, request, context):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
@@ -299,6 +351,26 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.TransferOwnership,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.SerializeToString,
+            ),
+            'CreateInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'RevokeInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.SerializeToString,
             ),
             'ResolveAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveAccess,
@@ -624,6 +696,114 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/TransferOwnership',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/CreateInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/ListInvitations',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/RevokeInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/AcceptInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
             options,
             channel_credentials,
             insecure,
