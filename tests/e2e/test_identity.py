@@ -105,6 +105,31 @@ async def test_sign_up_verify_reset_and_a_workspace_that_requires_verified_membe
     await api.login(address, NEW)
     await _eml(stack, address, "Your Railguard password was reset")
 
+    # the user's own security log, from the account-level chain (relayed asynchronously)
+    s, body, _ = await api.call(
+        "POST", "/v1/auth:login", json={"email": address, "password": "wrong password here"}
+    )
+    assert s == 401
+    latest = await api.login(address, NEW)
+    wanted = {"user.resetPassword", "user.requestPasswordReset", "user.verifyEmail"}
+    for _ in range(100):
+        s, log, _ = await api.call("GET", "/v1/users/me/securityEvents", latest["accessToken"])
+        assert s == 200, log
+        actions = [e["action"] for e in log.get("events", [])]
+        if wanted <= set(actions) and actions.count("user.login") >= 4:
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= set(actions), actions
+    logins = [e for e in log["events"] if e["action"] == "user.login"]
+    assert any(e.get("outcome") == "AUDIT_OUTCOME_DENIED" for e in logins)  # the failed one
+    assert all(e["clientIp"] for e in logins) and any(
+        "sessionId" in str(e) or "session_id" in str(e) for e in logins
+    )
+    assert "user.signUp" in actions  # the duplicate sign-up attempt shows to the owner
+    for event in log["events"]:
+        assert token not in str(event) and reset_token not in str(event)
+        assert address not in str(event)
+
     # the relay logged each file's path, and no log holds a token or the address
     logs = "".join(p.read_text(errors="replace") for p in stack.state.glob("*.log"))
     assert str(path) in logs

@@ -19,6 +19,7 @@ from testkit import FakeClock, channel_as, running, test_settings
 from workspaces_service.__main__ import MIGRATIONS, _key_manager, wire_service
 from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
 from workspaces_service.invitations import InvitationConfig, InvitationService
+from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
 
 from .conftest import ADMIN, OWNER, USER, Directory, as_user, reason
@@ -76,7 +77,11 @@ async def server(pki: Path, database_url: str, tmp_path: Path) -> AsyncIterator[
         wired.update(engine=engine, outbox=outbox)
         registration = Registration(
             workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
-            WorkspacesServicer(service, invitations),
+            WorkspacesServicer(
+                service,
+                invitations,
+                SecurityLogService(lambda: InvitationsUnitOfWork(sessions, outbox)),
+            ),
             workspaces_service_pb2,
         )
         return Wiring([registration], on_stop=[engine.dispose, kms.close, relay.stop])
@@ -179,8 +184,10 @@ async def test_revoked_superseded_and_expired_invitations_answer_alike(server: S
     ws_id = await _team(server)
     first = await _invite(server, ws_id, "dave@example.com", USER)
     old = await server.token_for("dave@example.com")
+    server.clock.advance(1)
     await _invite(server, ws_id, "dave@example.com", ADMIN)  # supersedes the first
     newer = await server.token_for("dave@example.com")
+    server.clock.advance(1)
     await _invite(server, ws_id, "erin@example.com", USER)
     erin = await server.token_for("erin@example.com")
     listed = await server.stub().ListInvitations(
@@ -188,6 +195,7 @@ async def test_revoked_superseded_and_expired_invitations_answer_alike(server: S
         metadata=as_user("bob", ws_id, ADMIN),
     )
     assert len(listed.invitations) == 2 and listed.next_page_token
+    assert [i.email for i in listed.invitations] == ["erin@example.com", "dave@example.com"]
     revoked = await server.stub().RevokeInvitation(
         pb.RevokeInvitationRequest(name=listed.invitations[1].name),
         metadata=as_user("bob", ws_id, ADMIN),
@@ -221,3 +229,81 @@ async def test_revoked_superseded_and_expired_invitations_answer_alike(server: S
         metadata=as_user("alice", ws_id, OWNER),
     )
     assert len(members.members) == 3
+
+
+# ---- the user's security log -------------------------------------------------------------------
+
+
+async def test_my_security_events_are_mine_newest_first_and_paginated(server: Server) -> None:
+    import datetime as dt
+
+    from servicekit.audit import AuditEvent, Outcome, event_to_proto
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def ev(target: str, action: str, minute: int, **kw: object) -> AuditEvent:
+        return AuditEvent.new(
+            workspace_id="",
+            actor="user:x",
+            action=action,
+            target=target,
+            time=t0 + dt.timedelta(minutes=minute),
+            client_ip="203.0.113.7",
+            **kw,  # type: ignore[arg-type]
+        )
+
+    events = [
+        ev("users/u1", "user.signUp", 0),
+        ev("users/u1", "user.login", 1, metadata={"session_id": "s1", "aal": "aal1"}),
+        ev("users/u1x", "user.login", 2),  # another user whose id starts with u1
+        ev("users/u2", "user.login", 3),
+        ev(
+            "users/u1",
+            "user.login",
+            4,
+            outcome=Outcome.DENIED,
+            metadata={"reason": "INVALID_PASSWORD"},
+        ),
+        ev("users/u1/sessions/s1", "refreshToken.reuse", 5, outcome=Outcome.DENIED),
+        ev("workspaces/w1", "workspace.create", 6),
+    ]
+    auth = workspaces_service_pb2_grpc.WorkspacesServiceStub(
+        channel_as("auth", server.pki, server.port)
+    )
+    await auth.AppendAuditEvents(
+        pb.AppendAuditEventsRequest(events=[event_to_proto(e) for e in events])
+    )
+    seen: list[pb.AuditEvent] = []
+    token = ""
+    while True:
+        page = await server.stub().ListMySecurityEvents(
+            pb.ListMySecurityEventsRequest(page_size=2, page_token=token), metadata=as_user("u1")
+        )
+        seen += page.events
+        token = page.next_page_token
+        if not token:
+            break
+    assert [e.action for e in seen] == [
+        "refreshToken.reuse",
+        "user.login",
+        "user.login",
+        "user.signUp",
+    ]
+    assert seen[0].name.startswith("users/me/securityEvents/") and seen[0].sequence > 0
+    assert seen[1].outcome == pb.AUDIT_OUTCOME_DENIED and seen[1].client_ip == "203.0.113.7"
+    assert dict(seen[2].metadata) == {"session_id": "s1", "aal": "aal1"}
+    other = await server.stub().ListMySecurityEvents(
+        pb.ListMySecurityEventsRequest(), metadata=as_user("u2")
+    )
+    assert [e.target for e in other.events] == ["users/u2"]
+    # the page token is bound to its user: u2 cannot page through u1's log
+    first = await server.stub().ListMySecurityEvents(
+        pb.ListMySecurityEventsRequest(page_size=1), metadata=as_user("u1")
+    )
+    assert first.next_page_token
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await server.stub().ListMySecurityEvents(
+            pb.ListMySecurityEventsRequest(page_token=first.next_page_token),
+            metadata=as_user("u2"),
+        )
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -113,3 +113,16 @@ async def test_changing_to_a_taken_address_answers_the_same_and_changes_nothing(
     assert await _mail(env, NEW_EMAIL, "account-exists")
     assert not [m for m in await env.mails(NEW_EMAIL) if m.template == "confirm-email-change"]
     assert (await env.service.current_user(alice.id)).email == EMAIL
+
+
+async def test_a_new_or_removed_second_factor_is_mailed(env: Env) -> None:
+    from .test_auth_mfa_usecases import _enrolled
+
+    _, _, _, aal2 = await _enrolled(env)
+    (added,) = [m for m in await env.mails(EMAIL) if m.template == "factor-added"]
+    assert "authenticator app" in added.body
+    claims = jwt.decode(aal2.access_token, options={"verify_signature": False})
+    user_id = str(claims["sub"])
+    step_up = Assurance(aal="aal2", amr=("pwd", "otp"), auth_time=int(env.clock.now().timestamp()))
+    await env.service.disable_totp(user_id, step_up)
+    assert [m for m in await env.mails(EMAIL) if m.template == "factor-removed"]

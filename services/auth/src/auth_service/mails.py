@@ -49,6 +49,24 @@ def password_changed(when: dt.datetime) -> tuple[str, str]:
     )
 
 
+def factor_added(when: dt.datetime) -> tuple[str, str]:
+    return (
+        "A second factor was added to your Railguard account",
+        f"An authenticator app (TOTP) was added to this Railguard account at "
+        f"{when:%Y-%m-%d %H:%M} UTC.\nSign-ins now ask for its code. If this was not you, "
+        "reset your password at once.\n" + _SIGNATURE,
+    )
+
+
+def factor_removed(when: dt.datetime) -> tuple[str, str]:
+    return (
+        "The second factor of your Railguard account was removed",
+        f"The authenticator app (TOTP) of this Railguard account was removed at "
+        f"{when:%Y-%m-%d %H:%M} UTC.\nIf this was not you, reset your password at once.\n"
+        + _SIGNATURE,
+    )
+
+
 def verify_email(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
     return (
         "Verify your email address for Railguard",

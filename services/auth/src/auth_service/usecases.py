@@ -1011,6 +1011,8 @@ class AuthService:
         async with self._uow() as uow:
             factor = await uow.totp.for_user(user_id)
             current = await uow.sessions.get(session_id)
+            owner = await uow.users.get(user_id)
+        user_email = owner.email if owner is not None else ""
         if factor is None or factor.confirmed:
             raise FailedPrecondition(
                 "no TOTP enrollment is pending; begin one first", reason="NO_PENDING_ENROLLMENT"
@@ -1050,6 +1052,8 @@ class AuthService:
             await uow.refresh_tokens.add(
                 RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
             )
+            if user_email:
+                await self._send(uow, user_email, "factor-added", mails.factor_added(now))
             await self._audit(
                 uow,
                 "totp.confirm",
@@ -1080,6 +1084,11 @@ class AuthService:
         async with self._uow() as uow:
             await uow.totp.remove(user_id)
             await uow.recovery_codes.remove(user_id)
+            owner = await uow.users.get(user_id)
+            if factor.confirmed and owner is not None:
+                await self._send(
+                    uow, owner.email, "factor-removed", mails.factor_removed(self._clock.now())
+                )
             await self._audit(
                 uow,
                 "totp.disable",

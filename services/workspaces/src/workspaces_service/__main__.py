@@ -39,6 +39,7 @@ from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnit
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.adapters.tables import AUDIT_OUTBOX
 from workspaces_service.invitations import InvitationConfig, InvitationService
+from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import UserDirectory, WorkspacesService
 
@@ -109,7 +110,11 @@ async def build(settings: Settings) -> Wiring:
     )
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
-        WorkspacesServicer(service, invitations),
+        WorkspacesServicer(
+            service,
+            invitations,
+            SecurityLogService(lambda: InvitationsUnitOfWork(sessions, mail_outbox)),
+        ),
         workspaces_service_pb2,
     )
     # on_stop runs in reverse: the relays stop before the engine is disposed

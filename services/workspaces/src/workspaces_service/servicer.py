@@ -15,6 +15,7 @@ from workspaces_service.domain import Member, Role, Workspace
 from workspaces_service.domain.audit_log import AuditEntry
 from workspaces_service.domain.invitation import Invitation
 from workspaces_service.invitations import InvitationService
+from workspaces_service.security_log import SecurityLogService
 from workspaces_service.usecases import UPDATABLE_FIELDS, WorkspacesService
 
 WS = "workspaces/{workspace}"
@@ -89,10 +90,30 @@ def _scoped(name: str, pattern: str = WS, field: str = "name") -> dict[str, str]
 
 class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     def __init__(
-        self, service: WorkspacesService, invitations: InvitationService | None = None
+        self,
+        service: WorkspacesService,
+        invitations: InvitationService | None = None,
+        security_log: SecurityLogService | None = None,
     ) -> None:
         self.service = service
         self.invitations = invitations
+        self.security_log = security_log
+
+    async def ListMySecurityEvents(
+        self, request: pb.ListMySecurityEventsRequest, context: object
+    ) -> pb.ListMySecurityEventsResponse:
+        if self.security_log is None:
+            raise FailedPrecondition("the security log is not enabled", reason="NOT_ENABLED")
+        entries, token = await self.security_log.list_mine(
+            current().principal.require_user(), request.page_size, request.page_token
+        )
+        events = []
+        for entry in entries:
+            msg = event_to_proto(entry.event)
+            msg.name = f"users/me/securityEvents/{entry.sequence}"
+            msg.sequence = entry.sequence
+            events.append(msg)
+        return pb.ListMySecurityEventsResponse(events=events, next_page_token=token)
 
     def _invites(self) -> InvitationService:
         if self.invitations is None:

@@ -111,6 +111,11 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
                 _registered_method=True)
+        self.ListMySecurityEvents = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/ListMySecurityEvents',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
+                _registered_method=True)
         self.ResolveAccess = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
@@ -252,6 +257,15 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMySecurityEvents(self, request, context):
+        """Lists the calling user's own security events, newest first: logins and failed logins,
+        refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+        resets. Read from the account-level audit chain (the events whose target is the user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveAccess(self, request, context):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
@@ -371,6 +385,11 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.AcceptInvitation,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.SerializeToString,
+            ),
+            'ListMySecurityEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMySecurityEvents,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.SerializeToString,
             ),
             'ResolveAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveAccess,
@@ -804,6 +823,33 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/AcceptInvitation',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMySecurityEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/ListMySecurityEvents',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

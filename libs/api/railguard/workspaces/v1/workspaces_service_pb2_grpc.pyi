@@ -72,6 +72,11 @@ class WorkspacesServiceStub:
     invited address. Unknown, used, revoked, expired and another address's tokens all answer
     INVALID_TOKEN.
     """
+    ListMySecurityEvents: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListMySecurityEventsRequest, _workspaces_service_pb2.ListMySecurityEventsResponse]
+    """Lists the calling user's own security events, newest first: logins and failed logins,
+    refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+    resets. Read from the account-level audit chain (the events whose target is the user).
+    """
     ResolveAccess: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -135,6 +140,11 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     """Accepts an invitation with the token of its mail; the caller must be signed in with the
     invited address. Unknown, used, revoked, expired and another address's tokens all answer
     INVALID_TOKEN.
+    """
+    ListMySecurityEvents: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListMySecurityEventsRequest, _workspaces_service_pb2.ListMySecurityEventsResponse]  # type: ignore[assignment]
+    """Lists the calling user's own security events, newest first: logins and failed logins,
+    refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+    resets. Read from the account-level audit chain (the events whose target is the user).
     """
     ResolveAccess: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]  # type: ignore[assignment]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
@@ -286,6 +296,17 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         """Accepts an invitation with the token of its mail; the caller must be signed in with the
         invited address. Unknown, used, revoked, expired and another address's tokens all answer
         INVALID_TOKEN.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMySecurityEvents(
+        self,
+        request: _workspaces_service_pb2.ListMySecurityEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.ListMySecurityEventsResponse, _abc.Awaitable[_workspaces_service_pb2.ListMySecurityEventsResponse]]:
+        """Lists the calling user's own security events, newest first: logins and failed logins,
+        refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+        resets. Read from the account-level audit chain (the events whose target is the user).
         """
 
     @_abc_1.abstractmethod

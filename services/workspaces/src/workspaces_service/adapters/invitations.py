@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
+from workspaces_service.adapters.security_log import SecurityLogRepository
 from workspaces_service.adapters.tables import Base
 from workspaces_service.domain import Role
 from workspaces_service.domain.invitation import Invitation
@@ -171,6 +172,7 @@ class MailRepository:
 class InvitationsUnitOfWork(WorkspacesUnitOfWork):
     invitations: InvitationRepository
     mail: MailRepository
+    security_log: SecurityLogRepository
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
@@ -182,3 +184,4 @@ class InvitationsUnitOfWork(WorkspacesUnitOfWork):
         super()._bind(session)
         self.invitations = InvitationRepository(session)
         self.mail = MailRepository(session, self._mail_outbox)
+        self.security_log = SecurityLogRepository(session)

@@ -6,7 +6,16 @@ import datetime as dt
 
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -77,6 +86,9 @@ class AuditEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    # a user's security log reads the account-level chain by target (migration ws_0005)
+    __table_args__ = (Index("ix_audit_events_ws_target_seq", "workspace_id", "target", "sequence"),)
 
 
 AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)
