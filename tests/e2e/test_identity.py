@@ -166,3 +166,28 @@ async def test_an_invitation_to_an_address_without_an_account(api: Api, stack: S
     assert [i["state"] for i in listed["invitations"]] == ["INVITATION_STATE_ACCEPTED"]
     s, got, _ = await api.call("GET", f"/v1/{ws['name']}", tokens["accessToken"])
     assert s == 200 and got["callerRole"] == "ROLE_ADMIN"
+
+
+async def test_account_deletion_refused_for_a_last_owner_then_done(api: Api, stack: Stack) -> None:
+    email, token, _ = await api.user()
+    s, ws, _ = await api.call("POST", "/v1/workspaces", token, json={"displayName": "Solo"})
+    assert s == 200, ws
+    s, body, _ = await api.call("DELETE", "/v1/users/me", token)
+    assert body["code"] == "LAST_OWNER" and ws["name"] in body["detail"], body
+    other, other_token, _ = await api.user()
+    s, _, _ = await api.call(
+        "POST",
+        f"/v1/{ws['name']}/members",
+        token,
+        json={"email": other, "role": "ROLE_OWNER"},
+    )
+    assert s == 200
+    s, body, _ = await api.call("DELETE", "/v1/users/me", token)
+    assert s == 200, body
+    s, body, _ = await api.call(
+        "POST", "/v1/auth:login", json={"email": email, "password": PASSWORD}
+    )
+    assert s == 401
+    s, members, _ = await api.call("GET", f"/v1/{ws['name']}/members", other_token)
+    assert [m["email"] for m in members["members"]] == [other]
+    await _eml(stack, email, "Your Railguard account was deleted")

@@ -51,6 +51,27 @@ class FakeHasher:
 
 
 @dataclass
+class FakeMemberships:
+    """The workspaces service's RemoveUserMemberships, as a table of (user, workspace, role)."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def remove_all(self, user_id: str) -> list[tuple[str, str]]:
+        owners = {
+            ws: sum(1 for _, w, r in self.rows if w == ws and r == "owner")
+            for _, ws, _ in self.rows
+        }
+        blocking = [
+            (f"workspaces/{ws}", ws.title())
+            for u, ws, role in self.rows
+            if u == user_id and role == "owner" and owners[ws] == 1
+        ]
+        if not blocking:
+            self.rows = [row for row in self.rows if row[0] != user_id]
+        return blocking
+
+
+@dataclass
 class Env:
     service: AuthService
     clock: FakeClock
@@ -60,6 +81,7 @@ class Env:
     pokes: list[int] = field(default_factory=list)
     origin: list[AuditOrigin] = field(default_factory=list)
     mail: MailOutbox | None = None
+    memberships: FakeMemberships = field(default_factory=FakeMemberships)
 
     def uow(self) -> AuthUnitOfWork:
         return AuthUnitOfWork(self.sessions, self.mail)
@@ -103,6 +125,7 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     origin = [ORIGIN]
     sealer = LocalKekSealer(secrets.token_bytes(32))
     mail = MAIL_OUTBOX.with_sealer(sealer)
+    memberships = FakeMemberships()
     service = AuthService(
         lambda: AuthUnitOfWork(sessions, mail),
         clock,
@@ -113,9 +136,10 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
         config,
         origin=lambda: origin[0],
         after_commit=lambda: pokes.append(1),
+        memberships=memberships,
     )
     await service.rotate_signing_keys()
     try:
-        yield Env(service, clock, hasher, sessions, config, pokes, origin, mail)
+        yield Env(service, clock, hasher, sessions, config, pokes, origin, mail, memberships)
     finally:
         await engine.dispose()

@@ -67,6 +67,16 @@ def factor_removed(when: dt.datetime) -> tuple[str, str]:
     )
 
 
+def account_deleted(when: dt.datetime, retention_days: int) -> tuple[str, str]:
+    return (
+        "Your Railguard account was deleted",
+        f"This Railguard account was deleted at {when:%Y-%m-%d %H:%M} UTC: every session was\n"
+        "signed out and every workspace membership removed. Its personal data is erased\n"
+        f"after {retention_days} days.\n\n"
+        "If this was not you, contact your workspace administrator at once.\n" + _SIGNATURE,
+    )
+
+
 def verify_email(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
     return (
         "Verify your email address for Railguard",

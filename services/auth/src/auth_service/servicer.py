@@ -121,6 +121,13 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             tokens=_tokens(await self.service.refresh(request.refresh_token))
         )
 
+    async def DeleteCurrentUser(
+        self, request: pb.DeleteCurrentUserRequest, context: object
+    ) -> empty_pb2.Empty:
+        principal = current().principal
+        await self.service.delete_account(principal.require_user(), _assurance(principal))
+        return empty_pb2.Empty()
+
     async def RequestPasswordReset(
         self, request: pb.RequestPasswordResetRequest, context: object
     ) -> empty_pb2.Empty:

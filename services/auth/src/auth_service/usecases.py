@@ -113,6 +113,12 @@ class Sealer(Protocol):
     async def decrypt(self, ciphertext: str, context: str) -> bytes: ...
 
 
+class Memberships(Protocol):
+    """The user's workspace memberships (the workspaces service's RemoveUserMemberships)."""
+
+    async def remove_all(self, user_id: str) -> list[tuple[str, str]]: ...
+
+
 class TokenSigner(Protocol):
     def generate(self) -> tuple[bytes, bytes]: ...
     def sign(
@@ -162,6 +168,8 @@ class AuthConfig:
     public_url: str = "https://127.0.0.1:8443"
     reset_token_ttl: dt.timedelta = dt.timedelta(minutes=30)
     verify_token_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # How long a deleted account's personal data is kept before it is erased (a tombstone stays).
+    account_retention: dt.timedelta = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +383,7 @@ class AuthService:
         origin: Callable[[], AuditOrigin] = _no_origin,
         after_commit: Callable[[], None] = lambda: None,
         refusals: RefusalThrottle | None = None,
+        memberships: Memberships | None = None,
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
         audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
@@ -382,6 +391,7 @@ class AuthService:
         self._sealer, self._signer, self._config, self._new_id = sealer, signer, config, new_id
         self._origin, self._after_commit = origin, after_commit
         self._refusals = refusals or RefusalThrottle()
+        self._memberships = memberships
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
         self._peppers: dict[str, bytes] = {}
@@ -715,6 +725,67 @@ class AuthService:
             )
             await uow.commit()
         self._after_commit()
+
+    async def delete_account(self, user_id: str, assurance: Assurance) -> None:
+        """The user deletes their own account: step-up first (a recent login; aal2 with a
+        factor), refused while they are the last Owner of a workspace (the error names them),
+        then every membership goes (workspaces service), every session and open challenge
+        ends, live mailed tokens die, and a notice is mailed. Personal data stays for
+        ``account_retention`` and is then erased by ``purge_deleted_accounts``."""
+        user = await self.current_user(user_id)
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        self._require_step_up(assurance, has_factor)
+        if self._memberships is None:
+            raise FailedPrecondition("account deletion is not enabled", reason="NOT_ENABLED")
+        blocking = await self._memberships.remove_all(user_id)
+        if blocking:
+            named = ", ".join(f"{display} ({name})" for name, display in blocking)
+            raise FailedPrecondition(
+                f"you are the last Owner of {named}: transfer ownership or delete "
+                "the workspace first",
+                reason="LAST_OWNER",
+                metadata={"workspaces": ",".join(name for name, _ in blocking)[:1000]},
+            )
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.users.mark_deleted(user_id, now)
+            revoked = await uow.sessions.revoke_all(user_id, now, "account_deleted")
+            await uow.challenges.consume_all(user_id, now)
+            await uow.tokens.retire(user_id, (PASSWORD_RESET, VERIFY_EMAIL, CHANGE_EMAIL), now)
+            await self._send(
+                uow,
+                user.email,
+                "account-deleted",
+                mails.account_deleted(now, self._config.account_retention.days),
+            )
+            await self._audit(
+                uow,
+                "user.delete",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"sessions_revoked": str(revoked), "by": "self"},
+            )
+            await uow.commit()
+        self._after_commit()
+        _log.info("account deleted", extra={"user_id": user_id, "sessions_revoked": revoked})
+
+    async def purge_deleted_accounts(self, batch: int = 100) -> int:
+        """Erase the personal data of accounts deleted longer ago than the retention window,
+        leaving a tombstone (id kept, address freed); the number erased."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            due = await uow.users.deleted_before(now - self._config.account_retention, batch)
+        erased = 0
+        for user_id in due:
+            async with self._uow() as uow:
+                if await uow.users.erase(user_id, now):
+                    await self._audit(uow, "user.purge", _user_name(user_id), actor="system")
+                    await uow.commit()
+                    erased += 1
+        if erased:
+            self._after_commit()
+        return erased
 
     # ---- login, refresh, logout --------------------------------------------------------------
 
@@ -1227,6 +1298,7 @@ class AuthService:
             await uow.tokens.purge(now - dt.timedelta(days=1))
             await uow.throttle.purge(now - idle, now)
             await uow.commit()
+        await self.purge_deleted_accounts()
 
     # ---- deployment PINs ---------------------------------------------------------------------
 

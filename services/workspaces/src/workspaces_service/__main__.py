@@ -33,6 +33,7 @@ from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.mail import mail_relay
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from workspaces_service.accounts import AccountService
 from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
 from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
@@ -114,6 +115,12 @@ async def build(settings: Settings) -> Wiring:
             service,
             invitations,
             SecurityLogService(lambda: InvitationsUnitOfWork(sessions, mail_outbox)),
+            AccountService(
+                lambda: InvitationsUnitOfWork(sessions, mail_outbox),
+                SystemClock(),
+                origin=origin_from_context,
+                after_commit=after_commit,
+            ),
         ),
         workspaces_service_pb2,
     )

@@ -11,6 +11,7 @@ from servicekit import FailedPrecondition, InvalidArgument, current
 from servicekit.audit import AuditEvent, event_from_proto, event_to_proto
 from servicekit.wire import mask_paths, parse_name, timestamp
 
+from workspaces_service.accounts import AccountService
 from workspaces_service.domain import Member, Role, Workspace
 from workspaces_service.domain.audit_log import AuditEntry
 from workspaces_service.domain.invitation import Invitation
@@ -94,10 +95,25 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         service: WorkspacesService,
         invitations: InvitationService | None = None,
         security_log: SecurityLogService | None = None,
+        accounts: AccountService | None = None,
     ) -> None:
         self.service = service
+        self.accounts = accounts
         self.invitations = invitations
         self.security_log = security_log
+
+    async def RemoveUserMemberships(
+        self, request: pb.RemoveUserMembershipsRequest, context: object
+    ) -> pb.RemoveUserMembershipsResponse:
+        if self.accounts is None:
+            raise FailedPrecondition("account removal is not enabled", reason="NOT_ENABLED")
+        if not request.user_id:
+            raise InvalidArgument.field("user_id", "is required", reason="INVALID_ARGUMENT")
+        removal = await self.accounts.remove_user(request.user_id)
+        return pb.RemoveUserMembershipsResponse(
+            removed=removal.removed,
+            sole_owner_workspaces=[_workspace(ws, Role.OWNER) for ws in removal.blocking],
+        )
 
     async def ListMySecurityEvents(
         self, request: pb.ListMySecurityEventsRequest, context: object

@@ -91,6 +91,11 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.DeleteCurrentUser = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/DeleteCurrentUser',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.RequestPasswordReset = channel.unary_unary(
                 '/railguard.auth.v1.AuthService/RequestPasswordReset',
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
@@ -243,6 +248,16 @@ class AuthServiceServicer:
     def ChangeEmail(self, request, context):
         """Starts a change of the calling user's email address: a confirmation link goes to the new
         address. Needs a recent login (and aal2 when the user has a factor).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCurrentUser(self, request, context):
+        """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+        factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+        of any. Sessions end and memberships go at once; personal data is erased after the
+        retention window, leaving a tombstone so audit references stay valid.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -412,6 +427,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'ChangeEmail': grpc.unary_unary_rpc_method_handler(
                     servicer.ChangeEmail,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'DeleteCurrentUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCurrentUser,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
@@ -782,6 +802,33 @@ class AuthService:
             target,
             '/railguard.auth.v1.AuthService/ChangeEmail',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCurrentUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/DeleteCurrentUser',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -63,6 +63,12 @@ class AuthServiceStub:
     """Starts a change of the calling user's email address: a confirmation link goes to the new
     address. Needs a recent login (and aal2 when the user has a factor).
     """
+    DeleteCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]
+    """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+    factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+    of any. Sessions end and memberships go at once; personal data is erased after the
+    retention window, leaving a tombstone so audit references stay valid.
+    """
     RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]
     """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
     address. Answers the same whether or not the address is registered; limited per address
@@ -143,6 +149,12 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ChangeEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangeEmailRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Starts a change of the calling user's email address: a confirmation link goes to the new
     address. Needs a recent login (and aal2 when the user has a factor).
+    """
+    DeleteCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+    factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+    of any. Sessions end and memberships go at once; personal data is erased after the
+    retention window, leaving a tombstone so audit references stay valid.
     """
     RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
@@ -287,6 +299,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Starts a change of the calling user's email address: a confirmation link goes to the new
         address. Needs a recent login (and aal2 when the user has a factor).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCurrentUser(
+        self,
+        request: _auth_service_pb2.DeleteCurrentUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+        factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+        of any. Sessions end and memberships go at once; personal data is erased after the
+        retention window, leaving a tombstone so audit references stay valid.
         """
 
     @_abc_1.abstractmethod

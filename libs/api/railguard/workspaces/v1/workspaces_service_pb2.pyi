@@ -1195,3 +1195,53 @@ class ListMySecurityEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListMySecurityEventsResponse: _TypeAlias = ListMySecurityEventsResponse  # noqa: Y015
+
+@_typing.final
+class RemoveUserMembershipsRequest(_message.Message):
+    """The request of RemoveUserMemberships."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user id."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveUserMembershipsRequest: _TypeAlias = RemoveUserMembershipsRequest  # noqa: Y015
+
+@_typing.final
+class RemoveUserMembershipsResponse(_message.Message):
+    """The response of RemoveUserMemberships."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    SOLE_OWNER_WORKSPACES_FIELD_NUMBER: _builtins.int
+    removed: _builtins.int
+    """How many memberships were removed (0 when refused)."""
+    @_builtins.property
+    def sole_owner_workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Workspace]:
+        """The workspaces of which the user is the last Owner; when set, nothing was removed."""
+
+    def __init__(
+        self,
+        *,
+        removed: _builtins.int = ...,
+        sole_owner_workspaces: _abc.Iterable[Global___Workspace] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed", "sole_owner_workspaces", b"sole_owner_workspaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveUserMembershipsResponse: _TypeAlias = RemoveUserMembershipsResponse  # noqa: Y015

@@ -116,6 +116,11 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
                 _registered_method=True)
+        self.RemoveUserMemberships = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/RemoveUserMemberships',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
+                _registered_method=True)
         self.ResolveAccess = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
@@ -266,6 +271,15 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveUserMemberships(self, request, context):
+        """Removes every membership of a user whose account is being deleted, all or nothing: while
+        the user is the last Owner of a workspace nothing is removed and those workspaces are
+        returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveAccess(self, request, context):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
@@ -390,6 +404,11 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.ListMySecurityEvents,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.SerializeToString,
+            ),
+            'RemoveUserMemberships': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveUserMemberships,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.SerializeToString,
             ),
             'ResolveAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveAccess,
@@ -850,6 +869,33 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/ListMySecurityEvents',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveUserMemberships(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/RemoveUserMemberships',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,11 @@ class WorkspacesServiceStub:
     refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
     resets. Read from the account-level audit chain (the events whose target is the user).
     """
+    RemoveUserMemberships: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.RemoveUserMembershipsRequest, _workspaces_service_pb2.RemoveUserMembershipsResponse]
+    """Removes every membership of a user whose account is being deleted, all or nothing: while
+    the user is the last Owner of a workspace nothing is removed and those workspaces are
+    returned.
+    """
     ResolveAccess: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -145,6 +150,11 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     """Lists the calling user's own security events, newest first: logins and failed logins,
     refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
     resets. Read from the account-level audit chain (the events whose target is the user).
+    """
+    RemoveUserMemberships: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.RemoveUserMembershipsRequest, _workspaces_service_pb2.RemoveUserMembershipsResponse]  # type: ignore[assignment]
+    """Removes every membership of a user whose account is being deleted, all or nothing: while
+    the user is the last Owner of a workspace nothing is removed and those workspaces are
+    returned.
     """
     ResolveAccess: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]  # type: ignore[assignment]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
@@ -307,6 +317,17 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists the calling user's own security events, newest first: logins and failed logins,
         refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
         resets. Read from the account-level audit chain (the events whose target is the user).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveUserMemberships(
+        self,
+        request: _workspaces_service_pb2.RemoveUserMembershipsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.RemoveUserMembershipsResponse, _abc.Awaitable[_workspaces_service_pb2.RemoveUserMembershipsResponse]]:
+        """Removes every membership of a user whose account is being deleted, all or nothing: while
+        the user is the last Owner of a workspace nothing is removed and those workspaces are
+        returned.
         """
 
     @_abc_1.abstractmethod

@@ -182,6 +182,50 @@ class UserRepository:
         except IntegrityError:
             return False
 
+    async def deleted_before(self, cutoff: dt.datetime, limit: int) -> list[str]:
+        """Ids of deleted, not yet erased accounts whose deletion is older than ``cutoff``."""
+        stmt = (
+            select(UserRow.id)
+            .where(
+                UserRow.deleted_at.is_not(None),
+                UserRow.deleted_at < cutoff,
+                UserRow.purged_at.is_(None),
+            )
+            .order_by(UserRow.deleted_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def erase(self, user_id: str, now: dt.datetime) -> bool:
+        """Replace the personal data by a tombstone (the address is freed); the id stays."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.purged_at.is_(None))
+            .values(
+                email=f"{user_id}@deleted.invalid",
+                display_name="",
+                password_hash="!",  # noqa: S106 - no hash: no password opens it
+                email_verified_at=None,
+                purged_at=now,
+                updated_at=now,
+            )
+        )
+        if _rowcount(await self.session.execute(stmt)) != 1:
+            return False
+        sessions = select(SessionRow.id).where(SessionRow.user_id == user_id)
+        await self.session.execute(
+            delete(RefreshTokenRow).where(RefreshTokenRow.session_id.in_(sessions))
+        )
+        for table in (
+            SessionRow,
+            TotpFactorRow,
+            RecoveryCodeRow,
+            MfaChallengeRow,
+            AccountTokenRow,
+        ):
+            await self.session.execute(delete(table).where(table.user_id == user_id))
+        return True
+
     async def mark_deleted(self, user_id: str, now: dt.datetime) -> None:
         stmt = update(UserRow).where(UserRow.id == user_id).values(deleted_at=now, updated_at=now)
         await self.session.execute(stmt)

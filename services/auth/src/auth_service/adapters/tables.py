@@ -28,6 +28,9 @@ class UserRow(Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # When the current address was proven by a verification link (auth_0004); NULL until then.
     email_verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When a deleted account's personal data was erased, leaving this row as a tombstone
+    # (auth_0005): the id stays, so audit references to users/{id} stay valid.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SessionRow(Base):
