@@ -9,7 +9,7 @@ Service settings (``RAILGUARD_*``; defaults in brackets):
 ``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
 ``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
 ``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most],
-``AUDIT_RELAY_INTERVAL`` [1 s], ``AUTH_ACCOUNT_RETENTION_DAYS`` [30: then a deleted account's
+``AUDIT_RELAY_INTERVAL`` [1 s], ``SIGNUP_POLICY`` [open; invite-only; domains:a.example,b.example], ``AUTH_ACCOUNT_RETENTION_DAYS`` [30: then a deleted account's
 personal data is erased, a tombstone stays], ``PUBLIC_URL`` [https://127.0.0.1:8443, the edge: links in
 mails], ``SMTP_URL`` / ``SMTP_PASSWORD`` / ``SMTP_CA_FILE`` / ``MAIL_FROM`` /
 ``MAIL_RELAY_INTERVAL`` (servicekit.mail; without ``SMTP_URL`` mails are ``.eml`` files under
@@ -54,12 +54,13 @@ from servicekit.mail import mail_relay
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
-from auth_service.adapters.memberships import GrpcMemberships
+from auth_service.adapters.memberships import GrpcInvitations, GrpcMemberships
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
 from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
+from auth_service.domain.signup_policy import SignupPolicy
 from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
 
@@ -95,6 +96,7 @@ def load_config(settings: Settings) -> AuthConfig:
         deployment_token_ttl=seconds("AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS", 900),
         public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443"),
         account_retention=dt.timedelta(days=settings.get_int("AUTH_ACCOUNT_RETENTION_DAYS", 30)),
+        signup=SignupPolicy.parse(settings.get("SIGNUP_POLICY", "open")),
         issuer=settings.issuer,
         audience=settings.audience,
         access_token_ttl=access_ttl,
@@ -185,6 +187,7 @@ async def build(settings: Settings) -> Wiring:
         origin=origin_from_context,
         after_commit=after_commit,
         memberships=GrpcMemberships(channel),
+        invitations=GrpcInvitations(channel),
     )
     try:
         await service.rotate_signing_keys()

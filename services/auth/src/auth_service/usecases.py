@@ -95,6 +95,7 @@ from auth_service.domain.account_token import (
     account_token_well_formed,
     new_account_token,
 )
+from auth_service.domain.signup_policy import SignupPolicy
 
 _log = logging.getLogger("auth_service")
 
@@ -117,6 +118,12 @@ class Memberships(Protocol):
     """The user's workspace memberships (the workspaces service's RemoveUserMemberships)."""
 
     async def remove_all(self, user_id: str) -> list[tuple[str, str]]: ...
+
+
+class Invitations(Protocol):
+    """Whether an address has a pending workspace invitation (for an invite-only sign-up)."""
+
+    async def pending_for(self, email: str) -> bool: ...
 
 
 class TokenSigner(Protocol):
@@ -170,6 +177,7 @@ class AuthConfig:
     verify_token_ttl: dt.timedelta = dt.timedelta(hours=24)
     # How long a deleted account's personal data is kept before it is erased (a tombstone stays).
     account_retention: dt.timedelta = dt.timedelta(days=30)
+    signup: SignupPolicy = field(default_factory=SignupPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +392,7 @@ class AuthService:
         after_commit: Callable[[], None] = lambda: None,
         refusals: RefusalThrottle | None = None,
         memberships: Memberships | None = None,
+        invitations: Invitations | None = None,
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
         audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
@@ -392,6 +401,7 @@ class AuthService:
         self._origin, self._after_commit = origin, after_commit
         self._refusals = refusals or RefusalThrottle()
         self._memberships = memberships
+        self._invitations = invitations
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
         self._peppers: dict[str, bytes] = {}
@@ -521,6 +531,7 @@ class AuthService:
         address = validate_email(email)
         name = validate_display_name(display_name)
         normalized = check_password(password, address, self._blocklist)
+        await self._check_signup_policy(address)
         # Per address (a victim's mailbox is not flooded); per IP the edge's auth class limits.
         await self._reserve(
             self._mail_buckets("signup", address, client_ip)[1:], "SIGNUP_THROTTLED"
@@ -575,6 +586,15 @@ class AuthService:
             await uow.commit()
         self._after_commit()
         return user
+
+    async def _check_signup_policy(self, address: str) -> None:
+        policy = self._config.signup
+        invited = False
+        if policy.needs_invitation:
+            if self._invitations is None:
+                raise FailedPrecondition("invitations are not reachable", reason="NOT_ENABLED")
+            invited = await self._invitations.pending_for(address)
+        policy.check(address, invited)
 
     async def send_verification_email(self, user_id: str, client_ip: str = "") -> None:
         """Mail a fresh verification link (the previous one stops working)."""

@@ -221,6 +221,10 @@ class InvitationService:
         assert revoked is not None
         return revoked
 
+    async def pending_for(self, email: str) -> bool:
+        async with self._uow() as uow:
+            return await uow.invitations.pending_for(email.strip().lower(), self._clock.now())
+
     async def accept(self, user_id: str, token: str) -> Member:
         """Join as the invited role; the caller must be signed in with the invited address."""
         if not invitation_token_well_formed(token):

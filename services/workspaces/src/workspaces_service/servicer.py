@@ -102,6 +102,13 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         self.invitations = invitations
         self.security_log = security_log
 
+    async def CheckPendingInvitation(
+        self, request: pb.CheckPendingInvitationRequest, context: object
+    ) -> pb.CheckPendingInvitationResponse:
+        return pb.CheckPendingInvitationResponse(
+            pending=await self._invites().pending_for(request.email)
+        )
+
     async def RemoveUserMemberships(
         self, request: pb.RemoveUserMembershipsRequest, context: object
     ) -> pb.RemoveUserMembershipsResponse:

@@ -1245,3 +1245,47 @@ class RemoveUserMembershipsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveUserMembershipsResponse: _TypeAlias = RemoveUserMembershipsResponse  # noqa: Y015
+
+@_typing.final
+class CheckPendingInvitationRequest(_message.Message):
+    """The request of CheckPendingInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The email address, normalised to lower case."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPendingInvitationRequest: _TypeAlias = CheckPendingInvitationRequest  # noqa: Y015
+
+@_typing.final
+class CheckPendingInvitationResponse(_message.Message):
+    """The response of CheckPendingInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PENDING_FIELD_NUMBER: _builtins.int
+    pending: _builtins.bool
+    """Whether a pending, unexpired invitation of the address exists."""
+    def __init__(
+        self,
+        *,
+        pending: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pending", b"pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPendingInvitationResponse: _TypeAlias = CheckPendingInvitationResponse  # noqa: Y015

@@ -121,6 +121,11 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
                 _registered_method=True)
+        self.CheckPendingInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/CheckPendingInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.FromString,
+                _registered_method=True)
         self.ResolveAccess = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
@@ -280,6 +285,13 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckPendingInvitation(self, request, context):
+        """Tells whether an email address has a pending invitation (for an invite-only sign-up).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveAccess(self, request, context):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
@@ -409,6 +421,11 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.RemoveUserMemberships,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.SerializeToString,
+            ),
+            'CheckPendingInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPendingInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.SerializeToString,
             ),
             'ResolveAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveAccess,
@@ -896,6 +913,33 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/RemoveUserMemberships',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPendingInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/CheckPendingInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,8 @@ class WorkspacesServiceStub:
     the user is the last Owner of a workspace nothing is removed and those workspaces are
     returned.
     """
+    CheckPendingInvitation: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.CheckPendingInvitationRequest, _workspaces_service_pb2.CheckPendingInvitationResponse]
+    """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
     ResolveAccess: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -156,6 +158,8 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     the user is the last Owner of a workspace nothing is removed and those workspaces are
     returned.
     """
+    CheckPendingInvitation: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.CheckPendingInvitationRequest, _workspaces_service_pb2.CheckPendingInvitationResponse]  # type: ignore[assignment]
+    """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
     ResolveAccess: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]  # type: ignore[assignment]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -329,6 +333,14 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         the user is the last Owner of a workspace nothing is removed and those workspaces are
         returned.
         """
+
+    @_abc_1.abstractmethod
+    def CheckPendingInvitation(
+        self,
+        request: _workspaces_service_pb2.CheckPendingInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.CheckPendingInvitationResponse, _abc.Awaitable[_workspaces_service_pb2.CheckPendingInvitationResponse]]:
+        """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
 
     @_abc_1.abstractmethod
     def ResolveAccess(

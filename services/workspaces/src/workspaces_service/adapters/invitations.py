@@ -114,6 +114,19 @@ class InvitationRepository:
         )
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def pending_for(self, email: str, now: dt.datetime) -> bool:
+        stmt = (
+            select(InvitationRow.id)
+            .where(
+                InvitationRow.email == email,
+                InvitationRow.accepted_at.is_(None),
+                InvitationRow.revoked_at.is_(None),
+                InvitationRow.expires_at > now,
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
     async def revoke(self, invitation_id: str, now: dt.datetime) -> bool:
         stmt = (
             update(InvitationRow)
