@@ -104,7 +104,8 @@ class Mail:
         msg["Date"] = email.utils.format_datetime(self.created_at)
         msg["Message-ID"] = f"<{self.id}@railguard>"
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(self.body)
+        # 7bit when possible, so the .eml file reads (and its links click) as written
+        msg.set_content(self.body, cte="7bit" if self.body.isascii() else "quoted-printable")
         return msg
 
 

@@ -76,6 +76,7 @@ async def test_sign_up_verify_reset_and_a_workspace_that_requires_verified_membe
 
     path, verify = await _eml(stack, address, "Verify your email address for Railguard")
     token = _token(verify)
+    assert f"/verify-email?token={token}" in path.read_text()  # readable, clickable as written
     s, _, _ = await api.call("POST", "/v1/users:verifyEmail", json={"token": token})
     assert s == 200
     s, body, _ = await api.call("POST", "/v1/users:verifyEmail", json={"token": token})

@@ -80,8 +80,8 @@ def account_deleted(when: dt.datetime, retention_days: int) -> tuple[str, str]:
 def verify_email(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
     return (
         "Verify your email address for Railguard",
-        "Please confirm that this address belongs to your new Railguard account by opening\n"
-        f"this link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
+        "Please confirm that this address belongs to your new Railguard account by\n"
+        f"opening this link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
         f"    {link(public_url, '/verify-email', token)}\n\n"
         "If you did not sign up, ignore this mail; the account stays unverified.\n" + _SIGNATURE,
     )
