@@ -1686,6 +1686,9 @@ class AuthService:
         async with self._uow() as uow:
             user = await uow.users.by_email(address)
             if user is None or user.deleted:
+                # the sealing a real mail costs (a KMS round trip with Vault), so the timing of
+                # the answer does not tell a registered address from another
+                await self._sealer.encrypt(bytes(1024), "mail/decoy")
                 return
             token_id = await self._store_token(
                 uow, PASSWORD_RESET, digest, user.id, user.email, self._config.reset_token_ttl
