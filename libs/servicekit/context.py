@@ -43,6 +43,8 @@ class Principal:
     auth_time: int = 0
     # From the access token's ``email_verified`` claim; an edge-side decision only (not relayed).
     email_verified: bool = False
+    # The client's User-Agent (informational; shown with new sessions in the security log).
+    user_agent: str = ""
 
     @classmethod
     def from_proto(cls, msg: access_pb2.Principal) -> Principal:
@@ -57,6 +59,7 @@ class Principal:
             role=msg.role,
             client_ip=msg.client_ip,
             auth_time=msg.auth_time,
+            user_agent=msg.user_agent,
         )
 
     def to_proto(self, request_id: str = "") -> access_pb2.Principal:
@@ -72,6 +75,7 @@ class Principal:
             client_ip=self.client_ip,
             auth_time=self.auth_time,
             request_id=request_id,
+            user_agent=self.user_agent,
         )
 
     @property

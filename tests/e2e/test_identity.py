@@ -123,6 +123,12 @@ async def test_sign_up_verify_reset_and_a_workspace_that_requires_verified_membe
     assert wanted <= set(actions), actions
     logins = [e for e in log["events"] if e["action"] == "user.login"]
     assert any(e.get("outcome") == "AUDIT_OUTCOME_DENIED" for e in logins)  # the failed one
+    assert any(
+        e.get("metadata", {})
+        .get("userAgent", e.get("metadata", {}).get("user_agent", ""))
+        .startswith("python-httpx")
+        for e in logins
+    ), logins
     assert all(e["clientIp"] for e in logins) and any(
         "sessionId" in str(e) or "session_id" in str(e) for e in logins
     )

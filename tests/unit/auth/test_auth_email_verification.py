@@ -126,3 +126,20 @@ async def test_a_new_or_removed_second_factor_is_mailed(env: Env) -> None:
     step_up = Assurance(aal="aal2", amr=("pwd", "otp"), auth_time=int(env.clock.now().timestamp()))
     await env.service.disable_totp(user_id, step_up)
     assert [m for m in await env.mails(EMAIL) if m.template == "factor-removed"]
+
+
+async def test_a_new_session_records_the_user_agent_and_never_a_secret_like_one(env: Env) -> None:
+    agents = [
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0\x07",
+        "curl eyJhbGciOiJFZERTQSJ9.e30.x",
+    ]
+    env.service._user_agent = lambda: agents[0]  # noqa: SLF001 - what the edge would forward
+    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.service.login(EMAIL, PASSWORD)
+    env.service._user_agent = lambda: agents[1]  # noqa: SLF001
+    await env.service.login(EMAIL, PASSWORD)
+    logins = await env.audit("user.login")
+    assert [e.metadata["user_agent"] for e in logins] == [
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+        "(withheld)",
+    ]

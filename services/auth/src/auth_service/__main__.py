@@ -44,6 +44,7 @@ from servicekit import (
     SystemClock,
     Wiring,
     create_engine,
+    current,
     open_channel,
     origin_from_context,
     run_service,
@@ -188,6 +189,7 @@ async def build(settings: Settings) -> Wiring:
         after_commit=after_commit,
         memberships=GrpcMemberships(channel),
         invitations=GrpcInvitations(channel),
+        user_agent=lambda: current().principal.user_agent,
     )
     try:
         await service.rotate_signing_keys()

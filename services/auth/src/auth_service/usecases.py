@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from servicekit.audit import AuditEvent, AuditOrigin, Outcome
+from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
 from servicekit.clock import Clock
 from servicekit.errors import (
     AlreadyExists,
@@ -393,6 +393,7 @@ class AuthService:
         refusals: RefusalThrottle | None = None,
         memberships: Memberships | None = None,
         invitations: Invitations | None = None,
+        user_agent: Callable[[], str] = lambda: "",
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
         audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
@@ -402,6 +403,7 @@ class AuthService:
         self._refusals = refusals or RefusalThrottle()
         self._memberships = memberships
         self._invitations = invitations
+        self._user_agent = user_agent
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
         self._peppers: dict[str, bytes] = {}
@@ -422,8 +424,13 @@ class AuthService:
         client_ip: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> AuditEvent:
-        """An event of the call being served; only ids, counts and reasons go in ``metadata``."""
+        """An event of the call being served; only ids, counts and reasons go in ``metadata``.
+        A new session's event also carries the client's user agent (for the security log)."""
         origin = self._origin()
+        if metadata and "session_id" in metadata and action in _SESSION_STARTS:
+            agent = _safe_user_agent(self._user_agent())
+            if agent:
+                metadata = {**metadata, "user_agent": agent}
         return AuditEvent.new(
             workspace_id=workspace_id,
             actor=actor,
@@ -1889,6 +1896,19 @@ class AuthService:
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
         return user is not None and user.email_verified
+
+
+_SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
+
+
+def _safe_user_agent(raw: str) -> str:
+    """Printable ASCII, at most 200 characters, and nothing that looks like a secret."""
+    agent = "".join(ch for ch in raw if 32 <= ord(ch) < 127)[:200]
+    try:
+        check_metadata({"user_agent": agent})
+    except AuditMetadataError:
+        return "(withheld)"
+    return agent
 
 
 def _joined(values: Sequence[str], limit: int = 256) -> str:

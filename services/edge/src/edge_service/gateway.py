@@ -366,7 +366,11 @@ class Gateway:
             (w for v in path_params.values() if (w := workspace_id_from_name(v))), None
         )
         forwarded, view = await authorize(rule, principal, workspace_id, self.access)
-        forwarded = dataclasses.replace(forwarded, client_ip=client_ip)
+        forwarded = dataclasses.replace(
+            forwarded,
+            client_ip=client_ip,
+            user_agent=_printable(request.headers.get("user-agent", ""))[:200],
+        )
         if not rule.public:
             who = (
                 f"key:{forwarded.api_key_id}"
@@ -401,6 +405,10 @@ class Gateway:
         if not decision.allowed:
             raise _RateLimited(decision.headers(), decision.retry_after)
         return decision.headers()
+
+
+def _printable(value: str) -> str:
+    return "".join(ch for ch in value if ch.isprintable() and ord(ch) < 127)
 
 
 class _RateLimited(errors.ResourceExhausted):

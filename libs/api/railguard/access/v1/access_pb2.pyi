@@ -214,6 +214,7 @@ class Principal(_message.Message):
     CLIENT_IP_FIELD_NUMBER: _builtins.int
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id, for a user principal and for an API key (its creator)."""
     session_id: _builtins.str
@@ -232,6 +233,10 @@ class Principal(_message.Message):
     """When the user last authenticated with a password, in Unix seconds (for step-up checks)."""
     request_id: _builtins.str
     """The request id, for correlating logs across services."""
+    user_agent: _builtins.str
+    """The client's User-Agent header, at most 200 printable characters (informational: it is
+    shown with new sessions in the user's security log, never used for a decision).
+    """
     @_builtins.property
     def amr(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Authentication methods used, such as "pwd" and "otp"."""
@@ -254,10 +259,11 @@ class Principal(_message.Message):
         client_ip: _builtins.str = ...,
         auth_time: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_agent", b"user_agent", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
