@@ -307,3 +307,17 @@ async def test_my_security_events_are_mine_newest_first_and_paginated(server: Se
             metadata=as_user("u2"),
         )
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_address_is_invited_at_most_five_times_a_day(server: Server) -> None:
+    ws_id = await _team(server)
+    for _ in range(5):
+        await _invite(server, ws_id, "dave@example.com", USER)
+        server.clock.advance(1)
+    assert await _fails(_invite(server, ws_id, "dave@example.com", USER)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "INVITATION_THROTTLED",
+    )
+    await _invite(server, ws_id, "erin@example.com", USER)  # another address is not affected
+    server.clock.advance(days=1)
+    await _invite(server, ws_id, "dave@example.com", USER)

@@ -689,7 +689,10 @@ class AuthService:
         now = self._clock.now()
         if record is None or not record.usable(now):
             raise _invalid_token()
-        user = await self.current_user(record.user_id)
+        async with self._uow() as uow:
+            user = await uow.users.get(record.user_id)
+        if user is None or user.deleted:
+            raise _invalid_token()
         async with self._uow() as uow:
             if not await uow.tokens.consume(record.id, now):
                 raise _invalid_token()

@@ -19,7 +19,13 @@ from urllib.parse import urlencode
 
 from servicekit.audit import AuditEvent, AuditOrigin
 from servicekit.clock import Clock
-from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from servicekit.mail import Mail
 from servicekit.pagination import encode_token, page_request
 
@@ -43,6 +49,9 @@ _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are no
 class InvitationConfig:
     public_url: str = "https://127.0.0.1:8443"
     ttl: dt.timedelta = TTL
+    # At most this many invitations of one address per workspace a day (its mailbox is not
+    # flooded); the edge's WRITE class limits each caller as well.
+    per_address_daily: int = 5
 
 
 def _invalid_invitation() -> InvalidArgument:
@@ -141,6 +150,15 @@ class InvitationService:
         async with self._uow() as uow:
             ws, actor = await self._admin_of_live(uow, ws_id, actor_id)
             check_can_assign(actor.role, None, new_role, await uow.members.count_owners(ws_id))
+            day_ago = now - dt.timedelta(days=1)
+            if await uow.invitations.count_since(ws_id, address, day_ago) >= (
+                self._config.per_address_daily
+            ):
+                raise ResourceExhausted(
+                    "too many invitations of this address today; retry later",
+                    reason="INVITATION_THROTTLED",
+                    retry_after=3600,
+                )
             await uow.invitations.revoke_pending_for(ws_id, address, now)
             invitation = Invitation(
                 self._new_id(),

@@ -6,7 +6,7 @@ import datetime as dt
 
 from servicekit.db import UtcDateTime
 from servicekit.mail import Mail, MailOutbox
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, or_, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -113,6 +113,14 @@ class InvitationRepository:
             .execution_options(synchronize_session=False)
         )
         return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def count_since(self, workspace_id: str, email: str, since: dt.datetime) -> int:
+        stmt = select(func.count()).where(
+            InvitationRow.workspace_id == workspace_id,
+            InvitationRow.email == email,
+            InvitationRow.created_at >= since,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def pending_for(self, email: str, now: dt.datetime) -> bool:
         stmt = (
