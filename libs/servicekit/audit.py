@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
@@ -54,6 +54,9 @@ __all__ = [
     "AuditOrigin",
     "AuditOutbox",
     "AuditRelay",
+    "OutboxRelay",
+    "OutboxSink",
+    "OutboxSource",
     "relay_now",
     "AuditSink",
     "GrpcAuditSink",
@@ -395,8 +398,39 @@ class GrpcAuditSink:
         await call(self._stub.AppendAuditEvents, request, timeout=self._timeout)
 
 
-class AuditRelay:
+class OutboxItem(Protocol):
+    """Something an outbox holds: it is marked sent by its id."""
+
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=OutboxItem)
+ItemT_contra = TypeVar("ItemT_contra", bound=OutboxItem, contravariant=True)
+
+
+class OutboxSource(Protocol[ItemT]):
+    """An outbox the relay drains (:class:`AuditOutbox`, ``servicekit.mail.MailOutbox``)."""
+
+    async def unsent(self, session: AsyncSession, limit: int) -> list[ItemT]: ...
+
+    async def mark_sent(
+        self, session: AsyncSession, ids: Sequence[str], now: dt.datetime
+    ) -> None: ...
+
+
+class OutboxSink(Protocol[ItemT_contra]):
+    """Where a relay hands its items (:class:`AuditSink` for events, a mail sender for mails)."""
+
+    async def append(self, events: Sequence[ItemT_contra]) -> None: ...
+
+
+class OutboxRelay(Generic[ItemT]):
     """A background task that drains an outbox into a sink, in order, at least once.
+
+    :class:`AuditRelay` relays audit events; ``servicekit.mail`` relays mails with the same
+    mechanism: any :class:`OutboxSource` and :class:`OutboxSink` of one item type will do;
+    ``name`` names the task and its log lines.
 
     ``start()`` from the composition root and put ``stop`` in ``Wiring.on_stop``. ``poke()``
     wakes it right after a commit; otherwise it polls every ``interval`` seconds. Several
@@ -407,15 +441,16 @@ class AuditRelay:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        outbox: AuditOutbox,
-        sink: AuditSink,
+        outbox: OutboxSource[ItemT],
+        sink: OutboxSink[ItemT],
         *,
         clock: Clock | None = None,
         batch_size: int = 100,
         interval: float = 1.0,
         max_backoff: float = 30.0,
+        name: str = "audit-relay",
     ) -> None:
-        self._sessions, self._outbox, self._sink = sessions, outbox, sink
+        self._sessions, self._outbox, self._sink, self._name = sessions, outbox, sink, name
         self._clock = clock or SystemClock()
         self._batch_size, self._interval, self._max_backoff = batch_size, interval, max_backoff
         self._wake = asyncio.Event()
@@ -446,7 +481,7 @@ class AuditRelay:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audit-relay")
+            self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self, final_drain: float = 2.0) -> None:
         """Stop the loop, then ship what is queued for at most ``final_drain`` seconds.
@@ -476,10 +511,14 @@ class AuditRelay:
             except Exception as exc:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
                 # a known outage (sink or database down) is one line; anything else its traceback
                 known = isinstance(exc, RailguardError) or unavailable_from(exc) is not None
-                _log.warning("audit relay failed; retrying", exc_info=not known)
+                _log.warning("%s failed; retrying", self._name, exc_info=not known)
                 delay = min(max(delay * 2, self._interval), self._max_backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+
+class AuditRelay(OutboxRelay[AuditEvent]):
+    """The relay of a service's audit outbox (see :class:`OutboxRelay`)."""
 
 
 async def relay_now(

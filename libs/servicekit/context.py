@@ -42,6 +42,10 @@ class Principal:
     client_ip: str = ""
     auth_time: int = 0
     api_key_restricted: bool = False  # the key has CIDRs, origins or an expiry
+    # From the access token's ``email_verified`` claim; an edge-side decision only (not relayed).
+    email_verified: bool = False
+    # The client's User-Agent (informational; shown with new sessions in the security log).
+    user_agent: str = ""
 
     @classmethod
     def from_proto(cls, msg: access_pb2.Principal) -> Principal:
@@ -57,6 +61,7 @@ class Principal:
             client_ip=msg.client_ip,
             auth_time=msg.auth_time,
             api_key_restricted=msg.api_key_restricted,
+            user_agent=msg.user_agent,
         )
 
     def to_proto(self, request_id: str = "") -> access_pb2.Principal:
@@ -73,6 +78,7 @@ class Principal:
             auth_time=self.auth_time,
             request_id=request_id,
             api_key_restricted=self.api_key_restricted,
+            user_agent=self.user_agent,
         )
 
     @property

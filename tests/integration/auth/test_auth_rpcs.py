@@ -91,10 +91,13 @@ async def test_sign_up_refusals(
     assert password not in message or len(password) < 4
 
 
-async def test_sign_up_with_a_taken_email(auth_server: AuthServer) -> None:
-    await _sign_up(auth_server)
-    code, reason, _ = await _fails(_sign_up(auth_server, EMAIL.upper()))
-    assert (code, reason) == (grpc.StatusCode.ALREADY_EXISTS, "EMAIL_TAKEN")
+async def test_sign_up_with_a_taken_email_answers_like_a_new_one(auth_server: AuthServer) -> None:
+    # Was ALREADY_EXISTS / EMAIL_TAKEN; issue 13: the answer must not reveal who is registered.
+    first = await _sign_up(auth_server)
+    second = await _sign_up(auth_server, EMAIL.upper())
+    assert second.email == first.email and second.id != first.id
+    assert second.ListFields()[0][0].name == first.ListFields()[0][0].name
+    assert not second.email_verified and not first.email_verified
 
 
 async def test_get_current_user_needs_a_user(auth_server: AuthServer) -> None:

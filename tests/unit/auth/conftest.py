@@ -16,9 +16,10 @@ from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import LocalKekSealer
-from auth_service.adapters.tables import AUDIT_OUTBOX
+from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
 from auth_service.usecases import AuthConfig, AuthService
 from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
+from servicekit.mail import Mail, MailOutbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testkit import FakeClock
@@ -50,6 +51,27 @@ class FakeHasher:
 
 
 @dataclass
+class FakeMemberships:
+    """The workspaces service's RemoveUserMemberships, as a table of (user, workspace, role)."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def remove_all(self, user_id: str) -> list[tuple[str, str]]:
+        owners = {
+            ws: sum(1 for _, w, r in self.rows if w == ws and r == "owner")
+            for _, ws, _ in self.rows
+        }
+        blocking = [
+            (f"workspaces/{ws}", ws.title())
+            for u, ws, role in self.rows
+            if u == user_id and role == "owner" and owners[ws] == 1
+        ]
+        if not blocking:
+            self.rows = [row for row in self.rows if row[0] != user_id]
+        return blocking
+
+
+@dataclass
 class Env:
     service: AuthService
     clock: FakeClock
@@ -58,9 +80,18 @@ class Env:
     config: AuthConfig
     pokes: list[int] = field(default_factory=list)
     origin: list[AuditOrigin] = field(default_factory=list)
+    mail: MailOutbox | None = None
+    memberships: FakeMemberships = field(default_factory=FakeMemberships)
 
     def uow(self) -> AuthUnitOfWork:
-        return AuthUnitOfWork(self.sessions)
+        return AuthUnitOfWork(self.sessions, self.mail)
+
+    async def mails(self, to: str = "") -> list[Mail]:
+        """The mails waiting in the outbox (opened), those to ``to`` only when given."""
+        assert self.mail is not None
+        async with self.sessions() as session:
+            found = await self.mail.unsent(session, 1000)
+        return [m for m in found if not to or m.to == to]
 
     async def audit(self, action: str = "") -> list[AuditEvent]:
         """The outbox's events in order, those of ``action`` only when given."""
@@ -92,19 +123,23 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     clock, hasher, config = FakeClock(), FakeHasher(), AuthConfig()
     pokes: list[int] = []
     origin = [ORIGIN]
+    sealer = LocalKekSealer(secrets.token_bytes(32))
+    mail = MAIL_OUTBOX.with_sealer(sealer)
+    memberships = FakeMemberships()
     service = AuthService(
-        lambda: AuthUnitOfWork(sessions),
+        lambda: AuthUnitOfWork(sessions, mail),
         clock,
         hasher,
         blocklist,
-        LocalKekSealer(secrets.token_bytes(32)),
+        sealer,
         Ed25519JwtSigner(),
         config,
         origin=lambda: origin[0],
         after_commit=lambda: pokes.append(1),
+        memberships=memberships,
     )
     await service.rotate_signing_keys()
     try:
-        yield Env(service, clock, hasher, sessions, config, pokes, origin)
+        yield Env(service, clock, hasher, sessions, config, pokes, origin, mail, memberships)
     finally:
         await engine.dispose()

@@ -189,7 +189,9 @@ async def test_logout_revoke_and_change_password(env: Env) -> None:
 async def test_refused_mutations_record_nothing(env: Env) -> None:
     user_id, _ = await _user(env)
     before = await env.audit()
-    await _refused(env.service.sign_up(EMAIL, PASSWORD, ""))  # EMAIL_TAKEN
+    # A taken address is no longer refused (issue 13: sign-up must not reveal who is
+    # registered); it records a DENIED event for the owner, see test_auth_email_verification.
+    await _refused(env.service.sign_up("not-an-address", PASSWORD, ""))
     await _refused(env.service.revoke_session(user_id, "missing"))
     await _refused(env.service.logout(user_id, "missing"))
     await _refused(env.service.clear_deployment_pin("w1", "d1"))

@@ -9,7 +9,11 @@ Service settings (``RAILGUARD_*``; defaults in brackets):
 ``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
 ``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
 ``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most],
-``AUDIT_RELAY_INTERVAL`` [1 s].
+``AUDIT_RELAY_INTERVAL`` [1 s], ``SIGNUP_POLICY`` [open; invite-only; domains:a.example,b.example], ``AUTH_ACCOUNT_RETENTION_DAYS`` [30: then a deleted account's
+personal data is erased, a tombstone stays], ``PUBLIC_URL`` [https://127.0.0.1:8443, the edge: links in
+mails], ``SMTP_URL`` / ``SMTP_PASSWORD`` / ``SMTP_CA_FILE`` / ``MAIL_FROM`` /
+``MAIL_RELAY_INTERVAL`` (servicekit.mail; without ``SMTP_URL`` mails are ``.eml`` files under
+``<state_dir>/mail``).
 
 Audit events (sign-up, logins, MFA, sessions, PINs, …) are written to ``auth_audit_outbox`` in
 the change's transaction and relayed by an ``AuditRelay`` to the workspaces service's internal
@@ -42,6 +46,7 @@ from servicekit import (
     SystemClock,
     Wiring,
     create_engine,
+    current,
     open_channel,
     origin_from_context,
     run_service,
@@ -49,15 +54,18 @@ from servicekit import (
 )
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
+from servicekit.mail import mail_relay
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.lifecycle import destroy_workspace_pins, record_workspace_purge
+from auth_service.adapters.memberships import GrpcInvitations, GrpcMemberships
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
-from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
+from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
+from auth_service.domain.signup_policy import SignupPolicy
 from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
 
@@ -91,6 +99,9 @@ def load_config(settings: Settings) -> AuthConfig:
         totp_issuer=settings.get("AUTH_TOTP_ISSUER", "Railguard"),
         deployment_audience=settings.get("AUTH_DEPLOYMENT_AUDIENCE", "railguard-agent-ui"),
         deployment_token_ttl=seconds("AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS", 900),
+        public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443"),
+        account_retention=dt.timedelta(days=settings.get_int("AUTH_ACCOUNT_RETENTION_DAYS", 30)),
+        signup=SignupPolicy.parse(settings.get("SIGNUP_POLICY", "open")),
         issuer=settings.issuer,
         audience=settings.audience,
         access_token_ttl=access_ttl,
@@ -162,8 +173,16 @@ async def build(settings: Settings) -> Wiring:
         interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
     )
     relay.start()
+    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
+    mailer = mail_relay(settings, sessions, mail_outbox)
+    mailer.start()
+
+    def after_commit() -> None:
+        relay.poke()
+        mailer.poke()
+
     service = AuthService(
-        lambda: AuthUnitOfWork(sessions),
+        lambda: AuthUnitOfWork(sessions, mail_outbox),
         SystemClock(),
         hasher,
         load_common_passwords(),
@@ -171,11 +190,15 @@ async def build(settings: Settings) -> Wiring:
         Ed25519JwtSigner(),
         load_config(settings),
         origin=origin_from_context,
-        after_commit=relay.poke,
+        after_commit=after_commit,
+        memberships=GrpcMemberships(channel),
+        invitations=GrpcInvitations(channel),
+        user_agent=lambda: current().principal.user_agent,
     )
     try:
         await service.rotate_signing_keys()
     except BaseException:
+        await mailer.stop()
         await relay.stop()
         await channel.close()
         raise
@@ -206,7 +229,14 @@ async def build(settings: Settings) -> Wiring:
     # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last
     return Wiring(
         [registration],
-        on_stop=[engine.dispose, kms.close, channel.close, relay.stop, stop_maintenance],
+        on_stop=[
+            engine.dispose,
+            kms.close,
+            channel.close,
+            relay.stop,
+            mailer.stop,
+            stop_maintenance,
+        ],
     )
 
 

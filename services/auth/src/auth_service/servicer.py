@@ -26,6 +26,7 @@ def _user(u: User) -> pb.User:
         email=u.email,
         display_name=u.display_name,
         create_time=timestamp(u.created_at),
+        email_verified=u.email_verified,
     )
 
 
@@ -87,8 +88,28 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
 
     async def SignUp(self, request: pb.SignUpRequest, context: object) -> pb.User:
-        user = await self.service.sign_up(request.email, request.password, request.display_name)
+        user = await self.service.sign_up(
+            request.email, request.password, request.display_name, current().principal.client_ip
+        )
         return _user(user)
+
+    async def VerifyEmail(self, request: pb.VerifyEmailRequest, context: object) -> empty_pb2.Empty:
+        await self.service.verify_email(request.token, current().principal.client_ip)
+        return empty_pb2.Empty()
+
+    async def SendVerificationEmail(
+        self, request: pb.SendVerificationEmailRequest, context: object
+    ) -> empty_pb2.Empty:
+        principal = current().principal
+        await self.service.send_verification_email(principal.require_user(), principal.client_ip)
+        return empty_pb2.Empty()
+
+    async def ChangeEmail(self, request: pb.ChangeEmailRequest, context: object) -> empty_pb2.Empty:
+        principal = current().principal
+        await self.service.change_email(
+            principal.require_user(), request.new_email, _assurance(principal), principal.client_ip
+        )
+        return empty_pb2.Empty()
 
     async def Login(self, request: pb.LoginRequest, context: object) -> pb.LoginResponse:
         result = await self.service.login(
@@ -110,6 +131,27 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.RefreshTokenResponse(
             tokens=_tokens(await self.service.refresh(request.refresh_token))
         )
+
+    async def DeleteCurrentUser(
+        self, request: pb.DeleteCurrentUserRequest, context: object
+    ) -> empty_pb2.Empty:
+        principal = current().principal
+        await self.service.delete_account(principal.require_user(), _assurance(principal))
+        return empty_pb2.Empty()
+
+    async def RequestPasswordReset(
+        self, request: pb.RequestPasswordResetRequest, context: object
+    ) -> empty_pb2.Empty:
+        await self.service.request_password_reset(request.email, current().principal.client_ip)
+        return empty_pb2.Empty()
+
+    async def ResetPassword(
+        self, request: pb.ResetPasswordRequest, context: object
+    ) -> empty_pb2.Empty:
+        await self.service.reset_password(
+            request.token, request.new_password, current().principal.client_ip
+        )
+        return empty_pb2.Empty()
 
     async def Logout(self, request: pb.LogoutRequest, context: object) -> empty_pb2.Empty:
         principal = current().principal

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from servicekit.audit import AuditEvent, AuditOrigin, Outcome
+from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
 from servicekit.clock import Clock
 from servicekit.errors import (
     AlreadyExists,
@@ -35,8 +35,10 @@ from servicekit.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from servicekit.mail import Mail
 from servicekit.pagination import encode_token, page_request
 
+from auth_service import mails
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.domain import (
     AAL1,
@@ -85,6 +87,16 @@ from auth_service.domain import (
     well_formed_pin,
 )
 from auth_service.domain import totp as totp_rules
+from auth_service.domain.account_token import (
+    CHANGE_EMAIL,
+    PASSWORD_RESET,
+    VERIFY_EMAIL,
+    AccountToken,
+    account_token_hash,
+    account_token_well_formed,
+    new_account_token,
+)
+from auth_service.domain.signup_policy import SignupPolicy
 
 _log = logging.getLogger("auth_service")
 
@@ -101,6 +113,18 @@ class Sealer(Protocol):
 
     async def encrypt(self, plaintext: bytes, context: str) -> str: ...
     async def decrypt(self, ciphertext: str, context: str) -> bytes: ...
+
+
+class Memberships(Protocol):
+    """The user's workspace memberships (the workspaces service's RemoveUserMemberships)."""
+
+    async def remove_all(self, user_id: str) -> list[tuple[str, str]]: ...
+
+
+class Invitations(Protocol):
+    """Whether an address has a pending workspace invitation (for an invite-only sign-up)."""
+
+    async def pending_for(self, email: str) -> bool: ...
 
 
 class TokenSigner(Protocol):
@@ -129,6 +153,11 @@ class ThrottlePolicies:
         default_factory=lambda: ThrottlePolicy(free_failures=300, hourly_cap=300)
     )
     pin_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
+    # Mail-sending requests count every call (nothing is "settled"): a few per address an hour.
+    mail_address: ThrottlePolicy = field(default_factory=lambda: _ip_policy(3, 5))
+    mail_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 30))
+    # Presenting a mailed token: failures per IP (a success gives its attempt back).
+    token_ip: ThrottlePolicy = field(default_factory=lambda: _ip_policy(10, 50))
 
 
 def _ip_policy(free_failures: int, hourly_cap: int) -> ThrottlePolicy:
@@ -149,6 +178,12 @@ class AuthConfig:
     totp_issuer: str = "Railguard"
     deployment_token_ttl: dt.timedelta = dt.timedelta(minutes=15)
     deployment_audience: str = "railguard-agent-ui"
+    public_url: str = "https://127.0.0.1:8443"
+    reset_token_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    verify_token_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # How long a deleted account's personal data is kept before it is erased (a tombstone stays).
+    account_retention: dt.timedelta = dt.timedelta(days=30)
+    signup: SignupPolicy = field(default_factory=SignupPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +279,8 @@ def _pin_name(workspace_id: str, deployment_id: str) -> str:
 _RESERVE_ROUNDS = 50
 _PEPPER_NAME = "recovery-code-pepper"
 _PEPPER_CONTEXT = "auth/recovery-code-pepper"
+_TOKEN_PEPPER_NAME = "account-token-pepper"  # noqa: S105 - a secret's name
+_TOKEN_PEPPER_CONTEXT = "auth/account-token-pepper"  # noqa: S105 - a context
 
 
 def _digest(value: str) -> str:
@@ -360,6 +397,9 @@ class AuthService:
         origin: Callable[[], AuditOrigin] = _no_origin,
         after_commit: Callable[[], None] = lambda: None,
         refusals: RefusalThrottle | None = None,
+        memberships: Memberships | None = None,
+        invitations: Invitations | None = None,
+        user_agent: Callable[[], str] = lambda: "",
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
         audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
@@ -367,8 +407,12 @@ class AuthService:
         self._sealer, self._signer, self._config, self._new_id = sealer, signer, config, new_id
         self._origin, self._after_commit = origin, after_commit
         self._refusals = refusals or RefusalThrottle()
+        self._memberships = memberships
+        self._invitations = invitations
+        self._user_agent = user_agent
         self._private_keys: dict[str, bytes] = {}
         self._recovery_pepper: bytes | None = None
+        self._peppers: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return "AuthService()"
@@ -386,8 +430,13 @@ class AuthService:
         client_ip: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> AuditEvent:
-        """An event of the call being served; only ids, counts and reasons go in ``metadata``."""
+        """An event of the call being served; only ids, counts and reasons go in ``metadata``.
+        A new session's event also carries the client's user agent (for the security log)."""
         origin = self._origin()
+        if metadata and "session_id" in metadata and action in _SESSION_STARTS:
+            agent = _safe_user_agent(self._user_agent())
+            if agent:
+                metadata = {**metadata, "user_agent": agent}
         return AuditEvent.new(
             workspace_id=workspace_id,
             actor=actor,
@@ -496,23 +545,200 @@ class AuthService:
 
     # ---- users -------------------------------------------------------------------------------
 
-    async def sign_up(self, email: str, password: str, display_name: str) -> User:
+    async def sign_up(
+        self, email: str, password: str, display_name: str, client_ip: str = ""
+    ) -> User:
+        """Create an unverified account and mail it a verification link.
+
+        The answer is the same whether or not the address is registered: for a registered
+        address nothing is created, its owner is mailed instead, and the user returned is a
+        stand-in that names no account. The password is hashed either way (same timing).
+        Limited per address (the edge limits the auth class per client IP).
+        """
         address = validate_email(email)
         name = validate_display_name(display_name)
         normalized = check_password(password, address, self._blocklist)
-        async with self._uow() as uow:
-            # Trade-off (docs/auth.md): this answer reveals that an address is registered.
-            if await uow.users.by_email(address) is not None:
-                raise _email_taken()
+        await self._check_signup_policy(address)
+        # Per address (a victim's mailbox is not flooded); per IP the edge's auth class limits.
+        await self._reserve(
+            self._mail_buckets("signup", address, client_ip)[1:], "SIGNUP_THROTTLED"
+        )
         hashed = await self._hasher.hash(normalized)
+        token, digest = await self._mint(VERIFY_EMAIL)
         now = self._clock.now()
         user = User(self._new_id(), address, name, hashed, now, now)
+        stand_in = User(user.id, address, name, "", now, now)
         async with self._uow() as uow:
-            await uow.users.add(user)  # the unique index settles a concurrent sign-up
-            await self._audit(uow, "user.signUp", _user_name(user.id), actor=_user_actor(user.id))
+            existing = await uow.users.by_email(address)
+            if existing is not None:
+                if not existing.deleted:
+                    await self._send(
+                        uow,
+                        address,
+                        "account-exists",
+                        mails.account_exists(self._config.public_url),
+                    )
+                    await self._audit(
+                        uow,
+                        "user.signUp",
+                        _user_name(existing.id),
+                        actor="system",
+                        outcome=Outcome.DENIED,
+                        client_ip=client_ip,
+                        metadata={"reason": "EMAIL_TAKEN"},
+                    )
+                    await uow.commit()
+                    self._after_commit()
+                return stand_in
+            try:
+                await uow.users.add(user)  # the unique index settles a concurrent sign-up
+            except AlreadyExists:
+                return stand_in
+            await self._store_token(
+                uow, VERIFY_EMAIL, digest, user.id, address, self._config.verify_token_ttl
+            )
+            await self._send(
+                uow,
+                address,
+                "verify-email",
+                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+            )
+            await self._audit(
+                uow,
+                "user.signUp",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+            )
             await uow.commit()
         self._after_commit()
         return user
+
+    async def _check_signup_policy(self, address: str) -> None:
+        policy = self._config.signup
+        invited = False
+        if policy.needs_invitation:
+            if self._invitations is None:
+                raise FailedPrecondition("invitations are not reachable", reason="NOT_ENABLED")
+            invited = await self._invitations.pending_for(address)
+        policy.check(address, invited)
+
+    async def send_verification_email(self, user_id: str, client_ip: str = "") -> None:
+        """Mail a fresh verification link (the previous one stops working)."""
+        user = await self.current_user(user_id)
+        if user.email_verified:
+            raise FailedPrecondition(
+                "the email address is already verified", reason="EMAIL_ALREADY_VERIFIED"
+            )
+        await self._reserve(self._mail_buckets("verify", user.email, client_ip), "MAIL_THROTTLED")
+        token, digest = await self._mint(VERIFY_EMAIL)
+        async with self._uow() as uow:
+            await self._store_token(
+                uow, VERIFY_EMAIL, digest, user.id, user.email, self._config.verify_token_ttl
+            )
+            await self._send(
+                uow,
+                user.email,
+                "verify-email",
+                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def change_email(
+        self, user_id: str, new_email: str, assurance: Assurance, client_ip: str = ""
+    ) -> None:
+        """Mail a confirmation link to ``new_email``; the address changes when it is opened.
+
+        Needs step-up (a recent login; aal2 with a factor). A new address that is already
+        registered gets a notice instead of a link, and the caller the same answer.
+        """
+        user = await self.current_user(user_id)
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        self._require_step_up(assurance, has_factor)
+        address = validate_email(new_email, "new_email")
+        if address == user.email:
+            raise InvalidArgument.field(
+                "new_email", "is already your address", reason="EMAIL_UNCHANGED"
+            )
+        await self._reserve(self._mail_buckets("change", address, client_ip), "MAIL_THROTTLED")
+        token, digest = await self._mint(CHANGE_EMAIL)
+        async with self._uow() as uow:
+            taken = await uow.users.by_email(address) is not None
+            if taken:
+                await self._send(
+                    uow, address, "account-exists", mails.account_exists(self._config.public_url)
+                )
+            else:
+                await self._store_token(
+                    uow, CHANGE_EMAIL, digest, user.id, address, self._config.verify_token_ttl
+                )
+                await self._send(
+                    uow,
+                    address,
+                    "confirm-email-change",
+                    mails.confirm_email_change(
+                        self._config.public_url, token, self._config.verify_token_ttl
+                    ),
+                )
+            await self._audit(
+                uow,
+                "user.requestEmailChange",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def verify_email(self, token: str, client_ip: str = "") -> None:
+        """Open a verification link: of sign-up (the address becomes verified) or of an email
+        change (the account moves to the new, verified address; the old one is told)."""
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._reserve([ip], "TOKEN_THROTTLED")
+        if not account_token_well_formed(token):
+            raise _invalid_token()
+        record: AccountToken | None = None
+        for purpose in (VERIFY_EMAIL, CHANGE_EMAIL):
+            digest = await self._token_digest(purpose, token)
+            async with self._uow() as uow:
+                record = await uow.tokens.by_hash(digest, purpose)
+            if record is not None:
+                break
+        now = self._clock.now()
+        if record is None or not record.usable(now):
+            raise _invalid_token()
+        async with self._uow() as uow:
+            user = await uow.users.get(record.user_id)
+        if user is None or user.deleted:
+            raise _invalid_token()
+        async with self._uow() as uow:
+            if not await uow.tokens.consume(record.id, now):
+                raise _invalid_token()
+            if record.purpose == VERIFY_EMAIL:
+                if not await uow.users.mark_verified(user.id, record.email, now):
+                    raise _invalid_token()  # the address changed since the mail was sent
+                action, metadata = "user.verifyEmail", {}
+            else:
+                if not await uow.users.change_email(user.id, record.email, now):
+                    raise _invalid_token()  # taken meanwhile
+                await uow.tokens.retire(user.id, (PASSWORD_RESET, VERIFY_EMAIL), now)
+                await self._send(
+                    uow, user.email, "email-changed", mails.email_changed(record.email, now)
+                )
+                action, metadata = "user.changeEmail", {"change_id": record.id}
+            await self._audit(
+                uow,
+                action,
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata=metadata,
+            )
+            await uow.commit()
+        self._after_commit()
+        await self._settle(refund=[ip])
 
     async def current_user(self, user_id: str) -> User:
         async with self._uow() as uow:
@@ -549,6 +775,67 @@ class AuthService:
             )
             await uow.commit()
         self._after_commit()
+
+    async def delete_account(self, user_id: str, assurance: Assurance) -> None:
+        """The user deletes their own account: step-up first (a recent login; aal2 with a
+        factor), refused while they are the last Owner of a workspace (the error names them),
+        then every membership goes (workspaces service), every session and open challenge
+        ends, live mailed tokens die, and a notice is mailed. Personal data stays for
+        ``account_retention`` and is then erased by ``purge_deleted_accounts``."""
+        user = await self.current_user(user_id)
+        async with self._uow() as uow:
+            has_factor = await uow.totp.has_confirmed(user_id)
+        self._require_step_up(assurance, has_factor)
+        if self._memberships is None:
+            raise FailedPrecondition("account deletion is not enabled", reason="NOT_ENABLED")
+        blocking = await self._memberships.remove_all(user_id)
+        if blocking:
+            named = ", ".join(f"{display} ({name})" for name, display in blocking)
+            raise FailedPrecondition(
+                f"you are the last Owner of {named}: transfer ownership or delete "
+                "the workspace first",
+                reason="LAST_OWNER",
+                metadata={"workspaces": ",".join(name for name, _ in blocking)[:1000]},
+            )
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.users.mark_deleted(user_id, now)
+            revoked = await uow.sessions.revoke_all(user_id, now, "account_deleted")
+            await uow.challenges.consume_all(user_id, now)
+            await uow.tokens.retire(user_id, (PASSWORD_RESET, VERIFY_EMAIL, CHANGE_EMAIL), now)
+            await self._send(
+                uow,
+                user.email,
+                "account-deleted",
+                mails.account_deleted(now, self._config.account_retention.days),
+            )
+            await self._audit(
+                uow,
+                "user.delete",
+                _user_name(user_id),
+                actor=_user_actor(user_id),
+                metadata={"sessions_revoked": str(revoked), "by": "self"},
+            )
+            await uow.commit()
+        self._after_commit()
+        _log.info("account deleted", extra={"user_id": user_id, "sessions_revoked": revoked})
+
+    async def purge_deleted_accounts(self, batch: int = 100) -> int:
+        """Erase the personal data of accounts deleted longer ago than the retention window,
+        leaving a tombstone (id kept, address freed); the number erased."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            due = await uow.users.deleted_before(now - self._config.account_retention, batch)
+        erased = 0
+        for user_id in due:
+            async with self._uow() as uow:
+                if await uow.users.erase(user_id, now):
+                    await self._audit(uow, "user.purge", _user_name(user_id), actor="system")
+                    await uow.commit()
+                    erased += 1
+        if erased:
+            self._after_commit()
+        return erased
 
     # ---- login, refresh, logout --------------------------------------------------------------
 
@@ -843,6 +1130,8 @@ class AuthService:
         async with self._uow() as uow:
             factor = await uow.totp.for_user(user_id)
             current = await uow.sessions.get(session_id)
+            owner = await uow.users.get(user_id)
+        user_email = owner.email if owner is not None else ""
         if factor is None or factor.confirmed:
             raise FailedPrecondition(
                 "no TOTP enrollment is pending; begin one first", reason="NO_PENDING_ENROLLMENT"
@@ -882,6 +1171,8 @@ class AuthService:
             await uow.refresh_tokens.add(
                 RefreshRecord(self._new_id(), session.id, token_hash(refresh), now)
             )
+            if user_email:
+                await self._send(uow, user_email, "factor-added", mails.factor_added(now))
             await self._audit(
                 uow,
                 "totp.confirm",
@@ -912,6 +1203,11 @@ class AuthService:
         async with self._uow() as uow:
             await uow.totp.remove(user_id)
             await uow.recovery_codes.remove(user_id)
+            owner = await uow.users.get(user_id)
+            if factor.confirmed and owner is not None:
+                await self._send(
+                    uow, owner.email, "factor-removed", mails.factor_removed(self._clock.now())
+                )
             await self._audit(
                 uow,
                 "totp.disable",
@@ -965,20 +1261,26 @@ class AuthService:
 
     async def _pepper(self) -> bytes:
         """The recovery-code HMAC key: 256 random bits, sealed by the key manager, made once."""
-        if self._recovery_pepper is not None:
-            return self._recovery_pepper
+        if self._recovery_pepper is None:
+            self._recovery_pepper = await self._sealed_secret(_PEPPER_NAME, _PEPPER_CONTEXT)
+        return self._recovery_pepper
+
+    async def _sealed_secret(self, name: str, context: str) -> bytes:
+        """A named service secret: 256 random bits, sealed by the key manager, made once."""
+        if name in self._peppers:
+            return self._peppers[name]
         async with self._uow() as uow:
-            sealed = await uow.secrets.get(_PEPPER_NAME)
+            sealed = await uow.secrets.get(name)
         if sealed is None:
-            candidate = await self._sealer.encrypt(secrets.token_bytes(32), _PEPPER_CONTEXT)
+            candidate = await self._sealer.encrypt(secrets.token_bytes(32), context)
             async with self._uow() as uow:
-                await uow.secrets.add_if_absent(_PEPPER_NAME, candidate, self._clock.now())
+                await uow.secrets.add_if_absent(name, candidate, self._clock.now())
                 await uow.commit()
             async with self._uow() as uow:
-                sealed = await uow.secrets.get(_PEPPER_NAME)
+                sealed = await uow.secrets.get(name)
             assert sealed is not None
-        self._recovery_pepper = await self._sealer.decrypt(sealed, _PEPPER_CONTEXT)
-        return self._recovery_pepper
+        self._peppers[name] = await self._sealer.decrypt(sealed, context)
+        return self._peppers[name]
 
     # ---- throttling --------------------------------------------------------------------------
 
@@ -1041,8 +1343,10 @@ class AuthService:
         )
         async with self._uow() as uow:
             await uow.challenges.purge(now - dt.timedelta(hours=1))
+            await uow.tokens.purge(now - dt.timedelta(days=1))
             await uow.throttle.purge(now - idle, now)
             await uow.commit()
+        await self.purge_deleted_accounts()
 
     # ---- deployment PINs ---------------------------------------------------------------------
 
@@ -1362,6 +1666,134 @@ class AuthService:
             user_id, reason, "user.changePassword", _user_name(user_id), actor=_user_actor(user_id)
         )
 
+    # ---- mailed tokens: password reset ---------------------------------------------------------
+
+    async def _token_digest(self, purpose: str, token: str) -> str:
+        pepper = await self._sealed_secret(_TOKEN_PEPPER_NAME, _TOKEN_PEPPER_CONTEXT)
+        return account_token_hash(pepper, purpose, token)
+
+    async def _mint(self, purpose: str) -> tuple[str, str]:
+        """A new token and its stored hash (before any transaction: the pepper may be made)."""
+        token = new_account_token()
+        return token, await self._token_digest(purpose, token)
+
+    async def _store_token(
+        self,
+        uow: AuthUnitOfWork,
+        purpose: str,
+        digest: str,
+        user_id: str,
+        email: str,
+        ttl: dt.timedelta,
+    ) -> str:
+        """Store a minted token (superseding the user's live ones for ``purpose``); its id."""
+        now = self._clock.now()
+        token_id = self._new_id()
+        await uow.tokens.retire(user_id, (purpose,), now)
+        await uow.tokens.add(
+            AccountToken(token_id, purpose, user_id, digest, email, now, now + ttl)
+        )
+        return token_id
+
+    async def _send(
+        self, uow: AuthUnitOfWork, to: str, template: str, mail: tuple[str, str]
+    ) -> None:
+        subject, body = mail
+        await uow.mail.record(
+            Mail.new(to=to, subject=subject, body=body, template=template, now=self._clock.now())
+        )
+
+    def _mail_buckets(self, kind: str, address: str, client_ip: str) -> list[_Bucket]:
+        return [
+            _Bucket(f"{kind}:ip:{_ip(client_ip)}", self._config.throttle.mail_ip),
+            _Bucket(f"{kind}:addr:{_digest(address)}", self._config.throttle.mail_address),
+        ]
+
+    async def request_password_reset(self, email: str, client_ip: str = "") -> None:
+        """Mail a reset link to a live account. The answer is the same for any address: nothing
+        for an unknown one, throttled per address (known or not) and per client IP alike."""
+        address = lookup_email(email)
+        await self._reserve(self._mail_buckets("reset", address, client_ip), "RESET_THROTTLED")
+        token, digest = await self._mint(PASSWORD_RESET)
+        async with self._uow() as uow:
+            user = await uow.users.by_email(address)
+            if user is None or user.deleted:
+                # the sealing a real mail costs (a KMS round trip with Vault), so the timing of
+                # the answer does not tell a registered address from another
+                await self._sealer.encrypt(bytes(1024), "mail/decoy")
+                return
+            token_id = await self._store_token(
+                uow, PASSWORD_RESET, digest, user.id, user.email, self._config.reset_token_ttl
+            )
+            await self._send(
+                uow,
+                user.email,
+                "password-reset",
+                mails.password_reset(self._config.public_url, token, self._config.reset_token_ttl),
+            )
+            await self._audit(
+                uow,
+                "user.requestPasswordReset",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata={"reset_id": token_id},
+            )
+            await uow.commit()
+        self._after_commit()
+
+    async def _live_token(self, purpose: str, token: str, client_ip: str) -> AccountToken:
+        """The usable token, counted against the client IP; one error for every failure."""
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._reserve([ip], "TOKEN_THROTTLED")
+        if not account_token_well_formed(token):
+            raise _invalid_token()
+        digest = await self._token_digest(purpose, token)
+        async with self._uow() as uow:
+            record = await uow.tokens.by_hash(digest, purpose)
+        if record is None or not record.usable(self._clock.now()):
+            raise _invalid_token()
+        return record
+
+    async def _token_ip_refund(self, client_ip: str) -> None:
+        ip = _Bucket(f"token:ip:{_ip(client_ip)}", self._config.throttle.token_ip)
+        await self._settle(refund=[ip])
+
+    async def reset_password(self, token: str, new_password: str, client_ip: str = "") -> None:
+        """Set a new password with a reset token: single use (of two concurrent uses exactly
+        one wins), every session and refresh family ended, open MFA challenges ended, a notice
+        mailed. The TOTP factor stays: the next login still needs the second factor."""
+        record = await self._live_token(PASSWORD_RESET, token, client_ip)
+        async with self._uow() as uow:
+            user = await uow.users.get(record.user_id)
+        if user is None or user.deleted:
+            raise _invalid_token()
+        new_n = check_password(new_password, user.email, self._blocklist, "new_password")
+        hashed = await self._hasher.hash(new_n)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.tokens.consume(record.id, now):
+                raise _invalid_token()
+            if not await uow.users.set_password_hash(user.id, hashed, now):
+                raise _invalid_token()
+            revoked = await uow.sessions.revoke_all(user.id, now, "password_reset")
+            await uow.challenges.consume_all(user.id, now)
+            await uow.tokens.retire(user.id, (PASSWORD_RESET,), now)
+            await self._send(uow, user.email, "password-was-reset", mails.password_was_reset(now))
+            await self._audit(
+                uow,
+                "user.resetPassword",
+                _user_name(user.id),
+                actor=_user_actor(user.id),
+                client_ip=client_ip,
+                metadata={"reset_id": record.id, "sessions_revoked": str(revoked)},
+            )
+            await uow.commit()
+        self._after_commit()
+        await self._token_ip_refund(client_ip)
+        await self._settle(reset=[self._login_account_bucket(user.email)])
+        _log.info("password reset", extra={"user_id": user.id, "sessions_revoked": revoked})
+
     # ---- signing keys ------------------------------------------------------------------------
 
     async def jwks(self) -> str:
@@ -1500,8 +1932,27 @@ class AuthService:
             "aal": session.aal,
             "amr": list(session.amr),
             "auth_time": int(session.auth_time.timestamp()),
+            "email_verified": await self._email_verified(session.user_id),
         }
         return self._signer.sign(claims, private, kid)
+
+    async def _email_verified(self, user_id: str) -> bool:
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        return user is not None and user.email_verified
+
+
+_SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
+
+
+def _safe_user_agent(raw: str) -> str:
+    """Printable ASCII, at most 200 characters, and nothing that looks like a secret."""
+    agent = "".join(ch for ch in raw if 32 <= ord(ch) < 127)[:200]
+    try:
+        check_metadata({"user_agent": agent})
+    except AuditMetadataError:
+        return "(withheld)"
+    return agent
 
 
 def _joined(values: Sequence[str], limit: int = 256) -> str:
@@ -1517,6 +1968,13 @@ def _joined(values: Sequence[str], limit: int = 256) -> str:
 
 def _same(a: str, b: str) -> bool:
     return secrets.compare_digest(a.encode(), b.encode())
+
+
+def _invalid_token() -> InvalidArgument:
+    # One answer for unknown, foreign, used, superseded and expired tokens alike.
+    return InvalidArgument.field(
+        "token", "is invalid, expired or already used", reason="INVALID_TOKEN"
+    )
 
 
 def _email_taken() -> AlreadyExists:

@@ -242,6 +242,7 @@ class Gateway:
                 amr=claims.amr,
                 client_ip=client_ip,
                 auth_time=claims.auth_time,
+                email_verified=claims.email_verified,
             )
         if kind == "key":
             if self.api_keys is None:
@@ -476,7 +477,11 @@ class Gateway:
         )
         # 3. the access rule, then the principal's own limit
         forwarded, view = await authorize(rule, principal, workspace_id, self.access)
-        forwarded = dataclasses.replace(forwarded, client_ip=client_ip)
+        forwarded = dataclasses.replace(
+            forwarded,
+            client_ip=client_ip,
+            user_agent=_printable(request.headers.get("user-agent", ""))[:200],
+        )
         if not rule.public:
             who = (
                 f"key:{forwarded.api_key_id}"
@@ -543,6 +548,10 @@ def _note_limit(conn: HTTPConnection, headers: dict[str, str]) -> None:
 
 async def _no_credentials() -> Principal:
     raise errors.Unauthenticated("authentication required", reason="UNAUTHENTICATED")
+
+
+def _printable(value: str) -> str:
+    return "".join(ch for ch in value if ch.isprintable() and ord(ch) < 127)
 
 
 class _RateLimited(errors.ResourceExhausted):

@@ -2,7 +2,7 @@
 
 The decision order is fixed: public → authenticated → API keys allowed → workspace exists and
 caller is a member (else NOT_FOUND, exactly like a missing resource) → workspace alive → role →
-MFA assurance. Services check again (defence in depth); this is where it is cheap.
+MFA assurance → verified email. Services check again (defence in depth); this is where it is cheap.
 
 MFA applies to API keys as to sessions: a key carries the assurance its creator had when creating
 (or last rotating) it, so in a workspace with ``mfa_required`` a key made at aal1 is refused with
@@ -30,6 +30,7 @@ class AccessView:
     deleted: bool
     mfa_required: bool
     plan: int
+    verified_email_required: bool = False
 
 
 class WorkspaceAccess(Protocol):
@@ -69,5 +70,14 @@ async def authorize(
     if view.mfa_required and principal.aal != "aal2" and not rule.allow_low_assurance:
         raise PermissionDenied(
             "this workspace requires multi-factor authentication", reason="MFA_REQUIRED"
+        )
+    if (
+        view.verified_email_required
+        and not principal.email_verified
+        and not principal.is_api_key
+        and not rule.allow_low_assurance
+    ):
+        raise PermissionDenied(
+            "this workspace requires a verified email address", reason="EMAIL_NOT_VERIFIED"
         )
     return replace(principal, workspace_id=workspace_id, role=view.role), view

@@ -57,6 +57,7 @@ class AccessClaims:
     aal: str
     amr: tuple[str, ...]
     auth_time: int
+    email_verified: bool = False
 
 
 class TokenVerifier:
@@ -154,6 +155,7 @@ class TokenVerifier:
             aal=str(claims.get("aal", "aal1")),
             amr=tuple(str(a) for a in amr) if isinstance(amr, list) else (),
             auth_time=int(claims.get("auth_time", claims["iat"])),
+            email_verified=claims.get("email_verified") is True,
         )
         if len(self._verified) >= 20_000:
             self._verified.clear()

@@ -78,6 +78,7 @@ class Upstreams:
             deleted=r.state == workspaces_service_pb2.WORKSPACE_STATE_DELETED,
             mfa_required=r.mfa_required,
             plan=r.plan,
+            verified_email_required=r.verified_email_required,
         )
 
     async def close(self) -> None:

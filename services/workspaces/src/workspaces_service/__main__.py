@@ -8,6 +8,10 @@ receivers again (after restoring a receiver's database from a backup, say) and e
 Lifecycle relays (one per receiver: auth, keys, credentials) ship each delete, restore and purge to
 the receiver's ``ApplyWorkspaceLifecycle`` (mTLS identity ``workspaces``), at least once,
 retrying with backoff capped at ``RAILGUARD_LIFECYCLE_RELAY_MAX_BACKOFF`` seconds [5].
+
+Invitation mails go through ``workspaces_mail_outbox`` (bodies sealed by ``KMS_URL``, else a
+local keyring at ``<state_dir>/workspaces.keyring``) and the mail relay: ``SMTP_URL`` or
+``.eml`` files under ``<state_dir>/mail`` (servicekit.mail); links use ``PUBLIC_URL``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import grpc
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -35,13 +40,19 @@ from servicekit import (
     session_factory,
 )
 from servicekit.audit import AuditSink
+from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import GrpcLifecycleSink
+from servicekit.mail import mail_relay
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from workspaces_service.accounts import AccountService
 from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
+from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE_OUTBOXES
+from workspaces_service.invitations import InvitationConfig, InvitationService
+from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import UserDirectory, WorkspacesService
 
@@ -152,9 +163,37 @@ async def build(settings: Settings) -> Wiring:
     relay.start()
     for lifecycle_relay in lifecycle:
         lifecycle_relay.start()
+    kms = _key_manager(settings)
+    await kms.self_check()
+    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
+    mailer = mail_relay(settings, sessions, mail_outbox)
+    mailer.start()
+
+    def after_commit() -> None:
+        relay.poke()
+        mailer.poke()
+
+    invitations = InvitationService(
+        lambda: InvitationsUnitOfWork(sessions, mail_outbox),
+        SystemClock(),
+        AuthDirectory(auth_channel),
+        InvitationConfig(public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443")),
+        origin=origin_from_context,
+        after_commit=after_commit,
+    )
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
-        WorkspacesServicer(service),
+        WorkspacesServicer(
+            service,
+            invitations,
+            SecurityLogService(lambda: InvitationsUnitOfWork(sessions, mail_outbox)),
+            AccountService(
+                lambda: InvitationsUnitOfWork(sessions, mail_outbox),
+                SystemClock(),
+                origin=origin_from_context,
+                after_commit=after_commit,
+            ),
+        ),
         workspaces_service_pb2,
     )
     # on_stop runs in reverse: the relays stop before the engine is disposed and channels close
@@ -164,9 +203,29 @@ async def build(settings: Settings) -> Wiring:
             auth_channel.close,
             *(c.close for c in channels),
             engine.dispose,
+            kms.close,
             relay.stop,
+            mailer.stop,
             *(r.stop for r in lifecycle),
         ],
+    )
+
+
+def _key_manager(settings: Settings) -> KeyManager:
+    """``KMS_URL`` when set; else a local keyring whose master key is created 0600 if absent."""
+    if settings.kms_url:
+        return key_manager_from_url(settings.kms_url)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.state_dir / "workspaces.keyring.key"
+    try:
+        MasterKey.generate().write_file(key_file)
+    except FileExistsError:
+        pass
+    if key_file.stat().st_mode & 0o077:
+        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
+    keyring = settings.state_dir / "workspaces.keyring"
+    return key_manager_from_url(
+        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key=workspaces"
     )
 
 

@@ -7,16 +7,21 @@ from collections.abc import AsyncIterator
 from google.protobuf import empty_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
-from servicekit import InvalidArgument, current
+from servicekit import FailedPrecondition, InvalidArgument, current
 from servicekit.audit import AuditEvent, event_from_proto, event_to_proto
 from servicekit.wire import mask_paths, parse_name, timestamp
 
+from workspaces_service.accounts import AccountService
 from workspaces_service.domain import Member, Role, Workspace
 from workspaces_service.domain.audit_log import AuditEntry
+from workspaces_service.domain.invitation import Invitation
+from workspaces_service.invitations import InvitationService
+from workspaces_service.security_log import SecurityLogService
 from workspaces_service.usecases import UPDATABLE_FIELDS, WorkspacesService
 
 WS = "workspaces/{workspace}"
 MEMBER = "workspaces/{workspace}/members/{member}"
+INVITATION = "workspaces/{workspace}/invitations/{invitation}"
 
 
 def _workspace(ws: Workspace, role: Role | int) -> pb.Workspace:
@@ -25,6 +30,7 @@ def _workspace(ws: Workspace, role: Role | int) -> pb.Workspace:
         display_name=ws.display_name,
         plan=int(ws.plan),  # type: ignore[arg-type]
         mfa_required=ws.mfa_required,
+        verified_email_required=ws.verified_email_required,
         retention_days=ws.retention_days,
         state=pb.WORKSPACE_STATE_DELETED if ws.deleted else pb.WORKSPACE_STATE_ACTIVE,
         create_time=timestamp(ws.created_at),
@@ -41,6 +47,18 @@ def _member(m: Member) -> pb.Member:
         email=m.email,
         role=int(m.role),  # type: ignore[arg-type]
         create_time=timestamp(m.created_at),
+    )
+
+
+def _invitation(i: Invitation, state: int) -> pb.Invitation:
+    return pb.Invitation(
+        name=f"workspaces/{i.workspace_id}/invitations/{i.id}",
+        email=i.email,
+        role=int(i.role),  # type: ignore[arg-type]
+        state=state,  # type: ignore[arg-type]
+        inviter=f"users/{i.invited_by}",
+        create_time=timestamp(i.created_at),
+        expire_time=timestamp(i.expires_at),
     )
 
 
@@ -72,8 +90,95 @@ def _scoped(name: str, pattern: str = WS, field: str = "name") -> dict[str, str]
 
 
 class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
-    def __init__(self, service: WorkspacesService) -> None:
+    def __init__(
+        self,
+        service: WorkspacesService,
+        invitations: InvitationService | None = None,
+        security_log: SecurityLogService | None = None,
+        accounts: AccountService | None = None,
+    ) -> None:
         self.service = service
+        self.accounts = accounts
+        self.invitations = invitations
+        self.security_log = security_log
+
+    async def CheckPendingInvitation(
+        self, request: pb.CheckPendingInvitationRequest, context: object
+    ) -> pb.CheckPendingInvitationResponse:
+        return pb.CheckPendingInvitationResponse(
+            pending=await self._invites().pending_for(request.email)
+        )
+
+    async def RemoveUserMemberships(
+        self, request: pb.RemoveUserMembershipsRequest, context: object
+    ) -> pb.RemoveUserMembershipsResponse:
+        if self.accounts is None:
+            raise FailedPrecondition("account removal is not enabled", reason="NOT_ENABLED")
+        if not request.user_id:
+            raise InvalidArgument.field("user_id", "is required", reason="INVALID_ARGUMENT")
+        removal = await self.accounts.remove_user(request.user_id)
+        return pb.RemoveUserMembershipsResponse(
+            removed=removal.removed,
+            sole_owner_workspaces=[_workspace(ws, Role.OWNER) for ws in removal.blocking],
+        )
+
+    async def ListMySecurityEvents(
+        self, request: pb.ListMySecurityEventsRequest, context: object
+    ) -> pb.ListMySecurityEventsResponse:
+        if self.security_log is None:
+            raise FailedPrecondition("the security log is not enabled", reason="NOT_ENABLED")
+        entries, token = await self.security_log.list_mine(
+            current().principal.require_user(), request.page_size, request.page_token
+        )
+        events = []
+        for entry in entries:
+            msg = event_to_proto(entry.event)
+            msg.name = f"users/me/securityEvents/{entry.sequence}"
+            msg.sequence = entry.sequence
+            events.append(msg)
+        return pb.ListMySecurityEventsResponse(events=events, next_page_token=token)
+
+    def _invites(self) -> InvitationService:
+        if self.invitations is None:
+            raise FailedPrecondition("invitations are not enabled", reason="NOT_ENABLED")
+        return self.invitations
+
+    async def CreateInvitation(
+        self, request: pb.CreateInvitationRequest, context: object
+    ) -> pb.Invitation:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        inv = request.invitation
+        created = await self._invites().create(
+            current().principal.require_user(), ws_id, inv.email, inv.role
+        )
+        return _invitation(created, self._invites().state_of(created))
+
+    async def ListInvitations(
+        self, request: pb.ListInvitationsRequest, context: object
+    ) -> pb.ListInvitationsResponse:
+        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        rows, token = await self._invites().list(
+            current().principal.require_user(), ws_id, request.page_size, request.page_token
+        )
+        return pb.ListInvitationsResponse(
+            invitations=[_invitation(i, self._invites().state_of(i)) for i in rows],
+            next_page_token=token,
+        )
+
+    async def RevokeInvitation(
+        self, request: pb.RevokeInvitationRequest, context: object
+    ) -> pb.Invitation:
+        parts = _scoped(request.name, INVITATION)
+        revoked = await self._invites().revoke(
+            current().principal.require_user(), parts["workspace"], parts["invitation"]
+        )
+        return _invitation(revoked, self._invites().state_of(revoked))
+
+    async def AcceptInvitation(
+        self, request: pb.AcceptInvitationRequest, context: object
+    ) -> pb.Member:
+        member = await self._invites().accept(current().principal.require_user(), request.token)
+        return _member(member)
 
     async def CreateWorkspace(
         self, request: pb.CreateWorkspaceRequest, context: object
@@ -193,6 +298,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
             state=pb.WORKSPACE_STATE_DELETED if view.deleted else pb.WORKSPACE_STATE_ACTIVE,
             mfa_required=view.mfa_required,
             plan=view.plan,  # type: ignore[arg-type]
+            verified_email_required=view.verified_email_required,
         )
 
     async def AppendAuditEvents(

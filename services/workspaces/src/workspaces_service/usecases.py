@@ -47,7 +47,9 @@ from workspaces_service.domain.audit_log import AuditEntry, ChainHead, ChainVeri
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
-UPDATABLE_FIELDS = frozenset({"display_name", "plan", "mfa_required", "retention_days"})
+UPDATABLE_FIELDS = frozenset(
+    {"display_name", "plan", "mfa_required", "retention_days", "verified_email_required"}
+)
 MAX_APPEND_BATCH = 500
 _VERIFY_CHUNK = 500
 _STREAM_CHUNK = 100
@@ -146,6 +148,7 @@ class AccessView:
     deleted: bool
     mfa_required: bool
     plan: int
+    verified_email_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +343,8 @@ class WorkspacesService:
                 ws.retention_days = validate_retention(days, "workspace.retention_days")
             if "mfa_required" in changes:
                 ws.mfa_required = bool(changes["mfa_required"])
+            if "verified_email_required" in changes:
+                ws.verified_email_required = bool(changes["verified_email_required"])
             ws.updated_at = self._clock.now()
             await uow.workspaces.save(ws)
             await self._audit(
@@ -531,6 +536,7 @@ class WorkspacesService:
             deleted=ws.deleted,
             mfa_required=ws.mfa_required,
             plan=int(ws.plan),
+            verified_email_required=ws.verified_email_required,
         )
 
     # --- retention ------------------------------------------------------------------------

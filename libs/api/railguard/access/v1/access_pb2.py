@@ -25,23 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n railguard/access/v1/access.proto\x12\x13railguard.access.v1\x1a google/protobuf/descriptor.proto\"\x81\x02\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12+\n\x08min_role\x18\x02 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x18\n\x10internal_callers\x18\x04 \x03(\t\x12\x1b\n\x13\x61llow_low_assurance\x18\x05 \x01(\x08\x12\x37\n\nrate_limit\x18\x06 \x01(\x0e\x32#.railguard.access.v1.RateLimitClass\x12\x1f\n\x17\x61llow_deleted_workspace\x18\x07 \x01(\x08\x12\x16\n\x0ereturns_secret\x18\x08 \x01(\x08\"]\n\x0b\x46ieldSource\x12\x0e\n\x06header\x18\x01 \x01(\t\x12>\n\x10request_property\x18\x02 \x01(\x0e\x32$.railguard.access.v1.RequestProperty\"\x83\x02\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x61l\x18\x03 \x01(\t\x12\x0b\n\x03\x61mr\x18\x04 \x03(\t\x12\x12\n\napi_key_id\x18\x05 \x01(\t\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x14\n\x0cworkspace_id\x18\x07 \x01(\t\x12\'\n\x04role\x18\x08 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\x11\n\tclient_ip\x18\t \x01(\t\x12\x11\n\tauth_time\x18\n \x01(\x03\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x1a\n\x12\x61pi_key_restricted\x18\x0c \x01(\x08*K\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x12\x0e\n\nROLE_OWNER\x10\x03*\xa2\x01\n\x0eRateLimitClass\x12 \n\x1cRATE_LIMIT_CLASS_UNSPECIFIED\x10\x00\x12\x19\n\x15RATE_LIMIT_CLASS_READ\x10\x01\x12\x1a\n\x16RATE_LIMIT_CLASS_WRITE\x10\x02\x12\x19\n\x15RATE_LIMIT_CLASS_AUTH\x10\x03\x12\x1c\n\x18RATE_LIMIT_CLASS_WEBHOOK\x10\x04*v\n\x0fRequestProperty\x12 \n\x1cREQUEST_PROPERTY_UNSPECIFIED\x10\x00\x12!\n\x1dREQUEST_PROPERTY_CONTENT_TYPE\x10\x01\x12\x1e\n\x1aREQUEST_PROPERTY_BODY_SIZE\x10\x02:O\n\x04rule\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x1f.railguard.access.v1.AccessRule:Q\n\x06source\x12\x1d.google.protobuf.FieldOptions\x18\xd2\x86\x03 \x01(\x0b\x32 .railguard.access.v1.FieldSource:/\n\x06secret\x12\x1d.google.protobuf.FieldOptions\x18\xd3\x86\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n railguard/access/v1/access.proto\x12\x13railguard.access.v1\x1a google/protobuf/descriptor.proto\"\x81\x02\n\nAccessRule\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12+\n\x08min_role\x18\x02 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x18\n\x10internal_callers\x18\x04 \x03(\t\x12\x1b\n\x13\x61llow_low_assurance\x18\x05 \x01(\x08\x12\x37\n\nrate_limit\x18\x06 \x01(\x0e\x32#.railguard.access.v1.RateLimitClass\x12\x1f\n\x17\x61llow_deleted_workspace\x18\x07 \x01(\x08\x12\x16\n\x0ereturns_secret\x18\x08 \x01(\x08\"]\n\x0b\x46ieldSource\x12\x0e\n\x06header\x18\x01 \x01(\t\x12>\n\x10request_property\x18\x02 \x01(\x0e\x32$.railguard.access.v1.RequestProperty\"\x97\x02\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x61l\x18\x03 \x01(\t\x12\x0b\n\x03\x61mr\x18\x04 \x03(\t\x12\x12\n\napi_key_id\x18\x05 \x01(\t\x12\x0e\n\x06scopes\x18\x06 \x03(\t\x12\x14\n\x0cworkspace_id\x18\x07 \x01(\t\x12\'\n\x04role\x18\x08 \x01(\x0e\x32\x19.railguard.access.v1.Role\x12\x11\n\tclient_ip\x18\t \x01(\t\x12\x11\n\tauth_time\x18\n \x01(\x03\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x1a\n\x12\x61pi_key_restricted\x18\x0c \x01(\x08\x12\x12\n\nuser_agent\x18\r \x01(\t*K\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x12\x0e\n\nROLE_OWNER\x10\x03*\xa2\x01\n\x0eRateLimitClass\x12 \n\x1cRATE_LIMIT_CLASS_UNSPECIFIED\x10\x00\x12\x19\n\x15RATE_LIMIT_CLASS_READ\x10\x01\x12\x1a\n\x16RATE_LIMIT_CLASS_WRITE\x10\x02\x12\x19\n\x15RATE_LIMIT_CLASS_AUTH\x10\x03\x12\x1c\n\x18RATE_LIMIT_CLASS_WEBHOOK\x10\x04*v\n\x0fRequestProperty\x12 \n\x1cREQUEST_PROPERTY_UNSPECIFIED\x10\x00\x12!\n\x1dREQUEST_PROPERTY_CONTENT_TYPE\x10\x01\x12\x1e\n\x1aREQUEST_PROPERTY_BODY_SIZE\x10\x02:O\n\x04rule\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x1f.railguard.access.v1.AccessRule:Q\n\x06source\x12\x1d.google.protobuf.FieldOptions\x18\xd2\x86\x03 \x01(\x0b\x32 .railguard.access.v1.FieldSource:/\n\x06secret\x12\x1d.google.protobuf.FieldOptions\x18\xd3\x86\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'railguard.access.v1.access_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=708
-  _globals['_ROLE']._serialized_end=783
-  _globals['_RATELIMITCLASS']._serialized_start=786
-  _globals['_RATELIMITCLASS']._serialized_end=948
-  _globals['_REQUESTPROPERTY']._serialized_start=950
-  _globals['_REQUESTPROPERTY']._serialized_end=1068
+  _globals['_ROLE']._serialized_start=728
+  _globals['_ROLE']._serialized_end=803
+  _globals['_RATELIMITCLASS']._serialized_start=806
+  _globals['_RATELIMITCLASS']._serialized_end=968
+  _globals['_REQUESTPROPERTY']._serialized_start=970
+  _globals['_REQUESTPROPERTY']._serialized_end=1088
   _globals['_ACCESSRULE']._serialized_start=92
   _globals['_ACCESSRULE']._serialized_end=349
   _globals['_FIELDSOURCE']._serialized_start=351
   _globals['_FIELDSOURCE']._serialized_end=444
   _globals['_PRINCIPAL']._serialized_start=447
-  _globals['_PRINCIPAL']._serialized_end=706
+  _globals['_PRINCIPAL']._serialized_end=726
 # @@protoc_insertion_point(module_scope)

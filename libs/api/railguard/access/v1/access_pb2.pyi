@@ -223,6 +223,7 @@ class Principal(_message.Message):
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     API_KEY_RESTRICTED_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id, for a user principal and for an API key (its creator)."""
     session_id: _builtins.str
@@ -245,6 +246,10 @@ class Principal(_message.Message):
     """The API key carries a restriction (allowed CIDRs, allowed origins or an expiry). A secret that
     cannot carry those restrictions (a deployment PIN, a webhook token) is refused to such a key,
     so that a restricted key never sheds its restrictions through a secret it creates.
+    """
+    user_agent: _builtins.str
+    """The client's User-Agent header, at most 200 printable characters (informational: it is
+    shown with new sessions in the user's security log, never used for a decision).
     """
     @_builtins.property
     def amr(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -269,10 +274,11 @@ class Principal(_message.Message):
         auth_time: _builtins.int = ...,
         request_id: _builtins.str = ...,
         api_key_restricted: _builtins.bool = ...,
+        user_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "api_key_restricted", b"api_key_restricted", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aal", b"aal", "amr", b"amr", "api_key_id", b"api_key_id", "api_key_restricted", b"api_key_restricted", "auth_time", b"auth_time", "client_ip", b"client_ip", "request_id", b"request_id", "role", b"role", "scopes", b"scopes", "session_id", b"session_id", "user_agent", b"user_agent", "user_id", b"user_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

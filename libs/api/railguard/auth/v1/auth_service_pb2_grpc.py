@@ -76,6 +76,36 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/VerifyEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.SendVerificationEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/SendVerificationEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ChangeEmail = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ChangeEmail',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DeleteCurrentUser = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/DeleteCurrentUser',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/RequestPasswordReset',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/ResetPassword',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/railguard.auth.v1.AuthService/GetJwks',
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
@@ -148,7 +178,9 @@ class AuthServiceServicer:
     """
 
     def SignUp(self, request, context):
-        """Creates a user account from an email address and a password.
+        """Creates a user account from an email address and a password, and mails a verification
+        link. Answers the same whether or not the address is registered: for a registered one
+        nothing is created (the returned user names no account) and the owner is mailed instead.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,6 +230,56 @@ class AuthServiceServicer:
 
     def ChangePassword(self, request, context):
         """Changes the calling user's password; every other session of the user is revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Opens a mailed verification link: of sign-up (the address becomes verified) or of an
+        email change (the account moves to the new address; the old one is told).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendVerificationEmail(self, request, context):
+        """Mails the calling user a fresh verification link; the previous one stops working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeEmail(self, request, context):
+        """Starts a change of the calling user's email address: a confirmation link goes to the new
+        address. Needs a recent login (and aal2 when the user has a factor).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCurrentUser(self, request, context):
+        """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+        factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+        of any. Sessions end and memberships go at once; personal data is erased after the
+        retention window, leaving a tombstone so audit references stay valid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+        address. Answers the same whether or not the address is registered; limited per address
+        and per client IP.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Sets a new password with the token of a reset mail. Every session of the user ends; a
+        second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -344,6 +426,36 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'ChangePassword': grpc.unary_unary_rpc_method_handler(
                     servicer.ChangePassword,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'SendVerificationEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendVerificationEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ChangeEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeEmail,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'DeleteCurrentUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCurrentUser,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
@@ -628,6 +740,168 @@ class AuthService:
             target,
             '/railguard.auth.v1.AuthService/ChangePassword',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/VerifyEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendVerificationEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/SendVerificationEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.SendVerificationEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ChangeEmail',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ChangeEmailRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCurrentUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/DeleteCurrentUser',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.DeleteCurrentUserRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/RequestPasswordReset',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/ResetPassword',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -35,7 +35,10 @@ class AuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     SignUp: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SignUpRequest, _auth_service_pb2.User]
-    """Creates a user account from an email address and a password."""
+    """Creates a user account from an email address and a password, and mails a verification
+    link. Answers the same whether or not the address is registered: for a registered one
+    nothing is created (the returned user names no account) and the owner is mailed instead.
+    """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LoginRequest, _auth_service_pb2.LoginResponse]
     """Exchanges an email address and a password for an access token and a refresh token."""
     RefreshToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.RefreshTokenResponse]
@@ -50,6 +53,31 @@ class AuthServiceStub:
     """Revokes one of the calling user's sessions."""
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _empty_pb2.Empty]
     """Changes the calling user's password; every other session of the user is revoked."""
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _empty_pb2.Empty]
+    """Opens a mailed verification link: of sign-up (the address becomes verified) or of an
+    email change (the account moves to the new address; the old one is told).
+    """
+    SendVerificationEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SendVerificationEmailRequest, _empty_pb2.Empty]
+    """Mails the calling user a fresh verification link; the previous one stops working."""
+    ChangeEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangeEmailRequest, _empty_pb2.Empty]
+    """Starts a change of the calling user's email address: a confirmation link goes to the new
+    address. Needs a recent login (and aal2 when the user has a factor).
+    """
+    DeleteCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]
+    """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+    factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+    of any. Sessions end and memberships go at once; personal data is erased after the
+    retention window, leaving a tombstone so audit references stay valid.
+    """
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]
+    """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+    address. Answers the same whether or not the address is registered; limited per address
+    and per client IP.
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ResetPasswordRequest, _empty_pb2.Empty]
+    """Sets a new password with the token of a reset mail. Every session of the user ends; a
+    second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+    """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
@@ -99,7 +127,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     SignUp: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SignUpRequest, _auth_service_pb2.User]  # type: ignore[assignment]
-    """Creates a user account from an email address and a password."""
+    """Creates a user account from an email address and a password, and mails a verification
+    link. Answers the same whether or not the address is registered: for a registered one
+    nothing is created (the returned user names no account) and the owner is mailed instead.
+    """
     Login: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LoginRequest, _auth_service_pb2.LoginResponse]  # type: ignore[assignment]
     """Exchanges an email address and a password for an access token and a refresh token."""
     RefreshToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.RefreshTokenResponse]  # type: ignore[assignment]
@@ -114,6 +145,31 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revokes one of the calling user's sessions."""
     ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Changes the calling user's password; every other session of the user is revoked."""
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Opens a mailed verification link: of sign-up (the address becomes verified) or of an
+    email change (the account moves to the new address; the old one is told).
+    """
+    SendVerificationEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SendVerificationEmailRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Mails the calling user a fresh verification link; the previous one stops working."""
+    ChangeEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangeEmailRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Starts a change of the calling user's email address: a confirmation link goes to the new
+    address. Needs a recent login (and aal2 when the user has a factor).
+    """
+    DeleteCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+    factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+    of any. Sessions end and memberships go at once; personal data is erased after the
+    retention window, leaving a tombstone so audit references stay valid.
+    """
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+    address. Answers the same whether or not the address is registered; limited per address
+    and per client IP.
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ResetPasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Sets a new password with the token of a reset mail. Every session of the user ends; a
+    second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+    """
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]  # type: ignore[assignment]
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
@@ -166,7 +222,10 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.SignUpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.User, _abc.Awaitable[_auth_service_pb2.User]]:
-        """Creates a user account from an email address and a password."""
+        """Creates a user account from an email address and a password, and mails a verification
+        link. Answers the same whether or not the address is registered: for a registered one
+        nothing is created (the returned user names no account) and the owner is mailed instead.
+        """
 
     @_abc_1.abstractmethod
     def Login(
@@ -223,6 +282,67 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Changes the calling user's password; every other session of the user is revoked."""
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _auth_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Opens a mailed verification link: of sign-up (the address becomes verified) or of an
+        email change (the account moves to the new address; the old one is told).
+        """
+
+    @_abc_1.abstractmethod
+    def SendVerificationEmail(
+        self,
+        request: _auth_service_pb2.SendVerificationEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Mails the calling user a fresh verification link; the previous one stops working."""
+
+    @_abc_1.abstractmethod
+    def ChangeEmail(
+        self,
+        request: _auth_service_pb2.ChangeEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Starts a change of the calling user's email address: a confirmation link goes to the new
+        address. Needs a recent login (and aal2 when the user has a factor).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCurrentUser(
+        self,
+        request: _auth_service_pb2.DeleteCurrentUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes the calling user's account. Needs a recent login (and aal2 when the user has a
+        factor); refused with LAST_OWNER, naming the workspaces, while the user is the last Owner
+        of any. Sessions end and memberships go at once; personal data is erased after the
+        retention window, leaving a tombstone so audit references stay valid.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _auth_service_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Mails a password-reset link (valid 30 minutes, single use) to the account of an email
+        address. Answers the same whether or not the address is registered; limited per address
+        and per client IP.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _auth_service_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Sets a new password with the token of a reset mail. Every session of the user ends; a
+        second factor stays required. An unknown, used or expired token answers INVALID_TOKEN.
+        """
 
     @_abc_1.abstractmethod
     def GetJwks(

@@ -102,6 +102,38 @@ AUDIT_OUTCOME_FAILURE: AuditOutcome.ValueType  # 3
 """The action was attempted and failed."""
 Global___AuditOutcome: _TypeAlias = AuditOutcome  # noqa: Y015
 
+class _InvitationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InvitationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InvitationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INVITATION_STATE_UNSPECIFIED: _InvitationState.ValueType  # 0
+    """Not set."""
+    INVITATION_STATE_PENDING: _InvitationState.ValueType  # 1
+    """Waiting to be accepted."""
+    INVITATION_STATE_ACCEPTED: _InvitationState.ValueType  # 2
+    """Accepted: the invited address is a member."""
+    INVITATION_STATE_REVOKED: _InvitationState.ValueType  # 3
+    """Revoked by an Owner or Admin, or replaced by a newer invitation."""
+    INVITATION_STATE_EXPIRED: _InvitationState.ValueType  # 4
+    """Not accepted in time."""
+
+class InvitationState(_InvitationState, metaclass=_InvitationStateEnumTypeWrapper):
+    """The state of an invitation."""
+
+INVITATION_STATE_UNSPECIFIED: InvitationState.ValueType  # 0
+"""Not set."""
+INVITATION_STATE_PENDING: InvitationState.ValueType  # 1
+"""Waiting to be accepted."""
+INVITATION_STATE_ACCEPTED: InvitationState.ValueType  # 2
+"""Accepted: the invited address is a member."""
+INVITATION_STATE_REVOKED: InvitationState.ValueType  # 3
+"""Revoked by an Owner or Admin, or replaced by a newer invitation."""
+INVITATION_STATE_EXPIRED: InvitationState.ValueType  # 4
+"""Not accepted in time."""
+Global___InvitationState: _TypeAlias = InvitationState  # noqa: Y015
+
 @_typing.final
 class Workspace(_message.Message):
     """A workspace: the unit of isolation."""
@@ -119,6 +151,7 @@ class Workspace(_message.Message):
     DELETE_TIME_FIELD_NUMBER: _builtins.int
     PURGE_TIME_FIELD_NUMBER: _builtins.int
     CALLER_ROLE_FIELD_NUMBER: _builtins.int
+    VERIFIED_EMAIL_REQUIRED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The resource name, `workspaces/{workspace}`."""
     display_name: _builtins.str
@@ -133,6 +166,8 @@ class Workspace(_message.Message):
     """The lifecycle state."""
     caller_role: _access_pb2.Role.ValueType
     """The caller's role in this workspace."""
+    verified_email_required: _builtins.bool
+    """Whether members must have a verified email address to act in this workspace."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the workspace was created."""
@@ -163,10 +198,11 @@ class Workspace(_message.Message):
         delete_time: _timestamp_pb2.Timestamp | None = ...,
         purge_time: _timestamp_pb2.Timestamp | None = ...,
         caller_role: _access_pb2.Role.ValueType = ...,
+        verified_email_required: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "delete_time", b"delete_time", "purge_time", b"purge_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_role", b"caller_role", "create_time", b"create_time", "delete_time", b"delete_time", "display_name", b"display_name", "mfa_required", b"mfa_required", "name", b"name", "plan", b"plan", "purge_time", b"purge_time", "retention_days", b"retention_days", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller_role", b"caller_role", "create_time", b"create_time", "delete_time", b"delete_time", "display_name", b"display_name", "mfa_required", b"mfa_required", "name", b"name", "plan", b"plan", "purge_time", b"purge_time", "retention_days", b"retention_days", "state", b"state", "update_time", b"update_time", "verified_email_required", b"verified_email_required"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,7 +330,9 @@ class UpdateWorkspaceRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: display_name, plan, mfa_required, retention_days."""
+        """The fields to change: display_name, plan, mfa_required, retention_days,
+        verified_email_required.
+        """
 
     def __init__(
         self,
@@ -592,6 +630,7 @@ class ResolveAccessResponse(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     MFA_REQUIRED_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
+    VERIFIED_EMAIL_REQUIRED_FIELD_NUMBER: _builtins.int
     workspace_exists: _builtins.bool
     """Whether the workspace exists (deleted ones included, purged ones not)."""
     member: _builtins.bool
@@ -604,6 +643,8 @@ class ResolveAccessResponse(_message.Message):
     """Whether the workspace requires MFA."""
     plan: Global___Plan.ValueType
     """The workspace's plan."""
+    verified_email_required: _builtins.bool
+    """Whether the workspace requires a verified email address."""
     def __init__(
         self,
         *,
@@ -613,10 +654,11 @@ class ResolveAccessResponse(_message.Message):
         state: Global___WorkspaceState.ValueType = ...,
         mfa_required: _builtins.bool = ...,
         plan: Global___Plan.ValueType = ...,
+        verified_email_required: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "mfa_required", b"mfa_required", "plan", b"plan", "role", b"role", "state", b"state", "workspace_exists", b"workspace_exists"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "mfa_required", b"mfa_required", "plan", b"plan", "role", b"role", "state", b"state", "verified_email_required", b"verified_email_required", "workspace_exists", b"workspace_exists"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -919,3 +961,331 @@ class VerifyAuditChainResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyAuditChainResponse: _TypeAlias = VerifyAuditChainResponse  # noqa: Y015
+
+@_typing.final
+class Invitation(_message.Message):
+    """An invitation of an email address into a workspace. The token is only ever in the mail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    INVITER_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The resource name, `workspaces/{workspace}/invitations/{invitation}`."""
+    email: _builtins.str
+    """The invited email address."""
+    role: _access_pb2.Role.ValueType
+    """The role the invited user gets on acceptance."""
+    state: Global___InvitationState.ValueType
+    """The state."""
+    inviter: _builtins.str
+    """Who invited, `users/{user}`."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the invitation was made."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the link stops working."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        role: _access_pb2.Role.ValueType = ...,
+        state: Global___InvitationState.ValueType = ...,
+        inviter: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "email", b"email", "expire_time", b"expire_time", "inviter", b"inviter", "name", b"name", "role", b"role", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Invitation: _TypeAlias = Invitation  # noqa: Y015
+
+@_typing.final
+class CreateInvitationRequest(_message.Message):
+    """The request of CreateInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    INVITATION_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    @_builtins.property
+    def invitation(self) -> Global___Invitation:
+        """The invitation: email and role are read."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        invitation: Global___Invitation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateInvitationRequest: _TypeAlias = CreateInvitationRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsRequest(_message.Message):
+    """The request of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The workspace, `workspaces/{workspace}`."""
+    page_size: _builtins.int
+    """The maximum number of invitations to return: 1 to 100, default 50."""
+    page_token: _builtins.str
+    """A page token from a previous call."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsRequest: _TypeAlias = ListInvitationsRequest  # noqa: Y015
+
+@_typing.final
+class ListInvitationsResponse(_message.Message):
+    """The response of ListInvitations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """A token for the next page; empty on the last page."""
+    @_builtins.property
+    def invitations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invitation]:
+        """The invitations, newest first."""
+
+    def __init__(
+        self,
+        *,
+        invitations: _abc.Iterable[Global___Invitation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitations", b"invitations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvitationsResponse: _TypeAlias = ListInvitationsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeInvitationRequest(_message.Message):
+    """The request of RevokeInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The invitation, `workspaces/{workspace}/invitations/{invitation}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeInvitationRequest: _TypeAlias = RevokeInvitationRequest  # noqa: Y015
+
+@_typing.final
+class AcceptInvitationRequest(_message.Message):
+    """The request of AcceptInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token from the invitation link."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptInvitationRequest: _TypeAlias = AcceptInvitationRequest  # noqa: Y015
+
+@_typing.final
+class ListMySecurityEventsRequest(_message.Message):
+    """The request of ListMySecurityEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The maximum number of events to return: 1 to 100, default 50."""
+    page_token: _builtins.str
+    """A page token from a previous call."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMySecurityEventsRequest: _TypeAlias = ListMySecurityEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListMySecurityEventsResponse(_message.Message):
+    """The response of ListMySecurityEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """A token for the next (older) page; empty on the last page."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events, newest first; `name` is `users/me/securityEvents/{sequence}`."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMySecurityEventsResponse: _TypeAlias = ListMySecurityEventsResponse  # noqa: Y015
+
+@_typing.final
+class RemoveUserMembershipsRequest(_message.Message):
+    """The request of RemoveUserMemberships."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The user id."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveUserMembershipsRequest: _TypeAlias = RemoveUserMembershipsRequest  # noqa: Y015
+
+@_typing.final
+class RemoveUserMembershipsResponse(_message.Message):
+    """The response of RemoveUserMemberships."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    SOLE_OWNER_WORKSPACES_FIELD_NUMBER: _builtins.int
+    removed: _builtins.int
+    """How many memberships were removed (0 when refused)."""
+    @_builtins.property
+    def sole_owner_workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Workspace]:
+        """The workspaces of which the user is the last Owner; when set, nothing was removed."""
+
+    def __init__(
+        self,
+        *,
+        removed: _builtins.int = ...,
+        sole_owner_workspaces: _abc.Iterable[Global___Workspace] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed", "sole_owner_workspaces", b"sole_owner_workspaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveUserMembershipsResponse: _TypeAlias = RemoveUserMembershipsResponse  # noqa: Y015
+
+@_typing.final
+class CheckPendingInvitationRequest(_message.Message):
+    """The request of CheckPendingInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The email address, normalised to lower case."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPendingInvitationRequest: _TypeAlias = CheckPendingInvitationRequest  # noqa: Y015
+
+@_typing.final
+class CheckPendingInvitationResponse(_message.Message):
+    """The response of CheckPendingInvitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PENDING_FIELD_NUMBER: _builtins.int
+    pending: _builtins.bool
+    """Whether a pending, unexpired invitation of the address exists."""
+    def __init__(
+        self,
+        *,
+        pending: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pending", b"pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPendingInvitationResponse: _TypeAlias = CheckPendingInvitationResponse  # noqa: Y015

@@ -91,6 +91,41 @@ class WorkspacesServiceStub:
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.SerializeToString,
                 response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.CreateInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/CreateInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/ListInvitations',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.RevokeInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/RevokeInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/AcceptInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
+                _registered_method=True)
+        self.ListMySecurityEvents = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/ListMySecurityEvents',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
+                _registered_method=True)
+        self.RemoveUserMemberships = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/RemoveUserMemberships',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
+                _registered_method=True)
+        self.CheckPendingInvitation = channel.unary_unary(
+                '/railguard.workspaces.v1.WorkspacesService/CheckPendingInvitation',
+                request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.SerializeToString,
+                response_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.FromString,
+                _registered_method=True)
         self.ResolveAccess = channel.unary_unary(
                 '/railguard.workspaces.v1.WorkspacesService/ResolveAccess',
                 request_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ResolveAccessRequest.SerializeToString,
@@ -200,6 +235,63 @@ class WorkspacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateInvitation(self, request, context):
+        """Invites an email address into a workspace with a role, by mail (a single-use link, 7
+        days). Owners and Admins invite; only an Owner invites an Owner. A new invitation of the
+        same address replaces its pending one. Counts against nothing until accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvitations(self, request, context):
+        """Lists a workspace's invitations, newest first, in every state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeInvitation(self, request, context):
+        """Revokes a pending invitation: its link stops working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """Accepts an invitation with the token of its mail; the caller must be signed in with the
+        invited address. Unknown, used, revoked, expired and another address's tokens all answer
+        INVALID_TOKEN.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMySecurityEvents(self, request, context):
+        """Lists the calling user's own security events, newest first: logins and failed logins,
+        refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+        resets. Read from the account-level audit chain (the events whose target is the user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveUserMemberships(self, request, context):
+        """Removes every membership of a user whose account is being deleted, all or nothing: while
+        the user is the last Owner of a workspace nothing is removed and those workspaces are
+        returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckPendingInvitation(self, request, context):
+        """Tells whether an email address has a pending invitation (for an invite-only sign-up).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResolveAccess(self, request, context):
         """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
         services that check rights.
@@ -299,6 +391,41 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.TransferOwnership,
                     request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.FromString,
                     response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.SerializeToString,
+            ),
+            'CreateInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'RevokeInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.SerializeToString,
+            ),
+            'ListMySecurityEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMySecurityEvents,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.SerializeToString,
+            ),
+            'RemoveUserMemberships': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveUserMemberships,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.SerializeToString,
+            ),
+            'CheckPendingInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPendingInvitation,
+                    request_deserializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.FromString,
+                    response_serializer=railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.SerializeToString,
             ),
             'ResolveAccess': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveAccess,
@@ -624,6 +751,195 @@ class WorkspacesService:
             '/railguard.workspaces.v1.WorkspacesService/TransferOwnership',
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.TransferOwnershipRequest.SerializeToString,
             railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/CreateInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CreateInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/ListInvitations',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/RevokeInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RevokeInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/AcceptInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.AcceptInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMySecurityEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/ListMySecurityEvents',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.ListMySecurityEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveUserMemberships(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/RemoveUserMemberships',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.RemoveUserMembershipsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPendingInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.workspaces.v1.WorkspacesService/CheckPendingInvitation',
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationRequest.SerializeToString,
+            railguard_dot_workspaces_dot_v1_dot_workspaces__service__pb2.CheckPendingInvitationResponse.FromString,
             options,
             channel_credentials,
             insecure,

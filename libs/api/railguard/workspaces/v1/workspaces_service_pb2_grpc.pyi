@@ -58,6 +58,32 @@ class WorkspacesServiceStub:
     """Removes a member. The last Owner can never be removed."""
     TransferOwnership: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.TransferOwnershipRequest, _workspaces_service_pb2.Workspace]
     """Makes another member the Owner; the caller stays on as an Admin."""
+    CreateInvitation: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.CreateInvitationRequest, _workspaces_service_pb2.Invitation]
+    """Invites an email address into a workspace with a role, by mail (a single-use link, 7
+    days). Owners and Admins invite; only an Owner invites an Owner. A new invitation of the
+    same address replaces its pending one. Counts against nothing until accepted.
+    """
+    ListInvitations: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListInvitationsRequest, _workspaces_service_pb2.ListInvitationsResponse]
+    """Lists a workspace's invitations, newest first, in every state."""
+    RevokeInvitation: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.RevokeInvitationRequest, _workspaces_service_pb2.Invitation]
+    """Revokes a pending invitation: its link stops working."""
+    AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.AcceptInvitationRequest, _workspaces_service_pb2.Member]
+    """Accepts an invitation with the token of its mail; the caller must be signed in with the
+    invited address. Unknown, used, revoked, expired and another address's tokens all answer
+    INVALID_TOKEN.
+    """
+    ListMySecurityEvents: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListMySecurityEventsRequest, _workspaces_service_pb2.ListMySecurityEventsResponse]
+    """Lists the calling user's own security events, newest first: logins and failed logins,
+    refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+    resets. Read from the account-level audit chain (the events whose target is the user).
+    """
+    RemoveUserMemberships: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.RemoveUserMembershipsRequest, _workspaces_service_pb2.RemoveUserMembershipsResponse]
+    """Removes every membership of a user whose account is being deleted, all or nothing: while
+    the user is the last Owner of a workspace nothing is removed and those workspaces are
+    returned.
+    """
+    CheckPendingInvitation: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.CheckPendingInvitationRequest, _workspaces_service_pb2.CheckPendingInvitationResponse]
+    """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
     ResolveAccess: _grpc.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -108,6 +134,32 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     """Removes a member. The last Owner can never be removed."""
     TransferOwnership: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.TransferOwnershipRequest, _workspaces_service_pb2.Workspace]  # type: ignore[assignment]
     """Makes another member the Owner; the caller stays on as an Admin."""
+    CreateInvitation: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.CreateInvitationRequest, _workspaces_service_pb2.Invitation]  # type: ignore[assignment]
+    """Invites an email address into a workspace with a role, by mail (a single-use link, 7
+    days). Owners and Admins invite; only an Owner invites an Owner. A new invitation of the
+    same address replaces its pending one. Counts against nothing until accepted.
+    """
+    ListInvitations: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListInvitationsRequest, _workspaces_service_pb2.ListInvitationsResponse]  # type: ignore[assignment]
+    """Lists a workspace's invitations, newest first, in every state."""
+    RevokeInvitation: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.RevokeInvitationRequest, _workspaces_service_pb2.Invitation]  # type: ignore[assignment]
+    """Revokes a pending invitation: its link stops working."""
+    AcceptInvitation: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.AcceptInvitationRequest, _workspaces_service_pb2.Member]  # type: ignore[assignment]
+    """Accepts an invitation with the token of its mail; the caller must be signed in with the
+    invited address. Unknown, used, revoked, expired and another address's tokens all answer
+    INVALID_TOKEN.
+    """
+    ListMySecurityEvents: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ListMySecurityEventsRequest, _workspaces_service_pb2.ListMySecurityEventsResponse]  # type: ignore[assignment]
+    """Lists the calling user's own security events, newest first: logins and failed logins,
+    refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+    resets. Read from the account-level audit chain (the events whose target is the user).
+    """
+    RemoveUserMemberships: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.RemoveUserMembershipsRequest, _workspaces_service_pb2.RemoveUserMembershipsResponse]  # type: ignore[assignment]
+    """Removes every membership of a user whose account is being deleted, all or nothing: while
+    the user is the last Owner of a workspace nothing is removed and those workspaces are
+    returned.
+    """
+    CheckPendingInvitation: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.CheckPendingInvitationRequest, _workspaces_service_pb2.CheckPendingInvitationResponse]  # type: ignore[assignment]
+    """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
     ResolveAccess: _aio.UnaryUnaryMultiCallable[_workspaces_service_pb2.ResolveAccessRequest, _workspaces_service_pb2.ResolveAccessResponse]  # type: ignore[assignment]
     """Resolves a user's role in a workspace and the workspace's settings, for the edge and for
     services that check rights.
@@ -221,6 +273,74 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workspaces_service_pb2.Workspace, _abc.Awaitable[_workspaces_service_pb2.Workspace]]:
         """Makes another member the Owner; the caller stays on as an Admin."""
+
+    @_abc_1.abstractmethod
+    def CreateInvitation(
+        self,
+        request: _workspaces_service_pb2.CreateInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.Invitation, _abc.Awaitable[_workspaces_service_pb2.Invitation]]:
+        """Invites an email address into a workspace with a role, by mail (a single-use link, 7
+        days). Owners and Admins invite; only an Owner invites an Owner. A new invitation of the
+        same address replaces its pending one. Counts against nothing until accepted.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvitations(
+        self,
+        request: _workspaces_service_pb2.ListInvitationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.ListInvitationsResponse, _abc.Awaitable[_workspaces_service_pb2.ListInvitationsResponse]]:
+        """Lists a workspace's invitations, newest first, in every state."""
+
+    @_abc_1.abstractmethod
+    def RevokeInvitation(
+        self,
+        request: _workspaces_service_pb2.RevokeInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.Invitation, _abc.Awaitable[_workspaces_service_pb2.Invitation]]:
+        """Revokes a pending invitation: its link stops working."""
+
+    @_abc_1.abstractmethod
+    def AcceptInvitation(
+        self,
+        request: _workspaces_service_pb2.AcceptInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.Member, _abc.Awaitable[_workspaces_service_pb2.Member]]:
+        """Accepts an invitation with the token of its mail; the caller must be signed in with the
+        invited address. Unknown, used, revoked, expired and another address's tokens all answer
+        INVALID_TOKEN.
+        """
+
+    @_abc_1.abstractmethod
+    def ListMySecurityEvents(
+        self,
+        request: _workspaces_service_pb2.ListMySecurityEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.ListMySecurityEventsResponse, _abc.Awaitable[_workspaces_service_pb2.ListMySecurityEventsResponse]]:
+        """Lists the calling user's own security events, newest first: logins and failed logins,
+        refresh-token reuse, new sessions (with client IP), MFA, password and email changes,
+        resets. Read from the account-level audit chain (the events whose target is the user).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveUserMemberships(
+        self,
+        request: _workspaces_service_pb2.RemoveUserMembershipsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.RemoveUserMembershipsResponse, _abc.Awaitable[_workspaces_service_pb2.RemoveUserMembershipsResponse]]:
+        """Removes every membership of a user whose account is being deleted, all or nothing: while
+        the user is the last Owner of a workspace nothing is removed and those workspaces are
+        returned.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckPendingInvitation(
+        self,
+        request: _workspaces_service_pb2.CheckPendingInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_service_pb2.CheckPendingInvitationResponse, _abc.Awaitable[_workspaces_service_pb2.CheckPendingInvitationResponse]]:
+        """Tells whether an email address has a pending invitation (for an invite-only sign-up)."""
 
     @_abc_1.abstractmethod
     def ResolveAccess(

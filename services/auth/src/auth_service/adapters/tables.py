@@ -7,6 +7,7 @@ import datetime as dt
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
+from servicekit.mail import MailOutbox
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,6 +27,11 @@ class UserRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When the current address was proven by a verification link (auth_0005); NULL until then.
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When a deleted account's personal data was erased, leaving this row as a tombstone
+    # (auth_0006): the id stays, so audit references to users/{id} stay valid.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SessionRow(Base):
@@ -152,3 +158,28 @@ class DeploymentPinRow(Base):
 AUDIT_OUTBOX = AuditOutbox.define("auth", Base.metadata)
 # what this service has heard of each workspace's life (servicekit.lifecycle, migration auth_0004)
 LIFECYCLE = LifecycleStore.define(Base.metadata)
+
+
+class AccountTokenRow(Base):
+    """Single-use tokens mailed to a user (password reset, email verification, …), auth_0005.
+
+    Only a keyed hash of a token is stored (HMAC-SHA256 under a sealed pepper); ``email`` is the
+    address the token was sent to (the new one, for an email change)."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_account_tokens_user_purpose", "user_id", "purpose"),)
+
+
+# Mails (reset links, verification links, notices), written in the change's transaction with
+# their bodies sealed, and sent by the mail relay (servicekit.mail, migration auth_0005).
+MAIL_OUTBOX = MailOutbox.define("auth", Base.metadata)

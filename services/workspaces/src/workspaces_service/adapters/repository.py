@@ -37,6 +37,7 @@ def _workspace(row: WorkspaceRow) -> Workspace:
         deleted_at=row.deleted_at,
         purged_at=row.purged_at,
         lifecycle_version=row.lifecycle_version or 0,
+        verified_email_required=row.verified_email_required,
     )
 
 
@@ -96,6 +97,7 @@ class WorkspaceRepository:
                 display_name=ws.display_name,
                 plan=int(ws.plan),
                 mfa_required=ws.mfa_required,
+                verified_email_required=ws.verified_email_required,
                 retention_days=ws.retention_days,
                 created_by=created_by,
                 request_id=request_id,
@@ -115,6 +117,7 @@ class WorkspaceRepository:
             int(ws.plan),
             ws.mfa_required,
         )
+        row.verified_email_required = ws.verified_email_required
         row.retention_days, row.updated_at, row.deleted_at = (
             ws.retention_days,
             ws.updated_at,

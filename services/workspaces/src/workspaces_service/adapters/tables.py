@@ -7,7 +7,16 @@ import datetime as dt
 from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import lifecycle_outbox
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +31,7 @@ class WorkspaceRow(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[int] = mapped_column(Integer)
     mfa_required: Mapped[bool] = mapped_column(Boolean)
+    verified_email_required: Mapped[bool] = mapped_column(Boolean, default=False)
     retention_days: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
@@ -79,6 +89,9 @@ class AuditEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    # a user's security log reads the account-level chain by target (migration ws_0006)
+    __table_args__ = (Index("ix_audit_events_ws_target_seq", "workspace_id", "target", "sequence"),)
 
 
 AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)

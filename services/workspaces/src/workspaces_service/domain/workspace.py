@@ -46,6 +46,8 @@ class Workspace:
     purged_at: dt.datetime | None = None
     # bumped by every delete, restore and purge; other services apply lifecycle events by it
     lifecycle_version: int = 0
+    # Members must have a verified email address to act in the workspace (next to mfa_required).
+    verified_email_required: bool = False
 
     @property
     def deleted(self) -> bool:

@@ -1,0 +1,52 @@
+"""Identity lifecycle: the mail outbox, single-use account tokens, verified email addresses.
+
+Revision ID: auth_0005
+Revises: auth_0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from servicekit.audit import audit_outbox_columns
+from servicekit.db import UtcDateTime
+
+revision = "auth_0005"
+down_revision = "auth_0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("auth_mail_outbox", *audit_outbox_columns())
+    op.create_index("ix_auth_mail_outbox_unsent", "auth_mail_outbox", ["sent_at", "seq"])
+    op.create_table(
+        "account_tokens",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column(
+            "user_id",
+            sa.String(64),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("email", sa.String(320), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+        sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    )
+    op.create_index("ix_account_tokens_expires_at", "account_tokens", ["expires_at"])
+    op.create_index("ix_account_tokens_user_purpose", "account_tokens", ["user_id", "purpose"])
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("email_verified_at", UtcDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("email_verified_at")
+    op.drop_index("ix_account_tokens_user_purpose", table_name="account_tokens")
+    op.drop_index("ix_account_tokens_expires_at", table_name="account_tokens")
+    op.drop_table("account_tokens")
+    op.drop_index("ix_auth_mail_outbox_unsent", table_name="auth_mail_outbox")
+    op.drop_table("auth_mail_outbox")

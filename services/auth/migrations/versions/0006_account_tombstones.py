@@ -1,0 +1,26 @@
+"""Erased accounts keep a tombstone row: users.purged_at.
+
+Revision ID: auth_0006
+Revises: auth_0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from servicekit.db import UtcDateTime
+
+revision = "auth_0006"
+down_revision = "auth_0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("purged_at", UtcDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("purged_at")

@@ -1,0 +1,208 @@
+"""Invitations' table and repository, and the unit of work that adds them and the mail outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from servicekit.db import UtcDateTime
+from servicekit.mail import Mail, MailOutbox
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workspaces_service.adapters.repository import WorkspacesUnitOfWork
+from workspaces_service.adapters.security_log import SecurityLogRepository
+from workspaces_service.adapters.tables import Base
+from workspaces_service.domain import Role
+from workspaces_service.domain.invitation import Invitation
+
+
+class InvitationRow(Base):
+    """An invitation of an email address into a workspace (migration ws_0005). Only the
+    SHA-256 of its 256-bit token is stored."""
+
+    __tablename__ = "workspace_invitations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[int] = mapped_column(Integer)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    accepted_by: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_workspace_invitations_ws_created", "workspace_id", "created_at", "id"),
+    )
+
+
+# Invitation mails, sealed in the outbox, sent by the mail relay (migration ws_0005).
+MAIL_OUTBOX = MailOutbox.define("workspaces", Base.metadata)
+
+
+def _invitation(row: InvitationRow) -> Invitation:
+    return Invitation(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        email=row.email,
+        role=Role(row.role),
+        token_hash=row.token_hash,
+        invited_by=row.invited_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        accepted_at=row.accepted_at,
+        accepted_by=row.accepted_by,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+class InvitationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, inv: Invitation) -> None:
+        self.session.add(
+            InvitationRow(
+                id=inv.id,
+                workspace_id=inv.workspace_id,
+                email=inv.email,
+                role=int(inv.role),
+                token_hash=inv.token_hash,
+                invited_by=inv.invited_by,
+                created_at=inv.created_at,
+                expires_at=inv.expires_at,
+                accepted_at=None,
+                accepted_by="",
+                revoked_at=None,
+            )
+        )
+        await self.session.flush()
+
+    async def get(self, workspace_id: str, invitation_id: str) -> Invitation | None:
+        row = await self.session.get(InvitationRow, invitation_id)
+        return _invitation(row) if row and row.workspace_id == workspace_id else None
+
+    async def by_hash(self, digest: str) -> Invitation | None:
+        stmt = select(InvitationRow).where(InvitationRow.token_hash == digest)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _invitation(row) if row else None
+
+    async def accept(self, invitation_id: str, user_id: str, now: dt.datetime) -> bool:
+        """Single use: of concurrent acceptances exactly one sees True."""
+        stmt = (
+            update(InvitationRow)
+            .where(
+                InvitationRow.id == invitation_id,
+                InvitationRow.accepted_at.is_(None),
+                InvitationRow.revoked_at.is_(None),
+                InvitationRow.expires_at > now,
+            )
+            .values(accepted_at=now, accepted_by=user_id)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def count_since(self, workspace_id: str, email: str, since: dt.datetime) -> int:
+        stmt = select(func.count()).where(
+            InvitationRow.workspace_id == workspace_id,
+            InvitationRow.email == email,
+            InvitationRow.created_at >= since,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def pending_for(self, email: str, now: dt.datetime) -> bool:
+        stmt = (
+            select(InvitationRow.id)
+            .where(
+                InvitationRow.email == email,
+                InvitationRow.accepted_at.is_(None),
+                InvitationRow.revoked_at.is_(None),
+                InvitationRow.expires_at > now,
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def revoke(self, invitation_id: str, now: dt.datetime) -> bool:
+        stmt = (
+            update(InvitationRow)
+            .where(
+                InvitationRow.id == invitation_id,
+                InvitationRow.accepted_at.is_(None),
+                InvitationRow.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def revoke_pending_for(self, workspace_id: str, email: str, now: dt.datetime) -> int:
+        """A new invitation of an address supersedes its pending ones."""
+        stmt = (
+            update(InvitationRow)
+            .where(
+                InvitationRow.workspace_id == workspace_id,
+                InvitationRow.email == email,
+                InvitationRow.accepted_at.is_(None),
+                InvitationRow.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt))
+
+    async def list(
+        self, workspace_id: str, after: tuple[dt.datetime, str] | None, limit: int
+    ) -> list[Invitation]:
+        """Newest first, strictly after the ``(created_at, id)`` cursor."""
+        stmt = select(InvitationRow).where(InvitationRow.workspace_id == workspace_id)
+        if after is not None:
+            created, iid = after
+            stmt = stmt.where(
+                or_(
+                    InvitationRow.created_at < created,
+                    and_(InvitationRow.created_at == created, InvitationRow.id < iid),
+                )
+            )
+        stmt = stmt.order_by(InvitationRow.created_at.desc(), InvitationRow.id.desc()).limit(limit)
+        return [_invitation(r) for r in (await self.session.execute(stmt)).scalars()]
+
+
+class MailRepository:
+    def __init__(self, session: AsyncSession, outbox: MailOutbox | None) -> None:
+        self.session, self.outbox = session, outbox
+
+    async def record(self, mail: Mail) -> None:
+        if self.outbox is None:
+            raise RuntimeError("this unit of work was built without a mail outbox")
+        await self.outbox.record(self.session, mail)
+
+
+class InvitationsUnitOfWork(WorkspacesUnitOfWork):
+    invitations: InvitationRepository
+    mail: MailRepository
+    security_log: SecurityLogRepository
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
+    ) -> None:
+        super().__init__(sessions)
+        self._mail_outbox = mail
+
+    def _bind(self, session: AsyncSession) -> None:
+        super()._bind(session)
+        self.invitations = InvitationRepository(session)
+        self.mail = MailRepository(session, self._mail_outbox)
+        self.security_log = SecurityLogRepository(session)
