@@ -24,7 +24,7 @@ def dialled_by(service: str) -> set[str]:
     for path in (ROOT / "services" / service / "src").rglob("*.py"):
         text = path.read_text()
         found |= set(_PEER.findall(text))
-        if _AUDIT_DIAL.search(text):
+        if _AUDIT_DIAL.search(text) and service != "workspaces":  # its own log is local
             found.add("workspaces")
     if service == "edge":
         from edge_service.upstream import _SERVICE_PEER
