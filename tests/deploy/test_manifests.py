@@ -32,7 +32,7 @@ OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.30.0"  # oldest supported cluster version; grpc probes are GA since 1.27
 GRPC_SERVICES = ("auth", "workspaces", "keys", "credentials")
 SERVICES = (*GRPC_SERVICES, "edge")
-VAULT_CLIENTS = ("auth", "credentials")
+VAULT_CLIENTS = ("auth", "workspaces", "credentials")
 AUTOSCALED = ("edge", "keys")
 CRD_KINDS = {
     ("cert-manager.io/v1", "Issuer"),
@@ -633,7 +633,7 @@ def parse_policy(text: str) -> dict[str, set[str]]:
 
 def vault_policy_problems(policies: dict[str, dict[str, set[str]]]) -> list[str]:
     problems = []
-    expected = {"auth", "credentials", "rewrap", "key-admin"}
+    expected = {"auth", "workspaces", "credentials", "rewrap", "key-admin"}
     if set(policies) != expected:
         problems.append(f"policies must be exactly {sorted(expected)}, found {sorted(policies)}")
     everywhere_forbidden = {"sudo", "delete", "list", "deny", "patch"}
@@ -750,7 +750,7 @@ def test_vault_roles_in_the_readme_match_the_service_accounts() -> None:
     readme = (DEPLOY / "vault" / "README.md").read_text()
     accounts = set(by_name(render("overlays/prod"), "ServiceAccount"))
     assert set(VAULT_CLIENTS) <= accounts
-    assert "for svc in credentials auth; do" in readme
+    assert "for svc in credentials auth workspaces; do" in readme
     assert 'bound_service_account_names="$svc"' in readme
     assert "audience=vault" in readme
 

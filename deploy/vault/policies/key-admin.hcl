@@ -25,6 +25,18 @@ path "transit/keys/auth/config" {
 path "transit/keys/auth/trim" {
   capabilities = ["update"]
 }
+path "transit/keys/workspaces" {
+  capabilities = ["create", "read", "update"]
+}
+path "transit/keys/workspaces/rotate" {
+  capabilities = ["update"]
+}
+path "transit/keys/workspaces/config" {
+  capabilities = ["update"]
+}
+path "transit/keys/workspaces/trim" {
+  capabilities = ["update"]
+}
 # Turn off upsert for the whole mount (disable_upsert=true).
 path "transit/config/keys" {
   capabilities = ["read", "update"]
