@@ -23,6 +23,17 @@ _CODES: dict[type[errors.RailguardError], int] = {
     errors.Unavailable: code_pb2.UNAVAILABLE,
 }
 _CLASSES = {code: cls for cls, code in _CODES.items()}
+# A status travels in response trailers, which gRPC caps (8 KiB by default): past that the caller
+# sees RESOURCE_EXHAUSTED instead of the error. Every error is bounded here, whatever raised it.
+MAX_MESSAGE = 512
+MAX_METADATA_ENTRIES = 8
+MAX_METADATA_VALUE = 256
+MAX_VIOLATIONS = 16
+MAX_VIOLATION_TEXT = 128
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _code_of(error: errors.RailguardError) -> int:
@@ -35,16 +46,21 @@ def _code_of(error: errors.RailguardError) -> int:
 
 def status_of(error: errors.RailguardError, domain: str) -> grpc.Status:
     """The gRPC status for a domain error, with ErrorInfo, BadRequest and RetryInfo details."""
-    status = status_pb2.Status(code=_code_of(error), message=error.message)
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
+    status = status_pb2.Status(code=_code_of(error), message=_bounded(error.message, MAX_MESSAGE))
+    metadata = {
+        key[:64]: _bounded(value, MAX_METADATA_VALUE)
+        for key, value in sorted(error.metadata.items())[:MAX_METADATA_ENTRIES]
+    }
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=metadata)
     status.details.add().Pack(info)
     if isinstance(error, errors.InvalidArgument) and error.violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=_bounded(v.field, MAX_VIOLATION_TEXT),
+                    description=_bounded(v.description, MAX_VIOLATION_TEXT),
                 )
-                for v in error.violations
+                for v in error.violations[:MAX_VIOLATIONS]
             ]
         )
         status.details.add().Pack(bad)
@@ -66,7 +82,12 @@ def error_from_rpc(err: grpc.aio.AioRpcError) -> errors.RailguardError:
     reason, metadata = "", {}
     violations: list[errors.FieldViolation] = []
     retry_after: float | None = None
-    status = rpc_status.from_call(err)
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:
+        # details that contradict the call's code (e.g. trailers cut by a size limit): trust
+        # neither, and fail closed as a failed dependency rather than crash the caller
+        return errors.Unavailable("a dependency failed", reason="DEPENDENCY_FAILED")
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()

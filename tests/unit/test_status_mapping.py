@@ -48,3 +48,36 @@ def test_transport_failure_is_unavailable() -> None:
     mapped = error_from_rpc(err)
     assert isinstance(mapped, errors.Unavailable) and mapped.reason == "DEPENDENCY_UNAVAILABLE"
     assert rpc_status.from_call(err) is None
+
+
+def test_every_error_fits_in_the_trailers() -> None:
+    """However much an error says, its status stays far below gRPC's 8 KiB trailer limit (past
+    it the caller saw RESOURCE_EXHAUSTED with details that contradicted it, and the edge a 500)."""
+    huge = errors.FailedPrecondition(
+        "you are the last Owner of "
+        + ", ".join(f"Workspace {i} (workspaces/{i:032x})" for i in range(500)),
+        reason="LAST_OWNER",
+        metadata={f"key{i}": "v" * 5000 for i in range(100)},
+    )
+    status = status_of(huge, "test.railguard.dev")
+    size = sum(len(k) + len(v) for k, v in status.trailing_metadata)
+    assert size < 6144
+    assert len(status.details) <= 512
+    bad = errors.InvalidArgument(
+        "bad", violations=[errors.FieldViolation(f"f{i}", "x" * 1000) for i in range(1000)]
+    )
+    assert sum(len(k) + len(v) for k, v in status_of(bad, "d").trailing_metadata) < 7168
+    back = _round_trip(huge)
+    assert isinstance(back, errors.FailedPrecondition) and back.reason == "LAST_OWNER"
+
+
+def test_details_that_contradict_the_code_fail_closed() -> None:
+    status = status_of(errors.FailedPrecondition("no", reason="LAST_OWNER"), "d")
+    err = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*status.trailing_metadata),
+        "trailers cut",
+    )
+    mapped = error_from_rpc(err)
+    assert isinstance(mapped, errors.Unavailable) and mapped.reason == "DEPENDENCY_FAILED"

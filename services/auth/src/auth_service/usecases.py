@@ -790,12 +790,14 @@ class AuthService:
             raise FailedPrecondition("account deletion is not enabled", reason="NOT_ENABLED")
         blocking = await self._memberships.remove_all(user_id)
         if blocking:
-            named = ", ".join(f"{display} ({name})" for name, display in blocking)
+            named = ", ".join(f"{display} ({name})" for name, display in blocking[:5])
+            if len(blocking) > 5:
+                named += f" and {len(blocking) - 5} more"
             raise FailedPrecondition(
                 f"you are the last Owner of {named}: transfer ownership or delete "
                 "the workspace first",
                 reason="LAST_OWNER",
-                metadata={"workspaces": ",".join(name for name, _ in blocking)[:1000]},
+                metadata={"workspaces": ",".join(name for name, _ in blocking[:5])},
             )
         now = self._clock.now()
         async with self._uow() as uow:
