@@ -6,9 +6,11 @@ PostgreSQL (asyncpg) in production and CI; SQLite (aiosqlite) is the embedded de
 from __future__ import annotations
 
 import datetime as dt
+import time
 from types import TracebackType
 from typing import Any, Self
 
+import sqlalchemy.exc
 from sqlalchemy import DateTime, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -75,19 +77,52 @@ def _create_engine(url: str, *, pool_size: int) -> AsyncEngine:
             cursor.close()
 
         return engine
-    # pre-ping: a checkout tests its connection first, so the pool recovers by itself after the
-    # database restarts (no request fails on a dead pooled connection). Measured on loopback at
-    # about 0.1 ms per checkout (docs/performance.md). A bounded pool wait and connect timeout make
-    # an unreachable or saturated database a prompt UNAVAILABLE, not a hung request.
-    return create_async_engine(
+    # A bounded pool wait and connect timeout make an unreachable or saturated database a prompt
+    # UNAVAILABLE, not a hung request. Stale connections: see _ping_when_idle.
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS} if "asyncpg" in url else {},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float = PING_IDLE_SECONDS) -> None:
+    """At checkout, drop a pooled connection the server closed, and ping one idle for ``idle`` s.
+
+    A connection that died with a restarted database is found this way before a request uses it
+    (the first query after a restart succeeds), while a busy pool pays no round trip: SQLAlchemy's
+    ``pool_pre_ping`` pinged on every checkout, about 0.1 ms each, two per edge request in
+    workspaces. A connection that breaks while in use is a disconnect the dialect recognises, so
+    SQLAlchemy invalidates it and the request is a retryable UNAVAILABLE.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["rg_checkin"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # free: asyncpg marks a connection closed as soon as the loop has seen the server go
+        raw = getattr(dbapi_conn, "_connection", None)
+        is_closed = getattr(raw, "is_closed", None)
+        if callable(is_closed) and is_closed():
+            raise sqlalchemy.exc.DisconnectionError("pooled connection closed by the server")
+        last = record.info.get("rg_checkin")
+        if last is None or time.monotonic() - last < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means: replace this connection
+            raise sqlalchemy.exc.DisconnectionError("stale pooled connection") from exc
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

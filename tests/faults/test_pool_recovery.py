@@ -29,7 +29,7 @@ async def test_the_first_query_after_a_database_restart_succeeds(
             assert (await conn.execute(text("SELECT 1"))).scalar() == 1
         await asyncio.to_thread(own_postgres.stop, "fast")
         await asyncio.to_thread(own_postgres.start)
-        async with engine.connect() as conn:  # pre-ping replaces the dead connection
+        async with engine.connect() as conn:  # the checkout hook replaces the dead connection
             assert (await conn.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await engine.dispose()
