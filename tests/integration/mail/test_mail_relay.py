@@ -204,3 +204,49 @@ async def test_the_outbox_never_holds_a_body_in_clear_and_blanks_it_once_sent(
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
     await asyncio.sleep(0)
     await engine.dispose()
+
+
+async def test_a_mail_queued_while_smtp_is_down_is_sent_once_it_is_back(
+    tmp_path: Path, pki: Path
+) -> None:
+    """SMTP down: the relay fails, the mail stays queued (sealed); SMTP back: it goes out once."""
+    from servicekit.audit import OutboxRelay
+
+    metadata = MetaData()
+    outbox = MailOutbox.define("t", metadata).with_sealer(_XorSealer())
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        await outbox.record(session, _mail())
+        await session.commit()
+    port = free_port()
+    target = parse_smtp_url(f"smtp://relay@127.0.0.1:{port}", password="s3cret")
+    sender = SmtpMailSender(target, _client_tls(pki), timeout=2.0)
+    relay = OutboxRelay(sessions, outbox, sender, name="mail-relay")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, nothing is lost
+        await relay.drain()
+    async with sessions() as session:
+        row = (await session.execute(select(outbox.table))).one()
+    assert row.sent_at is None and row.payload != ""
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki / "workspaces.crt", pki / "workspaces.key")
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        auth_require_tls=True,
+        authenticator=_authenticator,
+    )
+    controller.start()
+    try:
+        assert await relay.drain() == 1
+        assert await relay.drain() == 0
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1 and inbox.messages[0]["To"] == "alice@example.com"
+    await engine.dispose()
