@@ -16,19 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servicekit.catalog import declared, secret_names
+
 __all__ = ["SECRET_SETTINGS", "PeerAddresses", "Settings", "load_settings"]
 
 _PREFIX = "RAILGUARD_"
 
 # The settings that hold secrets (plus every <SERVICE>_DATABASE_URL); each may come from a file.
-SECRET_SETTINGS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "KMS_URL",
-    "KEYS_PEPPERS",
-    "CREDENTIALS_WEBHOOK_PEPPER",
-    "AUTH_SIGNING_KEK",
-)
+SECRET_SETTINGS = secret_names()
 
 
 def _with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
@@ -87,10 +82,18 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str, default: str = "") -> str:
-        """A service-specific setting (``RAILGUARD_<NAME>``), read at load time."""
-        return self.extra.get(name.upper(), default)
+        """A service-specific setting (``RAILGUARD_<NAME>``), read at load time.
+
+        Only a name declared in :mod:`servicekit.catalog` may be read: an undeclared one is a
+        programming error (``KeyError``), so the catalog and the README table stay complete.
+        """
+        key = name.upper()
+        if not declared(key):
+            raise KeyError(f"RAILGUARD_{key} is not declared in servicekit.catalog")
+        return self.extra.get(key, default)
 
     def get_int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        """A service-specific whole number (``RAILGUARD_<NAME>``), at least ``minimum``."""
         raw = self.get(name)
         value = int(raw) if raw else default
         if minimum is not None and value < minimum:
@@ -98,6 +101,7 @@ class Settings:
         return value
 
     def get_float(self, name: str, default: float) -> float:
+        """A service-specific number (``RAILGUARD_<NAME>``), ``default`` when unset."""
         raw = self.get(name)
         return float(raw) if raw else default
 
@@ -116,6 +120,8 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None) -
     env = _with_secret_files(os.environ if environ is None else environ)
 
     def get(name: str, default: str = "") -> str:
+        if not declared(name):
+            raise KeyError(f"{_PREFIX}{name} is not declared in servicekit.catalog")
         return env.get(_PREFIX + name, default)
 
     state_dir = Path(get("STATE_DIR", ".state")).resolve()
