@@ -44,17 +44,26 @@ from servicekit import (
 )
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from credentials_service.adapters.key_material import key_manager, token_hasher
 from credentials_service.adapters.lifecycle import (
     destroy_workspace_secrets,
     record_workspace_purge,
 )
-from credentials_service.adapters.repository import CredentialsUnitOfWork
+from credentials_service.adapters.repository import SqlCredentialsUnitOfWork
 from credentials_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from credentials_service.servicer import CredentialsServicer
-from credentials_service.usecases import CredentialsRetention, CredentialsService, RewrapReport
+from credentials_service.usecases import (
+    AuditTrail,
+    CredentialsRetention,
+    CredentialUseCases,
+    DeliveryUseCases,
+    Deps,
+    KeyRotation,
+    RewrapReport,
+    WebhookTriggerUseCases,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("credentials_service")
@@ -64,22 +73,33 @@ def _retention_days(settings: Settings) -> int:
     return settings.get_int("CREDENTIALS_RETENTION_DAYS", 30, minimum=1)
 
 
-def _service(
-    settings: Settings, kms: KeyManager, relay_poke: Callable[[], None] | None = None
-) -> tuple[CredentialsService, AsyncEngine]:
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    service = CredentialsService(
-        lambda: CredentialsUnitOfWork(sessions),
-        SystemClock(),
-        kms,
-        token_hasher(settings),
-        gate=WorkspaceGate(sessions, LIFECYCLE),
+def _servicer(
+    settings: Settings,
+    kms: KeyManager,
+    sessions: async_sessionmaker[AsyncSession],
+    lifecycle: LifecycleApplier,
+    relay_poke: Callable[[], None],
+) -> CredentialsServicer:
+    """The use cases of every capability on one set of adapters, behind the servicer."""
+
+    def uow() -> SqlCredentialsUnitOfWork:
+        return SqlCredentialsUnitOfWork(sessions)
+
+    clock = SystemClock()
+    deps = Deps(
+        uow,
+        clock,
+        WorkspaceGate(sessions, LIFECYCLE),
+        AuditTrail(clock, origin=origin_from_context, after_commit=relay_poke),
         retention_days=_retention_days(settings),
-        origin=origin_from_context,
-        after_commit=relay_poke or (lambda: None),
     )
-    return service, engine
+    hasher = token_hasher(settings)
+    triggers = WebhookTriggerUseCases(deps, kms, hasher)
+    credentials, deliveries = (
+        CredentialUseCases(deps, kms),
+        DeliveryUseCases(deps, hasher, triggers),
+    )
+    return CredentialsServicer(credentials, triggers, deliveries, lifecycle)
 
 
 async def build(settings: Settings) -> Wiring:
@@ -91,7 +111,16 @@ async def build(settings: Settings) -> Wiring:
         if relay is not None:
             relay.poke()
 
-    service, engine = _service(settings, kms, poke)
+    engine = create_engine(settings.database_url)
+    lifecycle = LifecycleApplier(
+        session_factory(engine),
+        LIFECYCLE,
+        destroy_workspace_secrets,
+        after_purge=record_workspace_purge,
+        after_commit=poke,
+    )
+    # settings are read (and refused) before anything is started
+    servicer = _servicer(settings, kms, session_factory(engine), lifecycle, poke)
     channel = open_channel(settings, settings.peers.workspaces)
     relay = AuditRelay(
         session_factory(engine),
@@ -100,16 +129,9 @@ async def build(settings: Settings) -> Wiring:
         interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
     )
     relay.start()
-    lifecycle = LifecycleApplier(
-        session_factory(engine),
-        LIFECYCLE,
-        destroy_workspace_secrets,
-        after_purge=record_workspace_purge,
-        after_commit=poke,
-    )
     registration = Registration(
         credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server,
-        CredentialsServicer(service, lifecycle),
+        servicer,
         credentials_service_pb2,
     )
     # on_stop runs in reverse: the relay stops first, the engine is disposed of last
@@ -124,7 +146,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     engine = create_engine(settings.database_url)
     try:
         sessions = session_factory(engine)
-        job = CredentialsRetention(lambda: CredentialsUnitOfWork(sessions), clock, days)
+        job = CredentialsRetention(lambda: SqlCredentialsUnitOfWork(sessions), clock, days)
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     finally:
@@ -161,9 +183,10 @@ async def rewrap(
     kms = key_manager(settings)
     try:
         await kms.self_check()
-        service, engine = _service(settings, kms)
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
         try:
-            report = await service.rewrap(
+            report = await KeyRotation(lambda: SqlCredentialsUnitOfWork(sessions), kms).rewrap(
                 batch_size=batch_size, rotate=not resume, progress=ProgressBar(out)
             )
         finally:

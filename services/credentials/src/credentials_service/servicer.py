@@ -12,7 +12,13 @@ from servicekit.lifecycle import LifecycleApplier, events_from_request
 from servicekit.wire import mask_paths, parse_name, timestamp
 
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
-from credentials_service.usecases import UPDATABLE_FIELDS, Actor, CredentialsService
+from credentials_service.usecases import (
+    UPDATABLE_FIELDS,
+    Actor,
+    CredentialUseCases,
+    DeliveryUseCases,
+    WebhookTriggerUseCases,
+)
 
 WS = "workspaces/{workspace}"
 CREDENTIAL = "workspaces/{workspace}/credentials/{credential}"
@@ -75,8 +81,15 @@ def _scoped(name: str, pattern: str, field: str = "name") -> tuple[Actor, dict[s
 
 
 class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceServicer):
-    def __init__(self, service: CredentialsService, lifecycle: LifecycleApplier) -> None:
-        self.service, self.lifecycle = service, lifecycle
+    def __init__(
+        self,
+        credentials: CredentialUseCases,
+        triggers: WebhookTriggerUseCases,
+        deliveries: DeliveryUseCases,
+        lifecycle: LifecycleApplier,
+    ) -> None:
+        self.credentials, self.triggers, self.deliveries = credentials, triggers, deliveries
+        self.lifecycle = lifecycle
 
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
@@ -90,7 +103,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         actor, _ = _scoped(request.parent, WS, "parent")
         c = request.credential
         return _credential(
-            await self.service.create_credential(
+            await self.credentials.create(
                 actor, c.display_name, c.provider, c.value, request.request_id
             )
         )
@@ -99,13 +112,13 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.GetCredentialRequest, context: object
     ) -> pb.Credential:
         actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.service.get_credential(actor, parts["credential"]))
+        return _credential(await self.credentials.get(actor, parts["credential"]))
 
     async def ListCredentials(
         self, request: pb.ListCredentialsRequest, context: object
     ) -> pb.ListCredentialsResponse:
         actor, _ = _scoped(request.parent, WS, "parent")
-        rows, token = await self.service.list_credentials(
+        rows, token = await self.credentials.list(
             actor, request.page_size, request.page_token, request.show_deleted
         )
         return pb.ListCredentialsResponse(
@@ -118,27 +131,25 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         actor, parts = _scoped(request.credential.name, CREDENTIAL, "credential.name")
         paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
         changes = {path: getattr(request.credential, path) for path in paths}
-        return _credential(
-            await self.service.update_credential(actor, parts["credential"], changes)
-        )
+        return _credential(await self.credentials.update(actor, parts["credential"], changes))
 
     async def DeleteCredential(
         self, request: pb.DeleteCredentialRequest, context: object
     ) -> pb.Credential:
         actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.service.delete_credential(actor, parts["credential"]))
+        return _credential(await self.credentials.delete(actor, parts["credential"]))
 
     async def UndeleteCredential(
         self, request: pb.UndeleteCredentialRequest, context: object
     ) -> pb.Credential:
         actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.service.undelete_credential(actor, parts["credential"]))
+        return _credential(await self.credentials.undelete(actor, parts["credential"]))
 
     async def UseCredential(
         self, request: pb.UseCredentialRequest, context: object
     ) -> pb.UseCredentialResponse:
         actor, parts = _scoped(request.name, CREDENTIAL)
-        credential, value = await self.service.use_credential(
+        credential, value = await self.credentials.use(
             actor, current().caller, parts["credential"], request.purpose
         )
         return pb.UseCredentialResponse(
@@ -153,7 +164,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     ) -> pb.CreateWebhookTriggerResponse:
         actor, _ = _scoped(request.parent, WS, "parent")
         current().principal.require_unrestricted_key()  # a webhook token works from anywhere
-        trigger, token = await self.service.create_trigger(
+        trigger, token = await self.triggers.create(
             actor, request.webhook_trigger.display_name, request.request_id
         )
         return pb.CreateWebhookTriggerResponse(
@@ -164,13 +175,13 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.GetWebhookTriggerRequest, context: object
     ) -> pb.WebhookTrigger:
         actor, parts = _scoped(request.name, TRIGGER)
-        return _trigger(await self.service.get_trigger(actor, parts["trigger"]))
+        return _trigger(await self.triggers.get(actor, parts["trigger"]))
 
     async def ListWebhookTriggers(
         self, request: pb.ListWebhookTriggersRequest, context: object
     ) -> pb.ListWebhookTriggersResponse:
         actor, _ = _scoped(request.parent, WS, "parent")
-        rows, token = await self.service.list_triggers(
+        rows, token = await self.triggers.list(
             actor, request.page_size, request.page_token, request.show_deleted
         )
         return pb.ListWebhookTriggersResponse(
@@ -182,7 +193,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     ) -> pb.RotateWebhookTriggerTokenResponse:
         actor, parts = _scoped(request.name, TRIGGER)
         current().principal.require_unrestricted_key()  # a webhook token works from anywhere
-        trigger, token = await self.service.rotate_trigger_token(actor, parts["trigger"])
+        trigger, token = await self.triggers.rotate_token(actor, parts["trigger"])
         return pb.RotateWebhookTriggerTokenResponse(
             webhook_trigger=_trigger(trigger), token=token.reveal()
         )
@@ -191,7 +202,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.DeleteWebhookTriggerRequest, context: object
     ) -> pb.WebhookTrigger:
         actor, parts = _scoped(request.name, TRIGGER)
-        return _trigger(await self.service.delete_trigger(actor, parts["trigger"]))
+        return _trigger(await self.triggers.delete(actor, parts["trigger"]))
 
     async def DeliverWebhook(
         self, request: pb.DeliverWebhookRequest, context: object
@@ -199,7 +210,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         size = request.size_bytes or len(
             json.dumps(json_format.MessageToDict(request.payload), separators=(",", ":")).encode()
         )
-        delivery = await self.service.deliver(
+        delivery = await self.deliveries.deliver(
             request.trigger_id,
             request.token,
             size,
@@ -212,7 +223,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self, request: pb.ListWebhookDeliveriesRequest, context: object
     ) -> pb.ListWebhookDeliveriesResponse:
         actor, parts = _scoped(request.parent, TRIGGER, "parent")
-        rows, token = await self.service.list_deliveries(
+        rows, token = await self.deliveries.list(
             actor, parts["trigger"], request.page_size, request.page_token
         )
         return pb.ListWebhookDeliveriesResponse(

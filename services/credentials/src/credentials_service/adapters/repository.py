@@ -1,16 +1,18 @@
-"""Repositories and the unit of work of the credentials service."""
+"""The SQL implementations of the credentials service's ports: repositories, unit of work."""
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from typing import Any, ClassVar, Generic, TypeVar
 
 from servicekit.audit import AuditEvent, AuditOutbox
 from servicekit.db import SqlUnitOfWork
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from credentials_service.adapters.tables import (
     AUDIT_OUTBOX,
@@ -19,272 +21,168 @@ from credentials_service.adapters.tables import (
     WebhookTriggerRow,
 )
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
+from credentials_service.ports import DuplicateRequest
 
 __all__ = [
-    "CredentialRepository",
-    "CredentialsUnitOfWork",
-    "DeliveryRepository",
     "DuplicateRequest",
     "OutboxRepository",
-    "WebhookTriggerRepository",
+    "SqlCredentialRepository",
+    "SqlCredentialsUnitOfWork",
+    "SqlDeliveryRepository",
+    "SqlWebhookTriggerRepository",
 ]
 
-
-class DuplicateRequest(Exception):
-    """Another transaction stored the same (workspace, creator, request_id) first."""
-
-
-def _credential(row: CredentialRow) -> Credential:
-    return Credential(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        display_name=row.display_name,
-        provider=row.provider,
-        masked_value=row.masked_value,
-        ciphertext=row.ciphertext,
-        key_version=row.key_version,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        updated_at=row.updated_at,
-        updated_by=row.updated_by,
-        last_used_at=row.last_used_at,
-        deleted_at=row.deleted_at,
-        purge_at=row.purge_at,
-        purged_at=row.purged_at,
-    )
+R = TypeVar("R", Credential, WebhookTrigger)
+M = TypeVar("M")
+_ResourceRow = CredentialRow | WebhookTriggerRow
 
 
-def _trigger(row: WebhookTriggerRow) -> WebhookTrigger:
-    return WebhookTrigger(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        display_name=row.display_name,
-        token_ciphertext=row.token_ciphertext,
-        key_version=row.key_version,
-        token_hash=row.token_hash,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        token_issued_at=row.token_issued_at,
-        last_delivery_at=row.last_delivery_at,
-        deleted_at=row.deleted_at,
-        purged_at=row.purged_at,
-    )
+def _from_row(model: type[M], row: object) -> M:
+    """The domain record of a row: the row's columns named like the record's fields (the
+    mirror of ``asdict`` on the way in; a column the record lacks, ``request_id``, stays)."""
+    return model(**{f.name: getattr(row, f.name) for f in fields(model)})  # type: ignore[arg-type]
 
 
-class CredentialRepository:
+class _SqlResourceRepository(Generic[R]):
+    """The SQL side of ``ports.ResourceRepository``, for a table of soft-deletable records with
+    one ciphertext column (``_sealed``), written once for credentials and webhook triggers."""
+
+    _row: ClassVar[type[_ResourceRow]]
+    _model: ClassVar[type[Any]]
+    _sealed: ClassVar[str]
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(
-        self, workspace_id: str, credential_id: str, *, lock: bool = False
-    ) -> Credential | None:
-        stmt = select(CredentialRow).where(
-            CredentialRow.id == credential_id, CredentialRow.workspace_id == workspace_id
-        )
-        if lock:
-            stmt = stmt.with_for_update()
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _credential(row) if row else None
+    def _domain(self, row: Any) -> R:
+        domain: R = _from_row(self._model, row)
+        return domain
 
-    async def by_request_id(
-        self, workspace_id: str, user_id: str, request_id: str
-    ) -> Credential | None:
-        stmt = select(CredentialRow).where(
-            CredentialRow.workspace_id == workspace_id,
-            CredentialRow.created_by == user_id,
-            CredentialRow.request_id == request_id,
-        )
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _credential(row) if row else None
+    def _ciphertext(self) -> InstrumentedAttribute[str | None]:
+        column: InstrumentedAttribute[str | None] = getattr(self._row, self._sealed)
+        return column
 
-    async def add(self, credential: Credential, request_id: str | None) -> None:
-        self.session.add(CredentialRow(**asdict(credential), request_id=request_id))
+    async def _all(self, stmt: Select[Any]) -> builtins.list[R]:
+        return [self._domain(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def _one(self, stmt: Select[Any]) -> R | None:
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return self._domain(row) if row else None
+
+    async def get(self, workspace_id: str, item_id: str, *, lock: bool = False) -> R | None:
+        t = self._row
+        stmt = select(t).where(t.id == item_id, t.workspace_id == workspace_id)
+        return await self._one(stmt.with_for_update() if lock else stmt)
+
+    async def by_request_id(self, workspace_id: str, user_id: str, request_id: str) -> R | None:
+        t = self._row
+        return await self._one(
+            select(t).where(
+                t.workspace_id == workspace_id, t.created_by == user_id, t.request_id == request_id
+            )
+        )
+
+    async def add(self, item: R, request_id: str | None) -> None:
+        self.session.add(self._row(**asdict(item), request_id=request_id))
         try:
             await self.session.flush()
         except IntegrityError:
             raise DuplicateRequest from None
 
-    async def save(self, credential: Credential) -> None:
-        row = await self.session.get(CredentialRow, credential.id)
+    async def save(self, item: R) -> None:
+        values = asdict(item)
+        row = await self.session.get(self._row, values["id"])
         assert row is not None
-        for name, value in asdict(credential).items():
+        for name, value in values.items():
             setattr(row, name, value)
         await self.session.flush()
 
     async def page(
         self, workspace_id: str, after: str, limit: int, *, show_deleted: bool
-    ) -> list[Credential]:
+    ) -> builtins.list[R]:
+        t = self._row
         stmt = (
-            select(CredentialRow)
-            .where(CredentialRow.workspace_id == workspace_id, CredentialRow.id > after)
-            .order_by(CredentialRow.id)
+            select(t)
+            .where(t.workspace_id == workspace_id, t.id > after)
+            .order_by(t.id)
             .limit(limit)
         )
         if not show_deleted:
-            stmt = stmt.where(CredentialRow.deleted_at.is_(None))
+            stmt = stmt.where(t.deleted_at.is_(None))
         else:
-            stmt = stmt.where(CredentialRow.purged_at.is_(None))  # tombstones are never listed
-        return [_credential(r) for r in (await self.session.execute(stmt)).scalars()]
+            stmt = stmt.where(t.purged_at.is_(None))  # tombstones are never listed
+        return await self._all(stmt)
+
+    async def _deleted_unpurged(
+        self, after: str, limit: int, *conditions: ColumnElement[bool]
+    ) -> builtins.list[R]:
+        """Deleted records still holding their secret that also meet ``conditions``, by id."""
+        t = self._row
+        return await self._all(
+            select(t)
+            .where(t.deleted_at.is_not(None), t.purged_at.is_(None), t.id > after, *conditions)
+            .order_by(t.id)
+            .limit(limit)
+        )
+
+    async def stale(self, below_version: int, after: str, limit: int) -> builtins.list[R]:
+        """Rows sealed under a version older than ``below_version``, in id order after a cursor."""
+        t = self._row
+        return await self._all(
+            select(t)
+            .where(t.key_version < below_version, self._ciphertext().is_not(None), t.id > after)
+            .order_by(t.id)
+            .limit(limit)
+        )
+
+    async def count_stale(self, below_version: int) -> int:
+        stmt = select(func.count()).where(
+            self._row.key_version < below_version, self._ciphertext().is_not(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def replace_ciphertext(self, item_id: str, old: str, new: str, version: int) -> bool:
+        """Swap a rewrapped ciphertext in, unless the value changed meanwhile (optimistic)."""
+        stmt = (
+            update(self._row)
+            .where(self._row.id == item_id, self._ciphertext() == old)
+            .values({self._sealed: new, "key_version": version})
+        )
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
+
+
+class SqlCredentialRepository(_SqlResourceRepository[Credential]):
+    _row, _model, _sealed = CredentialRow, Credential, "ciphertext"
 
     async def purge_due(
         self, now: dt.datetime, after: str, limit: int
     ) -> builtins.list[Credential]:
         """Deleted credentials whose ``purge_at`` has passed and that still hold a secret."""
-        stmt = (
-            select(CredentialRow)
-            .where(
-                CredentialRow.purge_at.is_not(None),
-                CredentialRow.purge_at <= now,
-                CredentialRow.deleted_at.is_not(None),
-                CredentialRow.purged_at.is_(None),
-                CredentialRow.id > after,
-            )
-            .order_by(CredentialRow.id)
-            .limit(limit)
+        t = CredentialRow
+        return await self._deleted_unpurged(
+            after, limit, t.purge_at.is_not(None), t.purge_at <= now
         )
-        return [_credential(r) for r in (await self.session.execute(stmt)).scalars()]
-
-    async def stale(self, below_version: int, after: str, limit: int) -> list[Credential]:
-        """Rows sealed under a version older than ``below_version``, in id order after a cursor."""
-        stmt = (
-            select(CredentialRow)
-            .where(
-                CredentialRow.key_version < below_version,
-                CredentialRow.ciphertext.is_not(None),
-                CredentialRow.id > after,
-            )
-            .order_by(CredentialRow.id)
-            .limit(limit)
-        )
-        return [_credential(r) for r in (await self.session.execute(stmt)).scalars()]
-
-    async def count_stale(self, below_version: int) -> int:
-        stmt = select(func.count()).where(
-            CredentialRow.key_version < below_version, CredentialRow.ciphertext.is_not(None)
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def replace_ciphertext(
-        self, credential_id: str, old: str, new: str, version: int
-    ) -> bool:
-        """Swap a rewrapped ciphertext in, unless the value changed meanwhile (optimistic)."""
-        stmt = (
-            update(CredentialRow)
-            .where(CredentialRow.id == credential_id, CredentialRow.ciphertext == old)
-            .values(ciphertext=new, key_version=version)
-        )
-        result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
 
 
-class WebhookTriggerRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(
-        self, workspace_id: str, trigger_id: str, *, lock: bool = False
-    ) -> WebhookTrigger | None:
-        stmt = select(WebhookTriggerRow).where(
-            WebhookTriggerRow.id == trigger_id, WebhookTriggerRow.workspace_id == workspace_id
-        )
-        if lock:
-            stmt = stmt.with_for_update()
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _trigger(row) if row else None
+class SqlWebhookTriggerRepository(_SqlResourceRepository[WebhookTrigger]):
+    _row, _model, _sealed = WebhookTriggerRow, WebhookTrigger, "token_ciphertext"
 
     async def by_token_hash(self, digest: bytes) -> WebhookTrigger | None:
-        stmt = select(WebhookTriggerRow).where(WebhookTriggerRow.token_hash == digest)
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _trigger(row) if row else None
-
-    async def by_request_id(
-        self, workspace_id: str, user_id: str, request_id: str
-    ) -> WebhookTrigger | None:
-        stmt = select(WebhookTriggerRow).where(
-            WebhookTriggerRow.workspace_id == workspace_id,
-            WebhookTriggerRow.created_by == user_id,
-            WebhookTriggerRow.request_id == request_id,
+        return await self._one(
+            select(WebhookTriggerRow).where(WebhookTriggerRow.token_hash == digest)
         )
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _trigger(row) if row else None
-
-    async def add(self, trigger: WebhookTrigger, request_id: str | None) -> None:
-        self.session.add(WebhookTriggerRow(**asdict(trigger), request_id=request_id))
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            raise DuplicateRequest from None
-
-    async def save(self, trigger: WebhookTrigger) -> None:
-        row = await self.session.get(WebhookTriggerRow, trigger.id)
-        assert row is not None
-        for name, value in asdict(trigger).items():
-            setattr(row, name, value)
-        await self.session.flush()
-
-    async def page(
-        self, workspace_id: str, after: str, limit: int, *, show_deleted: bool
-    ) -> list[WebhookTrigger]:
-        stmt = (
-            select(WebhookTriggerRow)
-            .where(WebhookTriggerRow.workspace_id == workspace_id, WebhookTriggerRow.id > after)
-            .order_by(WebhookTriggerRow.id)
-            .limit(limit)
-        )
-        if not show_deleted:
-            stmt = stmt.where(WebhookTriggerRow.deleted_at.is_(None))
-        else:
-            stmt = stmt.where(WebhookTriggerRow.purged_at.is_(None))  # tombstones are never listed
-        return [_trigger(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def deleted_unpurged(
         self, deleted_before: dt.datetime, after: str, limit: int
     ) -> builtins.list[WebhookTrigger]:
         """Triggers deleted at or before ``deleted_before`` and not purged yet, in id order."""
-        stmt = (
-            select(WebhookTriggerRow)
-            .where(
-                WebhookTriggerRow.deleted_at.is_not(None),
-                WebhookTriggerRow.deleted_at <= deleted_before,
-                WebhookTriggerRow.purged_at.is_(None),
-                WebhookTriggerRow.id > after,
-            )
-            .order_by(WebhookTriggerRow.id)
-            .limit(limit)
+        return await self._deleted_unpurged(
+            after, limit, WebhookTriggerRow.deleted_at <= deleted_before
         )
-        return [_trigger(r) for r in (await self.session.execute(stmt)).scalars()]
-
-    async def stale(self, below_version: int, after: str, limit: int) -> list[WebhookTrigger]:
-        stmt = (
-            select(WebhookTriggerRow)
-            .where(
-                WebhookTriggerRow.key_version < below_version,
-                WebhookTriggerRow.token_ciphertext.is_not(None),
-                WebhookTriggerRow.id > after,
-            )
-            .order_by(WebhookTriggerRow.id)
-            .limit(limit)
-        )
-        return [_trigger(r) for r in (await self.session.execute(stmt)).scalars()]
-
-    async def count_stale(self, below_version: int) -> int:
-        stmt = select(func.count()).where(
-            WebhookTriggerRow.key_version < below_version,
-            WebhookTriggerRow.token_ciphertext.is_not(None),
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def replace_ciphertext(self, trigger_id: str, old: str, new: str, version: int) -> bool:
-        stmt = (
-            update(WebhookTriggerRow)
-            .where(WebhookTriggerRow.id == trigger_id, WebhookTriggerRow.token_ciphertext == old)
-            .values(token_ciphertext=new, key_version=version)
-        )
-        result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
 
 
-class DeliveryRepository:
+class SqlDeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -298,18 +196,7 @@ class DeliveryRepository:
         if before:
             stmt = stmt.where(WebhookDeliveryRow.id < before)
         stmt = stmt.order_by(WebhookDeliveryRow.id.desc()).limit(limit)
-        return [
-            Delivery(
-                id=r.id,
-                workspace_id=r.workspace_id,
-                trigger_id=r.trigger_id,
-                received_at=r.received_at,
-                size_bytes=r.size_bytes,
-                content_type=r.content_type,
-                source_ip=r.source_ip,
-            )
-            for r in (await self.session.execute(stmt)).scalars()
-        ]
+        return [_from_row(Delivery, r) for r in (await self.session.execute(stmt)).scalars()]
 
 
 class OutboxRepository:
@@ -322,14 +209,16 @@ class OutboxRepository:
         await self.outbox.record(self.session, event)
 
 
-class CredentialsUnitOfWork(SqlUnitOfWork):
-    credentials: CredentialRepository
-    triggers: WebhookTriggerRepository
-    deliveries: DeliveryRepository
+class SqlCredentialsUnitOfWork(SqlUnitOfWork):
+    """``ports.CredentialsUnitOfWork`` over one SQLAlchemy session."""
+
+    credentials: SqlCredentialRepository
+    triggers: SqlWebhookTriggerRepository
+    deliveries: SqlDeliveryRepository
     outbox: OutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
-        self.credentials = CredentialRepository(session)
-        self.triggers = WebhookTriggerRepository(session)
-        self.deliveries = DeliveryRepository(session)
+        self.credentials = SqlCredentialRepository(session)
+        self.triggers = SqlWebhookTriggerRepository(session)
+        self.deliveries = SqlDeliveryRepository(session)
         self.outbox = OutboxRepository(session)

@@ -13,6 +13,7 @@ from credentials_service.domain.credential import (
     parse_provider,
     validate_display_name,
 )
+from credentials_service.domain.soft_delete import SoftDeletable
 from credentials_service.domain.webhook import (
     MIN_PEPPER_BYTES,
     TOKEN_PREFIX,
@@ -35,6 +36,7 @@ __all__ = [
     "Delivery",
     "Provider",
     "SecretValue",
+    "SoftDeletable",
     "TokenHasher",
     "WebhookTrigger",
     "check_value",

@@ -15,6 +15,8 @@ from typing import Final
 
 from servicekit.errors import InvalidArgument
 
+from credentials_service.domain.soft_delete import SoftDeletable
+
 __all__ = [
     "HIDDEN",
     "MAX_VALUE_BYTES",
@@ -179,7 +181,7 @@ def validate_display_name(value: str, field: str) -> str:
 
 
 @dataclass(slots=True)
-class Credential:
+class Credential(SoftDeletable):
     """A stored credential: metadata, the masked value and the ciphertext, never the plaintext."""
 
     id: str
@@ -198,15 +200,6 @@ class Credential:
     purge_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
 
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
-
-    @property
-    def purged(self) -> bool:
-        """The retention job destroyed the ciphertext and the mask; this is a tombstone."""
-        return self.purged_at is not None
-
     def purge_due(self, now: dt.datetime) -> bool:
         return (
             self.deleted_at is not None
@@ -214,6 +207,11 @@ class Credential:
             and self.purge_at is not None
             and self.purge_at <= now
         )
+
+    def mark_deleted(self, now: dt.datetime, purge_at: dt.datetime, by: str) -> None:
+        """Soft-delete: restorable until ``purge_at``, then due for the purge job."""
+        self.deleted_at, self.purge_at = now, purge_at
+        self.updated_at, self.updated_by = now, by
 
     def purge(self, now: dt.datetime) -> None:
         """Destroy the secret material, keeping id, names, provider and times."""
@@ -225,6 +223,10 @@ class Credential:
     def context(self) -> str:
         """The key-derivation context that binds the ciphertext to this record."""
         return credential_context(self.workspace_id, self.id)
+
+    @property
+    def sealed(self) -> str | None:
+        return self.ciphertext
 
 
 def credential_context(workspace_id: str, credential_id: str) -> str:

@@ -21,6 +21,7 @@ from typing import Final
 from servicekit.errors import NotFound
 
 from credentials_service.domain.credential import SecretValue
+from credentials_service.domain.soft_delete import SoftDeletable
 
 __all__ = [
     "MIN_PEPPER_BYTES",
@@ -86,7 +87,7 @@ class TokenHasher:
 
 
 @dataclass(slots=True)
-class WebhookTrigger:
+class WebhookTrigger(SoftDeletable):
     id: str
     workspace_id: str
     display_name: str
@@ -100,15 +101,6 @@ class WebhookTrigger:
     deleted_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
 
-    @property
-    def deleted(self) -> bool:
-        return self.deleted_at is not None
-
-    @property
-    def purged(self) -> bool:
-        """The retention job destroyed the token's ciphertext and hash; this is a tombstone."""
-        return self.purged_at is not None
-
     def purge_due(self, now: dt.datetime, retention: dt.timedelta) -> bool:
         return (
             self.deleted_at is not None
@@ -116,7 +108,12 @@ class WebhookTrigger:
             and now >= self.deleted_at + retention
         )
 
+    def mark_deleted(self, now: dt.datetime) -> None:
+        """Soft-delete: restorable for the retention window counted from ``now``."""
+        self.deleted_at = now
+
     def purge(self, now: dt.datetime) -> None:
+        """Destroy the token's ciphertext and lookup hash, keeping id, name and times."""
         self.token_ciphertext = None
         self.token_hash = None
         self.purged_at = now
@@ -124,6 +121,10 @@ class WebhookTrigger:
     @property
     def context(self) -> str:
         return webhook_context(self.workspace_id, self.id)
+
+    @property
+    def sealed(self) -> str | None:
+        return self.token_ciphertext
 
     def matches(self, trigger_id: str, digest: bytes) -> bool:
         """Constant-time: is this the trigger named in the URL, holding this token's hash?"""
