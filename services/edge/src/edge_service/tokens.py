@@ -7,8 +7,10 @@ other alphabet, unused trailing bits zero): a decoder that forgives ``==`` or st
 let many strings stand for one signature, so one token could be replayed under many spellings.
 
 A token that verified is remembered by its exact string until it expires: the same bytes can only
-verify the same way, and an access token is never revoked before its exp (sessions end at the
-refresh token). That spares the Ed25519 check and PyJWT's pure-Python decoding on every request.
+verify the same way. That spares the Ed25519 check and PyJWT's pure-Python decoding on every
+request. What the memo does not decide is whether the token's session is still active: the
+gateway asks ``sessions.SessionGuard`` after every verification, memo hit or not, so a token of
+an ended session is refused within a second although its signature stays valid until ``exp``.
 """
 
 from __future__ import annotations
