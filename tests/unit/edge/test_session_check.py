@@ -104,7 +104,7 @@ class Env:
             base_url="https://edge.test",
         )
 
-    def token(self, session_id: str) -> str:
+    def token(self, session_id: str, lifetime: int = 600) -> str:
         now = int(time.time())
         claims = {
             "iss": ISS,
@@ -114,7 +114,7 @@ class Env:
             "jti": session_id,
             "iat": now,
             "nbf": now,
-            "exp": now + 600,
+            "exp": now + lifetime,
         }
         return jwt.encode(
             claims, self.key, algorithm="EdDSA", headers={"kid": "k1", "typ": "at+jwt"}
@@ -174,3 +174,15 @@ async def test_an_invalid_token_is_refused_before_any_question(env: Env) -> None
     r = await env.client.get("/v1/whoami", headers=_bearer("not.a.token"))
     assert r.status_code == 401 and r.json()["code"] == "TOKEN_INVALID"
     assert env.auth.asked == []
+
+
+async def test_a_token_living_longer_than_pushed_revocations_are_kept_is_asked_about(
+    env: Env,
+) -> None:
+    env.gateway.sessions = SessionGuard(env.auth.active, live=lambda: True, retain=660)
+    ok = await env.client.get("/v1/whoami", headers=_bearer(env.token("s1")))
+    assert ok.status_code == 200 and env.auth.asked == []  # live: decided from the push
+    env.auth.ended.add("s2")
+    r = await env.client.get("/v1/whoami", headers=_bearer(env.token("s2", lifetime=3600)))
+    assert (r.status_code, r.json()["code"]) == (401, "SESSION_REVOKED")
+    assert env.auth.asked == ["s2"]

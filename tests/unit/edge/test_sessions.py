@@ -54,9 +54,9 @@ def guard(auth: Auth, clock: Clock, live: bool = False, **kwargs: float) -> Sess
     return SessionGuard(auth.active, live=lambda: live, clock=clock, **kwargs)  # type: ignore[arg-type]
 
 
-async def refused(g: SessionGuard, session_id: str) -> str:
+async def refused(g: SessionGuard, session_id: str, token_lifetime: float = 0.0) -> str:
     with pytest.raises(errors.Unauthenticated) as err:
-        await g.check(session_id)
+        await g.check(session_id, token_lifetime=token_lifetime)
     return err.value.reason
 
 
@@ -224,6 +224,17 @@ async def test_a_revocation_is_kept_as_long_as_an_access_token_lives(
     clock.now += 2
     g.revoke("another")
     assert "s" not in g._revoked  # bounded in time: no token of it is alive any more
+
+
+async def test_a_token_outliving_the_pushed_entries_is_asked_about(
+    auth: Auth, clock: Clock
+) -> None:
+    g = guard(auth, clock, live=True, retain=660)
+    auth.ended.add("gone")  # its revocation may have been pushed, and forgotten, long ago
+    await g.check("gone", token_lifetime=660)  # covered: the pushed set decides
+    assert auth.asked == []
+    assert await refused(g, "gone", token_lifetime=3600) == "SESSION_REVOKED"
+    assert auth.asked == ["gone"]
 
 
 async def test_over_the_bound_the_pushed_set_is_not_trusted_but_nothing_is_forgotten(

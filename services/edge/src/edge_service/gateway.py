@@ -242,7 +242,8 @@ class Gateway:
         handshake and each recheck) come through here."""
         if kind == "jwt":
             claims = await self.tokens.verify(secret)  # cached by token until exp
-            await self.sessions.check(claims.session_id)  # never cached past ask_ttl
+            # never cached past ask_ttl
+            await self.sessions.check(claims.session_id, token_lifetime=claims.lifetime)
             return Principal(
                 user_id=claims.user_id,
                 session_id=claims.session_id,

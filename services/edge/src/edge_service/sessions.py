@@ -8,7 +8,7 @@ token verification the gateway calls :meth:`SessionGuard.check`, which decides i
 - **pushed**: while ``live()`` is true (a change stream from auth is up and current), the set of
   sessions pushed as ended (:meth:`revoke`) decides alone; no RPC. An entry is kept for
   ``retain`` seconds, at least as long as any access token can live, so no token of an ended
-  session outlives its entry. The set is bounded (``max_entries``); when it is full of entries
+  session outlives its entry (a token that would, by its own ``exp - iat``, is asked about). The set is bounded (``max_entries``); when it is full of entries
   still needed, the oldest is dropped and the pushed set is not trusted again until that entry
   would have expired: the guard asks instead of forgetting a revocation.
 - **asking** (no stream, or the pushed set not trusted): auth's ``GetSessionState``, each answer
@@ -82,12 +82,17 @@ class SessionGuard:
         """Whether the pushed set holds every revocation it was given that may still matter."""
         return self._clock() >= self._untrusted_until
 
-    async def check(self, session_id: str) -> None:
-        """Refuse (401 SESSION_REVOKED) an ended session; 503 when it cannot be told."""
+    async def check(self, session_id: str, *, token_lifetime: float = 0.0) -> None:
+        """Refuse (401 SESSION_REVOKED) an ended session; 503 when it cannot be told.
+
+        ``token_lifetime`` (the token's ``exp - iat``): a token that lives longer than pushed
+        revocations are kept (auth's TTL raised past the edge's setting) is always asked about,
+        since the pushed set may have forgotten its session's end."""
         if session_id in self._revoked:
             raise _revoked()
         now = self._clock()
-        if self._live() and now >= self._untrusted_until:
+        pushed_covers = token_lifetime <= self._retain
+        if pushed_covers and self._live() and now >= self._untrusted_until:
             return
         answer = self._answers.get(session_id)
         if answer is not None and answer[0] > now:

@@ -60,6 +60,7 @@ class AccessClaims:
     amr: tuple[str, ...]
     auth_time: int
     email_verified: bool = False
+    lifetime: float = 0.0  # exp - iat, seconds: how long a token like this one is valid
 
 
 class TokenVerifier:
@@ -158,6 +159,7 @@ class TokenVerifier:
             amr=tuple(str(a) for a in amr) if isinstance(amr, list) else (),
             auth_time=int(claims.get("auth_time", claims["iat"])),
             email_verified=claims.get("email_verified") is True,
+            lifetime=float(claims["exp"]) - float(claims["iat"]),
         )
         if len(self._verified) >= 20_000:
             self._verified.clear()
