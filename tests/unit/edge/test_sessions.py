@@ -165,6 +165,17 @@ async def test_an_auth_outage_fails_closed_as_retryable_unavailable(
     assert auth.asked == ["s", "s"]
 
 
+async def test_auths_own_outage_reason_and_delay_are_kept(auth: Auth, clock: Clock) -> None:
+    g = guard(auth, clock)
+    auth.failure = errors.Unavailable(
+        "the database is down", reason="DATABASE_UNAVAILABLE", retry_after=3.0
+    )
+    with pytest.raises(errors.Unavailable) as err:
+        await g.check("s")
+    assert (err.value.reason, err.value.retry_after) == ("DATABASE_UNAVAILABLE", 3.0)
+    assert "database" not in err.value.message  # the edge's own words
+
+
 async def test_an_answer_that_is_not_true_is_not_active(clock: Clock) -> None:
     async def odd(session_id: str) -> bool:
         return 1  # type: ignore[return-value]

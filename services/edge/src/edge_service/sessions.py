@@ -45,6 +45,9 @@ RETAIN_MARGIN_SECONDS = 60.0
 DEFAULT_RETAIN_SECONDS = MAX_ACCESS_TOKEN_SECONDS + RETAIN_MARGIN_SECONDS
 _REVOKED = "the session has ended; sign in again"
 _RETRY_AFTER = 1.0
+_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# servicekit.status: auth was not reached, or answered without a reason of its own
+_TRANSPORT_REASONS = frozenset({"DEPENDENCY_UNAVAILABLE", "DEPENDENCY_FAILED", "UNAVAILABLE"})
 
 
 def _revoked() -> Unauthenticated:
@@ -146,10 +149,16 @@ class SessionGuard:
             active = await self._ask(session_id)
         except Exception as exc:  # noqa: BLE001 - any failure to tell fails closed
             _log.warning("session state unavailable", extra={"error": type(exc).__name__})
+            # auth's own outage reason (e.g. DATABASE_UNAVAILABLE) is kept; anything else,
+            # an unreachable auth included, is the edge's usual SERVICE_UNAVAILABLE
+            reason, retry_after = _UNAVAILABLE, _RETRY_AFTER
+            if isinstance(exc, Unavailable) and exc.reason not in _TRANSPORT_REASONS:
+                reason = exc.reason
+                retry_after = max(retry_after, exc.retry_after or 0.0)
             raise Unavailable(
                 "the session could not be checked; retry later",
-                reason="SERVICE_UNAVAILABLE",
-                retry_after=_RETRY_AFTER,
+                reason=reason,
+                retry_after=retry_after,
             ) from None
         active = active is True
         if session_id in self._revoked:
