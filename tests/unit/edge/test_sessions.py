@@ -103,6 +103,17 @@ async def test_a_negative_answer_is_cached_too(auth: Auth, clock: Clock) -> None
     assert auth.asked == ["gone"]
 
 
+async def test_a_negative_answer_still_refuses_once_live(auth: Auth, clock: Clock) -> None:
+    live = [False]
+    g = SessionGuard(auth.active, live=lambda: live[0], clock=clock)
+    auth.ended.add("gone")
+    assert await refused(g, "gone") == "SESSION_REVOKED"
+    live[0] = True  # the stream is up, and its set lacks "gone" (say, pushed before a resync)
+    clock.now += 5  # long past ask_ttl: an ended session does not come back
+    assert await refused(g, "gone") == "SESSION_REVOKED"
+    assert auth.asked == ["gone"]
+
+
 async def test_the_answer_cache_is_bounded(auth: Auth, clock: Clock) -> None:
     g = guard(auth, clock, ask_ttl=60, max_entries=2)
     for session in ("a", "b", "c"):

@@ -16,7 +16,8 @@ token verification the gateway calls :meth:`SessionGuard.check`, which decides i
   bounded cache; concurrent checks of one session share one question. When auth cannot answer,
   the request fails closed as a retryable ``Unavailable`` (503 with Retry-After), never accepted.
 
-A session pushed as ended is refused in either mode: an ended session never becomes active again.
+A session pushed as ended, or answered as ended, is refused in either mode (while its entry is
+held): an ended session never becomes active again.
 """
 
 from __future__ import annotations
@@ -91,13 +92,13 @@ class SessionGuard:
         ``token_lifetime`` (the token's ``exp - iat``): a token that lives longer than pushed
         revocations are kept (auth's TTL raised past the edge's setting) is always asked about,
         since the pushed set may have forgotten its session's end."""
-        if session_id in self._revoked:
-            raise _revoked()
+        answer = self._answers.get(session_id)
+        if session_id in self._revoked or (answer is not None and not answer[1]):
+            raise _revoked()  # an ended session never becomes active again: never stale
         now = self._clock()
         pushed_covers = token_lifetime <= self._retain
         if pushed_covers and self._live() and now >= self._untrusted_until:
             return
-        answer = self._answers.get(session_id)
         if answer is not None and answer[0] > now:
             active = answer[1]
         else:
