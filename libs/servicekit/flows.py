@@ -28,7 +28,12 @@ class Flow:
 
 
 FLOWS: tuple[Flow, ...] = (
-    Flow("edge", "auth", ("*", "GetJwks"), "public auth routes; JWKS for local token checks"),
+    Flow(
+        "edge",
+        "auth",
+        ("*", "GetJwks", "GetSessionState"),
+        "public auth routes; JWKS for local token checks; whether a token's session is active",
+    ),
     Flow(
         "edge",
         "workspaces",

@@ -114,7 +114,7 @@ def test_readme_journey_sync(stack: Stack) -> None:
         refreshed = rg.refresh()
         assert refreshed.access_token != tokens.access_token and seen[-1] == refreshed
         rg.logout()
-    # access tokens are stateless until they expire; the session's refresh token is dead at once
+    # the session's refresh token is dead at once (its access tokens within 1 s at the edge)
     with _client(stack, tokens=refreshed) as stale, pytest.raises(Unauthenticated):
         stale.refresh()
 

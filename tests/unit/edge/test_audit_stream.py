@@ -16,6 +16,7 @@ from edge_service.gateway import EdgeConfig, Gateway, build_app
 from edge_service.policy import AccessView
 from edge_service.ratelimit import LimitTable, MemoryLimiter
 from edge_service.routes import RouteTable
+from edge_service.sessions import SessionGuard
 from edge_service.tokens import AccessClaims
 from railguard.access.v1 import access_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
@@ -40,7 +41,8 @@ class Tokens:
     async def verify(self, token: str) -> AccessClaims:
         if not token.startswith("jwt-"):
             raise errors.Unauthenticated("bad token", reason="UNAUTHENTICATED")
-        return AccessClaims(token.removeprefix("jwt-"), "s1", "aal1", ("pwd",), 0)
+        user = token.removeprefix("jwt-")
+        return AccessClaims(user, f"session-of-{user}", "aal1", ("pwd",), 0)
 
 
 class Keys:
@@ -87,9 +89,23 @@ class Streams:
         await asyncio.Event().wait()
 
 
+class Sessions:
+    """Auth's GetSessionState: every session is active but those ended here."""
+
+    def __init__(self) -> None:
+        self.ended: set[str] = set()
+        self.down = False
+
+    async def active(self, session_id: str) -> bool:
+        if self.down:
+            raise errors.Unavailable("auth is down", reason="DEPENDENCY_UNAVAILABLE")
+        return session_id not in self.ended
+
+
 class Env:
     def __init__(self) -> None:
         self.keys, self.access, self.streams = Keys(), Access(), Streams()
+        self.sessions = Sessions()
         infos = describe_services(contract_modules())
         rule = next(i.rule for i in infos if i.full_method == LIST_AUDIT_EVENTS)
         assert rule is not None
@@ -103,6 +119,7 @@ class Env:
             LimitTable(),
             self.keys,
             EdgeConfig(),
+            sessions=SessionGuard(self.sessions.active, ask_ttl=0.0),
         )
         route = AuditStreamRoute(gateway, self.streams, rule, recheck=0.05, max_per_caller=2)
 
@@ -202,6 +219,34 @@ def test_losing_the_role_closes_the_stream_with_a_policy_violation(env: Env) -> 
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
     assert (closed.value.code, closed.value.reason) == (1008, "ROLE_TOO_LOW")
+
+
+def test_an_ended_session_is_refused_at_the_handshake(env: Env) -> None:
+    env.sessions.ended.add("session-of-admin")
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with env.client.websocket_connect(URL, headers={"Authorization": "Bearer jwt-admin"}):
+            pass
+    assert (denied.value.status_code, denied.value.json()["code"]) == (401, "SESSION_REVOKED")
+    assert env.streams.principals == []
+
+
+def test_auth_down_at_the_handshake_is_a_503_not_a_stream(env: Env) -> None:
+    env.sessions.down = True
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with env.client.websocket_connect(URL, headers={"Authorization": "Bearer jwt-admin"}):
+            pass
+    assert denied.value.status_code == 503
+    assert denied.value.headers["Retry-After"] == "1"
+    assert env.streams.principals == []
+
+
+def test_ending_the_session_closes_the_stream_with_a_policy_violation(env: Env) -> None:
+    with env.client.websocket_connect(URL, headers={"Authorization": "Bearer jwt-admin"}) as ws:
+        _frames(ws, 3)
+        env.sessions.ended.add("session-of-admin")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1008, "SESSION_REVOKED")
 
 
 def test_streams_per_caller_are_capped(env: Env) -> None:

@@ -14,6 +14,7 @@ from edge_service.gateway import EdgeConfig, Gateway, build_app
 from edge_service.policy import AccessView
 from edge_service.ratelimit import LimitTable, MemoryLimiter
 from edge_service.routes import RouteTable
+from edge_service.sessions import SessionGuard
 from edge_service.tokens import AccessClaims
 from google.protobuf.message import Message
 from railguard.access.v1 import access_pb2
@@ -64,6 +65,10 @@ class Upstream:
         return ws_pb.Workspace(name="workspaces/w1")
 
 
+async def active(session_id: str) -> bool:
+    return True
+
+
 class Origins:
     async def allows(self, origin: str) -> bool:
         return origin == ALLOWED
@@ -83,6 +88,7 @@ class Env:
             LimitTable(scale=0.1),  # failed-auth: 3 a minute; auth class: 3 a minute
             self.keys,
             EdgeConfig(),
+            sessions=SessionGuard(active),
             origins=origins,
         )
 

@@ -67,6 +67,7 @@ from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.domain.signup_policy import SignupPolicy
 from auth_service.servicer import AuthServicer
+from auth_service.session_state import SessionState
 from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
 
 KEYRING_FILE = "auth.keyring"
@@ -223,6 +224,7 @@ async def build(settings: Settings) -> Wiring:
                 after_commit=relay.poke,
             ),
             gate=WorkspaceGate(sessions, LIFECYCLE),
+            session_state=SessionState(lambda: AuthUnitOfWork(sessions), SystemClock()),
         ),
         auth_service_pb2,
     )

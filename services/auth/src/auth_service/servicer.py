@@ -12,6 +12,7 @@ from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
 from auth_service.domain import totp as totp_rules
+from auth_service.session_state import SessionState
 from auth_service.usecases import AuthService, ChallengeIssued, TokenPair
 
 SESSION = "users/me/sessions/{session}"
@@ -75,11 +76,18 @@ def _session(s: Session, current_id: str) -> pb.Session:
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     def __init__(
-        self, service: AuthService, *, lifecycle: LifecycleApplier, gate: WorkspaceGate
+        self,
+        service: AuthService,
+        *,
+        lifecycle: LifecycleApplier,
+        gate: WorkspaceGate,
+        session_state: SessionState,
     ) -> None:
         """``gate`` answers whether a workspace is deleted (its PINs stop); ``lifecycle`` applies
-        the workspaces service's lifecycle events (a purge deletes the workspace's PINs)."""
+        the workspaces service's lifecycle events (a purge deletes the workspace's PINs);
+        ``session_state`` answers the edge whether a session is still active."""
         self.service, self.lifecycle, self.gate = service, lifecycle, gate
+        self.session_state = session_state
 
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
@@ -194,6 +202,11 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: object) -> pb.GetJwksResponse:
         return pb.GetJwksResponse(jwks_json=await self.service.jwks())
+
+    async def GetSessionState(
+        self, request: pb.GetSessionStateRequest, context: object
+    ) -> pb.SessionState:
+        return pb.SessionState(active=await self.session_state.active(request.session_id))
 
     async def LookupUser(self, request: pb.LookupUserRequest, context: object) -> pb.User:
         return _user(await self.service.lookup_user(request.email, request.user_id))

@@ -36,6 +36,7 @@ from edge_service.problems import problem_response
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.redis_fallback import FallbackLimiter, RedisHealth, redis_clients
 from edge_service.routes import RouteTable
+from edge_service.sessions import MAX_ACCESS_TOKEN_SECONDS, RETAIN_MARGIN_SECONDS, SessionGuard
 from edge_service.tokens import TokenVerifier
 from edge_service.tracing import HttpTracing
 from edge_service.upstream import Upstreams
@@ -67,6 +68,14 @@ def _ipv6_prefix(settings: Settings) -> int:
     if prefix > 128:
         raise ValueError("RAILGUARD_EDGE_IPV6_PREFIX must be at most 128")
     return prefix
+
+
+def _session_retain(settings: Settings) -> float:
+    """How long a pushed session revocation is kept: the longest access token's life
+    (``RAILGUARD_AUTH_ACCESS_TOKEN_TTL_SECONDS``, the setting auth signs with, never below its
+    default) plus a margin for leeway and clock skew."""
+    ttl = settings.get_float("AUTH_ACCESS_TOKEN_TTL_SECONDS", MAX_ACCESS_TOKEN_SECONDS)
+    return max(ttl, MAX_ACCESS_TOKEN_SECONDS) + RETAIN_MARGIN_SECONDS
 
 
 async def upgrade_required(request: Request) -> Response:
@@ -105,6 +114,7 @@ async def build_edge(settings: Settings) -> Edge:
         limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
         on_stop += [redis_client.aclose, redis_pubsub.aclose]
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
+    sessions = SessionGuard(upstream.session_active, retain=_session_retain(settings))
     api_keys: ApiKeyVerifier | None = None
     origins: AllowedOriginSet | None = None
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
@@ -139,6 +149,7 @@ async def build_edge(settings: Settings) -> Edge:
         api_keys,
         config,
         metrics,
+        sessions=sessions,
         origins=origins,
         ipv6_prefix=_ipv6_prefix(settings),
     )

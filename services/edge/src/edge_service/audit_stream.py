@@ -14,7 +14,8 @@ supports the WebSocket denial-response extension, otherwise by closing before ac
 server then answers 403). Once open, every event after ``?after=<sequence>`` is sent as one JSON
 text frame (the ``AuditEvent`` as ``ListAuditEvents`` renders it), then each new one as it is
 appended. The credential and the caller's access are checked again every ``recheck`` seconds: an
-expired token, a revoked key or a lost role closes the stream with 1008 (policy violation).
+expired token, an ended session, a revoked key or a lost role closes the stream with 1008 (policy
+violation).
 """
 
 from __future__ import annotations

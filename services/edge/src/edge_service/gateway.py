@@ -37,6 +37,7 @@ from edge_service.policy import WorkspaceAccess, authorize
 from edge_service.problems import problem_from_error, problem_from_rpc, problem_response
 from edge_service.ratelimit import Limiter, LimitTable
 from edge_service.routes import RouteTable
+from edge_service.sessions import SessionGuard
 from edge_service.tokens import TokenVerifier
 from edge_service.transcode import HttpFacts, build_request, render_response
 
@@ -180,10 +181,12 @@ class Gateway:
         config: EdgeConfig,
         metrics: Metrics | None = None,
         *,
+        sessions: SessionGuard,
         origins: AllowedOriginSet | None = None,
         ipv6_prefix: int = 64,
     ) -> None:
         self.metrics = metrics
+        self.sessions = sessions
         self.routes, self.upstream, self.tokens, self.access = routes, upstream, tokens, access
         self.client_ip, self.limiter, self.limits, self.api_keys, self.config = (
             client_ip,
@@ -232,9 +235,15 @@ class Gateway:
     async def principal_for(
         self, kind: str, secret: str, client_ip: str, origin: str, required_scope: str
     ) -> Principal:
-        """Authenticate a credential: a JWT locally, an API key through the keys service."""
+        """Authenticate a credential: a JWT locally, then its session is checked (an ended
+        session's tokens are refused); an API key through the keys service.
+
+        The one place a JWT principal is made: every route, whoami and the audit stream (its
+        handshake and each recheck) come through here."""
         if kind == "jwt":
-            claims = await self.tokens.verify(secret)
+            claims = await self.tokens.verify(secret)  # cached by token until exp
+            # never cached past ask_ttl
+            await self.sessions.check(claims.session_id, token_lifetime=claims.lifetime)
             return Principal(
                 user_id=claims.user_id,
                 session_id=claims.session_id,

@@ -7,8 +7,10 @@ other alphabet, unused trailing bits zero): a decoder that forgives ``==`` or st
 let many strings stand for one signature, so one token could be replayed under many spellings.
 
 A token that verified is remembered by its exact string until it expires: the same bytes can only
-verify the same way, and an access token is never revoked before its exp (sessions end at the
-refresh token). That spares the Ed25519 check and PyJWT's pure-Python decoding on every request.
+verify the same way. That spares the Ed25519 check and PyJWT's pure-Python decoding on every
+request. What the memo does not decide is whether the token's session is still active: the
+gateway asks ``sessions.SessionGuard`` after every verification, memo hit or not, so a token of
+an ended session is refused within a second although its signature stays valid until ``exp``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class AccessClaims:
     amr: tuple[str, ...]
     auth_time: int
     email_verified: bool = False
+    lifetime: float = 0.0  # exp - iat, seconds: how long a token like this one is valid
 
 
 class TokenVerifier:
@@ -156,6 +159,7 @@ class TokenVerifier:
             amr=tuple(str(a) for a in amr) if isinstance(amr, list) else (),
             auth_time=int(claims.get("auth_time", claims["iat"])),
             email_verified=claims.get("email_verified") is True,
+            lifetime=float(claims["exp"]) - float(claims["iat"]),
         )
         if len(self._verified) >= 20_000:
             self._verified.clear()

@@ -16,7 +16,10 @@ from servicekit.settings import Settings
 
 from edge_service.policy import AccessView
 
-__all__ = ["Upstreams"]
+__all__ = ["SESSION_STATE_TIMEOUT", "Upstreams"]
+
+# a hung auth must not hold every JWT request for call()'s default 5 s; a miss is a 503
+SESSION_STATE_TIMEOUT = 2.0
 
 _SERVICE_PEER = {
     "railguard.auth.v1.AuthService": "auth",
@@ -65,6 +68,15 @@ class Upstreams:
     async def jwks(self) -> str:
         response = await call(self._auth.GetJwks, auth_service_pb2.GetJwksRequest())
         return response.jwks_json
+
+    async def session_active(self, session_id: str) -> bool:
+        """Auth's answer whether a session is active (the session check's fallback)."""
+        response = await call(
+            self._auth.GetSessionState,
+            auth_service_pb2.GetSessionStateRequest(session_id=session_id),
+            timeout=SESSION_STATE_TIMEOUT,
+        )
+        return response.active
 
     async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
         r = await call(

@@ -111,6 +111,11 @@ class AuthServiceStub:
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.GetSessionState = channel.unary_unary(
+                '/railguard.auth.v1.AuthService/GetSessionState',
+                request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetSessionStateRequest.SerializeToString,
+                response_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SessionState.FromString,
+                _registered_method=True)
         self.LookupUser = channel.unary_unary(
                 '/railguard.auth.v1.AuthService/LookupUser',
                 request_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.LookupUserRequest.SerializeToString,
@@ -293,6 +298,15 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSessionState(self, request, context):
+        """Whether a session is still active: it exists, is not revoked and has not ended (an unknown
+        session is not active). The edge asks it for an access token's `sid` when it has no pushed
+        state to decide from, so an ended session's access tokens stop within a second.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def LookupUser(self, request, context):
         """Finds an active user by email address or by id, for adding members to a workspace.
         """
@@ -462,6 +476,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
                     response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'GetSessionState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSessionState,
+                    request_deserializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetSessionStateRequest.FromString,
+                    response_serializer=railguard_dot_auth_dot_v1_dot_auth__service__pb2.SessionState.SerializeToString,
             ),
             'LookupUser': grpc.unary_unary_rpc_method_handler(
                     servicer.LookupUser,
@@ -930,6 +949,33 @@ class AuthService:
             '/railguard.auth.v1.AuthService/GetJwks',
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
             railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSessionState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/railguard.auth.v1.AuthService/GetSessionState',
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.GetSessionStateRequest.SerializeToString,
+            railguard_dot_auth_dot_v1_dot_auth__service__pb2.SessionState.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,11 @@ class AuthServiceStub:
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
     """
+    GetSessionState: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetSessionStateRequest, _auth_service_pb2.SessionState]
+    """Whether a session is still active: it exists, is not revoked and has not ended (an unknown
+    session is not active). The edge asks it for an access token's `sid` when it has no pushed
+    state to decide from, so an ended session's access tokens stop within a second.
+    """
     LookupUser: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LookupUserRequest, _auth_service_pb2.User]
     """Finds an active user by email address or by id, for adding members to a workspace."""
     VerifyMfaChallenge: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyMfaChallengeRequest, _auth_service_pb2.VerifyMfaChallengeResponse]
@@ -173,6 +178,11 @@ class AuthServiceAsyncStub(AuthServiceStub):
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]  # type: ignore[assignment]
     """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
     at /.well-known/jwks.json.
+    """
+    GetSessionState: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetSessionStateRequest, _auth_service_pb2.SessionState]  # type: ignore[assignment]
+    """Whether a session is still active: it exists, is not revoked and has not ended (an unknown
+    session is not active). The edge asks it for an access token's `sid` when it has no pushed
+    state to decide from, so an ended session's access tokens stop within a second.
     """
     LookupUser: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LookupUserRequest, _auth_service_pb2.User]  # type: ignore[assignment]
     """Finds an active user by email address or by id, for adding members to a workspace."""
@@ -352,6 +362,17 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_service_pb2.GetJwksResponse, _abc.Awaitable[_auth_service_pb2.GetJwksResponse]]:
         """Returns the public keys that verify access tokens (a JSON Web Key Set). Served by the edge
         at /.well-known/jwks.json.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSessionState(
+        self,
+        request: _auth_service_pb2.GetSessionStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.SessionState, _abc.Awaitable[_auth_service_pb2.SessionState]]:
+        """Whether a session is still active: it exists, is not revoked and has not ended (an unknown
+        session is not active). The edge asks it for an access token's `sid` when it has no pushed
+        state to decide from, so an ended session's access tokens stop within a second.
         """
 
     @_abc_1.abstractmethod
