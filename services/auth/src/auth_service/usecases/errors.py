@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.errors import (
-    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -103,7 +102,3 @@ def invalid_token() -> InvalidArgument:
     return InvalidArgument.field(
         "token", "is invalid, expired or already used", reason="INVALID_TOKEN"
     )
-
-
-def email_taken() -> AlreadyExists:
-    return AlreadyExists("that email address is already registered", reason="EMAIL_TAKEN")
