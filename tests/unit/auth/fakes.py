@@ -553,3 +553,24 @@ class FakeSealer:
         if bound != context:
             raise ValueError("sealed under another context")
         return bytes.fromhex(body)
+
+
+@dataclass
+class FakeMemberships:
+    """The workspaces service's RemoveUserMemberships, as a table of (user, workspace, role)."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def remove_all(self, user_id: str) -> list[tuple[str, str]]:
+        owners = {
+            ws: sum(1 for _, w, r in self.rows if w == ws and r == "owner")
+            for _, ws, _ in self.rows
+        }
+        blocking = [
+            (f"workspaces/{ws}", ws.title())
+            for u, ws, role in self.rows
+            if u == user_id and role == "owner" and owners[ws] == 1
+        ]
+        if not blocking:
+            self.rows = [row for row in self.rows if row[0] != user_id]
+        return blocking

@@ -3,7 +3,6 @@ audit outbox read back as events."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -24,51 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testkit import FakeClock
 
-
-@dataclass
-class FakeHasher:
-    """Salted SHA-256 standing in for argon2: same interface, microseconds instead of 50 ms."""
-
-    version: int = 1
-    dummy_calls: int = 0
-    hashed: list[str] = field(default_factory=list)
-
-    async def hash(self, password: str) -> str:
-        salt = secrets.token_hex(8)
-        digest = hashlib.sha256((salt + password).encode()).hexdigest()
-        return f"fake$v{self.version}${salt}${digest}"
-
-    async def verify(self, hashed: str, password: str) -> bool:
-        _, _, salt, digest = hashed.split("$")
-        candidate = hashlib.sha256((salt + password).encode()).hexdigest()
-        return secrets.compare_digest(candidate, digest)
-
-    async def verify_dummy(self, password: str) -> None:
-        self.dummy_calls += 1
-
-    def needs_rehash(self, hashed: str) -> bool:
-        return not hashed.startswith(f"fake$v{self.version}$")
-
-
-@dataclass
-class FakeMemberships:
-    """The workspaces service's RemoveUserMemberships, as a table of (user, workspace, role)."""
-
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-    async def remove_all(self, user_id: str) -> list[tuple[str, str]]:
-        owners = {
-            ws: sum(1 for _, w, r in self.rows if w == ws and r == "owner")
-            for _, ws, _ in self.rows
-        }
-        blocking = [
-            (f"workspaces/{ws}", ws.title())
-            for u, ws, role in self.rows
-            if u == user_id and role == "owner" and owners[ws] == 1
-        ]
-        if not blocking:
-            self.rows = [row for row in self.rows if row[0] != user_id]
-        return blocking
+from tests.unit.auth.fakes import FakeHasher, FakeMemberships
 
 
 @dataclass
