@@ -1,110 +1,46 @@
-"""Use-case fixtures: a migrated SQLite database, a fake clock, a cheap fake hasher, and the
-audit outbox read back as events."""
+"""Use-case fixtures on in-memory fakes (no database): a fake clock, a cheap hasher, a
+reversible sealer, the real Ed25519 signer (tokens stay readable JWTs), and the committed audit
+outbox and mail outbox read back from the fake store."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from auth_service.__main__ import MIGRATIONS
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
-from auth_service.adapters.repository import AuthUnitOfWork
-from auth_service.adapters.sealer import LocalKekSealer
-from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
-from auth_service.usecases import AuthConfig, AuthService
-from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
-from servicekit.mail import Mail, MailOutbox
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from auth_service.usecases import AuthConfig, AuthUseCases, build_use_cases
+from servicekit import AuditEvent, AuditOrigin
+from servicekit.mail import Mail
 from testkit import FakeClock
 
-
-@dataclass
-class FakeHasher:
-    """Salted SHA-256 standing in for argon2: same interface, microseconds instead of 50 ms."""
-
-    version: int = 1
-    dummy_calls: int = 0
-    hashed: list[str] = field(default_factory=list)
-
-    async def hash(self, password: str) -> str:
-        salt = secrets.token_hex(8)
-        digest = hashlib.sha256((salt + password).encode()).hexdigest()
-        return f"fake$v{self.version}${salt}${digest}"
-
-    async def verify(self, hashed: str, password: str) -> bool:
-        _, _, salt, digest = hashed.split("$")
-        candidate = hashlib.sha256((salt + password).encode()).hexdigest()
-        return secrets.compare_digest(candidate, digest)
-
-    async def verify_dummy(self, password: str) -> None:
-        self.dummy_calls += 1
-
-    def needs_rehash(self, hashed: str) -> bool:
-        return not hashed.startswith(f"fake$v{self.version}$")
-
-
-@dataclass
-class FakeMemberships:
-    """The workspaces service's RemoveUserMemberships, as a table of (user, workspace, role)."""
-
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-    async def remove_all(self, user_id: str) -> list[tuple[str, str]]:
-        owners = {
-            ws: sum(1 for _, w, r in self.rows if w == ws and r == "owner")
-            for _, ws, _ in self.rows
-        }
-        blocking = [
-            (f"workspaces/{ws}", ws.title())
-            for u, ws, role in self.rows
-            if u == user_id and role == "owner" and owners[ws] == 1
-        ]
-        if not blocking:
-            self.rows = [row for row in self.rows if row[0] != user_id]
-        return blocking
+from .fakes import FakeHasher, FakeMemberships, FakeSealer, FakeStore
 
 
 @dataclass
 class Env:
-    service: AuthService
+    auth: AuthUseCases
     clock: FakeClock
     hasher: FakeHasher
-    sessions: async_sessionmaker[AsyncSession]
+    store: FakeStore
     config: AuthConfig
+    sealer: FakeSealer
     pokes: list[int] = field(default_factory=list)
     origin: list[AuditOrigin] = field(default_factory=list)
-    mail: MailOutbox | None = None
     memberships: FakeMemberships = field(default_factory=FakeMemberships)
 
-    def uow(self) -> AuthUnitOfWork:
-        return AuthUnitOfWork(self.sessions, self.mail)
-
     async def mails(self, to: str = "") -> list[Mail]:
-        """The mails waiting in the outbox (opened), those to ``to`` only when given."""
-        assert self.mail is not None
-        async with self.sessions() as session:
-            found = await self.mail.unsent(session, 1000)
-        return [m for m in found if not to or m.to == to]
+        """The committed mails, those to ``to`` only when given."""
+        return [m for m in self.store.tables.mails if not to or m.to == to]
 
     async def audit(self, action: str = "") -> list[AuditEvent]:
-        """The outbox's events in order, those of ``action`` only when given."""
-        table = AUDIT_OUTBOX.table
-        async with self.sessions() as session:
-            rows = (await session.execute(select(table.c.payload).order_by(table.c.seq))).all()
-        events = [AuditEvent.from_dict(json.loads(r.payload)) for r in rows]
-        return [e for e in events if not action or e.action == action]
+        """The committed audit events in order, those of ``action`` only when given."""
+        return [e for e in self.store.tables.events if not action or e.action == action]
 
 
 # What the RPC context would give (servicekit.origin_from_context) for a call through the edge.
 ORIGIN = AuditOrigin(actor="service:edge", request_id="req-test-1", client_ip="203.0.113.9")
-
 
 PASSWORD = "correct horse battery staple"
 
@@ -115,19 +51,14 @@ def blocklist() -> frozenset[str]:
 
 
 @pytest.fixture
-async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-    await upgrade(url, "auth", MIGRATIONS)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    clock, hasher, config = FakeClock(), FakeHasher(), AuthConfig()
+async def env(blocklist: frozenset[str]) -> AsyncIterator[Env]:
+    store, clock, hasher, config = FakeStore(), FakeClock(), FakeHasher(), AuthConfig()
+    sealer = FakeSealer()
     pokes: list[int] = []
     origin = [ORIGIN]
-    sealer = LocalKekSealer(secrets.token_bytes(32))
-    mail = MAIL_OUTBOX.with_sealer(sealer)
     memberships = FakeMemberships()
-    service = AuthService(
-        lambda: AuthUnitOfWork(sessions, mail),
+    auth = build_use_cases(
+        store.uow,
         clock,
         hasher,
         blocklist,
@@ -138,8 +69,5 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
         after_commit=lambda: pokes.append(1),
         memberships=memberships,
     )
-    await service.rotate_signing_keys()
-    try:
-        yield Env(service, clock, hasher, sessions, config, pokes, origin, mail, memberships)
-    finally:
-        await engine.dispose()
+    await auth.signing_keys.rotate_signing_keys()
+    yield Env(auth, clock, hasher, store, config, sealer, pokes, origin, memberships)

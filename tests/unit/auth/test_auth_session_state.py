@@ -9,7 +9,7 @@ from __future__ import annotations
 import jwt
 import pytest
 from auth_service.domain import Assurance
-from auth_service.session_state import SessionState
+from auth_service.usecases.session_state import SessionState
 from auth_service.usecases import TokenPair
 from servicekit.errors import InvalidArgument, Unauthenticated
 
@@ -19,7 +19,7 @@ EMAIL = "alice@example.com"
 
 
 def _state(env: Env) -> SessionState:
-    return SessionState(env.uow, env.clock)
+    return SessionState(env.store.uow, env.clock)
 
 
 def _recent(env: Env) -> Assurance:
@@ -31,14 +31,14 @@ def _sid(pair: TokenPair) -> str:
 
 
 async def _login(env: Env) -> TokenPair:
-    pair = await env.service.login(EMAIL, PASSWORD)
+    pair = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(pair, TokenPair)
     return pair
 
 
 @pytest.fixture
 async def user_id(env: Env) -> str:
-    return (await env.service.sign_up(EMAIL, PASSWORD, "Alice")).id
+    return (await env.auth.accounts.sign_up(EMAIL, PASSWORD, "Alice")).id
 
 
 async def test_a_fresh_session_is_active(env: Env, user_id: str) -> None:
@@ -58,20 +58,20 @@ async def test_an_empty_session_id_is_refused(env: Env) -> None:
 
 async def test_logout_ends_only_that_session(env: Env, user_id: str) -> None:
     here, there = await _login(env), await _login(env)
-    await env.service.logout(user_id, _sid(here))
+    await env.auth.sessions.logout(user_id, _sid(here))
     assert not await _state(env).active(_sid(here))
     assert await _state(env).active(_sid(there))
 
 
 async def test_revoke_session_ends_it(env: Env, user_id: str) -> None:
     pair = await _login(env)
-    await env.service.revoke_session(user_id, _sid(pair))
+    await env.auth.sessions.revoke_session(user_id, _sid(pair))
     assert not await _state(env).active(_sid(pair))
 
 
 async def test_a_password_change_ends_the_other_sessions(env: Env, user_id: str) -> None:
     here, there = await _login(env), await _login(env)
-    await env.service.change_password(
+    await env.auth.passwords.change_password(
         user_id, _sid(here), PASSWORD, "an entirely new passphrase", _recent(env)
     )
     assert await _state(env).active(_sid(here))
@@ -80,16 +80,16 @@ async def test_a_password_change_ends_the_other_sessions(env: Env, user_id: str)
 
 async def test_refresh_token_reuse_ends_the_session(env: Env, user_id: str) -> None:
     pair = await _login(env)
-    await env.service.refresh(pair.refresh_token)
+    await env.auth.refresh.refresh(pair.refresh_token)
     env.clock.advance(30)  # past the grace window: a replay is reuse
     with pytest.raises(Unauthenticated):
-        await env.service.refresh(pair.refresh_token)
+        await env.auth.refresh.refresh(pair.refresh_token)
     assert not await _state(env).active(_sid(pair))
 
 
 async def test_account_deletion_ends_every_session(env: Env, user_id: str) -> None:
     one, two = await _login(env), await _login(env)
-    await env.service.delete_account(user_id, _recent(env))
+    await env.auth.accounts.delete_account(user_id, _recent(env))
     assert not await _state(env).active(_sid(one))
     assert not await _state(env).active(_sid(two))
 
@@ -112,7 +112,7 @@ async def test_a_session_past_its_absolute_lifetime_ends_even_when_used(
     while elapsed + step < env.config.sessions.absolute.total_seconds():
         env.clock.advance(step)
         elapsed += step
-        refresh = (await env.service.refresh(refresh)).refresh_token
+        refresh = (await env.auth.refresh.refresh(refresh)).refresh_token
     assert await _state(env).active(_sid(pair))
     env.clock.advance(env.config.sessions.absolute.total_seconds() - elapsed)
     assert not await _state(env).active(_sid(pair))

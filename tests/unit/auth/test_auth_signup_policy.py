@@ -44,8 +44,8 @@ class _Invitations:
 
 
 async def test_sign_up_follows_the_policy_whether_or_not_the_address_exists(env: Env) -> None:
-    await env.service.sign_up("taken@evil.com", PASSWORD, "")
-    service = env.service
+    await env.auth.accounts.sign_up("taken@evil.com", PASSWORD, "")
+    service = env.auth.accounts
     service._config = dataclasses.replace(  # noqa: SLF001 - one operator setting under test
         env.config, signup=SignupPolicy.parse("domains:example.com")
     )

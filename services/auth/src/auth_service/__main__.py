@@ -67,8 +67,8 @@ from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.domain.signup_policy import SignupPolicy
 from auth_service.servicer import AuthServicer
-from auth_service.session_state import SessionState
-from auth_service.usecases import AuthConfig, AuthService, ThrottlePolicies
+from auth_service.usecases import AuthConfig, AuthUseCases, ThrottlePolicies, build_use_cases
+from auth_service.usecases.session_state import SessionState
 
 KEYRING_FILE = "auth.keyring"
 MASTER_KEY_FILE = "auth.keyring.key"
@@ -119,14 +119,14 @@ def load_config(settings: Settings) -> AuthConfig:
     )
 
 
-async def _maintain(service: AuthService, every: float) -> None:
+async def _maintain(auth: AuthUseCases, every: float) -> None:
     """Rotate signing keys when due and drop expired grace secrets, forever."""
     while True:
         await asyncio.sleep(every)
         try:
-            await service.rotate_signing_keys()
-            await service.forget_grace_secrets()
-            await service.purge_expired()
+            await auth.signing_keys.rotate_signing_keys()
+            await auth.refresh.forget_grace_secrets()
+            await auth.maintenance.purge_expired()
         except Exception:
             _log.exception("auth maintenance failed; retrying next period")
 
@@ -182,7 +182,7 @@ async def build(settings: Settings) -> Wiring:
         relay.poke()
         mailer.poke()
 
-    service = AuthService(
+    auth = build_use_cases(
         lambda: AuthUnitOfWork(sessions, mail_outbox),
         SystemClock(),
         hasher,
@@ -197,14 +197,14 @@ async def build(settings: Settings) -> Wiring:
         user_agent=lambda: current().principal.user_agent,
     )
     try:
-        await service.rotate_signing_keys()
+        await auth.signing_keys.rotate_signing_keys()
     except BaseException:
         await mailer.stop()
         await relay.stop()
         await channel.close()
         raise
     maintenance = asyncio.create_task(
-        _maintain(service, settings.get_float("AUTH_MAINTENANCE_SECONDS", 60))
+        _maintain(auth, settings.get_float("AUTH_MAINTENANCE_SECONDS", 60))
     )
 
     async def stop_maintenance() -> None:
@@ -215,7 +215,7 @@ async def build(settings: Settings) -> Wiring:
     registration = Registration(
         auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
         AuthServicer(
-            service,
+            auth,
             lifecycle=LifecycleApplier(
                 sessions,
                 LIFECYCLE,
@@ -262,7 +262,7 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
     try:
         await kms.self_check()
         sessions = session_factory(engine)
-        service = AuthService(
+        auth = build_use_cases(
             lambda: AuthUnitOfWork(sessions),
             SystemClock(),
             await Argon2Hasher.create(),
@@ -273,7 +273,7 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
             Ed25519JwtSigner(),
             load_config(settings),
         )
-        plan = await service.rotate_signing_key_now(immediate=args.immediate)
+        plan = await auth.signing_keys.rotate_signing_key_now(immediate=args.immediate)
     finally:
         await kms.close()
         await engine.dispose()

@@ -12,8 +12,8 @@ from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
 from auth_service.domain import totp as totp_rules
-from auth_service.session_state import SessionState
-from auth_service.usecases import AuthService, ChallengeIssued, TokenPair
+from auth_service.usecases import AuthUseCases, ChallengeIssued, TokenPair
+from auth_service.usecases.session_state import SessionState
 
 SESSION = "users/me/sessions/{session}"
 PIN = "workspaces/{workspace}/deployments/{deployment}/pin"
@@ -77,7 +77,7 @@ def _session(s: Session, current_id: str) -> pb.Session:
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     def __init__(
         self,
-        service: AuthService,
+        auth: AuthUseCases,
         *,
         lifecycle: LifecycleApplier,
         gate: WorkspaceGate,
@@ -86,7 +86,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         """``gate`` answers whether a workspace is deleted (its PINs stop); ``lifecycle`` applies
         the workspaces service's lifecycle events (a purge deletes the workspace's PINs);
         ``session_state`` answers the edge whether a session is still active."""
-        self.service, self.lifecycle, self.gate = service, lifecycle, gate
+        self.auth, self.lifecycle, self.gate = auth, lifecycle, gate
         self.session_state = session_state
 
     async def ApplyWorkspaceLifecycle(
@@ -96,31 +96,33 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
 
     async def SignUp(self, request: pb.SignUpRequest, context: object) -> pb.User:
-        user = await self.service.sign_up(
+        user = await self.auth.accounts.sign_up(
             request.email, request.password, request.display_name, current().principal.client_ip
         )
         return _user(user)
 
     async def VerifyEmail(self, request: pb.VerifyEmailRequest, context: object) -> empty_pb2.Empty:
-        await self.service.verify_email(request.token, current().principal.client_ip)
+        await self.auth.accounts.verify_email(request.token, current().principal.client_ip)
         return empty_pb2.Empty()
 
     async def SendVerificationEmail(
         self, request: pb.SendVerificationEmailRequest, context: object
     ) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.send_verification_email(principal.require_user(), principal.client_ip)
+        await self.auth.accounts.send_verification_email(
+            principal.require_user(), principal.client_ip
+        )
         return empty_pb2.Empty()
 
     async def ChangeEmail(self, request: pb.ChangeEmailRequest, context: object) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.change_email(
+        await self.auth.accounts.change_email(
             principal.require_user(), request.new_email, _assurance(principal), principal.client_ip
         )
         return empty_pb2.Empty()
 
     async def Login(self, request: pb.LoginRequest, context: object) -> pb.LoginResponse:
-        result = await self.service.login(
+        result = await self.auth.sessions.login(
             request.email, request.password, current().principal.client_ip
         )
         if isinstance(result, ChallengeIssued):
@@ -137,43 +139,45 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.RefreshTokenRequest, context: object
     ) -> pb.RefreshTokenResponse:
         return pb.RefreshTokenResponse(
-            tokens=_tokens(await self.service.refresh(request.refresh_token))
+            tokens=_tokens(await self.auth.refresh.refresh(request.refresh_token))
         )
 
     async def DeleteCurrentUser(
         self, request: pb.DeleteCurrentUserRequest, context: object
     ) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.delete_account(principal.require_user(), _assurance(principal))
+        await self.auth.accounts.delete_account(principal.require_user(), _assurance(principal))
         return empty_pb2.Empty()
 
     async def RequestPasswordReset(
         self, request: pb.RequestPasswordResetRequest, context: object
     ) -> empty_pb2.Empty:
-        await self.service.request_password_reset(request.email, current().principal.client_ip)
+        await self.auth.passwords.request_password_reset(
+            request.email, current().principal.client_ip
+        )
         return empty_pb2.Empty()
 
     async def ResetPassword(
         self, request: pb.ResetPasswordRequest, context: object
     ) -> empty_pb2.Empty:
-        await self.service.reset_password(
+        await self.auth.passwords.reset_password(
             request.token, request.new_password, current().principal.client_ip
         )
         return empty_pb2.Empty()
 
     async def Logout(self, request: pb.LogoutRequest, context: object) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.logout(principal.require_user(), principal.session_id)
+        await self.auth.sessions.logout(principal.require_user(), principal.session_id)
         return empty_pb2.Empty()
 
     async def GetCurrentUser(self, request: pb.GetCurrentUserRequest, context: object) -> pb.User:
-        return _user(await self.service.current_user(current().principal.require_user()))
+        return _user(await self.auth.accounts.current_user(current().principal.require_user()))
 
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: object
     ) -> pb.ListSessionsResponse:
         principal = current().principal
-        sessions, token = await self.service.list_sessions(
+        sessions, token = await self.auth.sessions.list_sessions(
             principal.require_user(), request.page_size, request.page_token
         )
         return pb.ListSessionsResponse(
@@ -184,14 +188,14 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.RevokeSessionRequest, context: object
     ) -> empty_pb2.Empty:
         session_id = parse_name(SESSION, request.name)["session"]
-        await self.service.revoke_session(current().principal.require_user(), session_id)
+        await self.auth.sessions.revoke_session(current().principal.require_user(), session_id)
         return empty_pb2.Empty()
 
     async def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: object
     ) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.change_password(
+        await self.auth.passwords.change_password(
             principal.require_user(),
             principal.session_id,
             request.current_password,
@@ -201,7 +205,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return empty_pb2.Empty()
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: object) -> pb.GetJwksResponse:
-        return pb.GetJwksResponse(jwks_json=await self.service.jwks())
+        return pb.GetJwksResponse(jwks_json=await self.auth.signing_keys.jwks())
 
     async def GetSessionState(
         self, request: pb.GetSessionStateRequest, context: object
@@ -209,14 +213,14 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.SessionState(active=await self.session_state.active(request.session_id))
 
     async def LookupUser(self, request: pb.LookupUserRequest, context: object) -> pb.User:
-        return _user(await self.service.lookup_user(request.email, request.user_id))
+        return _user(await self.auth.accounts.lookup_user(request.email, request.user_id))
 
     # ---- MFA -----------------------------------------------------------------------------------
 
     async def VerifyMfaChallenge(
         self, request: pb.VerifyMfaChallengeRequest, context: object
     ) -> pb.VerifyMfaChallengeResponse:
-        tokens = await self.service.verify_mfa_challenge(
+        tokens = await self.auth.mfa.verify_mfa_challenge(
             request.challenge_token,
             request.totp_code,
             request.recovery_code,
@@ -225,7 +229,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         return pb.VerifyMfaChallengeResponse(tokens=_tokens(tokens))
 
     async def GetMfaStatus(self, request: pb.GetMfaStatusRequest, context: object) -> pb.MfaStatus:
-        state = await self.service.mfa_status(current().principal.require_user())
+        state = await self.auth.mfa.mfa_status(current().principal.require_user())
         return pb.MfaStatus(
             totp_enabled=state.totp_enabled,
             totp_pending=state.totp_pending,
@@ -237,7 +241,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.BeginTotpEnrollmentRequest, context: object
     ) -> pb.BeginTotpEnrollmentResponse:
         principal = current().principal
-        enrollment = await self.service.begin_totp_enrollment(
+        enrollment = await self.auth.mfa.begin_totp_enrollment(
             principal.require_user(), _assurance(principal)
         )
         return pb.BeginTotpEnrollmentResponse(
@@ -252,21 +256,21 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         self, request: pb.ConfirmTotpEnrollmentRequest, context: object
     ) -> pb.ConfirmTotpEnrollmentResponse:
         principal = current().principal
-        codes, tokens = await self.service.confirm_totp_enrollment(
+        codes, tokens = await self.auth.mfa.confirm_totp_enrollment(
             principal.require_user(), principal.session_id, request.code, principal.client_ip
         )
         return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes, tokens=_tokens(tokens))
 
     async def DisableTotp(self, request: pb.DisableTotpRequest, context: object) -> empty_pb2.Empty:
         principal = current().principal
-        await self.service.disable_totp(principal.require_user(), _assurance(principal))
+        await self.auth.mfa.disable_totp(principal.require_user(), _assurance(principal))
         return empty_pb2.Empty()
 
     async def RegenerateRecoveryCodes(
         self, request: pb.RegenerateRecoveryCodesRequest, context: object
     ) -> pb.RegenerateRecoveryCodesResponse:
         principal = current().principal
-        codes = await self.service.regenerate_recovery_codes(
+        codes = await self.auth.recovery.regenerate_recovery_codes(
             principal.require_user(), _assurance(principal)
         )
         return pb.RegenerateRecoveryCodesResponse(recovery_codes=codes)
@@ -279,28 +283,28 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         workspace, deployment = _pin_target(request.name)
         await self.gate.require_alive(workspace)
         current().principal.require_unrestricted_key()  # a PIN carries no CIDR nor expiry
-        return _pin(await self.service.set_deployment_pin(workspace, deployment, request.pin))
+        return _pin(await self.auth.pins.set_deployment_pin(workspace, deployment, request.pin))
 
     async def GetDeploymentPin(
         self, request: pb.GetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
         workspace, deployment = _pin_target(request.name)
         await self.gate.require_alive(workspace)
-        return _pin(await self.service.get_deployment_pin(workspace, deployment))
+        return _pin(await self.auth.pins.get_deployment_pin(workspace, deployment))
 
     async def ClearDeploymentPin(
         self, request: pb.ClearDeploymentPinRequest, context: object
     ) -> empty_pb2.Empty:
         workspace, deployment = _pin_target(request.name)
         await self.gate.require_alive(workspace)
-        await self.service.clear_deployment_pin(workspace, deployment)
+        await self.auth.pins.clear_deployment_pin(workspace, deployment)
         return empty_pb2.Empty()
 
     async def VerifyDeploymentPin(
         self, request: pb.VerifyDeploymentPinRequest, context: object
     ) -> pb.VerifyDeploymentPinResponse:
         parts = parse_name(DEPLOYMENT, request.name)
-        token = await self.service.verify_deployment_pin(
+        token = await self.auth.pins.verify_deployment_pin(
             parts["workspace"], parts["deployment"], request.pin, current().principal.client_ip
         )
         # checked after the PIN (same work as a success): a deleted workspace's deployment

@@ -42,10 +42,12 @@ async def _statements(env: Env, call: Any) -> list[str]:
 
 
 async def test_a_wrong_password_and_an_unknown_account_do_the_same_writes(env: Env) -> None:
-    await env.service.sign_up("known@example.com", PASSWORD, "Known")
-    known = await _statements(env, env.service.login("known@example.com", "wrong pw!!", "10.0.0.1"))
+    await env.auth.accounts.sign_up("known@example.com", PASSWORD, "Known")
+    known = await _statements(
+        env, env.auth.sessions.login("known@example.com", "wrong pw!!", "10.0.0.1")
+    )
     unknown = await _statements(
-        env, env.service.login("ghost@example.com", "wrong pw!!", "10.0.0.2")
+        env, env.auth.sessions.login("ghost@example.com", "wrong pw!!", "10.0.0.2")
     )
     writes = [s for s in known if _WRITE.match(s)]
     assert any("outbox" in s for s in writes)  # the refusal is audited ...
@@ -53,13 +55,17 @@ async def test_a_wrong_password_and_an_unknown_account_do_the_same_writes(env: E
 
 
 async def test_throttled_refusals_do_the_same_writes(env: Env) -> None:
-    await env.service.sign_up("known@example.com", PASSWORD, "Known")
+    await env.auth.accounts.sign_up("known@example.com", PASSWORD, "Known")
     for email in ("known@example.com", "ghost@example.com"):
         for i in range(5):
             with pytest.raises(RailguardError):
-                await env.service.login(email, "wrong pw!!", f"10.1.{len(email)}.{i}")
+                await env.auth.sessions.login(email, "wrong pw!!", f"10.1.{len(email)}.{i}")
     env.clock.advance(61)  # past the audit refusal window, still inside the backoff
-    known = await _statements(env, env.service.login("known@example.com", "x" * 12, "10.2.0.1"))
-    unknown = await _statements(env, env.service.login("ghost@example.com", "x" * 12, "10.2.0.2"))
+    known = await _statements(
+        env, env.auth.sessions.login("known@example.com", "x" * 12, "10.2.0.1")
+    )
+    unknown = await _statements(
+        env, env.auth.sessions.login("ghost@example.com", "x" * 12, "10.2.0.2")
+    )
     assert _shape(known) == _shape(unknown)
     assert any(_WRITE.match(s) and "outbox" in s for s in known)

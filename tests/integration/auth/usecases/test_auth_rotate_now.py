@@ -14,26 +14,28 @@ def _kids(jwks: str) -> list[str]:
 
 
 async def test_rotate_now_waits_until_verifiers_can_have_the_next_key(env: Env) -> None:
-    current, upcoming = _kids(await env.service.jwks())
-    plan = await env.service.rotate_signing_key_now()
+    current, upcoming = _kids(await env.auth.signing_keys.jwks())
+    plan = await env.auth.signing_keys.rotate_signing_key_now()
     assert plan.promote is None, "the next key was published just now: caches may lack it"
-    assert _kids(await env.service.jwks()) == [current, upcoming]
+    assert _kids(await env.auth.signing_keys.jwks()) == [current, upcoming]
 
     env.clock.advance(env.config.rotation.jwks_cache.total_seconds())
-    plan = await env.service.rotate_signing_key_now()  # long before the 30-day interval
+    plan = await env.auth.signing_keys.rotate_signing_key_now()  # long before the 30-day interval
     assert plan.promote == upcoming and plan.retire == (current,)
-    kids = _kids(await env.service.jwks())
+    kids = _kids(await env.auth.signing_keys.jwks())
     assert kids[0] == upcoming and current in kids and len(kids) == 3  # + retired, + new next
 
 
 async def test_rotate_now_immediately_signs_with_the_next_key(env: Env) -> None:
-    await env.service.sign_up("alice@example.com", PASSWORD, "")
-    current, upcoming = _kids(await env.service.jwks())
-    plan = await env.service.rotate_signing_key_now(immediate=True)
+    await env.auth.accounts.sign_up("alice@example.com", PASSWORD, "")
+    current, upcoming = _kids(await env.auth.signing_keys.jwks())
+    plan = await env.auth.signing_keys.rotate_signing_key_now(immediate=True)
     assert plan.promote == upcoming and plan.retire == (current,)
-    token = (await env.service.login("alice@example.com", PASSWORD)).access_token
+    token = (await env.auth.sessions.login("alice@example.com", PASSWORD)).access_token
     assert jwt.get_unverified_header(token)["kid"] == upcoming
-    assert current in _kids(await env.service.jwks()), "the old key still verifies its tokens"
+    assert current in _kids(await env.auth.signing_keys.jwks()), (
+        "the old key still verifies its tokens"
+    )
     assert [e.metadata["promoted_kid"] for e in await env.audit("signingKey.rotate")][
         -1
     ] == upcoming

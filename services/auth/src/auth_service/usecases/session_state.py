@@ -14,7 +14,7 @@ from collections.abc import Callable
 from servicekit.clock import Clock
 from servicekit.errors import InvalidArgument
 
-from auth_service.adapters.repository import AuthUnitOfWork
+from auth_service.ports import UnitOfWork
 
 __all__ = ["MAX_SESSION_ID_LENGTH", "SessionState"]
 
@@ -23,7 +23,7 @@ MAX_SESSION_ID_LENGTH = 128
 
 
 class SessionState:
-    def __init__(self, uow: Callable[[], AuthUnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
     async def active(self, session_id: str) -> bool:

@@ -66,27 +66,27 @@ def _kids(jwks: str) -> list[str]:
 
 
 async def test_rotation_through_the_use_case(env: Env) -> None:
-    await env.service.sign_up("alice@example.com", PASSWORD, "")
-    start = _kids(await env.service.jwks())
+    await env.auth.accounts.sign_up("alice@example.com", PASSWORD, "")
+    start = _kids(await env.auth.signing_keys.jwks())
     assert len(start) == 2  # current first, then next
     old, upcoming = start
-    token = (await env.service.login("alice@example.com", PASSWORD)).access_token
+    token = (await env.auth.sessions.login("alice@example.com", PASSWORD)).access_token
     assert jwt.get_unverified_header(token)["kid"] == old
 
     env.clock.advance(env.config.rotation.interval.total_seconds())
-    await env.service.rotate_signing_keys()
-    kids = _kids(await env.service.jwks())
+    await env.auth.signing_keys.rotate_signing_keys()
+    kids = _kids(await env.auth.signing_keys.jwks())
     assert kids[0] == upcoming and old in kids and len(kids) == 3  # current, new next, retired
-    token = (await env.service.login("alice@example.com", PASSWORD)).access_token
+    token = (await env.auth.sessions.login("alice@example.com", PASSWORD)).access_token
     assert jwt.get_unverified_header(token)["kid"] == upcoming
 
     env.clock.advance(env.config.rotation.verify_overlap.total_seconds())
-    await env.service.rotate_signing_keys()
-    assert old not in _kids(await env.service.jwks())
+    await env.auth.signing_keys.rotate_signing_keys()
+    assert old not in _kids(await env.auth.signing_keys.jwks())
 
 
 async def test_jwks_holds_public_keys_only(env: Env) -> None:
-    for jwk in json.loads(await env.service.jwks())["keys"]:
+    for jwk in json.loads(await env.auth.signing_keys.jwks())["keys"]:
         assert set(jwk) == {"kty", "crv", "x", "kid", "alg", "use"}
         assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == (
             "OKP",
@@ -99,5 +99,5 @@ async def test_jwks_holds_public_keys_only(env: Env) -> None:
 @pytest.mark.parametrize("runs", [1, 3])
 async def test_rotation_is_idempotent(env: Env, runs: int) -> None:
     for _ in range(runs):
-        await env.service.rotate_signing_keys()
-    assert len(_kids(await env.service.jwks())) == 2
+        await env.auth.signing_keys.rotate_signing_keys()
+    assert len(_kids(await env.auth.signing_keys.jwks())) == 2

@@ -53,8 +53,8 @@ def _reasons(events: list[AuditEvent]) -> list[str]:
 
 
 async def _user(env: Env, email: str = EMAIL) -> tuple[str, TokenPair]:
-    user = await env.service.sign_up(email, PASSWORD, "Audit")
-    pair = await env.service.login(email, PASSWORD)
+    user = await env.auth.accounts.sign_up(email, PASSWORD, "Audit")
+    pair = await env.auth.sessions.login(email, PASSWORD)
     assert isinstance(pair, TokenPair)
     return user.id, pair
 
@@ -87,7 +87,9 @@ async def test_sign_up_and_login_record_one_event_each(env: Env) -> None:
 async def test_login_failures_are_recorded_alike_and_rate_limited(env: Env) -> None:
     user_id, _ = await _user(env)
     for i in range(3):
-        await _refused(env.service.login("nobody@example.com", "wrong password!", f"10.9.0.{i}"))
+        await _refused(
+            env.auth.sessions.login("nobody@example.com", "wrong password!", f"10.9.0.{i}")
+        )
     # an unknown address costs the same one event as a known account, naming no one (issue 8)
     (anonymous,) = [e for e in await env.audit("user.login") if e.outcome is Outcome.DENIED]
     assert (anonymous.actor, anonymous.target) == ("anonymous", "users/-")
@@ -96,7 +98,7 @@ async def test_login_failures_are_recorded_alike_and_rate_limited(env: Env) -> N
     env.clock.advance(61)
 
     for i in range(3):
-        assert await _refused(env.service.login(EMAIL, "wrong password!", f"10.0.0.{i}")) == (
+        assert await _refused(env.auth.sessions.login(EMAIL, "wrong password!", f"10.0.0.{i}")) == (
             "INVALID_CREDENTIALS"
         )
     (denied,) = [
@@ -105,7 +107,7 @@ async def test_login_failures_are_recorded_alike_and_rate_limited(env: Env) -> N
     _assert_from_call(denied, user_id)
     assert denied.metadata == {"reason": "INVALID_PASSWORD"}
     env.clock.advance(61)  # one event per account and reason per minute
-    await _refused(env.service.login(EMAIL, "wrong password!", "10.0.1.1"))
+    await _refused(env.auth.sessions.login(EMAIL, "wrong password!", "10.0.1.1"))
     assert _reasons(await env.audit("user.login")) == ["UNKNOWN_ACCOUNT"] + ["INVALID_PASSWORD"] * 2
 
 
@@ -115,9 +117,13 @@ async def test_throttled_logins_record_one_event_per_address_naming_known_accoun
     await _user(env)
     reasons = []
     for i in range(12):
-        reasons.append(await _refused(env.service.login(EMAIL, "wrong password!", f"10.0.2.{i}")))
         reasons.append(
-            await _refused(env.service.login("ghost@example.com", "wrong pw!!", f"10.0.3.{i}"))
+            await _refused(env.auth.sessions.login(EMAIL, "wrong password!", f"10.0.2.{i}"))
+        )
+        reasons.append(
+            await _refused(
+                env.auth.sessions.login("ghost@example.com", "wrong pw!!", f"10.0.3.{i}")
+            )
         )
     assert reasons.count("LOGIN_THROTTLED") >= 10
     events = await env.audit("user.login")
@@ -132,10 +138,12 @@ async def test_throttled_logins_record_one_event_per_address_naming_known_accoun
 
 async def test_refresh_token_reuse_records_the_family_revocation(env: Env) -> None:
     user_id, pair = await _user(env)
-    assert await env.service.refresh(pair.refresh_token)
+    assert await env.auth.refresh.refresh(pair.refresh_token)
     env.clock.advance(env.config.sessions.grace.total_seconds() + 1)
-    assert await _refused(env.service.refresh(pair.refresh_token)) == "INVALID_REFRESH_TOKEN"
-    await _refused(env.service.refresh(pair.refresh_token))  # the session is gone: no new event
+    assert await _refused(env.auth.refresh.refresh(pair.refresh_token)) == "INVALID_REFRESH_TOKEN"
+    await _refused(
+        env.auth.refresh.refresh(pair.refresh_token)
+    )  # the session is gone: no new event
     reuse = await _only(env, "refreshToken.reuse", Outcome.DENIED)
     sid = _claims(pair)["sid"]
     assert (reuse.actor, reuse.target) == ("system", f"users/{user_id}/sessions/{sid}")
@@ -150,10 +158,10 @@ async def test_refresh_token_reuse_records_the_family_revocation(env: Env) -> No
 
 async def test_logout_revoke_and_change_password(env: Env) -> None:
     user_id, pair = await _user(env)
-    other = await env.service.login(EMAIL, PASSWORD)
-    third = await env.service.login(EMAIL, PASSWORD)
+    other = await env.auth.sessions.login(EMAIL, PASSWORD)
+    third = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(other, TokenPair) and isinstance(third, TokenPair)
-    await env.service.revoke_session(user_id, _claims(other)["sid"])
+    await env.auth.sessions.revoke_session(user_id, _claims(other)["sid"])
     revoked = await _only(env, "session.revoke")
     assert revoked.metadata == {"session_id": _claims(other)["sid"], "reason": "revoked_by_user"}
     _assert_from_call(revoked, user_id)
@@ -161,26 +169,28 @@ async def test_logout_revoke_and_change_password(env: Env) -> None:
     sid = _claims(pair)["sid"]
     for _ in range(2):
         assert await _refused(
-            env.service.change_password(user_id, sid, "not my password", "brand new passphrase")
+            env.auth.passwords.change_password(
+                user_id, sid, "not my password", "brand new passphrase"
+            )
         ) in ("INVALID_CURRENT_PASSWORD", "STEP_UP_REQUIRED")
-    fresh = await env.service.login(EMAIL, PASSWORD)
+    fresh = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(fresh, TokenPair)
     fresh_sid = _claims(fresh)["sid"]
     for _ in range(2):
         await _refused(
-            env.service.change_password(
+            env.auth.passwords.change_password(
                 user_id, fresh_sid, "not my password", "brand new passphrase", _assurance(fresh)
             )
         )
     denied = await _only(env, "user.changePassword", Outcome.DENIED)
     assert denied.metadata == {"reason": "INVALID_CURRENT_PASSWORD"}
-    await env.service.change_password(
+    await env.auth.passwords.change_password(
         user_id, fresh_sid, PASSWORD, "brand new passphrase", _assurance(fresh)
     )
     changed = await _only(env, "user.changePassword")
     assert changed.metadata == {"session_id": fresh_sid, "sessions_revoked": "2"}
 
-    await env.service.logout(user_id, fresh_sid)
+    await env.auth.sessions.logout(user_id, fresh_sid)
     logout = await _only(env, "user.logout")
     assert logout.metadata == {"session_id": fresh_sid}
     assert logout.target == f"users/{user_id}/sessions/{fresh_sid}"
@@ -191,10 +201,10 @@ async def test_refused_mutations_record_nothing(env: Env) -> None:
     before = await env.audit()
     # A taken address is no longer refused (issue 13: sign-up must not reveal who is
     # registered); it records a DENIED event for the owner, see test_auth_email_verification.
-    await _refused(env.service.sign_up("not-an-address", PASSWORD, ""))
-    await _refused(env.service.revoke_session(user_id, "missing"))
-    await _refused(env.service.logout(user_id, "missing"))
-    await _refused(env.service.clear_deployment_pin("w1", "d1"))
+    await _refused(env.auth.accounts.sign_up("not-an-address", PASSWORD, ""))
+    await _refused(env.auth.sessions.revoke_session(user_id, "missing"))
+    await _refused(env.auth.sessions.logout(user_id, "missing"))
+    await _refused(env.auth.pins.clear_deployment_pin("w1", "d1"))
     assert await env.audit() == before
 
 
@@ -204,10 +214,10 @@ async def test_refused_mutations_record_nothing(env: Env) -> None:
 async def _enrolled(env: Env) -> tuple[str, bytes, list[str], TokenPair, list[str]]:
     """A user with a confirmed factor, and the TOTP secret forms and codes used on the way."""
     user_id, pair = await _user(env)
-    enrollment = await env.service.begin_totp_enrollment(user_id, _assurance(pair))
+    enrollment = await env.auth.mfa.begin_totp_enrollment(user_id, _assurance(pair))
     secret = secret_from_uri(enrollment.otpauth_uri)
     code = _code(env, secret)
-    codes, aal2 = await env.service.confirm_totp_enrollment(user_id, _claims(pair)["sid"], code)
+    codes, aal2 = await env.auth.mfa.confirm_totp_enrollment(user_id, _claims(pair)["sid"], code)
     env.clock.advance(30)
     return user_id, secret, codes, aal2, [enrollment.secret, enrollment.otpauth_uri, code]
 
@@ -221,19 +231,19 @@ async def test_mfa_events(env: Env) -> None:
     assert confirm.metadata["sessions_revoked"] == "1"
     _assert_from_call(confirm, user_id)
 
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
     first_step = [e for e in await env.audit("user.login") if "mfa_required" in e.metadata]
     assert len(first_step) == 1 and first_step[0].metadata["method"] == "password"
     # wrong codes: one DENIED event per user and reason per minute
     for _ in range(3):
         await _refused(
-            env.service.verify_mfa_challenge(challenge.challenge_token, "000000", "", "10.1.0.1")
+            env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "000000", "", "10.1.0.1")
         )
     denied = await _only(env, "user.verifyMfa", Outcome.DENIED)
     assert denied.metadata == {"reason": "INVALID_MFA_CODE", "method": "totp"}
     _assert_from_call(denied, user_id)
-    done = await env.service.verify_mfa_challenge(
+    done = await env.auth.mfa.verify_mfa_challenge(
         challenge.challenge_token, _code(env, secret), "", "10.1.0.1"
     )
     verified = await _only(env, "user.verifyMfa")
@@ -241,37 +251,39 @@ async def test_mfa_events(env: Env) -> None:
     assert verified.metadata["session_id"] == _claims(done)["sid"]
     assert await env.audit("recoveryCode.use") == []
 
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
-    await env.service.verify_mfa_challenge(challenge.challenge_token, "", codes[0], "10.1.0.1")
+    await env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "", codes[0], "10.1.0.1")
     used = await _only(env, "recoveryCode.use")
     assert used.metadata["remaining"] == str(len(codes) - 1)
     assert len([e for e in await env.audit("user.verifyMfa") if e.outcome is Outcome.SUCCESS]) == 2
 
     fresh = await _fresh_aal2(env, secret)
-    await env.service.regenerate_recovery_codes(user_id, _assurance(fresh))
+    await env.auth.recovery.regenerate_recovery_codes(user_id, _assurance(fresh))
     assert (await _only(env, "recoveryCodes.regenerate")).metadata == {"count": "10"}
-    await env.service.disable_totp(user_id, _assurance(fresh))
+    await env.auth.mfa.disable_totp(user_id, _assurance(fresh))
     disabled = await _only(env, "totp.disable")
     assert disabled.metadata == {"factor_id": enroll.metadata["factor_id"], "confirmed": "true"}
 
 
 async def _fresh_aal2(env: Env, secret: bytes) -> TokenPair:
     env.clock.advance(30)
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
-    return await env.service.verify_mfa_challenge(challenge.challenge_token, _code(env, secret), "")
+    return await env.auth.mfa.verify_mfa_challenge(
+        challenge.challenge_token, _code(env, secret), ""
+    )
 
 
 async def test_mfa_throttling_is_recorded_once(env: Env) -> None:
     await _enrolled(env)
     reasons = []
     for i in range(10):
-        challenge = await env.service.login(EMAIL, PASSWORD, f"10.2.0.{i}")
+        challenge = await env.auth.sessions.login(EMAIL, PASSWORD, f"10.2.0.{i}")
         assert isinstance(challenge, ChallengeIssued)
         reasons.append(
             await _refused(
-                env.service.verify_mfa_challenge(challenge.challenge_token, "", "AAAA-BBBB")
+                env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "", "AAAA-BBBB")
             )
         )
     assert "MFA_THROTTLED" in reasons
@@ -284,7 +296,7 @@ async def test_mfa_throttling_is_recorded_once(env: Env) -> None:
 async def test_unknown_challenges_record_nothing(env: Env) -> None:
     await _enrolled(env)
     before = await env.audit()
-    await _refused(env.service.verify_mfa_challenge("x" * 43, "123456", ""))
+    await _refused(env.auth.mfa.verify_mfa_challenge("x" * 43, "123456", ""))
     assert await env.audit() == before
 
 
@@ -293,7 +305,7 @@ async def test_unknown_challenges_record_nothing(env: Env) -> None:
 
 async def test_pin_events_use_the_deployment_workspace(env: Env) -> None:
     env.origin[0] = AuditOrigin("user:admin1", "req-pin", "198.51.100.4")
-    await env.service.set_deployment_pin("w1", "d1", PIN)
+    await env.auth.pins.set_deployment_pin("w1", "d1", PIN)
     pin_set = await _only(env, "deploymentPin.set")
     assert (pin_set.workspace_id, pin_set.actor, pin_set.target) == (
         "w1",
@@ -304,20 +316,22 @@ async def test_pin_events_use_the_deployment_workspace(env: Env) -> None:
 
     env.origin[0] = ORIGIN  # an anonymous caller through the edge
     for _ in range(3):
-        assert await _refused(env.service.verify_deployment_pin("w1", "d1", WRONG_PIN)) == (
+        assert await _refused(env.auth.pins.verify_deployment_pin("w1", "d1", WRONG_PIN)) == (
             "INVALID_PIN"
         )
-    await _refused(env.service.verify_deployment_pin("w1", "d1", "12"))  # malformed: same reason
+    await _refused(env.auth.pins.verify_deployment_pin("w1", "d1", "12"))  # malformed: same reason
     # unknown deployments are the caller's choice: never an event (nor a workspace chain)
     for _ in range(3):
-        await _refused(env.service.verify_deployment_pin("w9", "d9", WRONG_PIN))
+        await _refused(env.auth.pins.verify_deployment_pin("w9", "d9", WRONG_PIN))
     denied = await _only(env, "deploymentPin.verify", Outcome.DENIED)
     assert (denied.workspace_id, denied.actor) == ("w1", "system")
     assert denied.metadata == {"reason": "INVALID_PIN", "deployment_id": "d1"}
     assert denied.client_ip == ORIGIN.client_ip
 
-    await _refused(env.service.verify_deployment_pin("w1", "d1", WRONG_PIN))  # fifth failure
-    reasons = [await _refused(env.service.verify_deployment_pin("w1", "d1", PIN)) for _ in range(3)]
+    await _refused(env.auth.pins.verify_deployment_pin("w1", "d1", WRONG_PIN))  # fifth failure
+    reasons = [
+        await _refused(env.auth.pins.verify_deployment_pin("w1", "d1", PIN)) for _ in range(3)
+    ]
     assert reasons == ["PIN_THROTTLED"] * 3  # backing off now
     assert _reasons(await env.audit("deploymentPin.verify")) == ["INVALID_PIN", "PIN_THROTTLED"]
     assert {e.workspace_id for e in await env.audit() if e.action.startswith("deployment")} == {
@@ -325,8 +339,8 @@ async def test_pin_events_use_the_deployment_workspace(env: Env) -> None:
     }
 
     env.clock.advance(3600)
-    assert await env.service.verify_deployment_pin("w1", "d1", PIN)  # successes write nothing
-    await env.service.clear_deployment_pin("w1", "d1")
+    assert await env.auth.pins.verify_deployment_pin("w1", "d1", PIN)  # successes write nothing
+    await env.auth.pins.clear_deployment_pin("w1", "d1")
     cleared = await _only(env, "deploymentPin.clear")
     assert (cleared.workspace_id, cleared.actor) == ("w1", "system")
     assert len(await env.audit("deploymentPin.verify")) == 2
@@ -345,27 +359,27 @@ async def test_no_secret_enters_any_event(env: Env) -> None:
     user_id, secret, codes, aal2, totp_secrets = await _enrolled(env)
     secrets_used = [PASSWORD, "wrong password!", *totp_secrets, aal2.access_token]
     secrets_used += [aal2.refresh_token, secret.hex(), *codes, *(c.replace("-", "") for c in codes)]
-    await _refused(env.service.login(EMAIL, "wrong password!"))
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    await _refused(env.auth.sessions.login(EMAIL, "wrong password!"))
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
     secrets_used.append(challenge.challenge_token)
-    await _refused(env.service.verify_mfa_challenge(challenge.challenge_token, "", "ZZZZ-ZZZZ"))
+    await _refused(env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "", "ZZZZ-ZZZZ"))
     secrets_used.append("ZZZZ-ZZZZ")
     code = _code(env, secret)
-    done = await env.service.verify_mfa_challenge(challenge.challenge_token, code, "")
+    done = await env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, code, "")
     secrets_used += [code, done.access_token, done.refresh_token]
-    rotated = await env.service.refresh(done.refresh_token)
+    rotated = await env.auth.refresh.refresh(done.refresh_token)
     secrets_used += [rotated.access_token, rotated.refresh_token]
     env.clock.advance(60)
-    await _refused(env.service.refresh(done.refresh_token))
+    await _refused(env.auth.refresh.refresh(done.refresh_token))
     env.clock.advance(30)
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
-    recovered = await env.service.verify_mfa_challenge(challenge.challenge_token, "", codes[1])
+    recovered = await env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "", codes[1])
     secrets_used += [challenge.challenge_token, recovered.access_token, recovered.refresh_token]
-    new_codes = await env.service.regenerate_recovery_codes(user_id, _assurance(recovered))
+    new_codes = await env.auth.recovery.regenerate_recovery_codes(user_id, _assurance(recovered))
     secrets_used += new_codes
-    await env.service.change_password(
+    await env.auth.passwords.change_password(
         user_id,
         _claims(recovered)["sid"],
         PASSWORD,
@@ -373,9 +387,9 @@ async def test_no_secret_enters_any_event(env: Env) -> None:
         _assurance(recovered),
     )
     secrets_used.append("another fine passphrase")
-    await env.service.set_deployment_pin("w1", "d1", PIN)
-    await _refused(env.service.verify_deployment_pin("w1", "d1", WRONG_PIN))
-    token = await env.service.verify_deployment_pin("w1", "d1", PIN)
+    await env.auth.pins.set_deployment_pin("w1", "d1", PIN)
+    await _refused(env.auth.pins.verify_deployment_pin("w1", "d1", WRONG_PIN))
+    token = await env.auth.pins.verify_deployment_pin("w1", "d1", PIN)
     secrets_used += [PIN, WRONG_PIN, token.access_token]
 
     events = await env.audit()

@@ -27,7 +27,7 @@ async def _reason(call: Any) -> str:
 
 
 async def _reset_token(env: Env, email: str = EMAIL) -> str:
-    await env.service.request_password_reset(email, "198.51.100.7")
+    await env.auth.passwords.request_password_reset(email, "198.51.100.7")
     mails = [m for m in await env.mails(email) if m.template == "password-reset"]
     match = _TOKEN.search(mails[-1].body)
     assert match is not None
@@ -35,7 +35,7 @@ async def _reset_token(env: Env, email: str = EMAIL) -> str:
 
 
 async def test_a_reset_mail_carries_a_256_bit_token_stored_only_as_a_keyed_hash(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
     token = await _reset_token(env)
     mail = (await env.mails(EMAIL))[-1]
     assert mail.subject == "Reset your Railguard password"
@@ -52,41 +52,41 @@ async def test_a_reset_mail_carries_a_256_bit_token_stored_only_as_a_keyed_hash(
 
 
 async def test_an_unknown_address_gets_the_same_answer_and_no_mail(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
-    assert await env.service.request_password_reset("nobody@example.com") is None
-    assert await env.service.request_password_reset(EMAIL) is None
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
+    assert await env.auth.passwords.request_password_reset("nobody@example.com") is None
+    assert await env.auth.passwords.request_password_reset(EMAIL) is None
     resets = [m.to for m in await env.mails() if m.template == "password-reset"]
     assert resets == [EMAIL]
     assert await env.audit("user.requestPasswordReset")  # only for the real account
 
 
 async def test_requests_are_limited_per_address_known_or_not(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
     for address in (EMAIL, "nobody@example.com"):
         for i in range(3):
-            await env.service.request_password_reset(address, f"192.0.2.{i}")
-        reasons = {await _reason(env.service.request_password_reset(address, "192.0.2.99"))}
+            await env.auth.passwords.request_password_reset(address, f"192.0.2.{i}")
+        reasons = {await _reason(env.auth.passwords.request_password_reset(address, "192.0.2.99"))}
         assert reasons == {"RESET_THROTTLED"}
 
 
 async def test_requests_are_limited_per_ip(env: Env) -> None:
     for i in range(10):
-        await env.service.request_password_reset(f"n{i}@example.com", "192.0.2.1")
+        await env.auth.passwords.request_password_reset(f"n{i}@example.com", "192.0.2.1")
     with pytest.raises(ResourceExhausted):
-        await env.service.request_password_reset("n99@example.com", "192.0.2.1")
+        await env.auth.passwords.request_password_reset("n99@example.com", "192.0.2.1")
 
 
 async def test_reset_sets_the_password_ends_every_session_and_mails_a_notice(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
-    pair = await env.service.login(EMAIL, PASSWORD)
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
+    pair = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(pair, TokenPair)
     token = await _reset_token(env)
-    await env.service.reset_password(token, NEW)
+    await env.auth.passwords.reset_password(token, NEW)
     with pytest.raises(Unauthenticated):
-        await env.service.refresh(pair.refresh_token)  # the refresh family ended
+        await env.auth.refresh.refresh(pair.refresh_token)  # the refresh family ended
     with pytest.raises(Unauthenticated):
-        await env.service.login(EMAIL, PASSWORD)
-    assert isinstance(await env.service.login(EMAIL, NEW), TokenPair)
+        await env.auth.sessions.login(EMAIL, PASSWORD)
+    assert isinstance(await env.auth.sessions.login(EMAIL, NEW), TokenPair)
     notice = (await env.mails(EMAIL))[-1]
     assert notice.template == "password-was-reset" and token not in notice.body
     (event,) = await env.audit("user.resetPassword")
@@ -94,40 +94,42 @@ async def test_reset_sets_the_password_ends_every_session_and_mails_a_notice(env
 
 
 async def test_the_new_password_is_under_the_same_policy(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
     token = await _reset_token(env)
     for bad, reason in (("short", "PASSWORD_TOO_SHORT"), (EMAIL, "PASSWORD_CONTAINS_EMAIL")):
         with pytest.raises(InvalidArgument) as err:
-            await env.service.reset_password(token, bad)
+            await env.auth.passwords.reset_password(token, bad)
         assert err.value.reason == reason
-    await env.service.reset_password(token, NEW)  # a refused password did not spend the token
+    await env.auth.passwords.reset_password(
+        token, NEW
+    )  # a refused password did not spend the token
 
 
 async def test_used_expired_superseded_and_foreign_tokens_get_one_answer(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
     used = await _reset_token(env)
-    await env.service.reset_password(used, NEW)
+    await env.auth.passwords.reset_password(used, NEW)
     superseded = await _reset_token(env)
     live = await _reset_token(env)  # supersedes the one before
     expired_source = live
     answers: list[tuple[str, str]] = []
     for token in (used, superseded, "x" * 43, "not-a-token", "A" * 43):
         with pytest.raises(InvalidArgument) as err:
-            await env.service.reset_password(token, "another fine passphrase")
+            await env.auth.passwords.reset_password(token, "another fine passphrase")
         answers.append((err.value.reason, str(err.value)))
     env.clock.advance(minutes=31)
     with pytest.raises(InvalidArgument) as err:
-        await env.service.reset_password(expired_source, "another fine passphrase")
+        await env.auth.passwords.reset_password(expired_source, "another fine passphrase")
     answers.append((err.value.reason, str(err.value)))
     assert len(set(answers)) == 1 and answers[0][0] == "INVALID_TOKEN"
 
 
 async def test_two_concurrent_uses_of_one_token_exactly_one_wins(env: Env) -> None:
-    await env.service.sign_up(EMAIL, PASSWORD, "")
+    await env.auth.accounts.sign_up(EMAIL, PASSWORD, "")
     token = await _reset_token(env)
     results = await asyncio.gather(
-        env.service.reset_password(token, "first fine passphrase"),
-        env.service.reset_password(token, "second fine passphrase"),
+        env.auth.passwords.reset_password(token, "first fine passphrase"),
+        env.auth.passwords.reset_password(token, "second fine passphrase"),
         return_exceptions=True,
     )
     wins = [r for r in results if r is None]
@@ -137,20 +139,20 @@ async def test_two_concurrent_uses_of_one_token_exactly_one_wins(env: Env) -> No
 
 async def test_mfa_still_applies_after_a_reset(env: Env) -> None:
     await _enrolled(env)
-    challenge = await env.service.login(EMAIL, PASSWORD)
+    challenge = await env.auth.sessions.login(EMAIL, PASSWORD)
     assert isinstance(challenge, ChallengeIssued)
     token = await _reset_token(env)
-    await env.service.reset_password(token, NEW)
-    result = await env.service.login(EMAIL, NEW)
+    await env.auth.passwords.reset_password(token, NEW)
+    result = await env.auth.sessions.login(EMAIL, NEW)
     assert isinstance(result, ChallengeIssued)
     # a challenge opened with the old password no longer completes
     with pytest.raises(Unauthenticated):
-        await env.service.verify_mfa_challenge(challenge.challenge_token, "000000", "")
+        await env.auth.mfa.verify_mfa_challenge(challenge.challenge_token, "000000", "")
 
 
 async def test_failed_token_presentations_are_limited_per_ip(env: Env) -> None:
     for _ in range(10):
         with pytest.raises(InvalidArgument):
-            await env.service.reset_password("B" * 43, NEW, "192.0.2.50")
+            await env.auth.passwords.reset_password("B" * 43, NEW, "192.0.2.50")
     with pytest.raises(ResourceExhausted):
-        await env.service.reset_password("B" * 43, NEW, "192.0.2.50")
+        await env.auth.passwords.reset_password("B" * 43, NEW, "192.0.2.50")

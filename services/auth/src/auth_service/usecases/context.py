@@ -1,0 +1,273 @@
+"""What every auth use case shares: the unit of work, the clock, ids, the settings, and the
+audit trail of the call being served.
+
+Audit (DESIGN §4, docs/auth.md "Audit events"): every mutation and every authentication decision
+records an event in the auth outbox. Changes record theirs in the change's own transaction
+(:meth:`UseCaseContext.audit`); refusals (which change nothing, beyond a throttle counter)
+record theirs in a transaction of their own, only for known accounts, PINs and challenges, at
+most one per subject and reason per minute (:class:`RefusalThrottle`), and never fail or alter
+the refusal itself (:meth:`UseCaseContext.audit_refusal`).
+
+Secrets (passwords, refresh tokens, private keys, TOTP secrets and codes, recovery codes, PINs)
+travel only as arguments and return values; they are never logged, never put in an error, never
+put in an audit event, and never stored in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
+from servicekit.clock import Clock
+from servicekit.mail import Mail
+
+from auth_service.domain import Assurance, User, step_up_problem
+from auth_service.ports import UnitOfWork, UnitOfWorkFactory
+from auth_service.usecases import errors
+from auth_service.usecases.config import AuthConfig
+
+_log = logging.getLogger("auth_service")
+
+# The events of a new session; they also carry the client's user agent (for the security log).
+_SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
+
+
+class RefusalThrottle:
+    """At most one audited refusal per subject and reason per ``window`` (in memory, per replica).
+
+    Bounded: once ``max_entries`` are held, entries older than the window are dropped, and if
+    that is not enough the table is cleared (the worst case is then one event per subject and
+    reason per window, which is what the limit allows anyway).
+    """
+
+    def __init__(
+        self, window: dt.timedelta = dt.timedelta(minutes=1), max_entries: int = 10_000
+    ) -> None:
+        self._window, self._max = window, max_entries
+        self._last: dict[tuple[str, str], dt.datetime] = {}
+
+    def allow(self, subject: str, reason: str, now: dt.datetime) -> bool:
+        slot = (subject, reason)
+        last = self._last.get(slot)
+        if last is not None and now - last < self._window:
+            return False
+        if slot not in self._last and len(self._last) >= self._max:
+            self._last = {k: t for k, t in self._last.items() if now - t < self._window}
+            if len(self._last) >= self._max:
+                self._last.clear()
+        self._last[slot] = now
+        return True
+
+
+def no_origin() -> AuditOrigin:
+    return AuditOrigin(actor="")
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UseCaseContext:
+    """The shared plumbing of the capability classes (one instance per service)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        config: AuthConfig,
+        new_id: Callable[[], str] = new_hex_id,
+        *,
+        origin: Callable[[], AuditOrigin] = no_origin,
+        after_commit: Callable[[], None] = lambda: None,
+        refusals: RefusalThrottle | None = None,
+        user_agent: Callable[[], str] = lambda: "",
+    ) -> None:
+        """``origin`` gives the request id, client IP and caller of the RPC being served (for
+        audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
+        self.uow, self.clock, self.config, self.new_id = uow, clock, config, new_id
+        self._origin, self.after_commit = origin, after_commit
+        self._refusals = refusals or RefusalThrottle()
+        self._user_agent = user_agent
+
+    def __repr__(self) -> str:
+        return "UseCaseContext()"
+
+    # ---- audit -------------------------------------------------------------------------------
+
+    def event(
+        self,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        outcome: Outcome = Outcome.SUCCESS,
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> AuditEvent:
+        """An event of the call being served; only ids, counts and reasons go in ``metadata``.
+        A new session's event also carries the client's user agent (for the security log)."""
+        origin = self._origin()
+        if metadata and "session_id" in metadata and action in _SESSION_STARTS:
+            agent = _safe_user_agent(self._user_agent())
+            if agent:
+                metadata = {**metadata, "user_agent": agent}
+        return AuditEvent.new(
+            workspace_id=workspace_id,
+            actor=actor,
+            action=action,
+            target=target,
+            time=self.clock.now(),
+            outcome=outcome,
+            request_id=origin.request_id,
+            client_ip=(origin.client_ip or client_ip)[:64],
+            metadata=metadata,
+        )
+
+    def caller(self) -> str:
+        """The acting user or API key of the call being served, else ``system``."""
+        actor = self._origin().actor
+        return actor if actor.startswith(("user:", "apiKey:")) else "system"
+
+    async def audit(
+        self,
+        uow: UnitOfWork,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        outcome: Outcome = Outcome.SUCCESS,
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record an event inside the caller's transaction (it commits with the change)."""
+        await uow.outbox.record(
+            self.event(
+                action,
+                target,
+                actor=actor,
+                workspace_id=workspace_id,
+                outcome=outcome,
+                client_ip=client_ip,
+                metadata=metadata,
+            )
+        )
+
+    async def audit_refusal(
+        self,
+        subject: str,
+        reason: str,
+        action: str,
+        target: str,
+        *,
+        actor: str,
+        workspace_id: str = "",
+        client_ip: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record a refusal (outcome DENIED) in its own transaction, throttled per subject and
+        reason; never raises: the refusal stands whether or not it is recorded."""
+        if not self._refusals.allow(f"{action}:{subject}", reason, self.clock.now()):
+            return
+        try:
+            event = self.event(
+                action,
+                target,
+                actor=actor,
+                workspace_id=workspace_id,
+                outcome=Outcome.DENIED,
+                client_ip=client_ip,
+                metadata={"reason": reason, **(metadata or {})},
+            )
+            async with self.uow() as uow:
+                await uow.outbox.record(event)
+                await uow.commit()
+        except Exception:  # noqa: BLE001 - an audit hiccup must not change the answer
+            _log.warning("could not record a refused attempt", exc_info=True)
+            return
+        self.after_commit()
+
+    # ---- shared steps ------------------------------------------------------------------------
+
+    async def send(self, uow: UnitOfWork, to: str, template: str, mail: tuple[str, str]) -> None:
+        """Queue a mail in the outbox, inside the caller's transaction."""
+        subject, body = mail
+        await uow.mail.record(
+            Mail.new(to=to, subject=subject, body=body, template=template, now=self.clock.now())
+        )
+
+    async def live_user(self, user_id: str) -> User:
+        """The user, unless missing or deleted (``USER_NOT_FOUND``)."""
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None or user.deleted:
+            raise errors.user_not_found()
+        return user
+
+    async def has_factor(self, user_id: str) -> bool:
+        async with self.uow() as uow:
+            return await uow.totp.has_confirmed(user_id)
+
+    def require_step_up(self, assurance: Assurance, has_factor: bool) -> None:
+        """A recent login, and aal2 when the user has a factor, or ``STEP_UP_REQUIRED``."""
+        problem = step_up_problem(
+            assurance, has_factor, self.clock.now(), self.config.step_up_max_age
+        )
+        if problem is not None:
+            raise errors.step_up_required(problem, self.config.step_up_max_age)
+
+
+# ---- names and small helpers -----------------------------------------------------------------
+
+
+def user_actor(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def user_name(user_id: str) -> str:
+    return f"users/{user_id}"
+
+
+def session_name(user_id: str, session_id: str) -> str:
+    return f"users/{user_id}/sessions/{session_id}"
+
+
+def pin_name(workspace_id: str, deployment_id: str) -> str:
+    return f"workspaces/{workspace_id}/deployments/{deployment_id}/pin"
+
+
+def digest(value: str) -> str:
+    """A short stable digest of an attacker-chosen value (an address), for keys and subjects."""
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time equality of two secrets."""
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+def joined(values: Sequence[str], limit: int = 256) -> str:
+    """``values`` comma-joined, cut at a whole item to fit an audit metadata value."""
+    out = ""
+    for value in values:
+        candidate = f"{out},{value}" if out else value
+        if len(candidate) > limit - 2:
+            return f"{out},…"
+        out = candidate
+    return out
+
+
+def _safe_user_agent(raw: str) -> str:
+    """Printable ASCII, at most 200 characters, and nothing that looks like a secret."""
+    agent = "".join(ch for ch in raw if 32 <= ord(ch) < 127)[:200]
+    try:
+        check_metadata({"user_agent": agent})
+    except AuditMetadataError:
+        return "(withheld)"
+    return agent
