@@ -22,12 +22,12 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import stop_process
 from devstack.databases import sync_postgres_databases
 
 from benchmarks.loadgen import HttpTarget
@@ -196,12 +196,7 @@ def _server(
         wait_for_port(port, proc, timeout=60)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 PeerInfo = tuple[str, int, tuple[str, str], str, dict[str, int]]
