@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from keys_service.domain import ApiKey, KeyHash, Role
+from keys_service.domain import (
+    ApiKey,
+    KeyEnvironment,
+    KeyHash,
+    PepperRing,
+    PresentedKey,
+    Role,
+    ScopeSet,
+    issue_key,
+)
 from keys_service.usecases import KeyEvent, WorkspaceStatus
 from servicekit.audit import AuditEvent
 from testkit.fakes import FakeUnitOfWork
+
+
+def minted_key(
+    ring: PepperRing | None = None,
+    *,
+    key_id: str = "k",
+    workspace_id: str = "w",
+    now: datetime | None = None,
+) -> tuple[ApiKey, PresentedKey]:
+    """A live ``keys:read`` key of user ``u``, issued as the service would: (entity, secret)."""
+    return issue_key(
+        key_id=key_id,
+        workspace_id=workspace_id,
+        name="n",
+        environment=KeyEnvironment.LIVE,
+        scopes=ScopeSet(["keys:read"]),
+        creator_rights=ScopeSet(["keys:read"]),
+        created_by="u",
+        now=now or datetime(2026, 3, 1, tzinfo=UTC),
+        ring=ring or PepperRing({1: b"p" * 32}, current=1),
+    )
 
 
 class FakeKeys:
