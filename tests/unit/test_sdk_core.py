@@ -47,7 +47,7 @@ class Edge:
         return [r.url.path for r in self.seen]
 
 
-def _sync(edge: Edge, **kwargs: object) -> Client:
+def _sync(edge: Handler, **kwargs: object) -> Client:
     client = Client("https://edge.test", **kwargs)  # type: ignore[arg-type]
     client._http.close()
     client._http = client._t.http = httpx.Client(
@@ -56,7 +56,7 @@ def _sync(edge: Edge, **kwargs: object) -> Client:
     return client
 
 
-async def _async(edge: Edge, **kwargs: object) -> AsyncClient:
+async def _async(edge: Handler, **kwargs: object) -> AsyncClient:
     client = AsyncClient("https://edge.test", **kwargs)  # type: ignore[arg-type]
     await client._http.aclose()
     client._http = client._t.http = httpx.AsyncClient(
@@ -212,16 +212,19 @@ async def test_async_pages_follow_the_next_page_token() -> None:
     assert [r.url.params.get("pageToken") for r in edge.seen] == [None, "p2"]
 
 
-def test_a_transport_failure_is_connection_failed_in_both_shells() -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused")
+def _down(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused")
 
-    with _sync(Edge({}), api_key="k") as rg:
-        rg._http = rg._t.http = httpx.Client(
-            base_url="https://edge.test", transport=httpx.MockTransport(down)
-        )
+
+def test_sync_a_transport_failure_is_connection_failed() -> None:
+    with _sync(_down, api_key="k") as rg, pytest.raises(ConnectionFailed, match="ConnectError"):
+        rg.users.me()
+
+
+async def test_async_a_transport_failure_is_connection_failed() -> None:
+    async with await _async(_down, api_key="k") as rg:
         with pytest.raises(ConnectionFailed, match="ConnectError: refused"):
-            rg.users.me()
+            await rg.users.me()
 
 
 def test_exchange_gives_up_when_retry_after_exceeds_the_bound() -> None:
