@@ -7,7 +7,7 @@ TOOLS  := .tools
 BUF    := $(TOOLS)/node_modules/.bin/buf
 PEERS  := .venv-peers/.installed
 
-.PHONY: run test lint typecheck protos protos-check buf bench install clean deploy-lint
+.PHONY: run test unit lint typecheck protos protos-check buf bench install clean deploy-lint
 
 install: $(STAMP)
 
@@ -25,8 +25,14 @@ protos: install
 run: install protos
 	$(PY) scripts/run.py
 
+# the whole suite, with the coverage report and floor of pyproject.toml [tool.coverage]
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term:skip-covered
+
+# the unit tests only, without the few that need the shared PostgreSQL/Redis (make test runs those):
+# no database server, no network server beyond in-process ones
+unit: install
+	$(PY) -m pytest tests/unit -q -m "not postgres and not redis and not vault and not faults"
 
 lint: install $(BUF)
 	$(VENV)/bin/ruff check .

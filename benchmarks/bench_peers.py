@@ -18,23 +18,24 @@ peer's (target <= 1x); every side's rps and CPU per request are listed in the no
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack import stop_process
+from devstack.databases import sync_postgres_databases
 
 from benchmarks.loadgen import HttpTarget
 from benchmarks.measure import Round, Side, measured
 from benchmarks.processes import ROOT, baseline_server, free_port, wait_for_port
 from benchmarks.report import Figure, Target, TargetKind
 from benchmarks.session import Session
-from benchmarks.stack import POSTGRES_ADMIN, create_api_key, postgres
+from benchmarks.stack import POSTGRES_ADMIN, create_api_key
 
 NAME = "peers"
 PEERS_DIR = ROOT / "benchmarks" / "peers"
@@ -168,15 +169,9 @@ def _database(kind: str, work: Path, label: str, *, asyncpg: bool) -> Iterator[s
         file = work / f"{label}-{secrets.token_hex(4)}.sqlite3"
         yield f"sqlite+aiosqlite:///{file}" if asyncpg else str(file)
         return
-    name = f"rg_bench_peer_{label}_{secrets.token_hex(4)}"
-    asyncio.run(postgres([f'CREATE DATABASE "{name}"']))
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
-    if asyncpg:
-        base = base.replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(postgres([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
+    driver = "postgresql+asyncpg" if asyncpg else ""
+    with sync_postgres_databases(POSTGRES_ADMIN, "rg_bench_peer", [label], driver) as urls:
+        yield urls[label]
 
 
 def _seed(command: list[str], env: dict[str, str]) -> dict[str, str]:
@@ -201,12 +196,7 @@ def _server(
         wait_for_port(port, proc, timeout=60)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 PeerInfo = tuple[str, int, tuple[str, str], str, dict[str, int]]

@@ -25,6 +25,18 @@ __all__ = ["SERVICES", "Stack", "StackPorts"]
 SERVICES = ("auth", "workspaces", "keys", "credentials")
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a child gracefully: SIGTERM, then SIGKILL if it is still running after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -165,13 +177,7 @@ class Stack:
 
     def stop_service(self, name: str, timeout: float = 15.0) -> None:
         """Stop one gRPC service gracefully (SIGTERM, then SIGKILL after ``timeout``)."""
-        proc = self.processes.pop(name)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(self.processes.pop(name), timeout)
 
     def start_service(self, name: str, timeout: float = 60.0) -> None:
         """Start one gRPC service again on its port and wait until it reports healthy."""

@@ -12,6 +12,8 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from devstack.databases import postgres_databases
+
 POSTGRES_ENV = "RAILGUARD_TEST_POSTGRES_URL"
 REDIS_ENV = "RAILGUARD_TEST_REDIS_URL"
 
@@ -30,23 +32,8 @@ async def fresh_database(kind: str, tmp: Path, label: str = "db") -> AsyncIterat
     if kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp / (label + '-' + secrets.token_hex(4) + '.db')}"
         return
-    import asyncpg  # type: ignore[import-untyped]
-
     admin = postgres_admin_url()
     if not admin:
         raise RuntimeError(f"{POSTGRES_ENV} is not set")
-    name = f"rg_test_{label}_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = admin.rsplit("/", 1)[0]
-    try:
-        yield base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
-    finally:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with postgres_databases(admin, "rg_test", [label]) as urls:
+        yield urls[label]

@@ -6,20 +6,11 @@ import grpc
 from grpc_status import rpc_status
 from servicekit import errors
 from servicekit.status import error_from_rpc, status_of
-
-
-class _Failed(grpc.aio.AioRpcError):
-    def __init__(self, status: grpc.Status) -> None:
-        super().__init__(
-            status.code,
-            grpc.aio.Metadata(),
-            grpc.aio.Metadata(*status.trailing_metadata),
-            status.details,
-        )
+from testkit.fakes import failed_call
 
 
 def _round_trip(error: errors.RailguardError) -> errors.RailguardError:
-    return error_from_rpc(_Failed(status_of(error, "test.railguard.dev")))
+    return error_from_rpc(failed_call(status_of(error, "test.railguard.dev")))
 
 
 def test_reason_violations_and_retry_survive() -> None:

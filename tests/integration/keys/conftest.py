@@ -32,7 +32,6 @@ from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit import (
     AuditEvent,
     AuditRelay,
-    Principal,
     Registration,
     Settings,
     Wiring,
@@ -43,7 +42,8 @@ from servicekit import (
 from servicekit.lifecycle import LifecycleApplier
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
+from testkit import FakeClock, channel_as, running, test_settings
+from testkit.fakes import as_key, as_user
 
 PEPPERS = "1:" + base64.b64encode(b"integration-test-pepper-32-bytes").decode()
 
@@ -119,20 +119,9 @@ class KeysServer:
         aal: str = "aal1",
     ) -> Any:
         """A principal as the edge forwards it; with ``key_scopes``, an API key ``api_key_id``."""
-        principal = Principal(
-            user_id=user, workspace_id=ws, role=role, client_ip=client_ip, aal=aal
-        )
         if key_scopes is not None:
-            principal = Principal(
-                user_id=user,
-                workspace_id=ws,
-                role=role,
-                api_key_id=api_key_id,
-                scopes=key_scopes,
-                client_ip=client_ip,
-                aal=aal,
-            )
-        return principal_metadata(principal)
+            return as_key(user, ws, key_scopes, api_key_id, role=role, client_ip=client_ip, aal=aal)
+        return as_user(user, ws, role, client_ip=client_ip, aal=aal)
 
 
 @pytest.fixture

@@ -8,26 +8,14 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from railguard.access.v1 import access_pb2
 from railguard.keys.v1 import keys_service_pb2 as pb
 from sqlalchemy import text
+from testkit.fakes import reason as _reason
 
 from .conftest import KeysServer
 
 USER, ADMIN = access_pb2.ROLE_USER, access_pb2.ROLE_ADMIN
-
-
-def _reason(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo")
 
 
 async def _fails(call: Any, code: grpc.StatusCode, reason: str | None = None) -> None:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from keys_service.__main__ import MIGRATIONS, build
 from keys_service.adapters.invalidation import CHANNEL, RedisInvalidationPublisher
-from keys_service.domain import KeyEnvironment, PepperRing, ScopeSet, issue_key
+from keys_service.domain import PepperRing
 from keys_service.usecases import KeyEvent
 from railguard.access.v1 import access_pb2
 from railguard.keys.v1 import keys_service_pb2 as pb
@@ -23,6 +23,7 @@ from servicekit import Principal
 from testkit import channel_as, principal_metadata, redis_url, running
 from testkit import test_settings as settings_for
 
+from ...unit.keys.fakes_keys import minted_key
 from ..workspaces.conftest import WorkspacesServer, workspaces_server  # noqa: F401
 from .conftest import PEPPERS
 
@@ -87,17 +88,7 @@ async def test_invalidations_reach_a_subscriber_on_the_channel() -> None:
     if not url:
         pytest.skip("RAILGUARD_TEST_REDIS_URL not set")
     ring = PepperRing({1: b"r" * 32}, current=1)
-    key, _ = issue_key(
-        key_id="k_redis",
-        workspace_id="w1",
-        name="n",
-        environment=KeyEnvironment.LIVE,
-        scopes=ScopeSet(["keys:read"]),
-        creator_rights=ScopeSet(["keys:read"]),
-        created_by="u",
-        now=dt.datetime.now(dt.UTC),
-        ring=ring,
-    )
+    key, _ = minted_key(ring, key_id="k_redis", workspace_id="w1", now=dt.datetime.now(dt.UTC))
     subscriber = Redis.from_url(url)
     pubsub = subscriber.pubsub()
     await pubsub.subscribe(CHANNEL)
@@ -117,17 +108,7 @@ async def test_invalidations_reach_a_subscriber_on_the_channel() -> None:
 
 async def test_an_unreachable_redis_never_fails_the_mutation() -> None:
     ring = PepperRing({1: b"r" * 32}, current=1)
-    key, _ = issue_key(
-        key_id="k",
-        workspace_id="w1",
-        name="n",
-        environment=KeyEnvironment.LIVE,
-        scopes=ScopeSet(["keys:read"]),
-        creator_rights=ScopeSet(["keys:read"]),
-        created_by="u",
-        now=dt.datetime.now(dt.UTC),
-        ring=ring,
-    )
+    key, _ = minted_key(ring, key_id="k", workspace_id="w1", now=dt.datetime.now(dt.UTC))
     publisher = RedisInvalidationPublisher.from_url("redis://127.0.0.1:1/0")
     try:
         await publisher.key_changed(key, KeyEvent.REVOKED)  # logged, not raised

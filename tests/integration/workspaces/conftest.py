@@ -6,16 +6,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from railguard.access.v1 import access_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import (
     AuditRelay,
-    Principal,
     Registration,
     Settings,
     Wiring,
@@ -23,7 +19,8 @@ from servicekit import (
     session_factory,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from testkit import FakeClock, channel_as, principal_metadata, running, test_settings
+from testkit import FakeClock, channel_as, fakes, running, test_settings
+from testkit.fakes import Metadata, reason  # noqa: F401 - the tests import reason from here
 from workspaces_service.__main__ import MIGRATIONS, wire_service
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import WorkspacesService
@@ -31,22 +28,9 @@ from workspaces_service.usecases import WorkspacesService
 OWNER, ADMIN, USER = access_pb2.ROLE_OWNER, access_pb2.ROLE_ADMIN, access_pb2.ROLE_USER
 
 
-def reason(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo")
-
-
-def as_user(user: str, ws_id: str = "", role: int = 0) -> tuple[tuple[str, bytes | str], ...]:
+def as_user(user: str, ws_id: str = "", role: int = 0) -> Metadata:
     """Metadata the edge would send for ``user`` acting in ``ws_id`` with ``role``."""
-    return principal_metadata(
-        Principal(user_id=user, workspace_id=ws_id, role=role, client_ip="198.51.100.9")
-    )
+    return fakes.as_user(user, ws_id, role, client_ip="198.51.100.9")
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,13 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from railguard.access.v1 import access_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import Principal
 from testkit import channel_without_client_cert, principal_metadata
+from testkit.fakes import reason as _reason
 
 from .conftest import WorkspacesServer
-
-
-def _reason(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo")
 
 
 async def test_create_then_get(workspaces_server: WorkspacesServer) -> None:

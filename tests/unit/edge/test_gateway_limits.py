@@ -22,6 +22,7 @@ from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
 from servicekit import errors
 from servicekit.access import RpcInfo, describe_services
 from servicekit.context import Principal
+from testkit.fakes import FixedAccess
 
 ALLOWED = "https://app.example"
 
@@ -47,11 +48,6 @@ class Keys:
     async def introspect(self, key: str, client_ip: str, origin: str) -> Principal:
         self.lookups += 1
         raise errors.Unauthenticated("unknown key", reason="KEY_NOT_FOUND")
-
-
-class Access:
-    async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
-        return AccessView(True, True, access_pb2.ROLE_OWNER, False, False, 0)
 
 
 class Upstream:
@@ -82,7 +78,7 @@ class Env:
             RouteTable(infos),
             self.upstream,
             Tokens(),  # type: ignore[arg-type]
-            Access(),
+            FixedAccess(AccessView(True, True, access_pb2.ROLE_OWNER, False, False, 0)),
             ClientIpResolver(["127.0.0.1/32"]),
             MemoryLimiter(),
             LimitTable(scale=0.1),  # failed-auth: 3 a minute; auth class: 3 a minute

@@ -7,14 +7,11 @@ from edge_service.policy import AccessView, authorize
 from railguard.access.v1 import access_pb2
 from servicekit.context import Principal
 from servicekit.errors import PermissionDenied
+from testkit.fakes import FixedAccess
 
 
-class _Access:
-    def __init__(self, mfa_required: bool) -> None:
-        self.view = AccessView(True, True, access_pb2.ROLE_OWNER, False, mfa_required, 1)
-
-    async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
-        return self.view
+def _access(mfa_required: bool) -> FixedAccess[AccessView]:
+    return FixedAccess(AccessView(True, True, access_pb2.ROLE_OWNER, False, mfa_required, 1))
 
 
 RULE = access_pb2.AccessRule(min_role=access_pb2.ROLE_USER, scope="workspaces:read")
@@ -28,11 +25,11 @@ def _key(aal: str) -> Principal:
 
 async def test_an_aal1_key_is_refused_where_mfa_is_required() -> None:
     with pytest.raises(PermissionDenied) as err:
-        await authorize(RULE, _key("aal1"), "w1", _Access(mfa_required=True))
+        await authorize(RULE, _key("aal1"), "w1", _access(mfa_required=True))
     assert err.value.reason == "MFA_REQUIRED"
 
 
 async def test_an_aal2_key_and_any_key_elsewhere_pass() -> None:
-    forwarded, _ = await authorize(RULE, _key("aal2"), "w1", _Access(mfa_required=True))
+    forwarded, _ = await authorize(RULE, _key("aal2"), "w1", _access(mfa_required=True))
     assert forwarded.role == access_pb2.ROLE_OWNER
-    await authorize(RULE, _key("aal1"), "w1", _Access(mfa_required=False))
+    await authorize(RULE, _key("aal1"), "w1", _access(mfa_required=False))

@@ -6,21 +6,12 @@ import grpc
 from edge_service.problems import problem_from_error, problem_from_rpc
 from servicekit import errors
 from servicekit.status import status_of
-
-
-class _Failed(grpc.aio.AioRpcError):
-    def __init__(self, status: grpc.Status) -> None:
-        super().__init__(
-            status.code,
-            grpc.aio.Metadata(),
-            grpc.aio.Metadata(*status.trailing_metadata),
-            status.details,
-        )
+from testkit.fakes import failed_call
 
 
 def test_a_database_outage_two_hops_away_is_503_with_its_retry_after() -> None:
     down = errors.Unavailable("db", reason="DATABASE_UNAVAILABLE", retry_after=2.0)
-    response = problem_from_rpc(_Failed(status_of(down, "auth.railguard.dev")), "rid")
+    response = problem_from_rpc(failed_call(status_of(down, "auth.railguard.dev")), "rid")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
     assert b'"code": "DATABASE_UNAVAILABLE"' in response.body

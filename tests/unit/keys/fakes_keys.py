@@ -4,13 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
-from types import TracebackType
-from typing import Self
+from datetime import UTC, datetime
 
-from keys_service.domain import ApiKey, KeyHash, Role
+from keys_service.domain import (
+    ApiKey,
+    KeyEnvironment,
+    KeyHash,
+    PepperRing,
+    PresentedKey,
+    Role,
+    ScopeSet,
+    issue_key,
+)
 from keys_service.usecases import KeyEvent, WorkspaceStatus
 from servicekit.audit import AuditEvent
+from testkit.fakes import FakeUnitOfWork
+
+
+def minted_key(
+    ring: PepperRing | None = None,
+    *,
+    key_id: str = "k",
+    workspace_id: str = "w",
+    now: datetime | None = None,
+) -> tuple[ApiKey, PresentedKey]:
+    """A live ``keys:read`` key of user ``u``, issued as the service would: (entity, secret)."""
+    return issue_key(
+        key_id=key_id,
+        workspace_id=workspace_id,
+        name="n",
+        environment=KeyEnvironment.LIVE,
+        scopes=ScopeSet(["keys:read"]),
+        creator_rights=ScopeSet(["keys:read"]),
+        created_by="u",
+        now=now or datetime(2026, 3, 1, tzinfo=UTC),
+        ring=ring or PepperRing({1: b"p" * 32}, current=1),
+    )
 
 
 class FakeKeys:
@@ -114,11 +143,13 @@ class FakeOutbox:
         self.pending.append(event)
 
 
-class FakeUow:
+class FakeUow(FakeUnitOfWork):
+    """Outbox events reach ``FakeKeys.events`` only on commit; key rows are written through."""
+
     def __init__(self, keys: FakeKeys) -> None:
+        super().__init__()
         self._keys = keys
         self._outbox = FakeOutbox()
-        self.commits = 0
 
     @property
     def keys(self) -> FakeKeys:
@@ -128,19 +159,7 @@ class FakeUow:
     def outbox(self) -> FakeOutbox:
         return self._outbox
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
-        self.commits += 1
+    def publish(self) -> None:
         self._keys.events.extend(self._outbox.pending)
         self._outbox.pending = []
 

@@ -26,7 +26,7 @@ from keys_service.domain import (
 from keys_service.usecases import KeyEvent
 from servicekit.settings import load_settings
 
-from .fakes_keys import FakeKeys, FakeUow, FakeWorkspaces
+from .fakes_keys import FakeKeys, FakeUow, FakeWorkspaces, minted_key
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -73,17 +73,7 @@ def test_the_dev_pepper_file_is_generated_private_and_stable(tmp_path: Path) -> 
     path = tmp_path / PEPPER_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     second = load_pepper_ring(settings)  # type: ignore[arg-type]
-    key, secret = issue_key(
-        key_id="k",
-        workspace_id="w",
-        name="n",
-        environment=KeyEnvironment.LIVE,
-        scopes=ScopeSet(["keys:read"]),
-        creator_rights=ScopeSet(["keys:read"]),
-        created_by="u",
-        now=T0,
-        ring=first,
-    )
+    key, secret = minted_key(first, key_id="k", workspace_id="w", now=T0)
     assert second.matches(secret, key.secret_hash)
 
 
@@ -178,17 +168,7 @@ def test_the_catalogue_is_read_from_every_contract() -> None:
 
 def test_the_invalidation_message_names_the_key_and_nothing_secret() -> None:
     ring = PepperRing({1: b"p" * 32}, current=1)
-    key, secret = issue_key(
-        key_id="k1",
-        workspace_id="w1",
-        name="n",
-        environment=KeyEnvironment.LIVE,
-        scopes=ScopeSet(["keys:read"]),
-        creator_rights=ScopeSet(["keys:read"]),
-        created_by="u",
-        now=T0,
-        ring=ring,
-    )
+    key, secret = minted_key(ring, key_id="k1", workspace_id="w1", now=T0)
     message = invalidation_message(key, KeyEvent.REVOKED)
     assert json.loads(message) == {
         "v": 1,

@@ -8,7 +8,7 @@ import pytest
 from keys_service.usecases import DenialThrottle, KeysRetention
 from servicekit.errors import FailedPrecondition, NotFound, RailguardError
 
-from .fakes_keys import FakeUow
+from .fakes_keys import FakeUow, minted_key
 from .test_keys_usecases import ALICE, BOB, WS, Harness, h  # noqa: F401
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,20 +68,10 @@ async def test_purge_keeps_a_tombstone_and_refuses_restore(h: Harness) -> None: 
 
 
 def test_a_tombstone_cannot_come_back() -> None:
-    from keys_service.domain import KeyEnvironment, PepperRing, ScopeSet, issue_key
+    from keys_service.domain import PepperRing
 
     ring = PepperRing({1: b"1" * 32}, current=1)
-    key, _ = issue_key(
-        key_id="k",
-        workspace_id="w",
-        name="n",
-        environment=KeyEnvironment.LIVE,
-        scopes=ScopeSet(["keys:read"]),
-        creator_rights=ScopeSet(["keys:read"]),
-        created_by="u",
-        now=T0,
-        ring=ring,
-    )
+    key, _ = minted_key(ring, key_id="k", workspace_id="w", now=T0)
     with pytest.raises(FailedPrecondition):
         key.purge(now=T0)
     tomb = key.delete(now=T0).purge(now=T0 + timedelta(days=30))

@@ -6,9 +6,8 @@ import copy
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
+import testkit.fakes as testkit
 from servicekit.audit import AuditEvent
 from servicekit.lifecycle import LifecycleEvent
 from workspaces_service.domain import Member, Role, Workspace
@@ -174,31 +173,23 @@ class FakeLifecycleOutbox:
         self.s.lifecycle.append(event)
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(testkit.FakeUnitOfWork):
     """Works on a deep copy of the shared state; commit publishes it, anything else discards it."""
 
     def __init__(self, db: FakeDatabase) -> None:
+        super().__init__()
         self.db = db
         self.committed = False
 
-    async def __aenter__(self) -> Self:
+    def begin(self) -> None:
         self.state = copy.deepcopy(self.db.state)
         self.workspaces = FakeWorkspaces(self.state)
         self.members = FakeMembers(self.state)
         self.audit_log = FakeAuditLog(self.state)
         self.outbox = FakeOutbox(self.state)
         self.lifecycle = FakeLifecycleOutbox(self.state)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    async def commit(self) -> None:
+    def publish(self) -> None:
         self.db.state = self.state
         self.db.commits += 1
         self.committed = True

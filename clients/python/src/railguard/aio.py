@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
 import httpx
 
 from railguard import ops
-from railguard._core import USER_AGENT, Call, RetryPolicy, new_request_id, ssl_context
-from railguard.client import REFRESH_ON, _json, tokens_from_login, websocket_ssl
-from railguard.errors import (
-    ConnectionFailed,
-    MfaRequired,
-    RailguardError,
-    error_from_parts,
-    error_from_response,
+from railguard._core import (
+    AuthState,
+    Call,
+    Exchange,
+    Json,
+    RetryPolicy,
+    connection_failed,
+    http_options,
+    next_page_token,
+    stream_errors,
+    stream_event,
+    stream_options,
+    stream_url,
+    tokens_from_login,
+    tokens_of,
 )
+from railguard.errors import MfaRequired
 from railguard.models import (
     ApiKey,
     AuditChainReport,
@@ -52,11 +59,9 @@ from railguard.session import Tokens
 
 __all__ = ["AsyncClient"]
 
-Json = dict[str, Any]
 
-
-class _Transport:
-    """Sends a ``Call``: credentials, refresh, retries, problem+json → exceptions."""
+class _Transport(AuthState):
+    """Sends a ``Call`` with ``httpx.AsyncClient``; the decisions are ``_core.Exchange``'s."""
 
     def __init__(
         self,
@@ -66,77 +71,41 @@ class _Transport:
         tokens: Tokens | None,
         on_tokens: Callable[[Tokens], None] | None,
     ) -> None:
-        self.http, self.retry, self.api_key = http, retry, api_key
-        self.tokens, self.on_tokens = tokens, on_tokens
+        super().__init__(api_key, tokens, on_tokens)
+        self.http, self.retry = http, retry
         self._lock = asyncio.Lock()
-
-    def set_tokens(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-        if self.on_tokens is not None:
-            self.on_tokens(tokens)
-
-    def auth_headers(self) -> dict[str, str]:
-        if self.api_key:
-            return {"X-API-Key": self.api_key}
-        if self.tokens is not None:
-            return {"Authorization": f"Bearer {self.tokens.access_token}"}
-        return {}
 
     async def refresh(self, stale: Tokens | None = None) -> Tokens:
         async with self._lock:
-            current = self.tokens
-            if current is None or not current.refresh_token:
-                raise RailguardError(401, "NOT_LOGGED_IN", "no refresh token; log in first")
+            current = self.refreshable()
             if stale is not None and current.access_token != stale.access_token:
-                return current  # another thread refreshed meanwhile
-            body = await self.send(ops.refresh(current.refresh_token))
-            tokens = Tokens.from_pair(body.get("tokens") or {})
+                return current  # another task refreshed meanwhile
+            tokens = tokens_of(await self.send(ops.refresh(current.refresh_token)))
             self.set_tokens(tokens)
             return tokens
 
-    async def _once(self, call: Call, request_id: str) -> httpx.Response:
-        # one X-Request-Id per logical call, kept across refresh and retries (an edge that keeps
-        # a caller's id reports it back as the problem's request_id)
-        headers = {"X-Request-Id": request_id, **call.headers}
-        if call.authenticated:
-            headers.update(self.auth_headers())
-        try:
-            return await self.http.request(
-                call.method,
-                call.path,
-                params=call.query(),
-                json=call.body,
-                headers=headers,
-            )
-        except httpx.HTTPError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
-
     async def send(self, call: Call) -> Json:
-        if call.authenticated and not self.api_key and self.tokens is not None:
-            if self.tokens.needs_refresh():
-                await self.refresh(self.tokens)
-        attempt, refreshed, request_id = 0, False, new_request_id()
+        if (due := self.refresh_due(call)) is not None:
+            await self.refresh(due)
+        exchange = Exchange(call, self.retry, self)
         while True:
-            response = await self._once(call, request_id)
-            if response.status_code < 400:
-                return _json(response)
-            error = error_from_response(response)
-            if (
-                error.code in REFRESH_ON
-                and call.authenticated
-                and not refreshed
-                and not self.api_key
-                and self.tokens is not None
-                and self.tokens.refresh_token
-            ):
+            try:
+                response = await self.http.request(
+                    call.method,
+                    call.path,
+                    params=call.query(),
+                    json=call.body,
+                    headers=exchange.headers(),
+                )
+            except httpx.HTTPError as exc:
+                raise connection_failed(exc) from None
+            step = exchange.answer(response)
+            if step.body is not None:
+                return step.body
+            if step.refresh:
                 await self.refresh(self.tokens)
-                refreshed = True
-                continue
-            delay = self.retry.delay(call, response, attempt)
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
-            attempt += 1
+            else:
+                await asyncio.sleep(step.wait)
 
     async def pages(self, make: Callable[[str], Call], key: str) -> AsyncIterator[Json]:
         token = ""
@@ -144,8 +113,7 @@ class _Transport:
             page = await self.send(make(token))
             for item in page.get(key) or []:
                 yield item
-            token = str(page.get("nextPageToken") or "")
-            if not token:
+            if not (token := next_page_token(page)):
                 return
 
 
@@ -191,7 +159,7 @@ class Mfa(_Resource):
         """Turns TOTP on; returns the recovery codes (shown once). The session becomes aal2."""
         body = await self._t.send(ops.confirm_totp(code))
         if body.get("tokens"):
-            self._t.set_tokens(Tokens.from_pair(body["tokens"]))
+            self._t.set_tokens(tokens_of(body))
         return cast("TotpConfirmation", body)
 
     async def disable_totp(self) -> None:
@@ -505,39 +473,17 @@ class Audit(_Resource):
     ) -> AsyncIterator[AuditEvent]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
 
-        if self._t.tokens is not None and not self._t.api_key and self._t.tokens.needs_refresh():
-            await self._t.refresh(self._t.tokens)
-        url = self._base_url.replace("https://", "wss://", 1) + ops.audit_stream_path(
-            workspace, after
-        )
-        try:
+        if (due := self._t.refresh_due()) is not None:
+            await self._t.refresh(due)
+        url = stream_url(self._base_url, ops.audit_stream_path(workspace, after))
+        with stream_errors():
             async with connect(
-                url,
-                ssl=websocket_ssl(self._verify),
-                additional_headers=self._t.auth_headers(),
-                open_timeout=open_timeout,
-                user_agent_header=USER_AGENT,
+                url, **stream_options(self._t, self._verify, open_timeout)
             ) as socket:
                 async for message in socket:
-                    event = json.loads(message)
-                    if isinstance(event, dict):
+                    if (event := stream_event(message)) is not None:
                         yield cast(AuditEvent, event)
-        except InvalidStatus as exc:  # the handshake was refused: a problem+json answer
-            raise error_from_parts(
-                exc.response.status_code,
-                bytes(exc.response.body or b""),
-                dict(exc.response.headers),
-            ) from None
-        except ConnectionClosedError as exc:  # e.g. 1008: the credential expired or was revoked
-            reason = exc.rcvd.reason if exc.rcvd else ""
-            code = exc.rcvd.code if exc.rcvd else 1006
-            raise RailguardError(
-                0, "STREAM_CLOSED", f"closed by the edge ({code}) {reason}"
-            ) from None
-        except (OSError, WebSocketException) as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 class AsyncClient:
@@ -555,12 +501,7 @@ class AsyncClient:
         on_tokens: Callable[[Tokens], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            verify=ssl_context(verify),
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._http = httpx.AsyncClient(**http_options(self.base_url, verify, timeout))
         t = _Transport(self._http, retry or RetryPolicy(), api_key, tokens, on_tokens)
         self._t = t
         self.users, self.sessions, self.mfa = Users(t), Sessions(t), Mfa(t)
@@ -596,7 +537,7 @@ class AsyncClient:
         self, challenge_token: str, *, totp_code: str = "", recovery_code: str = ""
     ) -> Tokens:
         body = await self._t.send(ops.verify_mfa(challenge_token, totp_code, recovery_code))
-        tokens = Tokens.from_pair(body.get("tokens") or {})
+        tokens = tokens_of(body)
         self._t.set_tokens(tokens)
         return tokens
 

@@ -8,24 +8,32 @@ if the edge answers ``TOKEN_EXPIRED``/``TOKEN_INVALID``; ``on_tokens`` is told e
 from __future__ import annotations
 
 import builtins
-import json
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 import httpx
 
 from railguard import ops
-from railguard._core import USER_AGENT, Call, RetryPolicy, new_request_id, ssl_context
-from railguard.errors import (
-    ConnectionFailed,
-    MfaRequired,
-    RailguardError,
-    error_from_parts,
-    error_from_response,
+from railguard._core import (
+    AuthState,
+    Call,
+    Exchange,
+    Json,
+    RetryPolicy,
+    connection_failed,
+    http_options,
+    next_page_token,
+    stream_errors,
+    stream_event,
+    stream_options,
+    stream_url,
+    tokens_from_login,
+    tokens_of,
 )
+from railguard.errors import MfaRequired
 from railguard.models import (
     ApiKey,
     AuditChainReport,
@@ -52,46 +60,9 @@ from railguard.session import Tokens
 
 __all__ = ["Client"]
 
-Json = dict[str, Any]
 
-# a 401 with one of these is answered by one refresh and one retry: the token expired early
-# (clock skew) or its signing key has since been dropped
-REFRESH_ON = frozenset({"TOKEN_EXPIRED", "TOKEN_INVALID"})
-
-
-def _json(response: httpx.Response) -> Json:
-    if not response.content:
-        return {}
-    data = json.loads(response.content)
-    return data if isinstance(data, dict) else {"value": data}
-
-
-def websocket_ssl(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
-    """An SSL context for the WSS stream from the same ``verify`` the HTTP client takes."""
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return context
-
-
-def tokens_from_login(body: Json) -> Tokens:
-    """The tokens of a login answer, or ``MfaRequired`` when it carries a challenge."""
-    challenge = body.get("mfaChallenge")
-    if challenge:
-        raise MfaRequired(
-            str(challenge.get("challengeToken", "")),
-            tuple(challenge.get("methods") or ()),
-            int(challenge.get("expiresIn") or 0),
-        )
-    return Tokens.from_pair(body.get("tokens") or {})
-
-
-class _Transport:
-    """Sends a ``Call``: credentials, refresh, retries, problem+json → exceptions."""
+class _Transport(AuthState):
+    """Sends a ``Call`` with ``httpx.Client``; the decisions are ``_core.Exchange``'s."""
 
     def __init__(
         self,
@@ -101,85 +72,48 @@ class _Transport:
         tokens: Tokens | None,
         on_tokens: Callable[[Tokens], None] | None,
     ) -> None:
-        self.http, self.retry, self.api_key = http, retry, api_key
-        self.tokens, self.on_tokens = tokens, on_tokens
+        super().__init__(api_key, tokens, on_tokens)
+        self.http, self.retry = http, retry
         self._lock = threading.Lock()
-
-    def set_tokens(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-        if self.on_tokens is not None:
-            self.on_tokens(tokens)
-
-    def auth_headers(self) -> dict[str, str]:
-        if self.api_key:
-            return {"X-API-Key": self.api_key}
-        if self.tokens is not None:
-            return {"Authorization": f"Bearer {self.tokens.access_token}"}
-        return {}
 
     def refresh(self, stale: Tokens | None = None) -> Tokens:
         with self._lock:
-            current = self.tokens
-            if current is None or not current.refresh_token:
-                raise RailguardError(401, "NOT_LOGGED_IN", "no refresh token; log in first")
+            current = self.refreshable()
             if stale is not None and current.access_token != stale.access_token:
                 return current  # another thread refreshed meanwhile
-            body = self.send(ops.refresh(current.refresh_token))
-            tokens = Tokens.from_pair(body.get("tokens") or {})
+            tokens = tokens_of(self.send(ops.refresh(current.refresh_token)))
             self.set_tokens(tokens)
             return tokens
 
-    def _once(self, call: Call, request_id: str) -> httpx.Response:
-        # one X-Request-Id per logical call, kept across refresh and retries (an edge that keeps
-        # a caller's id reports it back as the problem's request_id)
-        headers = {"X-Request-Id": request_id, **call.headers}
-        if call.authenticated:
-            headers.update(self.auth_headers())
-        try:
-            return self.http.request(
-                call.method,
-                call.path,
-                params=call.query(),
-                json=call.body,
-                headers=headers,
-            )
-        except httpx.HTTPError as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
-
     def send(self, call: Call) -> Json:
-        if call.authenticated and not self.api_key and self.tokens is not None:
-            if self.tokens.needs_refresh():
-                self.refresh(self.tokens)
-        attempt, refreshed, request_id = 0, False, new_request_id()
+        if (due := self.refresh_due(call)) is not None:
+            self.refresh(due)
+        exchange = Exchange(call, self.retry, self)
         while True:
-            response = self._once(call, request_id)
-            if response.status_code < 400:
-                return _json(response)
-            error = error_from_response(response)
-            if (
-                error.code in REFRESH_ON
-                and call.authenticated
-                and not refreshed
-                and not self.api_key
-                and self.tokens is not None
-                and self.tokens.refresh_token
-            ):
+            try:
+                response = self.http.request(
+                    call.method,
+                    call.path,
+                    params=call.query(),
+                    json=call.body,
+                    headers=exchange.headers(),
+                )
+            except httpx.HTTPError as exc:
+                raise connection_failed(exc) from None
+            step = exchange.answer(response)
+            if step.body is not None:
+                return step.body
+            if step.refresh:
                 self.refresh(self.tokens)
-                refreshed = True
-                continue
-            delay = self.retry.delay(call, response, attempt)
-            if delay is None:
-                raise error
-            time.sleep(delay)
-            attempt += 1
+            else:
+                time.sleep(step.wait)
 
     def pages(self, make: Callable[[str], Call], key: str) -> Iterator[Json]:
         token = ""
         while True:
             page = self.send(make(token))
             yield from page.get(key) or []
-            token = str(page.get("nextPageToken") or "")
-            if not token:
+            if not (token := next_page_token(page)):
                 return
 
 
@@ -225,7 +159,7 @@ class Mfa(_Resource):
         """Turns TOTP on; returns the recovery codes (shown once). The session becomes aal2."""
         body = self._t.send(ops.confirm_totp(code))
         if body.get("tokens"):
-            self._t.set_tokens(Tokens.from_pair(body["tokens"]))
+            self._t.set_tokens(tokens_of(body))
         return cast("TotpConfirmation", body)
 
     def disable_totp(self) -> None:
@@ -526,40 +460,18 @@ class Audit(_Resource):
         self, workspace: str, *, after: int = 0, open_timeout: float = 10
     ) -> Iterator[AuditEvent]:
         """Every event after sequence ``after``, then each new one as it is appended (WSS)."""
-        from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
         from websockets.sync.client import connect
 
-        if self._t.tokens is not None and not self._t.api_key and self._t.tokens.needs_refresh():
-            self._t.refresh(self._t.tokens)
-        url = self._base_url.replace("https://", "wss://", 1) + ops.audit_stream_path(
-            workspace, after
-        )
-        try:
-            with connect(
-                url,
-                ssl=websocket_ssl(self._verify),
-                additional_headers=self._t.auth_headers(),
-                open_timeout=open_timeout,
-                user_agent_header=USER_AGENT,
-            ) as socket:
-                for message in socket:
-                    event = json.loads(message)
-                    if isinstance(event, dict):
-                        yield cast(AuditEvent, event)
-        except InvalidStatus as exc:  # the handshake was refused: a problem+json answer
-            raise error_from_parts(
-                exc.response.status_code,
-                bytes(exc.response.body or b""),
-                dict(exc.response.headers),
-            ) from None
-        except ConnectionClosedError as exc:  # e.g. 1008: the credential expired or was revoked
-            reason = exc.rcvd.reason if exc.rcvd else ""
-            code = exc.rcvd.code if exc.rcvd else 1006
-            raise RailguardError(
-                0, "STREAM_CLOSED", f"closed by the edge ({code}) {reason}"
-            ) from None
-        except (OSError, WebSocketException) as exc:
-            raise ConnectionFailed(f"{type(exc).__name__}: {exc}") from None
+        if (due := self._t.refresh_due()) is not None:
+            self._t.refresh(due)
+        url = stream_url(self._base_url, ops.audit_stream_path(workspace, after))
+        with (
+            stream_errors(),
+            connect(url, **stream_options(self._t, self._verify, open_timeout)) as socket,
+        ):
+            for message in socket:
+                if (event := stream_event(message)) is not None:
+                    yield cast(AuditEvent, event)
 
 
 class Client:
@@ -577,12 +489,7 @@ class Client:
         on_tokens: Callable[[Tokens], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            verify=ssl_context(verify),
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._http = httpx.Client(**http_options(self.base_url, verify, timeout))
         t = _Transport(self._http, retry or RetryPolicy(), api_key, tokens, on_tokens)
         self._t = t
         self.users, self.sessions, self.mfa = Users(t), Sessions(t), Mfa(t)
@@ -617,8 +524,7 @@ class Client:
     def verify_mfa(
         self, challenge_token: str, *, totp_code: str = "", recovery_code: str = ""
     ) -> Tokens:
-        body = self._t.send(ops.verify_mfa(challenge_token, totp_code, recovery_code))
-        tokens = Tokens.from_pair(body.get("tokens") or {})
+        tokens = tokens_of(self._t.send(ops.verify_mfa(challenge_token, totp_code, recovery_code)))
         self._t.set_tokens(tokens)
         return tokens
 
