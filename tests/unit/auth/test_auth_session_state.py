@@ -9,8 +9,8 @@ from __future__ import annotations
 import jwt
 import pytest
 from auth_service.domain import Assurance
-from auth_service.usecases.session_state import SessionState
 from auth_service.usecases import TokenPair
+from auth_service.usecases.session_state import SessionState
 from servicekit.errors import InvalidArgument, Unauthenticated
 
 from .conftest import PASSWORD, Env
