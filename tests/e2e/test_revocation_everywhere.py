@@ -48,13 +48,6 @@ class StillAccepted(AssertionError):
     """A revoked grant still worked at an edge after the bound."""
 
 
-# Only StillAccepted counts as the expected failure: a broken setup or a wrong status/code
-# still fails the test.
-SESSION_REVOCATION = pytest.mark.xfail(
-    strict=True, raises=StillAccepted, reason="until session revocation lands"
-)
-
-
 def _own_redis_url() -> str:
     base = redis_url()
     return f"{base.rsplit('/', 1)[0]}/{REDIS_DB}" if base else ""
@@ -323,7 +316,6 @@ def _in(ws: str, tokens: dict[str, Any]) -> Probe:
     return Probe("GET", f"/v1/{ws}/members", str(tokens["accessToken"]))
 
 
-@SESSION_REVOCATION
 async def test_logout_ends_the_sessions_access_tokens_everywhere(edges: Edges) -> None:
     ws, ended, kept = await _two_sessions(edges.a)
     await warm(edges, _in(ws, ended), _in(ws, kept))
@@ -332,7 +324,6 @@ async def test_logout_ends_the_sessions_access_tokens_everywhere(edges: Edges) -
     await accepted(edges.b, _in(ws, kept))
 
 
-@SESSION_REVOCATION
 async def test_revoking_another_session_ends_its_access_tokens_everywhere(edges: Edges) -> None:
     ws, kept, ended = await _two_sessions(edges.a)
     s, listed, _ = await edges.a.call("GET", "/v1/users/me/sessions", kept["accessToken"])
@@ -345,7 +336,6 @@ async def test_revoking_another_session_ends_its_access_tokens_everywhere(edges:
     await accepted(edges.b, _in(ws, kept))
 
 
-@SESSION_REVOCATION
 async def test_a_password_change_ends_the_other_sessions_everywhere(edges: Edges) -> None:
     ws, kept, ended = await _two_sessions(edges.a)
     await warm(edges, _in(ws, ended), _in(ws, kept))
@@ -360,7 +350,6 @@ async def test_a_password_change_ends_the_other_sessions_everywhere(edges: Edges
     await accepted(edges.b, _in(ws, kept))
 
 
-@SESSION_REVOCATION
 async def test_refresh_token_reuse_ends_the_session_everywhere(edges: Edges) -> None:
     ws, stolen, kept = await _two_sessions(edges.a)
     current = stolen
@@ -381,7 +370,6 @@ async def test_refresh_token_reuse_ends_the_session_everywhere(edges: Edges) -> 
     await accepted(edges.b, _in(ws, kept))
 
 
-@SESSION_REVOCATION
 async def test_totp_enrolment_ends_the_aal1_sessions_everywhere(edges: Edges) -> None:
     ws, enrolling, other = await _two_sessions(edges.a)
     await warm(edges, _in(ws, enrolling), _in(ws, other))
