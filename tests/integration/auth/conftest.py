@@ -10,11 +10,9 @@ from typing import Any
 import grpc
 import pytest
 from auth_service.__main__ import MIGRATIONS, build
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from railguard.auth.v1 import auth_service_pb2_grpc
 from servicekit import Principal, Settings
-from testkit import channel_as, principal_metadata, running, test_settings
+from testkit import channel_as, fakes, principal_metadata, running, test_settings
 
 
 @dataclass
@@ -42,10 +40,9 @@ async def auth_server(pki: Path, database_url: str) -> AsyncIterator[AuthServer]
                 await channel.close()
 
 
-def as_user(
-    user_id: str, session_id: str = "", **principal: Any
-) -> tuple[tuple[str, bytes | str], ...]:
-    return principal_metadata(Principal(user_id=user_id, session_id=session_id, **principal))
+def as_user(user_id: str, session_id: str = "", **principal: Any) -> fakes.Metadata:
+    """The principal metadata the edge forwards for ``user_id`` on ``session_id``."""
+    return fakes.as_user(user_id, session_id=session_id, **principal)
 
 
 def as_token(claims: dict[str, Any], **principal: Any) -> tuple[tuple[str, bytes | str], ...]:
@@ -63,11 +60,7 @@ def as_token(claims: dict[str, Any], **principal: Any) -> tuple[tuple[str, bytes
 
 
 def error_info(err: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, str]:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return err.code(), info.reason, err.details() or ""
-    raise AssertionError("no ErrorInfo")
+    """The code, ErrorInfo reason and message of a failed call (testkit's, as auth reads it)."""
+    failure = fakes.error_info(err)
+    assert failure.reason, "no ErrorInfo"
+    return failure.code, failure.reason, err.details() or ""

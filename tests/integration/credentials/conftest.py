@@ -12,14 +12,18 @@ from typing import Any
 import grpc
 import pytest
 from credentials_service.__main__ import MIGRATIONS, build
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from railguard.access.v1 import access_pb2
 from railguard.credentials.v1 import credentials_service_pb2_grpc
-from servicekit import Principal, Settings
+from servicekit import Settings
 from servicekit.devca import ensure_dev_pki
 from servicekit.kms import MasterKey
-from testkit import VaultTransitServer, channel_as, principal_metadata, running, test_settings
+from testkit import (
+    VaultTransitServer,
+    channel_as,
+    fakes,
+    running,
+    test_settings,
+)
 
 PEPPER = base64.b64encode(b"credentials-test-pepper-32-bytes").decode()
 KEY = "credentials"
@@ -63,26 +67,13 @@ class CredentialsServer:
 def md(
     user: str = "alice", ws: str = "ws_a", role: int = access_pb2.ROLE_ADMIN, client_ip: str = ""
 ) -> Any:
-    return principal_metadata(
-        Principal(user_id=user, workspace_id=ws, role=role, client_ip=client_ip)
-    )
+    return fakes.as_user(user, ws, role, client_ip=client_ip)
 
 
 def error_info(err: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str, list[str]]:
     """The code, the ErrorInfo reason and the field-violation paths of a failed call."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    reason, fields = "", []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = [v.field for v in bad.field_violations]
-    return err.code(), reason, fields
+    failure = fakes.error_info(err)
+    return failure.code, failure.reason, failure.fields
 
 
 @pytest.fixture(scope="session")
