@@ -1,9 +1,10 @@
 """The change feed of a service: what changed, pushed to the edge by a resumable server stream.
 
-A producer (workspaces, keys, auth) calls :func:`record_change` INSIDE the transaction of each
-mutation the edge decides from. The row lands in the service's ``change_log`` table (its id, from
-the database's sequence, is the change's *version*), so a rolled-back write is never announced and
-a committed one is never lost. :class:`ChangeFeed` (one per process) serves the internal
+A producer (workspaces, keys, auth) calls :meth:`ChangeLog.record` (or :func:`record_change`)
+INSIDE the transaction of each mutation the edge decides from. The row lands in the service's
+``<service>_change_log`` table (services may share a database); its id, from the database's
+sequence, is the change's *version*. So a rolled-back write is never announced and a committed
+one is never lost. :class:`ChangeFeed` (one per process) serves the internal
 ``railguard.watch.v1.ChangeFeedService/Watch`` RPC:
 
 - while at least one caller watches, one poller reads new rows every ``poll_interval`` (50 ms),
@@ -46,14 +47,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    column,
     delete,
     event,
     func,
     insert,
     or_,
     select,
-    table,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,18 +63,16 @@ if TYPE_CHECKING:
     from servicekit.server import Registration
 
 __all__ = [
-    "CHANGE_LOG",
     "ChangeFeed",
     "ChangeFeedServicer",
+    "ChangeLog",
     "FeedEvent",
     "change_log_columns",
-    "define_change_log",
+    "change_log_name",
     "record_change",
-    "record_changes",
     "registration",
 ]
 
-CHANGE_LOG = "change_log"
 MAX_TOPIC = 32
 MAX_KEY = 200
 _log = logging.getLogger("servicekit.changefeed")
@@ -96,25 +93,55 @@ def change_log_columns() -> list[Column[Any]]:
     ]
 
 
-def define_change_log(metadata: MetaData) -> Table:
-    """Declare ``change_log`` on a service's metadata (SQLite: AUTOINCREMENT, so ids never repeat)."""
-    return Table(
-        CHANGE_LOG,
-        metadata,
-        *change_log_columns(),
-        Index("ix_change_log_created_at", "created_at"),
-        sqlite_autoincrement=True,
-    )
+def change_log_name(service: str) -> str:
+    """``<service>_change_log``: services may share one database, each with its own log."""
+    return f"{service}_change_log"
 
 
-# the same table for statements, independent of which service's metadata declared it
-_T = table(
-    CHANGE_LOG,
-    column("id", BigInteger()),
-    column("topic", String()),
-    column("key", String()),
-    column("created_at", UtcDateTime()),
-)
+class ChangeLog:
+    """A service's ``<service>_change_log`` table and the one statement producers write to it."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @classmethod
+    def define(cls, service: str, metadata: MetaData) -> ChangeLog:
+        """Declare the table on the service's metadata (SQLite: AUTOINCREMENT, ids never repeat)."""
+        name = change_log_name(service)
+        return cls(
+            Table(
+                name,
+                metadata,
+                *change_log_columns(),
+                Index(f"ix_{name}_created_at", "created_at"),
+                sqlite_autoincrement=True,
+            )
+        )
+
+    async def record(self, session: AsyncSession, topic: str, key: str) -> None:
+        """Record that ``topic``/``key`` changed, in the caller's transaction (committed with it)."""
+        await self.record_many(session, topic, [key])
+
+    async def record_many(self, session: AsyncSession, topic: str, keys: Sequence[str]) -> None:
+        """:meth:`record` for several keys of one topic (one statement)."""
+        if not topic or len(topic) > MAX_TOPIC or any(len(k) > MAX_KEY for k in keys):
+            raise ValueError("change topic is 1-32 characters, its key at most 200")
+        if not keys:
+            return
+        now = dt.datetime.now(dt.UTC)
+        rows = [{"topic": topic, "key": k, "created_at": now} for k in keys]
+        await session.execute(insert(self.table), rows)
+        sync = session.sync_session
+        if not sync.info.get(_WAKE_FLAG):
+            sync.info[_WAKE_FLAG] = True
+            # the local poller reads at once instead of at its next tick (other replicas: ≤ 50 ms)
+            event.listen(sync, "after_commit", _wake_all)
+
+
+async def record_change(session: AsyncSession, log: ChangeLog, topic: str, key: str) -> None:
+    """Record a change in ``log`` inside the caller's transaction (see :class:`ChangeLog`)."""
+    await log.record(session, topic, key)
+
 
 _FEEDS: weakref.WeakSet[ChangeFeed] = weakref.WeakSet()
 _WAKE_FLAG = "railguard_changefeed_wake"
@@ -123,26 +150,6 @@ _WAKE_FLAG = "railguard_changefeed_wake"
 def _wake_all(_session: Any) -> None:
     for feed in list(_FEEDS):
         feed.wake()
-
-
-async def record_change(session: AsyncSession, topic: str, key: str) -> None:
-    """Record that ``topic``/``key`` changed, in the caller's transaction (committed with it)."""
-    await record_changes(session, topic, [key])
-
-
-async def record_changes(session: AsyncSession, topic: str, keys: Sequence[str]) -> None:
-    """:func:`record_change` for several keys of one topic (one statement)."""
-    if not topic or len(topic) > MAX_TOPIC or any(len(k) > MAX_KEY for k in keys):
-        raise ValueError("change topic is 1-32 characters, its key at most 200")
-    if not keys:
-        return
-    now = dt.datetime.now(dt.UTC)
-    await session.execute(insert(_T), [{"topic": topic, "key": k, "created_at": now} for k in keys])
-    sync = session.sync_session
-    if not sync.info.get(_WAKE_FLAG):
-        sync.info[_WAKE_FLAG] = True
-        # the local poller reads at once instead of at its next tick (other replicas: ≤ 50 ms)
-        event.listen(sync, "after_commit", _wake_all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,7 @@ class ChangeFeed:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        log: ChangeLog,
         *,
         poll_interval: float = 0.05,
         heartbeat: float = 0.25,
@@ -193,6 +201,7 @@ class ChangeFeed:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
+        self._t = log.table
         self.poll_interval, self.heartbeat = poll_interval, heartbeat
         self.gap_timeout, self.retention = gap_timeout, retention
         self._max_queue, self._batch, self._max_gaps = max_queue, batch, max_gaps
@@ -262,11 +271,13 @@ class ChangeFeed:
         """Start after the newest row; a hole among the recent ids may be a transaction still
         running, so each one is watched as a gap."""
         async with self._sessions() as session:
-            newest = (await session.execute(select(func.max(_T.c.id)))).scalar()
+            newest = (await session.execute(select(func.max(self._t.c.id)))).scalar()
             self._last, self._gaps = int(newest or 0), {}
             if newest:
                 floor = max(0, int(newest) - self._max_gaps)
-                ids = (await session.execute(select(_T.c.id).where(_T.c.id > floor))).scalars()
+                ids = (
+                    await session.execute(select(self._t.c.id).where(self._t.c.id > floor))
+                ).scalars()
                 present = {int(i) for i in ids}
                 now = self._clock()
                 self._gaps = {i: now for i in range(floor + 1, int(newest)) if i not in present}
@@ -278,15 +289,15 @@ class ChangeFeed:
         for gap, since in list(self._gaps.items()):
             if now - since > self.gap_timeout:
                 del self._gaps[gap]  # a rolled-back transaction's id: never coming
-        condition = _T.c.id > self._last
+        condition = self._t.c.id > self._last
         if self._gaps:
-            condition = or_(condition, _T.c.id.in_(sorted(self._gaps)[: self._batch]))
+            condition = or_(condition, self._t.c.id.in_(sorted(self._gaps)[: self._batch]))
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(_T.c.id, _T.c.topic, _T.c.key)
+                    select(self._t.c.id, self._t.c.topic, self._t.c.key)
                     .where(condition)
-                    .order_by(_T.c.id)
+                    .order_by(self._t.c.id)
                     .limit(self._batch)
                 )
             ).all()
@@ -314,11 +325,11 @@ class ChangeFeed:
         """Delete rows older than the retention window, keeping the newest row."""
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.retention)
         async with self._sessions() as session:
-            newest = (await session.execute(select(func.max(_T.c.id)))).scalar()
+            newest = (await session.execute(select(func.max(self._t.c.id)))).scalar()
             if newest is None:
                 return 0
             result = await session.execute(
-                delete(_T).where(_T.c.created_at < cutoff, _T.c.id < newest)
+                delete(self._t).where(self._t.c.created_at < cutoff, self._t.c.id < newest)
             )
             await session.commit()
         self._pruned_at = self._clock()
@@ -339,7 +350,7 @@ class ChangeFeed:
             await self._start()
             reset, replay_from = from_version == 0, from_version
             async with self._sessions() as session:
-                newest = (await session.execute(select(func.max(_T.c.id)))).scalar()
+                newest = (await session.execute(select(func.max(self._t.c.id)))).scalar()
             if newest is None or from_version > int(newest):
                 reset = True  # a version this log never gave: another database, or a restore
             if reset:
@@ -350,13 +361,13 @@ class ChangeFeed:
                 async with self._sessions() as session:
                     rows = (
                         await session.execute(
-                            select(_T.c.id, _T.c.topic, _T.c.key)
-                            .where(_T.c.id > sent)
-                            .order_by(_T.c.id)
+                            select(self._t.c.id, self._t.c.topic, self._t.c.key)
+                            .where(self._t.c.id > sent)
+                            .order_by(self._t.c.id)
                             .limit(self._batch)
                         )
                     ).all()
-                    oldest = (await session.execute(select(func.min(_T.c.id)))).scalar()
+                    oldest = (await session.execute(select(func.min(self._t.c.id)))).scalar()
                 if not reset and oldest is not None and from_version < int(oldest) - 1:
                     # rows after from_version were pruned: the caller cannot catch up
                     reset, from_version = True, 0

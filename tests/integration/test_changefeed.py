@@ -11,20 +11,15 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from servicekit.changefeed import (
-    ChangeFeed,
-    FeedEvent,
-    define_change_log,
-    record_change,
-    record_changes,
-)
+from servicekit.changefeed import ChangeFeed, ChangeLog, FeedEvent, record_change
 from servicekit.db import create_engine, session_factory
 from servicekit.errors import Unavailable
 from sqlalchemy import MetaData, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _META = MetaData()
-_LOG = define_change_log(_META)
+_CHANGES = ChangeLog.define("test", _META)
+_LOG = _CHANGES.table
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 async def _record(sessions: async_sessionmaker[AsyncSession], topic: str, key: str) -> None:
     async with sessions() as session:
-        await record_change(session, topic, key)
+        await record_change(session, _CHANGES, topic, key)
         await session.commit()
 
 
@@ -73,14 +68,14 @@ def _changes(events: list[FeedEvent]) -> list[tuple[str, str]]:
 async def test_a_committed_change_is_streamed_and_a_rolled_back_one_never(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    feed = ChangeFeed(sessions)
+    feed = ChangeFeed(sessions, _CHANGES)
     stream = feed.watch(0)
     try:
         first = await _until(stream, "bookmark")
         assert first[0].kind == "reset"  # from 0: drop whatever you hold
         assert _changes(first) == []
         async with sessions() as session:
-            await record_change(session, "membership", "w1/u1")
+            await record_change(session, _CHANGES, "membership", "w1/u1")
             await session.rollback()
         await _record(sessions, "membership", "w1/u2")
         live = [e for e in await _until(stream, "change") if e.kind == "change"]
@@ -97,7 +92,9 @@ async def test_a_committed_change_is_streamed_and_a_rolled_back_one_never(
 async def test_a_local_commit_wakes_the_poller_at_once(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    feed = ChangeFeed(sessions, poll_interval=5.0, heartbeat=10.0)  # only a wake-up can be fast
+    feed = ChangeFeed(
+        sessions, _CHANGES, poll_interval=5.0, heartbeat=10.0
+    )  # only a wake-up can be fast
     stream = feed.watch(0)
     try:
         await _until(stream, "bookmark")
@@ -116,7 +113,7 @@ async def test_resume_replays_only_what_came_after_the_version(
 ) -> None:
     for i in range(3):
         await _record(sessions, "api_key", f"k{i}")
-    feed = ChangeFeed(sessions)
+    feed = ChangeFeed(sessions, _CHANGES)
     stream = feed.watch(0)
     try:
         synced = await _until(stream, "bookmark")
@@ -143,7 +140,7 @@ async def test_a_version_the_log_never_gave_resets(
 ) -> None:
     """Another database, or a restore from a backup: the caller's version is past the log."""
     await _record(sessions, "workspace", "w1")
-    feed = ChangeFeed(sessions)
+    feed = ChangeFeed(sessions, _CHANGES)
     stream = feed.watch(10_000)
     try:
         events = await _until(stream, "bookmark")
@@ -158,7 +155,7 @@ async def test_a_version_the_log_never_gave_resets(
 async def test_an_empty_log_resets_a_caller_with_a_version(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    feed = ChangeFeed(sessions)
+    feed = ChangeFeed(sessions, _CHANGES)
     stream = feed.watch(5)
     try:
         events = await _until(stream, "bookmark")
@@ -181,7 +178,7 @@ async def test_retention_prunes_old_rows_keeps_the_newest_and_a_pruned_version_r
     for i in range(4):
         await _record(sessions, "session", f"s{i}")
     await _age_all(sessions, 2)
-    feed = ChangeFeed(sessions, retention=3600)
+    feed = ChangeFeed(sessions, _CHANGES, retention=3600)
     assert await feed.prune() == 3
     async with sessions() as session:
         left = list((await session.execute(select(_LOG.c.id, _LOG.c.key))).all())
@@ -213,7 +210,7 @@ async def test_after_retention_new_versions_stay_above_the_old_ones(
     """Even when everything was old: SQLite would reuse ids without AUTOINCREMENT."""
     await _record(sessions, "session", "a")
     await _age_all(sessions, 2)
-    feed = ChangeFeed(sessions, retention=3600)
+    feed = ChangeFeed(sessions, _CHANGES, retention=3600)
     await feed.prune()
     async with sessions() as session:
         first = (await session.execute(select(_LOG.c.id))).scalar_one()
@@ -227,13 +224,13 @@ async def test_after_retention_new_versions_stay_above_the_old_ones(
 
 
 async def test_several_keys_in_one_statement(sessions: async_sessionmaker[AsyncSession]) -> None:
-    feed = ChangeFeed(sessions)
+    feed = ChangeFeed(sessions, _CHANGES)
     stream = feed.watch(0)
     try:
         await _until(stream, "bookmark")
         async with sessions() as session:
-            await record_changes(session, "session", ["s1", "s2", "s3"])
-            await record_changes(session, "session", [])
+            await _CHANGES.record_many(session, "session", ["s1", "s2", "s3"])
+            await _CHANGES.record_many(session, "session", [])
             await session.commit()
         got: list[FeedEvent] = []
         while len(_changes(got)) < 3:
@@ -247,11 +244,11 @@ async def test_several_keys_in_one_statement(sessions: async_sessionmaker[AsyncS
 async def test_a_watcher_that_falls_behind_is_dropped(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    feed = ChangeFeed(sessions, max_queue=3)
+    feed = ChangeFeed(sessions, _CHANGES, max_queue=3)
     stream = feed.watch(0)
     await _until(stream, "bookmark")
     async with sessions() as session:
-        await record_changes(session, "session", [f"s{i}" for i in range(10)])
+        await _CHANGES.record_many(session, "session", [f"s{i}" for i in range(10)])
         await session.commit()
     await asyncio.sleep(0.5)  # the poller fills the queue past its bound meanwhile
     with pytest.raises(Unavailable) as caught:
@@ -264,7 +261,7 @@ async def test_a_watcher_that_falls_behind_is_dropped(
 
 
 async def test_heartbeats_flow_while_idle(sessions: async_sessionmaker[AsyncSession]) -> None:
-    feed = ChangeFeed(sessions, heartbeat=0.1)
+    feed = ChangeFeed(sessions, _CHANGES, heartbeat=0.1)
     stream = feed.watch(0)
     try:
         await _until(stream, "bookmark")
@@ -289,12 +286,14 @@ async def test_transactions_committing_out_of_id_order_are_both_streamed(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     sessions = pg_sessions
-    feed = ChangeFeed(sessions, poll_interval=0.02)
+    feed = ChangeFeed(sessions, _CHANGES, poll_interval=0.02)
     stream = feed.watch(0)
     try:
         await _until(stream, "bookmark")
         slow = sessions()
-        await record_change(slow, "membership", "w/slow")  # takes the lower id, commits last
+        await record_change(
+            slow, _CHANGES, "membership", "w/slow"
+        )  # takes the lower id, commits last
         await _record(sessions, "membership", "w/fast")
         fast = await _until(stream, "change")
         assert _changes(fast) == [("membership", "w/fast")]
@@ -317,12 +316,12 @@ async def test_a_rolled_back_id_is_given_up_after_the_gap_timeout(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     sessions = pg_sessions
-    feed = ChangeFeed(sessions, poll_interval=0.02, gap_timeout=0.5)
+    feed = ChangeFeed(sessions, _CHANGES, poll_interval=0.02, gap_timeout=0.5)
     stream = feed.watch(0)
     try:
         await _until(stream, "bookmark")
         doomed = sessions()
-        await record_change(doomed, "membership", "w/doomed")
+        await record_change(doomed, _CHANGES, "membership", "w/doomed")
         await _record(sessions, "membership", "w/kept")
         kept = await _until(stream, "change")
         await doomed.rollback()
@@ -347,9 +346,9 @@ async def test_a_poller_started_while_a_transaction_is_open_still_sees_it(
     """The first watcher starts the poller; a hole among the recent ids is watched as a gap."""
     sessions = pg_sessions
     slow = sessions()
-    await record_change(slow, "workspace", "w-slow")
+    await record_change(slow, _CHANGES, "workspace", "w-slow")
     await _record(sessions, "workspace", "w-fast")
-    feed = ChangeFeed(sessions, poll_interval=0.02)
+    feed = ChangeFeed(sessions, _CHANGES, poll_interval=0.02)
     stream = feed.watch(0)
     try:
         synced = await _until(stream, "bookmark")
