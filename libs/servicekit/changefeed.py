@@ -163,6 +163,7 @@ class FeedEvent:
 
 
 _RESET = FeedEvent("reset")
+_END = FeedEvent("end")  # the server is shutting down: the stream ends, the caller resumes
 
 
 class _Watcher:
@@ -214,6 +215,7 @@ class ChangeFeed:
         self._gaps: dict[int, float] = {}  # id not yet seen below _last -> when first missed
         self._healthy_at = -1e9
         self._pruned_at = -1e9
+        self._draining = False
         _FEEDS.add(self)
 
     # -- the poller ---------------------------------------------------------------------------
@@ -235,6 +237,14 @@ class ChangeFeed:
     def wake(self) -> None:
         self._wake.set()
 
+    def drain(self) -> None:
+        """End every watch now (shutdown): the callers resume at another replica at once, and the
+        server's grace is not spent waiting for streams that never end on their own."""
+        self._draining = True
+        for watcher in list(self._watchers):
+            with contextlib.suppress(asyncio.QueueFull):
+                watcher.queue.put_nowait(_END)
+
     async def _start(self) -> None:
         if self._task is None or self._task.done():
             self._ready = asyncio.Event()
@@ -253,7 +263,8 @@ class ChangeFeed:
         failing = False
         while self._watchers:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while await self.poll_once() >= self._batch:
@@ -381,13 +392,17 @@ class ChangeFeed:
                 sent = int(rows[-1].id)
             synced = self.watermark if reset else max(self.watermark, from_version)
             yield FeedEvent("bookmark", synced)
-            while True:
+            while not self._draining:
                 try:
-                    item = await asyncio.wait_for(watcher.queue.get(), self.heartbeat)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                    async with asyncio.timeout(self.heartbeat):
+                        item = await watcher.queue.get()
                 except TimeoutError:
                     if self.healthy and watcher.queue.empty():
                         yield FeedEvent("bookmark", max(self.watermark, synced))
                     continue
+                if item is _END:
+                    return
                 if watcher.dropped:
                     raise Unavailable(
                         "the watcher fell behind; resume from the last bookmark",
@@ -445,4 +460,5 @@ def registration(feed: ChangeFeed) -> Registration:
         watch_pb2_grpc.add_ChangeFeedServiceServicer_to_server,
         ChangeFeedServicer(feed),
         watch_pb2,
+        drain=feed.drain,
     )

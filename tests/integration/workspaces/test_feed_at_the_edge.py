@@ -39,7 +39,9 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _workspaces(pki: Path, database_url: str, port: int) -> AsyncIterator[None]:
+async def _workspaces(
+    pki: Path, database_url: str, port: int, grace: float = 0.2
+) -> AsyncIterator[None]:
     directory = Directory()
     for uid in ("alice", "bob", "carol"):
         directory.add(uid)
@@ -60,7 +62,10 @@ async def _workspaces(pki: Path, database_url: str, port: int) -> AsyncIterator[
         )
 
     settings = test_settings(
-        "workspaces", pki, database_url, {"RAILGUARD_LISTEN": f"127.0.0.1:{port}"}
+        "workspaces",
+        pki,
+        database_url,
+        {"RAILGUARD_LISTEN": f"127.0.0.1:{port}", "RAILGUARD_GRACE_SECONDS": str(grace)},
     )
     async with running(settings, build, MIGRATIONS):
         yield
@@ -274,3 +279,24 @@ async def test_an_edge_whose_feed_hangs_still_refuses_a_removed_member(
             await hop.close()
             await feed_channel.close()
             await direct.close()
+
+
+async def test_a_watched_server_still_stops_without_waiting_out_its_grace(
+    pki: Path, database_url: str
+) -> None:
+    """Watch streams never end on their own; shutdown ends them (the edge resumes elsewhere)."""
+    port = _free_port()
+    channel = channel_as("edge", pki, port)
+    feed = FeedClient("workspaces", channel)
+    try:
+        loop = asyncio.get_running_loop()
+        async with _workspaces(pki, database_url, port, grace=5.0):
+            feed.start()
+            await _eventually(lambda: feed.live)
+            stopping = loop.time()
+        took = loop.time() - stopping
+        assert took < 2.5, f"stopping took {took:.2f} s of a 5 s grace"
+        await _eventually(lambda: not feed.synced, within=2.0)
+    finally:
+        await feed.close()
+        await channel.close()
