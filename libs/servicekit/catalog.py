@@ -134,7 +134,12 @@ CATALOG: tuple[Var, ...] = (
     ),
     Var("MAIL_RELAY_INTERVAL", "1", "seconds between mail-outbox relay passes", "auth, workspaces"),
     # --- auth ----------------------------------------------------------------------------------
-    Var("AUTH_ACCESS_TOKEN_TTL_SECONDS", "600", "access-token lifetime", "auth"),
+    Var(
+        "AUTH_ACCESS_TOKEN_TTL_SECONDS",
+        "600",
+        "access-token lifetime (give the edge the same value: it keeps pushed session revocations that long)",
+        "auth, edge",
+    ),
     Var(
         "AUTH_REFRESH_IDLE_SECONDS",
         "1209600",
@@ -270,7 +275,9 @@ CATALOG: tuple[Var, ...] = (
 )
 
 _BY_NAME = {v.name: v for v in CATALOG}
-_PER_SERVICE_DATABASE = re.compile(r"^[A-Z][A-Z0-9]*_DATABASE_URL$")  # RAILGUARD_<SERVICE>_DATABASE_URL
+_PER_SERVICE_DATABASE = re.compile(
+    r"^[A-Z][A-Z0-9]*_DATABASE_URL$"
+)  # RAILGUARD_<SERVICE>_DATABASE_URL
 
 
 def declared(name: str) -> bool:

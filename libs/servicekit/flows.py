@@ -31,16 +31,22 @@ FLOWS: tuple[Flow, ...] = (
     Flow(
         "edge",
         "auth",
-        ("*", "GetJwks", "GetSessionState"),
-        "public auth routes; JWKS for local token checks; whether a token's session is active",
+        ("*", "GetJwks", "GetSessionState", "Watch"),
+        "public auth routes; JWKS for local token checks; session revocations pushed, and asked"
+        " while the feed is not live",
     ),
     Flow(
         "edge",
         "workspaces",
-        ("*", "ResolveAccess", "StreamAuditEvents"),
-        "workspace routes; roles per request; the audit live tail",
+        ("*", "ResolveAccess", "StreamAuditEvents", "Watch"),
+        "workspace routes; roles on demand, kept fresh by the change feed; the audit live tail",
     ),
-    Flow("edge", "keys", ("*", "VerifyApiKey"), "API-key routes; key verification"),
+    Flow(
+        "edge",
+        "keys",
+        ("*", "VerifyApiKey", "Watch"),
+        "API-key routes; key verification; key changes pushed",
+    ),
     Flow("edge", "credentials", ("*",), "credential and webhook routes"),
     Flow("keys", "workspaces", ("ResolveAccess", "AppendAuditEvents"), "key checks; audit relay"),
     Flow("auth", "workspaces", ("AppendAuditEvents",), "audit relay (sign-up, logins, MFA)"),

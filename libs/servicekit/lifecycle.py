@@ -307,6 +307,9 @@ Destroy = Callable[[AsyncSession, str, dt.datetime], Awaitable[Mapping[str, int]
 AfterPurge = Callable[[AsyncSession, LifecycleEvent, Mapping[str, int]], Awaitable[None]]
 """Runs in the purge's transaction after ``destroy``, e.g. to record an audit event."""
 
+OnApplied = Callable[[AsyncSession, LifecycleEvent], Awaitable[None]]
+"""Runs in the transaction of every event applied (not of one skipped), e.g. a change-feed row."""
+
 
 def events_from_request(
     messages: Sequence[lifecycle_pb2.WorkspaceLifecycleEvent],
@@ -334,9 +337,11 @@ class LifecycleApplier:
         *,
         after_purge: AfterPurge | None = None,
         after_commit: Callable[[], None] = lambda: None,
+        on_applied: OnApplied | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._sessions, self._store, self._destroy = sessions, store, destroy
+        self._on_applied = on_applied  # in each applied event's transaction (a change feed row)
         self._after_purge, self._after_commit = after_purge, after_commit
         self._clock = clock or SystemClock()
 
@@ -355,6 +360,8 @@ class LifecycleApplier:
                     await session.rollback()
                     skipped += 1
                     continue
+                if self._on_applied is not None:
+                    await self._on_applied(session, event)
                 if event.state is LifecycleState.PURGED:
                     counts = await self._destroy(session, event.workspace_id, now)
                     if self._after_purge is not None:

@@ -34,6 +34,7 @@ class Registration:
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: object
     module: ModuleType
+    drain: Callable[[], None] | None = None  # on shutdown, before the grace: end endless streams
 
 
 @dataclass(slots=True)
@@ -46,10 +47,13 @@ class RunningServer:
     grace: float
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     health_server: grpc.aio.Server | None = None
+    drains: list[Callable[[], None]] = field(default_factory=list)
 
     async def stop(self) -> None:
         """Report NOT_SERVING, drain in-flight calls for ``grace`` seconds, then release resources."""
         await self.health.enter_graceful_shutdown()
+        for drain in self.drains:  # streams that never end on their own end now (callers resume)
+            drain()
         await self.server.stop(self.grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
@@ -115,8 +119,9 @@ async def start_server(
     health_server = await _start_health_server(settings.get("HEALTH_LISTEN"), health_servicer)
     _log.info("serving", extra={"listen": settings.listen, "port": port})
     hooks = [*on_stop, *([stop_metrics] if stop_metrics else [])]
+    drains = [r.drain for r in registrations if r.drain is not None]
     return RunningServer(
-        server, health_servicer, port, settings.grace_seconds, hooks, health_server
+        server, health_servicer, port, settings.grace_seconds, hooks, health_server, drains
     )
 
 

@@ -37,6 +37,9 @@ NOT_SECRET = {
     "railguard.credentials.v1.Credential.value",  # INPUT_ONLY: never set in a response
     "railguard.workspaces.v1.AuditEvent.MetadataEntry.key",  # audit metadata never holds one
     "railguard.workspaces.v1.AuditEvent.MetadataEntry.value",
+    # which thing changed: a workspace/user pair, a workspace, an API key or a session id (the id
+    # a token's `sid` claim carries, never the token); the change feed names, it never carries
+    "railguard.watch.v1.Change.key",
 }
 
 # RPC → how it obeys the rule. "grant": the secret is an API key, checked by the keys service's

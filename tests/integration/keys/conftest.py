@@ -15,7 +15,7 @@ from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.invalidation import NullPublisher
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.peppers import load_pepper_ring
-from keys_service.adapters.repository import KeysUnitOfWork
+from keys_service.adapters.repository import KeysUnitOfWork, record_workspace_change
 from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
@@ -161,6 +161,7 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
                     LIFECYCLE,
                     destroy_workspace_keys,
                     after_purge=record_workspace_purge,
+                    on_applied=record_workspace_change,
                     clock=clock,
                 ),
                 AllowedOrigins(uow, clock),

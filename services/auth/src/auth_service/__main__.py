@@ -45,6 +45,7 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
+    changefeed,
     create_engine,
     current,
     open_channel,
@@ -63,7 +64,7 @@ from auth_service.adapters.memberships import GrpcInvitations, GrpcMemberships
 from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
-from auth_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE, MAIL_OUTBOX
+from auth_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE, MAIL_OUTBOX
 from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
 from auth_service.domain.signup_policy import SignupPolicy
 from auth_service.servicer import AuthServicer
@@ -229,8 +230,9 @@ async def build(settings: Settings) -> Wiring:
         auth_service_pb2,
     )
     # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last
+    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch (servicekit.changefeed)
     return Wiring(
-        [registration],
+        [registration, changefeed.registration(feed)],
         on_stop=[
             engine.dispose,
             kms.close,
@@ -238,6 +240,7 @@ async def build(settings: Settings) -> Wiring:
             relay.stop,
             mailer.stop,
             stop_maintenance,
+            feed.close,
         ],
     )
 

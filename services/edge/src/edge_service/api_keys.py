@@ -8,6 +8,12 @@ the key's entries the moment the keys service publishes a revocation, rotation o
 (payload ``{"v": 1, "key_id": ...}``), so revocation is visible in milliseconds; the 0.5 s bound
 stays in force (a lost publish still cannot keep a key alive past a second), and a larger ttl
 (``RAILGUARD_EDGE_KEY_CACHE_SECONDS``) is honoured only while the subscription is up.
+
+While the keys service's change feed is live (``edge_service.feeds``: in sync, heard from within
+1 s) a verified key is kept up to ``live_ttl`` (``RAILGUARD_EDGE_KEY_FEED_CACHE_SECONDS``, 60 s)
+and never past its secret's expiry: every change of the key (``api_key`` topic) or of its
+workspace's life (``workspace``) drops it when it is heard, and a feed that stops being live
+brings back the bounds above. A verification that overlapped a change is not stored.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class _Entry:
     principal: Principal
     allowed_origins: tuple[str, ...]
     expires: float  # monotonic
+    stored: float = 0.0  # monotonic; past the short bound, only a live feed vouches for it
 
 
 class KeysServiceVerifier:
@@ -70,6 +77,8 @@ class KeysServiceVerifier:
         redis: Any = None,
         health: Any = None,
         resubscribe_interval: float = 0.25,
+        live: Callable[[], bool] = lambda: False,
+        live_ttl: float = 60.0,
     ) -> None:
         self._stub = keys_service_pb2_grpc.KeysServiceStub(channel)
         self._ttl, self._redis = ttl, redis
@@ -81,9 +90,14 @@ class KeysServiceVerifier:
         self._task: asyncio.Task[None] | None = None
         self._negative: dict[str, tuple[float, str, str]] = {}  # digest -> (until, message, reason)
         self.on_invalidate: list[Callable[[], None]] = []  # told of every key change
+        self._live, self._live_ttl = live, live_ttl
+        self._generation = 0  # bumped by every invalidation: an answer that overlapped one is
+        # not stored
 
     @property
     def effective_ttl(self) -> float:
+        if self._live():
+            return max(self._ttl, self._live_ttl)
         return self._ttl if self._subscribed else min(self._ttl, SAFE_TTL)
 
     async def verify(self, key: str, client_ip: str, origin: str, required_scope: str) -> Principal:
@@ -91,9 +105,10 @@ class KeysServiceVerifier:
         cache_key = (digest, client_ip, origin, required_scope)
         now = time.monotonic()
         entry = self._cache.get(cache_key)
-        if entry is not None and entry.expires > now:
+        if entry is not None and entry.expires > now and self._vouched(entry, now):
             return entry.principal
         self._refuse_if_known_bad(digest, now)
+        generation, ttl = self._generation, self.effective_ttl
         try:
             response = await call(
                 self._stub.VerifyApiKey,
@@ -114,7 +129,9 @@ class KeysServiceVerifier:
             client_ip=client_ip,
             api_key_restricted=_restricted(response),
         )
-        ttl = self.effective_ttl
+        ttl = min(ttl, self.effective_ttl)  # the feed or the subscription may be lost meanwhile
+        if generation != self._generation:
+            ttl = 0.0  # a key changed while we asked: the answer may predate it
         if response.HasField("secret_expire_time"):
             remaining = (
                 response.secret_expire_time.ToDatetime(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)
@@ -124,9 +141,16 @@ class KeysServiceVerifier:
             if len(self._cache) > 50_000:
                 self._cache.clear()
                 self._by_key_id.clear()
-            self._cache[cache_key] = _Entry(principal, tuple(response.allowed_origins), now + ttl)
+            self._cache[cache_key] = _Entry(
+                principal, tuple(response.allowed_origins), now + ttl, now
+            )
             self._by_key_id.setdefault(response.key_id, set()).add(cache_key)
         return principal
+
+    def _vouched(self, entry: _Entry, now: float) -> bool:
+        """An entry kept long because the feed was live is used only within the bound that
+        holds now (a feed lost since brings back 0.5 s, or the subscription's ttl)."""
+        return self._live() or now - entry.stored < self.effective_ttl
 
     def _refuse_if_known_bad(self, digest: str, now: float) -> None:
         bad = self._negative.get(digest)
@@ -169,11 +193,39 @@ class KeysServiceVerifier:
         )
 
     def invalidate(self, key_id: str) -> None:
+        self._generation += 1
         for cache_key in self._by_key_id.pop(key_id, set()):
             self._cache.pop(cache_key, None)
         self._negative.clear()  # an undeleted key must work again at once
         for listener in self.on_invalidate:
             listener()
+
+    def clear(self) -> None:
+        """Drop every entry (a feed Reset, an unreadable event, a new subscription)."""
+        self._generation += 1
+        self._cache.clear()
+        self._by_key_id.clear()
+        self._negative.clear()
+        for listener in self.on_invalidate:
+            listener()
+
+    def on_change(self, topic: str, key: str) -> None:
+        """A change heard from the keys service's feed."""
+        if topic == "api_key":
+            self.invalidate(key)
+        elif topic == "workspace":
+            self._generation += 1
+            gone = [k for k, e in self._cache.items() if e.principal.workspace_id == key]
+            for cache_key in gone:
+                entry = self._cache.pop(cache_key)
+                ids = self._by_key_id.get(entry.principal.api_key_id)
+                if ids is not None:
+                    ids.discard(cache_key)
+            self._negative.clear()  # a restored workspace's keys must work again at once
+            for listener in self.on_invalidate:
+                listener()
+        else:
+            self.clear()  # a topic this edge does not know: fail safe
 
     async def start(self) -> None:
         if self._redis is not None:
@@ -191,9 +243,11 @@ class KeysServiceVerifier:
             try:
                 await pubsub.subscribe(INVALIDATION_CHANNEL)
                 self._subscribed, lost_logged = True, False
-                self._cache.clear()  # anything cached while we were deaf is suspect
-                self._by_key_id.clear()
-                self._negative.clear()
+                if not self._live():
+                    self._generation += 1
+                    self._cache.clear()  # anything cached while we were deaf is suspect
+                    self._by_key_id.clear()
+                    self._negative.clear()
                 if self._health is not None:
                     self._health.succeeded()
                 async for message in pubsub.listen():
@@ -222,11 +276,7 @@ class KeysServiceVerifier:
             if not isinstance(key_id, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            self._cache.clear()  # fail safe: an unreadable event invalidates everything
-            self._by_key_id.clear()
-            self._negative.clear()
-            for listener in self.on_invalidate:
-                listener()
+            self.clear()  # fail safe: an unreadable event invalidates everything
             return
         self.invalidate(key_id)
 

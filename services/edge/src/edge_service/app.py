@@ -23,6 +23,7 @@ from edge_service.audit_stream import (
 )
 from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
+from edge_service.feeds import AccessCache, FeedClient
 from edge_service.gateway import (
     AllowedOriginSet,
     ApiKeyVerifier,
@@ -90,12 +91,29 @@ async def upgrade_required(request: Request) -> Response:
     return response
 
 
+FEED_PEERS = ("workspaces", "keys", "auth")
+
+
+def _auth_feed_to(guard: SessionGuard) -> tuple[Callable[[str, str], None], Callable[[], None]]:
+    """The auth feed's handlers: a session change ends that session; anything else, a resync."""
+
+    def on_change(topic: str, key: str) -> None:
+        if topic == "session":
+            guard.revoke(key)
+        else:
+            guard.clear()  # a topic this edge does not know: fail safe
+
+    return on_change, guard.clear
+
+
 @dataclass
 class Edge:
     app: object
     gateway: Gateway
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     hsts_seconds: int = EdgeConfig.hsts_seconds
+    feeds: dict[str, FeedClient] = field(default_factory=dict)
+    sessions: SessionGuard | None = None
 
 
 async def build_edge(settings: Settings) -> Edge:
@@ -114,7 +132,31 @@ async def build_edge(settings: Settings) -> Edge:
         limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
         on_stop += [redis_client.aclose, redis_pubsub.aclose]
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
-    sessions = SessionGuard(upstream.session_active, retain=_session_retain(settings))
+    # the change feeds (edge_service.feeds): pushed state while live, asking every time otherwise
+    feeds: dict[str, FeedClient] = {}
+    if settings.get("EDGE_CHANGE_FEEDS", "on").lower() not in {"off", "0", "false"}:
+        feeds = {peer: FeedClient(peer, upstream.channels[peer]) for peer in FEED_PEERS}
+    access: AccessCache | Upstreams = upstream
+    if "workspaces" in feeds:
+        workspaces_feed = feeds["workspaces"]
+        cache = AccessCache(
+            upstream,
+            lambda: workspaces_feed.live,
+            max_entries=settings.get_int("EDGE_ACCESS_CACHE_ENTRIES", 100_000, minimum=1),
+        )
+        workspaces_feed.on_change.append(cache.on_change)
+        workspaces_feed.on_reset.append(cache.clear)
+        access = cache
+    auth_feed = feeds.get("auth")
+    sessions = SessionGuard(
+        upstream.session_active,
+        live=(lambda: auth_feed.live) if auth_feed is not None else (lambda: False),
+        retain=_session_retain(settings),
+    )
+    if auth_feed is not None:
+        on_change, on_reset = _auth_feed_to(sessions)
+        auth_feed.on_change.append(on_change)
+        auth_feed.on_reset.append(on_reset)
     api_keys: ApiKeyVerifier | None = None
     origins: AllowedOriginSet | None = None
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
@@ -122,12 +164,18 @@ async def build_edge(settings: Settings) -> Edge:
 
         # 0.5 s even with Redis: a lost invalidation (the keys service does not fail a committed
         # revocation when Redis is down) must still not keep a key alive past one second
+        keys_feed = feeds.get("keys")
         verifier = KeysServiceVerifier(
             upstream.channels["keys"],
             ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
             redis=redis_pubsub,
             health=redis_health,
+            live=(lambda: keys_feed.live) if keys_feed is not None else (lambda: False),
+            live_ttl=settings.get_float("EDGE_KEY_FEED_CACHE_SECONDS", 60.0),
         )
+        if keys_feed is not None:
+            keys_feed.on_change.append(verifier.on_change)
+            keys_feed.on_reset.append(verifier.clear)
         origins = KeyOrigins(upstream.channels["keys"])
         verifier.on_invalidate.append(origins.invalidate)  # a revoked key's origins go at once
         await verifier.start()
@@ -142,7 +190,7 @@ async def build_edge(settings: Settings) -> Edge:
         routes,
         upstream,
         tokens,
-        upstream,  # ResolveAccess on every request: role changes apply to the next one
+        access,  # from the workspaces feed while it is live; ResolveAccess otherwise
         ClientIpResolver(settings.get("EDGE_TRUSTED_PROXIES").split(",")),
         limiter,
         limits,
@@ -200,4 +248,7 @@ async def build_edge(settings: Settings) -> Edge:
     )
     if tracing.enabled():
         app = HttpTracing(app)
-    return Edge(app, gateway, on_stop, config.hsts_seconds)
+    for feed in feeds.values():
+        feed.start()
+        on_stop.insert(0, feed.close)
+    return Edge(app, gateway, on_stop, config.hsts_seconds, feeds, sessions)

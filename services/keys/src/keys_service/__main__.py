@@ -23,6 +23,7 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
+    changefeed,
     create_engine,
     open_channel,
     origin_from_context,
@@ -38,8 +39,8 @@ from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationP
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.peppers import load_pepper_ring
-from keys_service.adapters.repository import KeysUnitOfWork
-from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
+from keys_service.adapters.repository import KeysUnitOfWork, record_workspace_change
+from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
@@ -101,7 +102,9 @@ async def build(settings: Settings) -> Wiring:
         destroy_workspace_keys,
         after_purge=record_workspace_purge,
         after_commit=relay.poke,
+        on_applied=record_workspace_change,
     )
+    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch: key changes, pushed
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
         KeysServicer(service, lifecycle, AllowedOrigins(uow, SystemClock())),
@@ -109,8 +112,15 @@ async def build(settings: Settings) -> Wiring:
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last
     return Wiring(
-        [registration],
-        on_stop=[engine.dispose, channel.close, publisher.close, usage.stop, relay.stop],
+        [registration, changefeed.registration(feed)],
+        on_stop=[
+            engine.dispose,
+            channel.close,
+            publisher.close,
+            usage.stop,
+            relay.stop,
+            feed.close,
+        ],
     )
 
 

@@ -33,6 +33,7 @@ from servicekit import (
     Settings,
     SystemClock,
     Wiring,
+    changefeed,
     create_engine,
     open_channel,
     origin_from_context,
@@ -50,7 +51,7 @@ from workspaces_service.adapters.audit_sink import LocalAuditSink
 from workspaces_service.adapters.directory import AuthDirectory
 from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
-from workspaces_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE_OUTBOXES
+from workspaces_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE_OUTBOXES
 from workspaces_service.invitations import InvitationConfig, InvitationService
 from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
@@ -197,8 +198,9 @@ async def build(settings: Settings) -> Wiring:
         workspaces_service_pb2,
     )
     # on_stop runs in reverse: the relays stop before the engine is disposed and channels close
+    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch (servicekit.changefeed)
     return Wiring(
-        [registration],
+        [registration, changefeed.registration(feed)],
         on_stop=[
             auth_channel.close,
             *(c.close for c in channels),
@@ -207,6 +209,7 @@ async def build(settings: Settings) -> Wiring:
             relay.stop,
             mailer.stop,
             *(r.stop for r in lifecycle),
+            feed.close,
         ],
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy.sql import Executable
 
 from auth_service.adapters.tables import (
     AUDIT_OUTBOX,
+    CHANGE_LOG,
     AccountTokenRow,
     AuthSecretRow,
     Base,
@@ -99,6 +100,10 @@ def _key(row: SigningKeyRow) -> SigningKey:
         retired_at=row.retired_at,
         verify_until=row.verify_until,
     )
+
+
+# The change feed's topic (servicekit.changefeed): a session was revoked (key: its id).
+TOPIC_SESSION = "session"
 
 
 def _rowcount(result: object) -> int:
@@ -270,6 +275,9 @@ class SessionRepository:
             )
         )
         await self.session.execute(stmt)
+        if s.revoked_at is not None:
+            # the session's access tokens end at every edge (servicekit.changefeed, docs/auth.md)
+            await CHANGE_LOG.record_many(self.session, TOPIC_SESSION, [s.id])
 
     async def revoke_all(
         self, user_id: str, now: dt.datetime, reason: str, *, keep: str = "", aal: str = ""
@@ -282,8 +290,10 @@ class SessionRepository:
         )
         if aal:
             stmt = stmt.where(SessionRow.aal == aal)
-        stmt = stmt.values(revoked_at=now, revoke_reason=reason)
-        return _rowcount(await self.session.execute(stmt))
+        stmt = stmt.values(revoked_at=now, revoke_reason=reason).returning(SessionRow.id)
+        revoked = list((await self.session.execute(stmt)).scalars())
+        await CHANGE_LOG.record_many(self.session, TOPIC_SESSION, revoked)
+        return len(revoked)
 
     async def list_active(
         self, user_id: str, now: dt.datetime, after: tuple[dt.datetime, str] | None, limit: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.audit import AuditOutbox
+from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
 from servicekit.mail import MailOutbox
@@ -183,3 +184,5 @@ class AccountTokenRow(Base):
 # Mails (reset links, verification links, notices), written in the change's transaction with
 # their bodies sealed, and sent by the mail relay (servicekit.mail, migration auth_0005).
 MAIL_OUTBOX = MailOutbox.define("auth", Base.metadata)
+# what changed, for the edge's Watch (servicekit.changefeed), written in each change's transaction
+CHANGE_LOG = ChangeLog.define("auth", Base.metadata)

@@ -10,11 +10,12 @@ from datetime import datetime
 from servicekit.audit import AuditEvent, AuditOutbox
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
+from servicekit.lifecycle import LifecycleEvent
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keys_service.adapters.tables import AUDIT_OUTBOX, ApiKeyRow
+from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, ApiKeyRow
 from keys_service.domain import (
     ApiKey,
     IpAllowlist,
@@ -23,6 +24,16 @@ from keys_service.domain import (
     OriginAllowlist,
     ScopeSet,
 )
+
+# The change feed's topics (servicekit.changefeed; docs/api-keys.md): a key changed (key: its
+# id), a workspace's life changed here (key: the workspace id; every key of it).
+TOPIC_API_KEY = "api_key"
+TOPIC_WORKSPACE = "workspace"
+
+
+async def record_workspace_change(session: AsyncSession, event: LifecycleEvent) -> None:
+    """A lifecycle event was applied: the workspace's keys are to be verified again."""
+    await CHANGE_LOG.record(session, TOPIC_WORKSPACE, event.workspace_id)
 
 
 def _key(row: ApiKeyRow) -> ApiKey:
@@ -136,6 +147,8 @@ class ApiKeyRepository:
         row = (await self.session.execute(stmt)).scalar_one()
         _write(row, key)
         await self.session.flush()
+        # updated, revoked, rotated, deleted, undeleted or purged: every edge drops its cache
+        await CHANGE_LOG.record(self.session, TOPIC_API_KEY, key.id)
 
     async def list(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.audit import AuditOutbox
+from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
@@ -60,3 +61,5 @@ class ApiKeyRow(Base):
 AUDIT_OUTBOX = AuditOutbox.define("keys", Base.metadata)
 # what this service has heard of each workspace's life (servicekit.lifecycle)
 LIFECYCLE = LifecycleStore.define(Base.metadata)
+# what changed, for the edge's Watch (servicekit.changefeed), written in each change's transaction
+CHANGE_LOG = ChangeLog.define("keys", Base.metadata)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspaces_service.adapters.tables import (
     AUDIT_OUTBOX,
+    CHANGE_LOG,
     LIFECYCLE_OUTBOXES,
     AuditChainHeadRow,
     AuditEventRow,
@@ -23,6 +24,16 @@ from workspaces_service.adapters.tables import (
 )
 from workspaces_service.domain import Member, Plan, Role, Workspace
 from workspaces_service.domain.audit_log import AuditEntry, ChainHead
+
+# The change feed's topics (servicekit.changefeed; docs/architecture.md): a workspace's row or
+# settings changed (key: its id; the edge drops every entry of the workspace), a membership was
+# created, changed or removed (key: "<workspace_id>/<user_id>").
+TOPIC_WORKSPACE = "workspace"
+TOPIC_MEMBERSHIP = "membership"
+
+
+async def _membership_changed(session: AsyncSession, workspace_id: str, user_id: str) -> None:
+    await CHANGE_LOG.record(session, TOPIC_MEMBERSHIP, f"{workspace_id}/{user_id}")
 
 
 def _workspace(row: WorkspaceRow) -> Workspace:
@@ -108,6 +119,7 @@ class WorkspaceRepository:
             )
         )
         await self.session.flush()
+        await CHANGE_LOG.record(self.session, TOPIC_WORKSPACE, ws.id)
 
     async def save(self, ws: Workspace) -> None:
         row = await self.session.get(WorkspaceRow, ws.id)
@@ -127,6 +139,7 @@ class WorkspaceRepository:
         if ws.purged_at is not None and row.purged_at is None:
             row.purged_at, row.request_id = ws.purged_at, None  # the idempotency key is freed
         await self.session.flush()
+        await CHANGE_LOG.record(self.session, TOPIC_WORKSPACE, ws.id)
 
     async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
         """Workspaces ever deleted (so with lifecycle events), tombstones included, by id."""
@@ -188,23 +201,27 @@ class MemberRepository:
             )
         )
         await self.session.flush()
+        await _membership_changed(self.session, member.workspace_id, member.user_id)
 
     async def set_role(self, workspace_id: str, user_id: str, role: Role) -> None:
         row = await self.session.get(MemberRow, (workspace_id, user_id))
         assert row is not None
         row.role = int(role)
         await self.session.flush()
+        await _membership_changed(self.session, workspace_id, user_id)
 
     async def remove(self, workspace_id: str, user_id: str) -> None:
         row = await self.session.get(MemberRow, (workspace_id, user_id))
         if row is not None:
             await self.session.delete(row)
             await self.session.flush()
+            await _membership_changed(self.session, workspace_id, user_id)
 
     async def remove_all(self, workspace_id: str) -> int:
         result = await self.session.execute(
             delete(MemberRow).where(MemberRow.workspace_id == workspace_id)
         )
+        await CHANGE_LOG.record(self.session, TOPIC_WORKSPACE, workspace_id)  # every member at once
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def count_owners(self, workspace_id: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.audit import AuditOutbox
+from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import lifecycle_outbox
 from sqlalchemy import (
@@ -99,3 +100,5 @@ AUDIT_OUTBOX = AuditOutbox.define("workspaces", Base.metadata)
 # is down holds back only its own events (see servicekit.lifecycle)
 LIFECYCLE_RECEIVERS = ("auth", "keys", "credentials")
 LIFECYCLE_OUTBOXES = {r: lifecycle_outbox(r, Base.metadata) for r in LIFECYCLE_RECEIVERS}
+# what changed, for the edge's Watch (servicekit.changefeed), written in each change's transaction
+CHANGE_LOG = ChangeLog.define("workspaces", Base.metadata)

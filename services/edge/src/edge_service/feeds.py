@@ -1,0 +1,201 @@
+"""The edge's side of the change feeds: watch clients, and the access cache they keep fresh.
+
+Each producer (workspaces, keys, auth) serves ``ChangeFeedService/Watch`` (servicekit.changefeed).
+:class:`FeedClient` holds one stream per producer channel: it resumes from the last Bookmark's
+version, reconnects with a backoff capped at 1 s, and on ``Reset`` tells its caches to drop
+everything. It is :attr:`~FeedClient.live` while it is in sync (a Bookmark after the replay) and
+heard from the producer within ``stale_after`` (1 s; heartbeats come every 0.25 s). A cache uses
+what it holds only while its feed is live; otherwise the edge asks every time, as it did before.
+
+:class:`AccessCache` is the edge's ``WorkspaceAccess`` (``authorize``): (user, workspace) →
+AccessView, filled on demand, bounded (LRU), dropped on a ``membership`` change of the pair or a
+``workspace`` change of the workspace. An answer is stored only if no invalidation arrived while
+it was being asked (an invalidation counter), so an answer from before a change is never kept
+after that change's invalidation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import grpc
+from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
+
+from edge_service.policy import AccessView, WorkspaceAccess
+
+__all__ = ["AccessCache", "FeedClient", "Listener"]
+
+_log = logging.getLogger("edge.feeds")
+
+STALE_AFTER = 1.0
+BACKOFF_INITIAL, BACKOFF_MAX = 0.1, 1.0
+
+Listener = Callable[[str, str], None]
+"""Told of every change: (topic, key)."""
+
+
+class FeedClient:
+    """One producer's Watch stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        channel: grpc.aio.Channel,
+        *,
+        stale_after: float = STALE_AFTER,
+        backoff_max: float = BACKOFF_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._stub = watch_pb2_grpc.ChangeFeedServiceStub(channel)
+        self._stale_after, self._backoff_max = stale_after, backoff_max
+        self._clock = clock
+        self.version = 0  # the last Bookmark's: every change up to it was heard
+        self.synced = False
+        self.last_message = -1e9
+        self.on_change: list[Listener] = []
+        self.on_reset: list[Callable[[], None]] = []
+        self.connects = 0  # streams opened (for tests and metrics)
+        self._task: asyncio.Task[None] | None = None
+        self._call: grpc.aio.UnaryStreamCall[watch_pb2.WatchRequest, watch_pb2.WatchEvent] | None
+        self._call = None
+
+    @property
+    def live(self) -> bool:
+        """In sync and heard from within ``stale_after``: the caches may answer."""
+        return self.synced and self._clock() - self.last_message < self._stale_after
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"feed-{self.name}")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        self.synced = False
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def handle(self, event: watch_pb2.WatchEvent) -> None:
+        """Apply one message of the stream."""
+        self.last_message = self._clock()
+        kind = event.WhichOneof("event")
+        if kind == "change":
+            for listener in self.on_change:
+                listener(event.change.topic, event.change.key)
+        elif kind == "bookmark":
+            self.version = event.bookmark.version
+            self.synced = True
+        else:  # reset, or a kind this edge does not know: drop everything (fail safe)
+            self.synced = False
+            self.version = 0
+            self._reset()
+
+    def _reset(self) -> None:
+        for listener in self.on_reset:
+            listener()
+
+    def _lost(self) -> None:
+        self.synced = False
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_INITIAL
+        lost_logged = False
+        while True:
+            try:
+                self.connects += 1
+                self._call = self._stub.Watch(watch_pb2.WatchRequest(from_version=self.version))
+                async for event in self._call:
+                    self.handle(event)
+                    if self.synced:
+                        backoff, lost_logged = BACKOFF_INITIAL, False
+                raise ConnectionError("the watch stream ended")
+            except asyncio.CancelledError:
+                if self._call is not None:
+                    self._call.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect; meanwhile the edge asks
+                self._lost()
+                if not lost_logged:
+                    _log.warning(
+                        "change feed lost; asking on every request until it is back",
+                        extra={"feed": self.name, "error": type(exc).__name__},
+                    )
+                    lost_logged = True
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_max)
+
+
+class AccessCache:
+    """``WorkspaceAccess`` from pushed state while ``live()``; asks every time otherwise."""
+
+    def __init__(
+        self,
+        ask: WorkspaceAccess,
+        live: Callable[[], bool],
+        *,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._ask, self._live, self._max = ask, live, max_entries
+        self._entries: OrderedDict[tuple[str, str], AccessView] = OrderedDict()
+        self._by_workspace: dict[str, set[str]] = {}
+        self.generation = 0  # bumped by every invalidation
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
+        pair = (user_id, workspace_id)
+        live = self._live()
+        if live:
+            view = self._entries.get(pair)
+            if view is not None:
+                self._entries.move_to_end(pair)
+                self.hits += 1
+                return view
+        self.misses += 1
+        generation = self.generation
+        view = await self._ask.resolve(user_id, workspace_id)
+        if live and self.generation == generation and self._live():
+            self._store(pair, view)
+        return view
+
+    def _store(self, pair: tuple[str, str], view: AccessView) -> None:
+        self._entries[pair] = view
+        self._entries.move_to_end(pair)
+        self._by_workspace.setdefault(pair[1], set()).add(pair[0])
+        while len(self._entries) > self._max:
+            (user, ws), _ = self._entries.popitem(last=False)
+            users = self._by_workspace.get(ws)
+            if users is not None:
+                users.discard(user)
+                if not users:
+                    del self._by_workspace[ws]
+
+    def on_change(self, topic: str, key: str) -> None:
+        """A change heard from the workspaces feed."""
+        self.generation += 1
+        if topic == "membership":
+            ws, _, user = key.partition("/")
+            if self._entries.pop((user, ws), None) is not None:
+                users = self._by_workspace.get(ws, set())
+                users.discard(user)
+                if not users:
+                    self._by_workspace.pop(ws, None)
+        elif topic == "workspace":
+            for user in self._by_workspace.pop(key, set()):
+                self._entries.pop((user, key), None)
+        else:
+            self.clear()  # a topic this edge does not know: fail safe
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._by_workspace.clear()
