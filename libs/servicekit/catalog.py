@@ -266,6 +266,24 @@ CATALOG: tuple[Var, ...] = (
         "edge",
     ),
     Var(
+        "EDGE_CHANGE_FEEDS",
+        "on",
+        "`off`: no change feeds; every request asks the owning services (as before the feeds)",
+        "edge",
+    ),
+    Var(
+        "EDGE_ACCESS_CACHE_ENTRIES",
+        "100000",
+        "bound of the access cache fed by the workspaces feed (LRU)",
+        "edge",
+    ),
+    Var(
+        "EDGE_KEY_FEED_CACHE_SECONDS",
+        "60",
+        "how long a verified API key may stay cached while the keys feed is live (never past its expiry)",
+        "edge",
+    ),
+    Var(
         "EDGE_AUDIT_STREAM_RECHECK_SECONDS",
         "5",
         "how often an open audit stream's access is decided again",
