@@ -7,7 +7,7 @@ Revises: auth_0002
 from __future__ import annotations
 
 from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.outbox import audit_outbox_columns
 
 revision = "auth_0003"
 down_revision = "auth_0002"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.outbox import audit_outbox_columns
 
 revision = "ws_0002"
 down_revision = "ws_0001"

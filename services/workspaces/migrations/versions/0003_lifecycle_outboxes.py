@@ -12,8 +12,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
+from servicekit.outbox import audit_outbox_columns
 
 revision = "ws_0003"
 down_revision = "ws_0002"

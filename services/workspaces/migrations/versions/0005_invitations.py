@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
 from servicekit.db import UtcDateTime
+from servicekit.outbox import audit_outbox_columns
 
 revision = "ws_0005"
 down_revision = "ws_0004"

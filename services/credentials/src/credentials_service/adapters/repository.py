@@ -6,8 +6,9 @@ import builtins
 import datetime as dt
 from dataclasses import asdict
 
-from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -312,24 +313,14 @@ class DeliveryRepository:
         ]
 
 
-class OutboxRepository:
-    """This service's audit outbox, written in the same transaction as each change."""
-
-    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, event: AuditEvent) -> None:
-        await self.outbox.record(self.session, event)
-
-
 class CredentialsUnitOfWork(SqlUnitOfWork):
     credentials: CredentialRepository
     triggers: WebhookTriggerRepository
     deliveries: DeliveryRepository
-    outbox: OutboxRepository
+    outbox: OutboxRepository[AuditEvent]
 
     def _bind(self, session: AsyncSession) -> None:
         self.credentials = CredentialRepository(session)
         self.triggers = WebhookTriggerRepository(session)
         self.deliveries = DeliveryRepository(session)
-        self.outbox = OutboxRepository(session)
+        self.outbox = OutboxRepository(session, AUDIT_OUTBOX)
