@@ -222,7 +222,9 @@ class ApiKeyRepository:
         )
 
 
-class KeysUnitOfWork(SqlUnitOfWork):
+class SqlKeysUnitOfWork(SqlUnitOfWork):
+    """The keys use cases' ``KeysUnitOfWork`` on SQLAlchemy: one session, its repositories."""
+
     keys: ApiKeyRepository
     outbox: OutboxRepository[AuditEvent]
 
