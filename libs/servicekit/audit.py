@@ -307,6 +307,29 @@ class AuditOrigin:
     request_id: str = ""
     client_ip: str = ""
 
+    def event(
+        self,
+        *,
+        on_behalf_of: str,
+        workspace_id: str,
+        action: str,
+        target: str,
+        time: dt.datetime,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AuditEvent:
+        """A new successful event from this origin; ``on_behalf_of`` is the actor when the
+        origin names none (a use case called outside an RPC, say ``user:<id>``)."""
+        return AuditEvent.new(
+            workspace_id=workspace_id,
+            actor=self.actor or on_behalf_of,
+            action=action,
+            target=target,
+            time=time,
+            request_id=self.request_id,
+            client_ip=self.client_ip,
+            metadata=metadata,
+        )
+
 
 class AuditSink(Protocol):
     """Where relayed events go; must be idempotent by event id."""

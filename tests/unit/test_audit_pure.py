@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servicekit.audit import AuditAction, AuditEvent, AuditMetadataError
+from servicekit.audit import AuditAction, AuditEvent, AuditMetadataError, AuditOrigin, Outcome
 from servicekit.outbox import OutboxRepository
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +104,31 @@ async def test_an_outbox_repository_without_its_outbox_refuses_rather_than_drops
     repo: OutboxRepository[str] = OutboxRepository(object(), None)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="without"):
         await repo.record("a")
+
+
+def test_an_origins_event_carries_its_actor_request_and_address() -> None:
+    origin = AuditOrigin("apiKey:k1", "req-1", "203.0.113.7")
+    event = origin.event(
+        on_behalf_of="user:u1",
+        workspace_id="w1",
+        action=AuditAction.API_KEY_CREATE,
+        target="workspaces/w1/apiKeys/k2",
+        time=T,
+        metadata={"scopes": "keys:read"},
+    )
+    assert (event.actor, event.request_id, event.client_ip) == ("apiKey:k1", "req-1", "203.0.113.7")
+    assert (event.workspace_id, event.action, event.target, event.time) == (
+        "w1",
+        "apiKey.create",
+        "workspaces/w1/apiKeys/k2",
+        T,
+    )
+    assert event.metadata == {"scopes": "keys:read"}
+    assert event.outcome is Outcome.SUCCESS
+
+
+def test_an_origin_without_an_actor_records_on_behalf_of_the_user() -> None:
+    event = AuditOrigin(actor="").event(
+        on_behalf_of="user:u1", workspace_id="w1", action="member.add", target="t", time=T
+    )
+    assert (event.actor, event.request_id, event.client_ip) == ("user:u1", "", "")

@@ -392,19 +392,15 @@ class KeysService:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Record ``action`` on ``key`` in the outbox, inside the caller's transaction."""
-        origin = self._origin()
-        await uow.outbox.record(
-            AuditEvent.new(
-                workspace_id=key.workspace_id,
-                actor=origin.actor or f"user:{actor.user_id}",
-                action=action,
-                target=_key_name(key),
-                time=self._clock.now(),
-                request_id=origin.request_id,
-                client_ip=origin.client_ip,
-                metadata=metadata,
-            )
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor.user_id}",
+            workspace_id=key.workspace_id,
+            action=action,
+            target=_key_name(key),
+            time=self._clock.now(),
+            metadata=metadata,
         )
+        await uow.outbox.record(event)
 
     async def _check_ceiling(
         self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str

@@ -200,19 +200,15 @@ class WorkspacesService:
         target: str,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        origin = self._origin()
-        await uow.outbox.record(
-            AuditEvent.new(
-                workspace_id=ws_id,
-                actor=origin.actor or f"user:{actor_id}",
-                action=action,
-                target=target,
-                time=self._clock.now(),
-                request_id=origin.request_id,
-                client_ip=origin.client_ip,
-                metadata=metadata,
-            )
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor_id}",
+            workspace_id=ws_id,
+            action=action,
+            target=target,
+            time=self._clock.now(),
+            metadata=metadata,
         )
+        await uow.outbox.record(event)
 
     async def _lifecycle(self, uow: UnitOfWork, ws: Workspace, state: LifecycleState) -> None:
         """Tell the other services, through their outboxes, in this change's transaction."""

@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .allowlist import parse_entries
+from .allowlist import EntryRules
 
 __all__ = ["MAX_ALLOWED_CIDRS", "IpAddress", "IpAllowlist", "IpNetwork", "canonical_ip"]
 
@@ -82,6 +82,9 @@ def _parse_entry(text: str) -> IpNetwork:
     return network
 
 
+_RULES: Final = EntryRules(_parse_entry, MAX_ALLOWED_CIDRS, "TOO_MANY_CIDRS", "CIDR_INVALID")
+
+
 class IpAllowlist:
     """An immutable, normalised set of networks with an O(prefix lengths) matcher."""
 
@@ -100,16 +103,7 @@ class IpAllowlist:
     @classmethod
     def parse(cls, entries: Sequence[str], *, field: str = "allowed_cidrs") -> IpAllowlist:
         """Validate user input; every bad entry is reported as ``field[i]`` in one error."""
-        return cls(
-            parse_entries(
-                entries,
-                _parse_entry,
-                field=field,
-                limit=MAX_ALLOWED_CIDRS,
-                too_many="TOO_MANY_CIDRS",
-                invalid="CIDR_INVALID",
-            )
-        )
+        return cls(_RULES.parse(entries, field))
 
     @property
     def unrestricted(self) -> bool:

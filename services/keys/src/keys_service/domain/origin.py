@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .allowlist import parse_entries
+from .allowlist import EntryRules
 
 __all__ = ["MAX_ALLOWED_ORIGINS", "OriginAllowlist", "normalise_origin"]
 
@@ -101,6 +101,11 @@ def normalise_origin(text: str) -> str:
     return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
 
 
+_RULES: Final = EntryRules(
+    normalise_origin, MAX_ALLOWED_ORIGINS, "TOO_MANY_ORIGINS", "ORIGIN_INVALID"
+)
+
+
 class OriginAllowlist:
     """An immutable set of normalised origins; empty means "servers only"."""
 
@@ -112,16 +117,7 @@ class OriginAllowlist:
     @classmethod
     def parse(cls, entries: Sequence[str], *, field: str = "allowed_origins") -> OriginAllowlist:
         """Validate user input; every bad entry is reported as ``field[i]`` in one error."""
-        return cls(
-            parse_entries(
-                entries,
-                normalise_origin,
-                field=field,
-                limit=MAX_ALLOWED_ORIGINS,
-                too_many="TOO_MANY_ORIGINS",
-                invalid="ORIGIN_INVALID",
-            )
-        )
+        return cls(_RULES.parse(entries, field))
 
     @property
     def browser_allowed(self) -> bool:
