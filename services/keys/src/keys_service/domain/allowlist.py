@@ -1,4 +1,4 @@
-"""The one way a key's allowlists read user input (``allowed_cidrs``, ``allowed_origins``).
+"""The one way a key's lists read user input (``allowed_cidrs``, ``allowed_origins``, ``scopes``).
 
 Each entry is normalised on its own; every bad entry and every duplicate (after normalisation)
 is reported as ``field[i]`` in one INVALID_ARGUMENT, so a user fixes a list in one round trip.
@@ -22,13 +22,16 @@ class EntryRules(Generic[EntryT]):
     """How one allowlist reads its entries.
 
     ``normalise`` raises ValueError with a user-facing description; ``too_many`` is the reason
-    when there are more than ``limit`` entries, ``invalid`` when any entry is bad or repeated.
+    when there are more than ``limit`` entries (``at most <limit> <noun>``), ``invalid`` when any
+    entry is bad or repeated; ``echo`` adds the normalised value to a duplicate's description.
     """
 
     normalise: Callable[[str], EntryT]
     limit: int
     too_many: str
     invalid: str
+    noun: str = "entries"
+    echo: bool = True
 
     def parse(self, entries: Sequence[str], field: str) -> list[EntryT]:
         """The normalised entries in input order, or InvalidArgument naming ``field[i]``."""
@@ -45,7 +48,7 @@ class EntryRules(Generic[EntryT]):
                 violations.append(FieldViolation(f"{field}[{i}]", str(exc)))
                 continue
             if value in seen:
-                desc = f"duplicates {field}[{seen[value]}] ({value})"
+                desc = f"duplicates {field}[{seen[value]}]" + (f" ({value})" if self.echo else "")
                 violations.append(FieldViolation(f"{field}[{i}]", desc))
                 continue
             seen[value] = i
