@@ -92,7 +92,11 @@ async def test_other_replicas_appends_are_found_by_polling(
     signal = server.service._appended
     server.service._appended = asyncio.Event()  # the in-process wake-up is lost
     event = AuditEvent.new(
-        workspace_id=ws_id, actor="system", action="apiKey.create", target="t", time=server.clock.now()
+        workspace_id=ws_id,
+        actor="system",
+        action="apiKey.create",
+        target="t",
+        time=server.clock.now(),
     )
     await server.service.append_audit_events([event], "keys")
     assert not signal.is_set()
