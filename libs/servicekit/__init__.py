@@ -13,22 +13,24 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "Aborted": "servicekit.errors",
     "AlreadyExists": "servicekit.errors",
+    "AuditAction": "servicekit.audit",
     "AuditEvent": "servicekit.audit",
     "AuditMetadataError": "servicekit.audit",
     "AuditOrigin": "servicekit.audit",
-    "AuditOutbox": "servicekit.audit",
-    "AuditRelay": "servicekit.audit",
-    "relay_now": "servicekit.audit",
+    "AuditOutbox": "servicekit.outbox",
+    "AuditRelay": "servicekit.outbox",
+    "relay_now": "servicekit.audit_grpc",
     "AuditSink": "servicekit.audit",
     "Base": "servicekit.db",
     "CallContext": "servicekit.context",
     "Clock": "servicekit.clock",
     "FailedPrecondition": "servicekit.errors",
     "FieldViolation": "servicekit.errors",
-    "GrpcAuditSink": "servicekit.audit",
+    "GrpcAuditSink": "servicekit.audit_grpc",
     "InvalidArgument": "servicekit.errors",
     "NotFound": "servicekit.errors",
     "Outcome": "servicekit.audit",
+    "OutboxRepository": "servicekit.outbox",
     "Page": "servicekit.pagination",
     "PeerAddresses": "servicekit.settings",
     "PermissionDenied": "servicekit.errors",
@@ -54,7 +56,7 @@ _EXPORTS: dict[str, str] = {
     "encode_token": "servicekit.pagination",
     "load_settings": "servicekit.settings",
     "open_channel": "servicekit.clients",
-    "origin_from_context": "servicekit.audit",
+    "origin_from_context": "servicekit.context",
     "outgoing_metadata": "servicekit.clients",
     "page_request": "servicekit.pagination",
     "role_at_least": "servicekit.access",
@@ -79,20 +81,17 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from servicekit.access import RpcInfo, describe_services, role_at_least, workspace_id_from_name
     from servicekit.audit import (
+        AuditAction,
         AuditEvent,
         AuditMetadataError,
         AuditOrigin,
-        AuditOutbox,
-        AuditRelay,
         AuditSink,
-        GrpcAuditSink,
         Outcome,
-        origin_from_context,
-        relay_now,
     )
+    from servicekit.audit_grpc import GrpcAuditSink, relay_now
     from servicekit.clients import call, open_channel, outgoing_metadata
     from servicekit.clock import Clock, SystemClock
-    from servicekit.context import CallContext, Principal, current
+    from servicekit.context import CallContext, Principal, current, origin_from_context
     from servicekit.db import Base, SqlUnitOfWork, UtcDateTime, create_engine, session_factory
     from servicekit.errors import (
         Aborted,
@@ -109,6 +108,7 @@ if TYPE_CHECKING:
     )
     from servicekit.logs import configure_logging
     from servicekit.migrations import upgrade
+    from servicekit.outbox import AuditOutbox, AuditRelay, OutboxRepository
     from servicekit.pagination import Page, decode_token, encode_token, page_request
     from servicekit.runtime import Wiring, run_service
     from servicekit.server import Registration, RunningServer, serve, start_server
@@ -117,6 +117,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Aborted",
     "AlreadyExists",
+    "AuditAction",
     "AuditEvent",
     "AuditMetadataError",
     "AuditOrigin",
@@ -133,6 +134,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "Outcome",
+    "OutboxRepository",
     "Page",
     "PeerAddresses",
     "PermissionDenied",

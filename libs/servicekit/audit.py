@@ -1,74 +1,45 @@
-"""Audit events: recorded in a service's own outbox inside the change's transaction, then relayed.
+"""Audit events: the pure value a use case records (what domain code may import).
 
-A use case builds an :class:`AuditEvent` (metadata is checked against a denylist of secret-like
-key names and a size cap) and calls ``await outbox.record(session, event)`` before it commits,
-so the event exists exactly when the change does. An :class:`AuditRelay` task reads unsent
-outbox rows in order, hands them in batches to an :class:`AuditSink` (normally the workspaces
-service's internal ``AppendAuditEvents`` RPC) and marks them sent. The sink is idempotent by
-event id, so a relay that crashes between sending and marking just sends the batch again.
+A use case builds an :class:`AuditEvent` (its ``action`` is one of :class:`AuditAction`; its
+metadata is checked against a denylist of secret-like key names and a size cap) and records it in
+its service's outbox inside the change's transaction, so the event exists exactly when the change
+does. This module imports nothing but the standard library: no gRPC, no SQLAlchemy, no service
+contract (a test holds it to that). The rest of the pipeline lives in adapter modules:
+
+- ``servicekit.outbox``: the outbox table, :class:`~servicekit.outbox.OutboxRepository` and the
+  relay that drains an outbox into an :class:`AuditSink`;
+- ``servicekit.audit_grpc``: the sink other services use (the workspaces service's internal
+  ``AppendAuditEvents`` RPC) and the event's protobuf form;
+- ``servicekit.context.origin_from_context``: who is acting in the RPC being served.
+
+The sink is idempotent by event id, so a relay that crashes between sending and marking just
+sends the batch again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import enum
 import json
-import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
-
-import grpc
-from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
-from railguard.workspaces.v1 import workspaces_service_pb2_grpc as ws_grpc
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from servicekit.clients import call
-from servicekit.clock import Clock, SystemClock
-from servicekit.context import current
-from servicekit.db import UtcDateTime
-from servicekit.errors import RailguardError
-from servicekit.failures import unavailable_from
-from servicekit.settings import Settings
+from typing import Any, Protocol
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
+    "AuditAction",
     "AuditEvent",
     "AuditMetadataError",
     "AuditOrigin",
-    "AuditOutbox",
-    "AuditRelay",
-    "OutboxRelay",
-    "OutboxSink",
-    "OutboxSource",
-    "relay_now",
     "AuditSink",
-    "GrpcAuditSink",
     "Outcome",
-    "audit_outbox_columns",
+    "canonical_json",
     "check_metadata",
-    "event_from_proto",
-    "event_to_proto",
-    "origin_from_context",
+    "format_time",
+    "parse_time",
 ]
-
-_log = logging.getLogger("servicekit.audit")
 
 MAX_METADATA_ENTRIES = 16
 MAX_METADATA_KEY = 64
@@ -114,6 +85,85 @@ class Outcome(enum.StrEnum):
     SUCCESS = "success"
     DENIED = "denied"
     FAILURE = "failure"
+
+
+class AuditAction(enum.StrEnum):
+    """Every action a Railguard service records: the one list (``docs/audit.md`` is checked
+    against it). An :class:`AuditEvent` with any other action is refused, so a typo fails in the
+    first test that records it. Adding an action: add it here, run
+    ``python scripts/audit_actions.py --write`` and deploy the workspaces service (which refuses
+    an action it does not know) before the service that records it.
+    """
+
+    # auth: account-level events (empty workspace_id) and deployment PINs
+    USER_SIGN_UP = "user.signUp"
+    USER_LOGIN = "user.login"
+    USER_VERIFY_MFA = "user.verifyMfa"
+    USER_LOGOUT = "user.logout"
+    USER_CHANGE_PASSWORD = "user.changePassword"  # noqa: S105 - an action name
+    USER_REQUEST_PASSWORD_RESET = "user.requestPasswordReset"  # noqa: S105 - an action name
+    USER_RESET_PASSWORD = "user.resetPassword"  # noqa: S105 - an action name
+    USER_VERIFY_EMAIL = "user.verifyEmail"
+    USER_REQUEST_EMAIL_CHANGE = "user.requestEmailChange"
+    USER_CHANGE_EMAIL = "user.changeEmail"
+    USER_DELETE = "user.delete"
+    USER_PURGE = "user.purge"
+    SESSION_REVOKE = "session.revoke"
+    REFRESH_TOKEN_REUSE = "refreshToken.reuse"  # noqa: S105 - an action name
+    TOTP_ENROLL = "totp.enroll"
+    TOTP_CONFIRM = "totp.confirm"
+    TOTP_DISABLE = "totp.disable"
+    RECOVERY_CODE_USE = "recoveryCode.use"
+    RECOVERY_CODES_REGENERATE = "recoveryCodes.regenerate"
+    SIGNING_KEY_ROTATE = "signingKey.rotate"
+    DEPLOYMENT_PIN_SET = "deploymentPin.set"
+    DEPLOYMENT_PIN_CLEAR = "deploymentPin.clear"
+    DEPLOYMENT_PIN_VERIFY = "deploymentPin.verify"
+    DEPLOYMENT_PIN_PURGE_WORKSPACE = "deploymentPin.purgeWorkspace"
+    # keys
+    API_KEY_CREATE = "apiKey.create"
+    API_KEY_UPDATE = "apiKey.update"
+    API_KEY_ROTATE = "apiKey.rotate"
+    API_KEY_REVOKE = "apiKey.revoke"
+    API_KEY_DELETE = "apiKey.delete"
+    API_KEY_UNDELETE = "apiKey.undelete"
+    API_KEY_PURGE = "apiKey.purge"
+    API_KEY_VERIFY = "apiKey.verify"
+    API_KEY_PURGE_WORKSPACE = "apiKey.purgeWorkspace"
+    # credentials
+    CREDENTIAL_CREATE = "credential.create"
+    CREDENTIAL_UPDATE = "credential.update"
+    CREDENTIAL_DELETE = "credential.delete"
+    CREDENTIAL_UNDELETE = "credential.undelete"
+    CREDENTIAL_USE = "credential.use"
+    CREDENTIAL_PURGE = "credential.purge"
+    CREDENTIAL_PURGE_WORKSPACE = "credential.purgeWorkspace"
+    WEBHOOK_TRIGGER_CREATE = "webhookTrigger.create"
+    WEBHOOK_TRIGGER_ROTATE_TOKEN = "webhookTrigger.rotateToken"  # noqa: S105 - an action name
+    WEBHOOK_TRIGGER_DELETE = "webhookTrigger.delete"
+    WEBHOOK_TRIGGER_DELIVER = "webhookTrigger.deliver"
+    WEBHOOK_TRIGGER_PURGE = "webhookTrigger.purge"
+    # workspaces
+    WORKSPACE_CREATE = "workspace.create"
+    WORKSPACE_UPDATE = "workspace.update"
+    WORKSPACE_DELETE = "workspace.delete"
+    WORKSPACE_UNDELETE = "workspace.undelete"
+    WORKSPACE_TRANSFER_OWNERSHIP = "workspace.transferOwnership"
+    WORKSPACE_PURGE = "workspace.purge"
+    MEMBER_ADD = "member.add"
+    MEMBER_UPDATE = "member.update"
+    MEMBER_REMOVE = "member.remove"
+    INVITATION_CREATE = "invitation.create"
+    INVITATION_REVOKE = "invitation.revoke"
+    INVITATION_ACCEPT = "invitation.accept"
+    # never appended to a log by a use case
+    WORKSPACE_LIFECYCLE = "workspace.lifecycle"
+    """The envelope of a lifecycle event in a lifecycle outbox (``servicekit.lifecycle``)."""
+    AUDIT_UNREADABLE = "audit.unreadable"
+    """What the log shows for a stored row no event could be (it fails the chain check)."""
+
+
+_ACTIONS = frozenset(a.value for a in AuditAction)
 
 
 def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -177,6 +227,8 @@ class AuditEvent:
         uuid.UUID(self.id)
         if not _ACTION.match(self.action) or len(self.action) > 64:
             raise AuditMetadataError(f"action {self.action[:64]!r} is not noun.verb")
+        if self.action not in _ACTIONS:
+            raise AuditMetadataError(f"action {self.action!r} is not an AuditAction")
         object.__setattr__(self, "outcome", Outcome(self.outcome))
         object.__setattr__(self, "time", _utc_micro(self.time))
         object.__setattr__(self, "metadata", check_metadata(self.metadata))
@@ -255,291 +307,31 @@ class AuditOrigin:
     request_id: str = ""
     client_ip: str = ""
 
-
-def origin_from_context() -> AuditOrigin:
-    """The origin of the RPC being served: API key, else user, else the calling service."""
-    call_ctx = current()
-    principal = call_ctx.principal
-    if principal.api_key_id:
-        actor = f"apiKey:{principal.api_key_id}"
-    elif principal.user_id:
-        actor = f"user:{principal.user_id}"
-    elif call_ctx.caller:
-        actor = f"service:{call_ctx.caller}"
-    else:
-        actor = "system"
-    return AuditOrigin(actor, call_ctx.request_id if call_ctx.method else "", principal.client_ip)
-
-
-# --- the outbox -------------------------------------------------------------------------------
-
-
-def audit_outbox_columns() -> list[Column[Any]]:
-    """The outbox's columns, for a service's table definition and its Alembic migration alike."""
-    return [
-        Column(
-            "seq",
-            BigInteger().with_variant(Integer, "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-        Column("event_id", String(36), nullable=False, unique=True),
-        Column("payload", Text, nullable=False),
-        Column("created_at", UtcDateTime(), nullable=False),
-        Column("sent_at", UtcDateTime(), nullable=True),
-    ]
-
-
-class AuditOutbox:
-    """A service's ``<service>_audit_outbox`` table and the statements on it."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    @classmethod
-    def define(cls, service: str, metadata: MetaData) -> AuditOutbox:
-        """Declare ``<service>_audit_outbox`` on the service's own metadata."""
-        name = f"{service}_audit_outbox"
-        table = Table(
-            name,
-            metadata,
-            *audit_outbox_columns(),
-            Index(f"ix_{name}_unsent", "sent_at", "seq"),
+    def event(
+        self,
+        *,
+        on_behalf_of: str,
+        workspace_id: str,
+        action: str,
+        target: str,
+        time: dt.datetime,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AuditEvent:
+        """A new successful event from this origin; ``on_behalf_of`` is the actor when the
+        origin names none (a use case called outside an RPC, say ``user:<id>``)."""
+        return AuditEvent.new(
+            workspace_id=workspace_id,
+            actor=self.actor or on_behalf_of,
+            action=action,
+            target=target,
+            time=time,
+            request_id=self.request_id,
+            client_ip=self.client_ip,
+            metadata=metadata,
         )
-        return cls(table)
-
-    async def record(self, session: AsyncSession, event: AuditEvent) -> None:
-        """Insert the event in the caller's transaction: it commits or rolls back with the change."""
-        await session.execute(
-            self.table.insert().values(
-                event_id=event.id, payload=event.to_json(), created_at=event.time, sent_at=None
-            )
-        )
-
-    async def unsent(self, session: AsyncSession, limit: int) -> list[AuditEvent]:
-        stmt = (
-            select(self.table.c.payload)
-            .where(self.table.c.sent_at.is_(None))
-            .order_by(self.table.c.seq)
-            .limit(limit)
-        )
-        rows = (await session.execute(stmt)).scalars().all()
-        return [AuditEvent.from_dict(json.loads(payload)) for payload in rows]
-
-    async def mark_sent(self, session: AsyncSession, ids: Sequence[str], now: dt.datetime) -> None:
-        await session.execute(
-            update(self.table).where(self.table.c.event_id.in_(list(ids))).values(sent_at=now)
-        )
-
-
-# --- the relay --------------------------------------------------------------------------------
 
 
 class AuditSink(Protocol):
     """Where relayed events go; must be idempotent by event id."""
 
     async def append(self, events: Sequence[AuditEvent]) -> None: ...
-
-
-def event_to_proto(event: AuditEvent) -> ws_pb.AuditEvent:
-    msg = ws_pb.AuditEvent(
-        id=event.id,
-        workspace_id=event.workspace_id,
-        actor=event.actor,
-        action=event.action,
-        target=event.target,
-        outcome=_OUTCOME_TO_PB[event.outcome],
-        request_id=event.request_id,
-        client_ip=event.client_ip,
-        metadata=dict(event.metadata),
-    )
-    msg.event_time.FromDatetime(event.time)
-    return msg
-
-
-def event_from_proto(msg: ws_pb.AuditEvent) -> AuditEvent:
-    """The event a message carries; ValueError (or AuditMetadataError) when it is malformed."""
-    outcome = _OUTCOME_FROM_PB.get(msg.outcome)
-    if outcome is None:
-        raise ValueError("outcome is not set")
-    if not msg.HasField("event_time"):
-        raise ValueError("event_time is not set")
-    return AuditEvent(
-        id=msg.id,
-        workspace_id=msg.workspace_id,
-        actor=msg.actor,
-        action=msg.action,
-        target=msg.target,
-        outcome=outcome,
-        request_id=msg.request_id,
-        client_ip=msg.client_ip,
-        time=msg.event_time.ToDatetime(tzinfo=dt.UTC),
-        metadata=dict(msg.metadata),
-    )
-
-
-_OUTCOME_TO_PB = {
-    Outcome.SUCCESS: ws_pb.AUDIT_OUTCOME_SUCCESS,
-    Outcome.DENIED: ws_pb.AUDIT_OUTCOME_DENIED,
-    Outcome.FAILURE: ws_pb.AUDIT_OUTCOME_FAILURE,
-}
-_OUTCOME_FROM_PB = {v: k for k, v in _OUTCOME_TO_PB.items()}
-
-
-class GrpcAuditSink:
-    """Sends events to the workspaces service's internal ``AppendAuditEvents`` RPC over mTLS."""
-
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 10.0) -> None:
-        self._stub = ws_grpc.WorkspacesServiceStub(channel)
-        self._timeout = timeout
-
-    async def append(self, events: Sequence[AuditEvent]) -> None:
-        request = ws_pb.AppendAuditEventsRequest(events=[event_to_proto(e) for e in events])
-        await call(self._stub.AppendAuditEvents, request, timeout=self._timeout)
-
-
-class OutboxItem(Protocol):
-    """Something an outbox holds: it is marked sent by its id."""
-
-    @property
-    def id(self) -> str: ...
-
-
-ItemT = TypeVar("ItemT", bound=OutboxItem)
-ItemT_contra = TypeVar("ItemT_contra", bound=OutboxItem, contravariant=True)
-
-
-class OutboxSource(Protocol[ItemT]):
-    """An outbox the relay drains (:class:`AuditOutbox`, ``servicekit.mail.MailOutbox``)."""
-
-    async def unsent(self, session: AsyncSession, limit: int) -> list[ItemT]: ...
-
-    async def mark_sent(
-        self, session: AsyncSession, ids: Sequence[str], now: dt.datetime
-    ) -> None: ...
-
-
-class OutboxSink(Protocol[ItemT_contra]):
-    """Where a relay hands its items (:class:`AuditSink` for events, a mail sender for mails)."""
-
-    async def append(self, events: Sequence[ItemT_contra]) -> None: ...
-
-
-class OutboxRelay(Generic[ItemT]):
-    """A background task that drains an outbox into a sink, in order, at least once.
-
-    :class:`AuditRelay` relays audit events; ``servicekit.mail`` relays mails with the same
-    mechanism: any :class:`OutboxSource` and :class:`OutboxSink` of one item type will do;
-    ``name`` names the task and its log lines.
-
-    ``start()`` from the composition root and put ``stop`` in ``Wiring.on_stop``. ``poke()``
-    wakes it right after a commit; otherwise it polls every ``interval`` seconds. Several
-    replicas may relay the same outbox: a batch sent twice is harmless because the sink skips
-    event ids it already holds.
-    """
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        outbox: OutboxSource[ItemT],
-        sink: OutboxSink[ItemT],
-        *,
-        clock: Clock | None = None,
-        batch_size: int = 100,
-        interval: float = 1.0,
-        max_backoff: float = 30.0,
-        name: str = "audit-relay",
-    ) -> None:
-        self._sessions, self._outbox, self._sink, self._name = sessions, outbox, sink, name
-        self._clock = clock or SystemClock()
-        self._batch_size, self._interval, self._max_backoff = batch_size, interval, max_backoff
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def run_once(self) -> int:
-        """Send one batch of unsent events and mark them sent; the number sent."""
-        async with self._sessions() as session:
-            events = await self._outbox.unsent(session, self._batch_size)
-            await session.rollback()
-        if not events:
-            return 0
-        await self._sink.append(events)
-        async with self._sessions() as session:
-            await self._outbox.mark_sent(session, [e.id for e in events], self._clock.now())
-            await session.commit()
-        return len(events)
-
-    async def drain(self) -> int:
-        """Relay until the outbox is empty; the number sent."""
-        total = 0
-        while sent := await self.run_once():
-            total += sent
-        return total
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def stop(self, final_drain: float = 2.0) -> None:
-        """Stop the loop, then ship what is queued for at most ``final_drain`` seconds.
-
-        Called after the server drained its in-flight calls, so their events are in the outbox.
-        Whatever the sink does not take in time stays in the outbox (durable) for the next start
-        or another replica's relay: nothing acknowledged is lost either way.
-        """
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        try:
-            await asyncio.wait_for(self.drain(), final_drain)
-        except Exception:  # noqa: BLE001 - the rows wait in the outbox
-            _log.warning("audit events left queued at shutdown; they are relayed on next start")
-
-    async def _run(self) -> None:
-        delay = self._interval
-        while True:
-            self._wake.clear()
-            try:
-                await self.drain()
-                delay = self._interval
-            except Exception as exc:  # noqa: BLE001 - a down sink must not kill the relay; rows wait
-                # a known outage (sink or database down) is one line; anything else its traceback
-                known = isinstance(exc, RailguardError) or unavailable_from(exc) is not None
-                _log.warning("%s failed; retrying", self._name, exc_info=not known)
-                delay = min(max(delay * 2, self._interval), self._max_backoff)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-
-
-class AuditRelay(OutboxRelay[AuditEvent]):
-    """The relay of a service's audit outbox (see :class:`OutboxRelay`)."""
-
-
-async def relay_now(
-    settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    outbox: AuditOutbox,
-    clock: Clock | None = None,
-) -> None:
-    """Ship what a one-shot job (purge, say) wrote to the outbox, if the workspaces service answers.
-
-    When it does not, the events stay queued for the running servers' relay: a job never fails
-    because the audit log is briefly out of reach, and never loses an event either.
-    """
-    from servicekit.clients import open_channel  # a job opens its channel only when it needs it
-
-    channel = None
-    try:
-        channel = open_channel(settings, settings.peers.workspaces)
-        await AuditRelay(sessions, outbox, GrpcAuditSink(channel), clock=clock).drain()
-    except Exception:  # noqa: BLE001 - the events wait in the outbox
-        _log.warning("could not relay the job's audit events now; they stay queued")
-    finally:
-        if channel is not None:
-            await channel.close()

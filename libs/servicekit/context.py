@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from railguard.access.v1 import access_pb2
 
+from servicekit.audit import AuditOrigin
 from servicekit.errors import NotFound, PermissionDenied, Unauthenticated
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Principal",
     "current",
     "new_request_id",
+    "origin_from_context",
 ]
 
 PRINCIPAL_METADATA_KEY = "railguard-principal-bin"
@@ -139,6 +141,21 @@ def current() -> CallContext:
         return _CURRENT.get()
     except LookupError:
         return CallContext()
+
+
+def origin_from_context() -> AuditOrigin:
+    """The audit origin of the RPC being served: API key, else user, else the calling service."""
+    call_ctx = current()
+    principal = call_ctx.principal
+    if principal.api_key_id:
+        actor = f"apiKey:{principal.api_key_id}"
+    elif principal.user_id:
+        actor = f"user:{principal.user_id}"
+    elif call_ctx.caller:
+        actor = f"service:{call_ctx.caller}"
+    else:
+        actor = "system"
+    return AuditOrigin(actor, call_ctx.request_id if call_ctx.method else "", principal.client_ip)
 
 
 def _set(ctx: CallContext) -> contextvars.Token[CallContext]:

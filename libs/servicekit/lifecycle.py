@@ -3,8 +3,8 @@
 The workspaces service is the one authority on a workspace's life. Each delete, restore and purge
 bumps the workspace's lifecycle ``version`` and records one :class:`LifecycleEvent` per receiving
 service (keys, credentials) in that receiver's outbox table, in the same transaction as the change.
-The outbox and relay are the audit ones (:class:`~servicekit.audit.AuditOutbox`,
-:class:`~servicekit.audit.AuditRelay`): an event travels in an :class:`~servicekit.audit.AuditEvent`
+The outbox and relay are the audit ones (:class:`~servicekit.outbox.AuditOutbox`,
+:class:`~servicekit.outbox.AuditRelay`): an event travels in an :class:`~servicekit.audit.AuditEvent`
 envelope (action ``workspace.lifecycle``, state and version in its metadata), so the relay's
 ordering, batching, retries with backoff and at-least-once delivery are the ones already tested.
 One outbox per receiver, so a receiver that is down holds back only its own events.
@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from railguard.workspaces.v1 import lifecycle_pb2
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from servicekit.audit import AuditEvent, AuditOutbox, Outcome, audit_outbox_columns
+from servicekit.audit import AuditAction, AuditEvent, Outcome
 from servicekit.clients import call
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import UtcDateTime
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
+from servicekit.outbox import AuditOutbox, outbox_table
 
 __all__ = [
     "LIFECYCLE_ACTION",
@@ -55,7 +56,7 @@ __all__ = [
     "supersedes",
 ]
 
-LIFECYCLE_ACTION = "workspace.lifecycle"
+LIFECYCLE_ACTION = AuditAction.WORKSPACE_LIFECYCLE
 MAX_APPLY_BATCH = 500
 
 
@@ -155,10 +156,7 @@ def event_from_proto(msg: lifecycle_pb2.WorkspaceLifecycleEvent) -> LifecycleEve
 
 def lifecycle_outbox(receiver: str, metadata: MetaData) -> AuditOutbox:
     """Declare ``workspace_lifecycle_outbox_<receiver>``: the audit outbox's columns and index."""
-    name = f"workspace_lifecycle_outbox_{receiver}"
-    return AuditOutbox(
-        Table(name, metadata, *audit_outbox_columns(), Index(f"ix_{name}_unsent", "sent_at", "seq"))
-    )
+    return AuditOutbox(outbox_table(f"workspace_lifecycle_outbox_{receiver}", metadata))
 
 
 class GrpcLifecycleSink:

@@ -3,7 +3,7 @@
 A use case builds a :class:`Mail` and calls ``await outbox.record(session, mail)`` before it
 commits, so a mail exists exactly when the change that caused it does (a password reset that
 rolled back sends nothing). The relay is the audit relay's mechanism,
-:class:`servicekit.audit.OutboxRelay`, over a :class:`MailOutbox` and a sender:
+:class:`servicekit.outbox.OutboxRelay`, over a :class:`MailOutbox` and a sender:
 
 - :class:`SmtpMailSender` (``RAILGUARD_SMTP_URL=smtp://user@host:587``): SMTP through
   ``aiosmtplib`` with STARTTLS required (``smtps://`` for implicit TLS), certificates checked
@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Index, MetaData, Table, select, update
+from sqlalchemy import MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from servicekit.audit import OutboxRelay, audit_outbox_columns
+from servicekit.outbox import OutboxRelay, outbox_table
 from servicekit.settings import Settings
 
 __all__ = [
@@ -129,11 +129,7 @@ class MailOutbox:
     @classmethod
     def define(cls, service: str, metadata: MetaData) -> MailOutbox:
         """Declare ``<service>_mail_outbox`` on the service's metadata (no sealer yet)."""
-        name = f"{service}_mail_outbox"
-        table = Table(
-            name, metadata, *audit_outbox_columns(), Index(f"ix_{name}_unsent", "sent_at", "seq")
-        )
-        return cls(table)
+        return cls(outbox_table(f"{service}_mail_outbox", metadata))
 
     def with_sealer(self, sealer: MailSealer) -> MailOutbox:
         """The same table with the key manager that seals payloads (the composition root's)."""

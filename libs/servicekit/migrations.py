@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["upgrade"]
+__all__ = [
+    "create_lifecycle_table",
+    "create_outbox_table",
+    "drop_lifecycle_table",
+    "drop_outbox_table",
+    "upgrade",
+]
 
 _ENV = Path(__file__).parent / "alembic"
 
@@ -35,3 +41,43 @@ async def upgrade(database_url: str, service: str, versions: Path, revision: str
     from alembic import command
 
     await asyncio.to_thread(command.upgrade, _config(database_url, service, versions), revision)
+
+
+# --- operations the services' revisions share -------------------------------------------------
+# Called from inside an Alembic revision (``op`` is bound then). The DDL is exactly what each
+# revision used to spell out, so the schema a revision makes is unchanged.
+
+
+def create_outbox_table(name: str) -> None:
+    """Create the outbox table ``name`` (``servicekit.outbox.audit_outbox_columns``) and its
+    ``ix_<name>_unsent`` index on (sent_at, seq)."""
+    from alembic import op
+
+    from servicekit.outbox import audit_outbox_columns
+
+    op.create_table(name, *audit_outbox_columns())
+    op.create_index(f"ix_{name}_unsent", name, ["sent_at", "seq"])
+
+
+def drop_outbox_table(name: str) -> None:
+    """Undo :func:`create_outbox_table`."""
+    from alembic import op
+
+    op.drop_index(f"ix_{name}_unsent", table_name=name)
+    op.drop_table(name)
+
+
+def create_lifecycle_table() -> None:
+    """Create a lifecycle receiver's ``workspace_lifecycle`` table (``servicekit.lifecycle``)."""
+    from alembic import op
+
+    from servicekit.lifecycle import lifecycle_table_columns
+
+    op.create_table("workspace_lifecycle", *lifecycle_table_columns())
+
+
+def drop_lifecycle_table() -> None:
+    """Undo :func:`create_lifecycle_table`."""
+    from alembic import op
+
+    op.drop_table("workspace_lifecycle")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from servicekit import Settings, Wiring, create_engine, load_settings, relay_now, session_factory
-from servicekit.audit import AuditOutbox
+from servicekit.outbox import AuditOutbox
 from servicekit.runtime import _main
 from sqlalchemy import MetaData
 

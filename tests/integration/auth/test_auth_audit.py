@@ -17,7 +17,7 @@ from auth_service.__main__ import MIGRATIONS, build
 from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from servicekit import AuditEvent, Outcome, create_engine
-from servicekit.audit import event_from_proto, event_to_proto
+from servicekit.audit_grpc import event_from_proto, event_to_proto
 from sqlalchemy import text
 from testkit import running, test_settings
 

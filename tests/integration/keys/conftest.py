@@ -15,7 +15,7 @@ from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.invalidation import NullPublisher
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.peppers import load_pepper_ring
-from keys_service.adapters.repository import KeysUnitOfWork, record_workspace_change
+from keys_service.adapters.repository import SqlKeysUnitOfWork, record_workspace_change
 from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
@@ -136,8 +136,8 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
 
-        def uow() -> KeysUnitOfWork:
-            return KeysUnitOfWork(sessions)
+        def uow() -> SqlKeysUnitOfWork:
+            return SqlKeysUnitOfWork(sessions)
 
         usage = LastUsedBuffer(uow, interval=3600)
         ring = load_pepper_ring(settings)

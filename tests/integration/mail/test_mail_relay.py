@@ -181,7 +181,7 @@ class _XorSealer:
 async def test_the_outbox_never_holds_a_body_in_clear_and_blanks_it_once_sent(
     tmp_path: Path,
 ) -> None:
-    from servicekit.audit import OutboxRelay
+    from servicekit.outbox import OutboxRelay
 
     metadata = MetaData()
     outbox = MailOutbox.define("t", metadata).with_sealer(_XorSealer())
@@ -210,7 +210,7 @@ async def test_a_mail_queued_while_smtp_is_down_is_sent_once_it_is_back(
     tmp_path: Path, pki: Path
 ) -> None:
     """SMTP down: the relay fails, the mail stays queued (sealed); SMTP back: it goes out once."""
-    from servicekit.audit import OutboxRelay
+    from servicekit.outbox import OutboxRelay
 
     metadata = MetaData()
     outbox = MailOutbox.define("t", metadata).with_sealer(_XorSealer())

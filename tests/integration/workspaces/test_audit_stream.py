@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import AuditEvent
-from servicekit.audit import event_to_proto
+from servicekit.audit_grpc import event_to_proto
 
 from .conftest import ADMIN, OWNER, USER, WorkspacesServer, as_user, reason
 
@@ -92,7 +92,11 @@ async def test_other_replicas_appends_are_found_by_polling(
     signal = server.service._appended
     server.service._appended = asyncio.Event()  # the in-process wake-up is lost
     event = AuditEvent.new(
-        workspace_id=ws_id, actor="system", action="x.y", target="t", time=server.clock.now()
+        workspace_id=ws_id,
+        actor="system",
+        action="apiKey.create",
+        target="t",
+        time=server.clock.now(),
     )
     await server.service.append_audit_events([event], "keys")
     assert not signal.is_set()

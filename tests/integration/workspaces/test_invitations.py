@@ -237,7 +237,8 @@ async def test_revoked_superseded_and_expired_invitations_answer_alike(server: S
 async def test_my_security_events_are_mine_newest_first_and_paginated(server: Server) -> None:
     import datetime as dt
 
-    from servicekit.audit import AuditEvent, Outcome, event_to_proto
+    from servicekit.audit import AuditEvent, Outcome
+    from servicekit.audit_grpc import event_to_proto
 
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -21,7 +21,7 @@ from servicekit import (
     create_engine,
     session_factory,
 )
-from servicekit.audit import event_to_proto
+from servicekit.audit_grpc import event_to_proto
 from sqlalchemy import MetaData, text
 from testkit import channel_as
 

@@ -6,8 +6,7 @@ Revises: auth_0002
 
 from __future__ import annotations
 
-from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "auth_0003"
 down_revision = "auth_0002"
@@ -16,10 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("auth_audit_outbox", *audit_outbox_columns())
-    op.create_index("ix_auth_audit_outbox_unsent", "auth_audit_outbox", ["sent_at", "seq"])
+    create_outbox_table("auth_audit_outbox")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_auth_audit_outbox_unsent", table_name="auth_audit_outbox")
-    op.drop_table("auth_audit_outbox")
+    drop_outbox_table("auth_audit_outbox")

@@ -6,8 +6,7 @@ Revises: auth_0003
 
 from __future__ import annotations
 
-from alembic import op
-from servicekit.lifecycle import lifecycle_table_columns
+from servicekit.migrations import create_lifecycle_table, drop_lifecycle_table
 
 revision = "auth_0004"
 down_revision = "auth_0003"
@@ -16,8 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("workspace_lifecycle", *lifecycle_table_columns())
+    create_lifecycle_table()
 
 
 def downgrade() -> None:
-    op.drop_table("workspace_lifecycle")
+    drop_lifecycle_table()

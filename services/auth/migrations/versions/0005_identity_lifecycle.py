@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
 from servicekit.db import UtcDateTime
+from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "auth_0005"
 down_revision = "auth_0004"
@@ -18,8 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("auth_mail_outbox", *audit_outbox_columns())
-    op.create_index("ix_auth_mail_outbox_unsent", "auth_mail_outbox", ["sent_at", "seq"])
+    create_outbox_table("auth_mail_outbox")
     op.create_table(
         "account_tokens",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -48,5 +47,4 @@ def downgrade() -> None:
     op.drop_index("ix_account_tokens_user_purpose", table_name="account_tokens")
     op.drop_index("ix_account_tokens_expires_at", table_name="account_tokens")
     op.drop_table("account_tokens")
-    op.drop_index("ix_auth_mail_outbox_unsent", table_name="auth_mail_outbox")
-    op.drop_table("auth_mail_outbox")
+    drop_outbox_table("auth_mail_outbox")

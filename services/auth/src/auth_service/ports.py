@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from servicekit import ports as servicekit_ports
 from servicekit.audit import AuditEvent
 from servicekit.mail import Mail
 
@@ -159,7 +159,7 @@ class MailRecorder(Protocol):
     async def record(self, mail: Mail) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(servicekit_ports.UnitOfWork, Protocol):
     """One transaction over every store: ``async with uow: ...; await uow.commit()``; what is
     not committed is rolled back."""
 
@@ -189,15 +189,6 @@ class UnitOfWork(Protocol):
     def outbox(self) -> AuditRecorder: ...
     @property
     def mail(self) -> MailRecorder: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

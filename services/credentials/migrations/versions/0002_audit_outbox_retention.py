@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.migrations import create_outbox_table
 
 revision = "credentials_0002"
 down_revision = "credentials_0001"
@@ -24,10 +24,7 @@ def upgrade() -> None:
         batch.alter_column("token_hash", existing_type=sa.LargeBinary(32), nullable=True)
         batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_webhook_triggers_deleted_at", ["deleted_at"])
-    op.create_table("credentials_audit_outbox", *audit_outbox_columns())
-    op.create_index(
-        "ix_credentials_audit_outbox_unsent", "credentials_audit_outbox", ["sent_at", "seq"]
-    )
+    create_outbox_table("credentials_audit_outbox")
 
 
 def downgrade() -> None:

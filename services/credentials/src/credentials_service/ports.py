@@ -11,11 +11,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, TypeVar
 
 from servicekit.audit import AuditEvent
 from servicekit.kms import KeyInfo
+from servicekit.ports import UnitOfWork
 
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
 
@@ -95,7 +95,7 @@ class AuditOutboxPort(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
 
-class CredentialsUnitOfWork(Protocol):
+class CredentialsUnitOfWork(UnitOfWork, Protocol):
     """One transaction over this service's records; rolls back unless committed."""
 
     @property
@@ -106,15 +106,6 @@ class CredentialsUnitOfWork(Protocol):
     def deliveries(self) -> DeliveryRepository: ...
     @property
     def outbox(self) -> AuditOutboxPort: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
 
 
 class Gate(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.migrations import create_outbox_table
 
 revision = "keys_0002"
 down_revision = "keys_0001"
@@ -22,8 +22,7 @@ def upgrade() -> None:
         batch.alter_column("secret_digest", existing_type=sa.LargeBinary(32), nullable=True)
         batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_api_keys_deleted_at", ["deleted_at"])
-    op.create_table("keys_audit_outbox", *audit_outbox_columns())
-    op.create_index("ix_keys_audit_outbox_unsent", "keys_audit_outbox", ["sent_at", "seq"])
+    create_outbox_table("keys_audit_outbox")
 
 
 def downgrade() -> None:

@@ -39,7 +39,7 @@ from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationP
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.peppers import load_pepper_ring
-from keys_service.adapters.repository import KeysUnitOfWork, record_workspace_change
+from keys_service.adapters.repository import SqlKeysUnitOfWork, record_workspace_change
 from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ScopePolicy
@@ -62,8 +62,8 @@ async def build(settings: Settings) -> Wiring:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
 
-    def uow() -> KeysUnitOfWork:
-        return KeysUnitOfWork(sessions)
+    def uow() -> SqlKeysUnitOfWork:
+        return SqlKeysUnitOfWork(sessions)
 
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
@@ -131,7 +131,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     engine = create_engine(settings.database_url)
     try:
         sessions = session_factory(engine)
-        job = KeysRetention(lambda: KeysUnitOfWork(sessions), clock, window)
+        job = KeysRetention(lambda: SqlKeysUnitOfWork(sessions), clock, window)
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     finally:

@@ -49,8 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Final, Protocol
 
 from servicekit.audit import AuditEvent, AuditOrigin, Outcome, format_time
 from servicekit.clock import Clock
@@ -62,6 +61,7 @@ from servicekit.errors import (
     RailguardError,
 )
 from servicekit.pagination import encode_token, page_request
+from servicekit.ports import ReadOnlyUnitOfWork, UnitOfWork
 
 from keys_service.domain import (
     ApiKey,
@@ -155,20 +155,13 @@ class AuditOutboxPort(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
 
-class KeysUnitOfWork(Protocol):
+class KeysUnitOfWork(UnitOfWork, Protocol):
+    """The keys use cases' transaction (``adapters.repository.SqlKeysUnitOfWork`` in production)."""
+
     @property
     def keys(self) -> KeyRepository: ...
     @property
     def outbox(self) -> AuditOutboxPort: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
 
 
 class WorkspaceStatus(StrEnum):
@@ -399,19 +392,15 @@ class KeysService:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Record ``action`` on ``key`` in the outbox, inside the caller's transaction."""
-        origin = self._origin()
-        await uow.outbox.record(
-            AuditEvent.new(
-                workspace_id=key.workspace_id,
-                actor=origin.actor or f"user:{actor.user_id}",
-                action=action,
-                target=_key_name(key),
-                time=self._clock.now(),
-                request_id=origin.request_id,
-                client_ip=origin.client_ip,
-                metadata=metadata,
-            )
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor.user_id}",
+            workspace_id=key.workspace_id,
+            action=action,
+            target=_key_name(key),
+            time=self._clock.now(),
+            metadata=metadata,
         )
+        await uow.outbox.record(event)
 
     async def _check_ceiling(
         self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str
@@ -884,17 +873,9 @@ class OriginLists(Protocol):
     async def active_origin_lists(self, now: datetime) -> builtins.list[builtins.list[str]]: ...
 
 
-class OriginsUnitOfWork(Protocol):
+class OriginsUnitOfWork(ReadOnlyUnitOfWork, Protocol):
     @property
     def keys(self) -> OriginLists: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class AllowedOrigins:

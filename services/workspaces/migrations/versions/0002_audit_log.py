@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
+from servicekit.migrations import create_outbox_table
 
 revision = "ws_0002"
 down_revision = "ws_0001"
@@ -42,10 +42,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_table("workspaces_audit_outbox", *audit_outbox_columns())
-    op.create_index(
-        "ix_workspaces_audit_outbox_unsent", "workspaces_audit_outbox", ["sent_at", "seq"]
-    )
+    create_outbox_table("workspaces_audit_outbox")
     if op.get_bind().dialect.name == "postgresql":
         # append-only in the database too: an UPDATE or DELETE needs a superuser to drop this first
         op.execute(

@@ -12,8 +12,9 @@ import datetime as dt
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
+from servicekit.migrations import create_outbox_table
+from servicekit.outbox import audit_outbox_columns
 
 revision = "ws_0003"
 down_revision = "ws_0002"
@@ -29,9 +30,7 @@ def upgrade() -> None:
         sa.Column("lifecycle_version", sa.BigInteger, nullable=False, server_default="0"),
     )
     for receiver in RECEIVERS:
-        name = f"workspace_lifecycle_outbox_{receiver}"
-        op.create_table(name, *audit_outbox_columns())
-        op.create_index(f"ix_{name}_unsent", name, ["sent_at", "seq"])
+        create_outbox_table(f"workspace_lifecycle_outbox_{receiver}")
     _backfill()
 
 

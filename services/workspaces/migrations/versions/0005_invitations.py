@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.audit import audit_outbox_columns
 from servicekit.db import UtcDateTime
+from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "ws_0005"
 down_revision = "ws_0004"
@@ -42,14 +42,10 @@ def upgrade() -> None:
         "workspace_invitations",
         ["workspace_id", "created_at", "id"],
     )
-    op.create_table("workspaces_mail_outbox", *audit_outbox_columns())
-    op.create_index(
-        "ix_workspaces_mail_outbox_unsent", "workspaces_mail_outbox", ["sent_at", "seq"]
-    )
+    create_outbox_table("workspaces_mail_outbox")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_workspaces_mail_outbox_unsent", table_name="workspaces_mail_outbox")
-    op.drop_table("workspaces_mail_outbox")
+    drop_outbox_table("workspaces_mail_outbox")
     op.drop_index("ix_workspace_invitations_ws_created", table_name="workspace_invitations")
     op.drop_table("workspace_invitations")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from servicekit.audit import AuditEvent, AuditOrigin
+from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
 from servicekit.errors import (
     FailedPrecondition,
@@ -111,19 +111,15 @@ class InvitationService:
         target: str,
         metadata: dict[str, str],
     ) -> None:
-        origin = self._origin()
-        await uow.outbox.record(
-            AuditEvent.new(
-                workspace_id=ws_id,
-                actor=origin.actor or f"user:{actor_id}",
-                action=action,
-                target=target,
-                time=self._clock.now(),
-                request_id=origin.request_id,
-                client_ip=origin.client_ip,
-                metadata=metadata,
-            )
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor_id}",
+            workspace_id=ws_id,
+            action=action,
+            target=target,
+            time=self._clock.now(),
+            metadata=metadata,
         )
+        await uow.outbox.record(event)
 
     async def _admin_of_live(
         self, uow: InvitationsUnitOfWork, ws_id: str, actor_id: str

@@ -8,7 +8,8 @@ from google.protobuf import empty_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import FailedPrecondition, InvalidArgument, current
-from servicekit.audit import AuditEvent, event_from_proto, event_to_proto
+from servicekit.audit import AuditEvent
+from servicekit.audit_grpc import event_from_proto, event_to_proto
 from servicekit.wire import mask_paths, parse_name, timestamp
 
 from workspaces_service.accounts import AccountService

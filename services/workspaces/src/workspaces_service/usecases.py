@@ -18,9 +18,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from servicekit import ports
 from servicekit.audit import AuditEvent, AuditOrigin, format_time
 from servicekit.clock import Clock
 from servicekit.errors import (
@@ -103,8 +103,8 @@ class LifecycleOutbox(Protocol):
     async def record(self, event: LifecycleEvent) -> None: ...
 
 
-class UnitOfWork(Protocol):
-    """One transaction over the service's repositories; rolls back unless committed."""
+class UnitOfWork(ports.UnitOfWork, Protocol):
+    """The workspaces use cases' transaction (``adapters.repository.WorkspacesUnitOfWork``)."""
 
     @property
     def workspaces(self) -> WorkspaceRepo: ...
@@ -116,14 +116,6 @@ class UnitOfWork(Protocol):
     def outbox(self) -> Outbox: ...
     @property
     def lifecycle(self) -> LifecycleOutbox: ...
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
 
 
 class DirectoryUserLike(Protocol):
@@ -208,19 +200,15 @@ class WorkspacesService:
         target: str,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        origin = self._origin()
-        await uow.outbox.record(
-            AuditEvent.new(
-                workspace_id=ws_id,
-                actor=origin.actor or f"user:{actor_id}",
-                action=action,
-                target=target,
-                time=self._clock.now(),
-                request_id=origin.request_id,
-                client_ip=origin.client_ip,
-                metadata=metadata,
-            )
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor_id}",
+            workspace_id=ws_id,
+            action=action,
+            target=target,
+            time=self._clock.now(),
+            metadata=metadata,
         )
+        await uow.outbox.record(event)
 
     async def _lifecycle(self, uow: UnitOfWork, ws: Workspace, state: LifecycleState) -> None:
         """Tell the other services, through their outboxes, in this change's transaction."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.audit import AuditEvent
 from servicekit.lifecycle import LifecycleEvent
+from servicekit.outbox import AuditOutbox
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -6,10 +6,11 @@ import base64
 import datetime as dt
 from collections.abc import Callable
 
-from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import AlreadyExists
 from servicekit.mail import Mail, MailOutbox
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -845,28 +846,6 @@ class AccountTokenRepository:
         return _rowcount(await self.session.execute(stmt))
 
 
-class MailRepository:
-    """The service's mail outbox, written in the same transaction as the change."""
-
-    def __init__(self, session: AsyncSession, outbox: MailOutbox | None) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, mail: Mail) -> None:
-        if self.outbox is None:
-            raise RuntimeError("this unit of work was built without a mail outbox")
-        await self.outbox.record(self.session, mail)
-
-
-class OutboxRepository:
-    """The service's audit outbox, written in the same transaction as each change."""
-
-    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, event: AuditEvent) -> None:
-        await self.outbox.record(self.session, event)
-
-
 class AuthUnitOfWork(SqlUnitOfWork):
     users: UserRepository
     sessions: SessionRepository
@@ -878,9 +857,9 @@ class AuthUnitOfWork(SqlUnitOfWork):
     throttle: ThrottleRepository
     secrets: SecretRepository
     pins: DeploymentPinRepository
-    outbox: OutboxRepository
+    outbox: OutboxRepository[AuditEvent]
     tokens: AccountTokenRepository
-    mail: MailRepository
+    mail: OutboxRepository[Mail]
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
@@ -890,7 +869,7 @@ class AuthUnitOfWork(SqlUnitOfWork):
 
     def _bind(self, session: AsyncSession) -> None:
         self.tokens = AccountTokenRepository(session)
-        self.mail = MailRepository(session, self._mail_outbox)
+        self.mail = OutboxRepository(session, self._mail_outbox)
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
@@ -901,4 +880,4 @@ class AuthUnitOfWork(SqlUnitOfWork):
         self.throttle = ThrottleRepository(session)
         self.secrets = SecretRepository(session)
         self.pins = DeploymentPinRepository(session)
-        self.outbox = OutboxRepository(session)
+        self.outbox = OutboxRepository(session, AUDIT_OUTBOX)

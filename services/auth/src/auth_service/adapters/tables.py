@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.audit import AuditOutbox
 from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
 from servicekit.mail import MailOutbox
+from servicekit.outbox import AuditOutbox
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

@@ -7,8 +7,9 @@ import datetime as dt
 from dataclasses import asdict, fields
 from typing import Any, ClassVar, Generic, TypeVar
 
-from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -199,26 +200,16 @@ class SqlDeliveryRepository:
         return [_from_row(Delivery, r) for r in (await self.session.execute(stmt)).scalars()]
 
 
-class OutboxRepository:
-    """This service's audit outbox, written in the same transaction as each change."""
-
-    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, event: AuditEvent) -> None:
-        await self.outbox.record(self.session, event)
-
-
 class SqlCredentialsUnitOfWork(SqlUnitOfWork):
     """``ports.CredentialsUnitOfWork`` over one SQLAlchemy session."""
 
     credentials: SqlCredentialRepository
     triggers: SqlWebhookTriggerRepository
     deliveries: SqlDeliveryRepository
-    outbox: OutboxRepository
+    outbox: OutboxRepository[AuditEvent]
 
     def _bind(self, session: AsyncSession) -> None:
         self.credentials = SqlCredentialRepository(session)
         self.triggers = SqlWebhookTriggerRepository(session)
         self.deliveries = SqlDeliveryRepository(session)
-        self.outbox = OutboxRepository(session)
+        self.outbox = OutboxRepository(session, AUDIT_OUTBOX)

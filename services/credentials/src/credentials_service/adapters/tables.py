@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.audit import AuditOutbox
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
+from servicekit.outbox import AuditOutbox
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

@@ -7,10 +7,11 @@ import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
 
-from servicekit.audit import AuditEvent, AuditOutbox
+from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
 from servicekit.lifecycle import LifecycleEvent
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -234,20 +235,12 @@ class ApiKeyRepository:
         )
 
 
-class OutboxRepository:
-    """This service's audit outbox, written in the same transaction as each change."""
+class SqlKeysUnitOfWork(SqlUnitOfWork):
+    """The keys use cases' ``KeysUnitOfWork`` on SQLAlchemy: one session, its repositories."""
 
-    def __init__(self, session: AsyncSession, outbox: AuditOutbox = AUDIT_OUTBOX) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, event: AuditEvent) -> None:
-        await self.outbox.record(self.session, event)
-
-
-class KeysUnitOfWork(SqlUnitOfWork):
     keys: ApiKeyRepository
-    outbox: OutboxRepository
+    outbox: OutboxRepository[AuditEvent]
 
     def _bind(self, session: AsyncSession) -> None:
         self.keys = ApiKeyRepository(session)
-        self.outbox = OutboxRepository(session)
+        self.outbox = OutboxRepository(session, AUDIT_OUTBOX)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.audit import AuditOutbox
 from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import LifecycleStore
+from servicekit.outbox import AuditOutbox
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

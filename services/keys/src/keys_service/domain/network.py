@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from servicekit.errors import FieldViolation, InvalidArgument
+from .allowlist import EntryRules
 
 __all__ = ["MAX_ALLOWED_CIDRS", "IpAddress", "IpAllowlist", "IpNetwork", "canonical_ip"]
 
@@ -82,6 +82,9 @@ def _parse_entry(text: str) -> IpNetwork:
     return network
 
 
+_RULES: Final = EntryRules(_parse_entry, MAX_ALLOWED_CIDRS, "TOO_MANY_CIDRS", "CIDR_INVALID")
+
+
 class IpAllowlist:
     """An immutable, normalised set of networks with an O(prefix lengths) matcher."""
 
@@ -100,27 +103,7 @@ class IpAllowlist:
     @classmethod
     def parse(cls, entries: Sequence[str], *, field: str = "allowed_cidrs") -> IpAllowlist:
         """Validate user input; every bad entry is reported as ``field[i]`` in one error."""
-        if len(entries) > MAX_ALLOWED_CIDRS:
-            raise InvalidArgument.field(
-                field, f"at most {MAX_ALLOWED_CIDRS} entries", reason="TOO_MANY_CIDRS"
-            )
-        violations: list[FieldViolation] = []
-        seen: dict[IpNetwork, int] = {}
-        for i, entry in enumerate(entries):
-            try:
-                network = _parse_entry(entry)
-            except ValueError as exc:
-                violations.append(FieldViolation(f"{field}[{i}]", str(exc)))
-                continue
-            if network in seen:
-                desc = f"duplicates {field}[{seen[network]}] ({network})"
-                violations.append(FieldViolation(f"{field}[{i}]", desc))
-                continue
-            seen[network] = i
-        if violations:
-            message = "; ".join(f"{v.field}: {v.description}" for v in violations)
-            raise InvalidArgument(message, reason="CIDR_INVALID", violations=violations)
-        return cls(seen)
+        return cls(_RULES.parse(entries, field))
 
     @property
     def unrestricted(self) -> bool:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from servicekit.errors import FieldViolation, InvalidArgument
+from .allowlist import EntryRules
 
 __all__ = ["MAX_ALLOWED_ORIGINS", "OriginAllowlist", "normalise_origin"]
 
@@ -101,6 +101,11 @@ def normalise_origin(text: str) -> str:
     return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
 
 
+_RULES: Final = EntryRules(
+    normalise_origin, MAX_ALLOWED_ORIGINS, "TOO_MANY_ORIGINS", "ORIGIN_INVALID"
+)
+
+
 class OriginAllowlist:
     """An immutable set of normalised origins; empty means "servers only"."""
 
@@ -112,27 +117,7 @@ class OriginAllowlist:
     @classmethod
     def parse(cls, entries: Sequence[str], *, field: str = "allowed_origins") -> OriginAllowlist:
         """Validate user input; every bad entry is reported as ``field[i]`` in one error."""
-        if len(entries) > MAX_ALLOWED_ORIGINS:
-            raise InvalidArgument.field(
-                field, f"at most {MAX_ALLOWED_ORIGINS} entries", reason="TOO_MANY_ORIGINS"
-            )
-        violations: list[FieldViolation] = []
-        seen: dict[str, int] = {}
-        for i, entry in enumerate(entries):
-            try:
-                origin = normalise_origin(entry)
-            except ValueError as exc:
-                violations.append(FieldViolation(f"{field}[{i}]", str(exc)))
-                continue
-            if origin in seen:
-                desc = f"duplicates {field}[{seen[origin]}] ({origin})"
-                violations.append(FieldViolation(f"{field}[{i}]", desc))
-                continue
-            seen[origin] = i
-        if violations:
-            message = "; ".join(f"{v.field}: {v.description}" for v in violations)
-            raise InvalidArgument(message, reason="ORIGIN_INVALID", violations=violations)
-        return cls(seen)
+        return cls(_RULES.parse(entries, field))
 
     @property
     def browser_allowed(self) -> bool:

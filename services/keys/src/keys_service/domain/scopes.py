@@ -17,7 +17,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from servicekit.errors import FieldViolation, InvalidArgument, PermissionDenied
+from servicekit.errors import InvalidArgument, PermissionDenied
+
+from .allowlist import EntryRules
 
 __all__ = [
     "MAX_SCOPES",
@@ -98,30 +100,17 @@ class ScopeSet:
             raise InvalidArgument.field(
                 field, "at least one scope is required", reason="SCOPE_INVALID"
             )
-        if len(entries) > MAX_SCOPES:
-            raise InvalidArgument.field(
-                field, f"at most {MAX_SCOPES} scopes", reason="TOO_MANY_SCOPES"
-            )
-        violations: list[FieldViolation] = []
-        seen: dict[Scope, int] = {}
-        for i, entry in enumerate(entries):
-            try:
-                scope = Scope.parse(entry)
-            except ValueError as exc:
-                violations.append(FieldViolation(f"{field}[{i}]", str(exc)))
-                continue
+
+        def known(entry: str) -> Scope:
+            scope = Scope.parse(entry)
             if scope not in catalogue:
-                violations.append(FieldViolation(f"{field}[{i}]", f"unknown scope {scope}"))
-            elif scope in seen:
-                violations.append(
-                    FieldViolation(f"{field}[{i}]", f"duplicates {field}[{seen[scope]}]")
-                )
-            else:
-                seen[scope] = i
-        if violations:
-            message = "; ".join(f"{v.field}: {v.description}" for v in violations)
-            raise InvalidArgument(message, reason="SCOPE_INVALID", violations=violations)
-        return cls(seen)
+                raise ValueError(f"unknown scope {scope}")
+            return scope
+
+        rules = EntryRules(
+            known, MAX_SCOPES, "TOO_MANY_SCOPES", "SCOPE_INVALID", noun="scopes", echo=False
+        )
+        return cls(rules.parse(entries, field))
 
     def covers(self, required: Scope | str) -> bool:
         """Whether this set grants ``required`` directly or by implication."""

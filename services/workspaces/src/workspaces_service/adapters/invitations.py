@@ -6,6 +6,7 @@ import datetime as dt
 
 from servicekit.db import UtcDateTime
 from servicekit.mail import Mail, MailOutbox
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,19 +181,9 @@ class InvitationRepository:
         return [_invitation(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
-class MailRepository:
-    def __init__(self, session: AsyncSession, outbox: MailOutbox | None) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, mail: Mail) -> None:
-        if self.outbox is None:
-            raise RuntimeError("this unit of work was built without a mail outbox")
-        await self.outbox.record(self.session, mail)
-
-
 class InvitationsUnitOfWork(WorkspacesUnitOfWork):
     invitations: InvitationRepository
-    mail: MailRepository
+    mail: OutboxRepository[Mail]
     security_log: SecurityLogRepository
 
     def __init__(
@@ -204,5 +195,5 @@ class InvitationsUnitOfWork(WorkspacesUnitOfWork):
     def _bind(self, session: AsyncSession) -> None:
         super()._bind(session)
         self.invitations = InvitationRepository(session)
-        self.mail = MailRepository(session, self._mail_outbox)
+        self.mail = OutboxRepository(session, self._mail_outbox)
         self.security_log = SecurityLogRepository(session)

@@ -6,9 +6,10 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from servicekit.audit import AuditEvent, AuditOutbox, Outcome
+from servicekit.audit import AuditEvent, Outcome
 from servicekit.db import SqlUnitOfWork
 from servicekit.lifecycle import LifecycleEvent
+from servicekit.outbox import OutboxRepository
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -359,16 +360,6 @@ class AuditLogRepository:
         return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
-class OutboxRepository:
-    """This service's own audit outbox, written in the same transaction as each change."""
-
-    def __init__(self, session: AsyncSession, outbox: AuditOutbox) -> None:
-        self.session, self.outbox = session, outbox
-
-    async def record(self, event: AuditEvent) -> None:
-        await self.outbox.record(self.session, event)
-
-
 class LifecycleOutboxRepository:
     """The lifecycle outboxes, one per receiving service, written with the change itself."""
 
@@ -384,7 +375,7 @@ class WorkspacesUnitOfWork(SqlUnitOfWork):
     workspaces: WorkspaceRepository
     members: MemberRepository
     audit_log: AuditLogRepository
-    outbox: OutboxRepository
+    outbox: OutboxRepository[AuditEvent]
     lifecycle: LifecycleOutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.audit import AuditOutbox
 from servicekit.changefeed import ChangeLog
 from servicekit.db import UtcDateTime
 from servicekit.lifecycle import lifecycle_outbox
+from servicekit.outbox import AuditOutbox
 from sqlalchemy import (
     BigInteger,
     Boolean,
