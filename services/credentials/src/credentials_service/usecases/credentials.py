@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from servicekit.audit import AuditAction
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, RailguardError
 
 from credentials_service.domain import (
@@ -52,7 +53,9 @@ def _credential_deleted() -> FailedPrecondition:
 
 
 class CredentialKind(ResourceKind[Credential]):
-    audit_noun = "credential"
+    create_action = AuditAction.CREDENTIAL_CREATE
+    delete_action = AuditAction.CREDENTIAL_DELETE
+    purge_action = AuditAction.CREDENTIAL_PURGE
     log_noun = "credential"
     collection = "credentials"
     table = "credentials"

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
-from servicekit.audit import AuditEvent, format_time
+from servicekit.audit import AuditAction, AuditEvent, format_time
 from servicekit.errors import RailguardError
 from servicekit.pagination import encode_token, page_request
 
@@ -48,8 +48,10 @@ class PurgeScan:
 class ResourceKind(ABC, Generic[R]):
     """What one kind of resource adds to the shared lifecycle."""
 
-    audit_noun: str
-    """The audit actions' prefix: ``credential`` → ``credential.create``."""
+    create_action: AuditAction
+    delete_action: AuditAction
+    purge_action: AuditAction
+    """The audit actions the shared lifecycle records for this kind."""
     log_noun: str
     """The audit log lines' prefix: ``webhook_trigger`` → ``webhook_trigger.created``."""
     collection: str
@@ -151,7 +153,7 @@ class Lifecycle(Generic[R]):
         try:
             async with self._uow() as uow:
                 await self.kind.repository(uow).add(item, request_id)
-                await self.record(uow, actor, item, f"{self.kind.audit_noun}.create", metadata)
+                await self.record(uow, actor, item, self.kind.create_action, metadata)
                 await uow.commit()
         except DuplicateRequest:
             existing = await self.existing(actor, request_id)
@@ -232,7 +234,7 @@ class Lifecycle(Generic[R]):
             self.kind.mark_deleted(item, now, purge_at, actor.user_id)
             await repo.save(item)
             purge_time = {"purge_time": format_time(purge_at)}
-            await self.record(uow, actor, item, f"{self.kind.audit_noun}.delete", purge_time)
+            await self.record(uow, actor, item, self.kind.delete_action, purge_time)
             await uow.commit()
         self._audit.committed()
         _audit.info(f"{self.kind.log_noun}.deleted", extra=self.kind.log_fields(actor, item))
@@ -279,7 +281,7 @@ async def _purge_one(
             AuditEvent.new(
                 workspace_id=workspace_id,
                 actor="system",
-                action=f"{kind.audit_noun}.purge",
+                action=kind.purge_action,
                 target=kind.name(item),
                 time=scan.now,
                 metadata=metadata,

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from typing import Final
 
+from servicekit.audit import AuditAction
 from servicekit.errors import FailedPrecondition, NotFound, RailguardError
 
 from credentials_service.domain import (
@@ -40,7 +41,9 @@ IssuedToken = tuple[SecretValue, str, int, bytes]
 
 
 class TriggerKind(ResourceKind[WebhookTrigger]):
-    audit_noun = "webhookTrigger"
+    create_action = AuditAction.WEBHOOK_TRIGGER_CREATE
+    delete_action = AuditAction.WEBHOOK_TRIGGER_DELETE
+    purge_action = AuditAction.WEBHOOK_TRIGGER_PURGE
     log_noun = "webhook_trigger"
     collection = "webhookTriggers"
     table = "webhook_triggers"
