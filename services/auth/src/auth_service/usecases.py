@@ -400,10 +400,13 @@ class AuthService:
         memberships: Memberships | None = None,
         invitations: Invitations | None = None,
         user_agent: Callable[[], str] = lambda: "",
+        read_uow: Callable[[], AuthUnitOfWork] | None = None,
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
-        audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
+        audit events); ``after_commit`` runs once an audited change committed (wakes the relay).
+        ``read_uow`` (default ``uow``) opens read-only units of work (GetJwks): no transaction."""
         self._uow, self._clock, self._hasher, self._blocklist = uow, clock, hasher, blocklist
+        self._read_uow = read_uow or uow
         self._sealer, self._signer, self._config, self._new_id = sealer, signer, config, new_id
         self._origin, self._after_commit = origin, after_commit
         self._refusals = refusals or RefusalThrottle()
@@ -1800,7 +1803,7 @@ class AuthService:
 
     async def jwks(self) -> str:
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._read_uow() as uow:
             keys = await uow.signing_keys.all()
         order = {KeyState.CURRENT: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
         published = sorted((k for k in keys if k.published(now)), key=lambda k: order[k.state])

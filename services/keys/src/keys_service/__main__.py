@@ -30,6 +30,7 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.db import pool_settings, read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
@@ -58,11 +59,16 @@ async def build(settings: Settings) -> Wiring:
     ring = load_pepper_ring(settings)
     policy = ScopePolicy(scope_grants(contract_modules()))
     window = retention(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **pool_settings(settings))
     sessions = session_factory(engine)
 
     def uow() -> KeysUnitOfWork:
         return KeysUnitOfWork(sessions)
+
+    read_sessions = read_only_session_factory(sessions)
+
+    def read_uow() -> KeysUnitOfWork:
+        return KeysUnitOfWork(read_sessions)
 
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
@@ -94,6 +100,7 @@ async def build(settings: Settings) -> Wiring:
         origin=origin_from_context,
         after_commit=relay.poke,
         retention=window,
+        read_uow=read_uow,
     )
     lifecycle = LifecycleApplier(
         sessions,
@@ -104,7 +111,7 @@ async def build(settings: Settings) -> Wiring:
     )
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-        KeysServicer(service, lifecycle, AllowedOrigins(uow, SystemClock())),
+        KeysServicer(service, lifecycle, AllowedOrigins(read_uow, SystemClock())),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last
