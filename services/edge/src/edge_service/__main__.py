@@ -31,9 +31,18 @@ from edge_service.workers import WORKER_FD_SETTING, parent_gone, supervise
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return os.cpu_count() or 1
+
+
 def edge_workers(settings: Settings) -> int:
-    """``RAILGUARD_EDGE_WORKERS``: how many edge processes serve the port (default: CPUs)."""
-    return settings.get_int("EDGE_WORKERS", os.cpu_count() or 1, minimum=1)
+    """``RAILGUARD_EDGE_WORKERS``: how many edge processes serve the port (default: the CPUs it
+    may use; a CPU quota such as a Kubernetes limit is not seen, so set it there)."""
+    return settings.get_int("EDGE_WORKERS", usable_cpus(), minimum=1)
 
 
 async def _watch_parent(server: EdgeServer, parent: int) -> None:
