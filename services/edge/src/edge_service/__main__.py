@@ -42,7 +42,13 @@ def usable_cpus() -> int:
 def edge_workers(settings: Settings) -> int:
     """``RAILGUARD_EDGE_WORKERS``: how many edge processes serve the port (default: the CPUs it
     may use; a CPU quota such as a Kubernetes limit is not seen, so set it there)."""
-    return settings.get_int("EDGE_WORKERS", usable_cpus(), minimum=1)
+    workers = settings.get_int("EDGE_WORKERS", usable_cpus(), minimum=1)
+    if workers > 1 and settings.get("METRICS_LISTEN"):
+        # each worker would bind the metrics port, and a scrape would see one worker's counts
+        raise ValueError(
+            "RAILGUARD_METRICS_LISTEN needs RAILGUARD_EDGE_WORKERS=1: worker metrics are not merged"
+        )
+    return workers
 
 
 async def _watch_parent(server: EdgeServer, parent: int) -> None:
