@@ -54,7 +54,7 @@ def run(session: Session) -> list[Figure]:
             edge = HttpTarget(
                 port=bench.stack.ports.edge, path=path, headers=headers, ca=str(certs / "ca.crt")
             )
-            ours = Side(edge, {k: v for k, v in bench.pids().items() if k != "edge1"})
+            ours = Side(edge, bench.pids(without=("edge1",)))
             bare = HttpTarget(port=port, path=path, headers=headers, ca=str(certs / "ca.crt"))
             baseline = Side(bare, {"bare-http": proc.pid})
             comparison = compare(session.client, ours, baseline, load, session.budget.rounds)

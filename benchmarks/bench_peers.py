@@ -78,7 +78,7 @@ def run(session: Session) -> list[Figure]:
     certs, ca = bench.certs, str(bench.certs / "ca.crt")
     path = f"/v1/workspaces/{bench.seed.workspace_id}"
     key, _ = create_api_key(bench.stack, bench.seed, ("workspaces:read",))
-    ours = {k: v for k, v in bench.pids().items() if k != "edge1"}
+    ours = bench.pids(without=("edge1",))
     edge = bench.stack.ports.edge
     sides = [
         Measured(

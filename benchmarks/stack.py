@@ -72,8 +72,22 @@ class BenchStack:
     def certs(self) -> Path:
         return self.stack.certs
 
-    def pids(self) -> dict[str, int]:
-        return {label: proc.pid for label, proc in self.stack.processes.items()}
+    def pids(self, *, without: tuple[str, ...] = ()) -> dict[str, int]:
+        """Every process of the stack by label, an edge's workers as ``edge.w0``, ``edge.w1``...
+
+        With ``RAILGUARD_EDGE_WORKERS`` > 1 an edge is a supervisor and its workers do the work,
+        so the CPU per request counts them. ``without`` leaves out those labels (and workers).
+        """
+        found = {}
+        for label, proc in self.stack.processes.items():
+            if label in without:
+                continue
+            found[label] = proc.pid
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            with contextlib.suppress(OSError):
+                for index, pid in enumerate(sorted(int(p) for p in children.read_text().split())):
+                    found[f"{label}.w{index}"] = pid
+        return found
 
 
 def database_kind(requested: str) -> str:
@@ -189,6 +203,7 @@ def bench_stack(
             },
             database_urls=urls,
             edges=edges,
+            edge_workers=None,  # the edge's default: one worker process per CPU
         )
         stack.start(timeout=90)
         try:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     state = Path(os.environ.get("RAILGUARD_STATE_DIR", ROOT / ".state")).resolve()
-    stack = Stack(state)
+    stack = Stack(state, edge_workers=None)  # the edge's default: one worker per CPU
     print(
         f"starting auth, workspaces, keys, credentials and edge (logs in {state}/*.log) ...",
         flush=True,

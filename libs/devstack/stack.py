@@ -67,6 +67,10 @@ class Stack:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     edges: int = 1
     edge_envs: tuple[Mapping[str, str], ...] = ()  # per-edge overrides, by index
+    # RAILGUARD_EDGE_WORKERS of every edge unless env sets it: 1 (in-process) by default, since
+    # tests count per-process state (rate limits and caches without Redis); None = the edge's
+    # own default (one per CPU)
+    edge_workers: int | None = 1
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[BinaryIO] = field(default_factory=list)
     edge_ports: list[int] = field(default_factory=list)
@@ -116,6 +120,8 @@ class Stack:
         self.edge_ports = [self.ports.edge] + [free_port() for _ in range(self.edges - 1)]
         for index, port in enumerate(self.edge_ports):
             env = self._env("edge", port)
+            if self.edge_workers is not None and "RAILGUARD_EDGE_WORKERS" not in self.env:
+                env["RAILGUARD_EDGE_WORKERS"] = str(self.edge_workers)
             if index < len(self.edge_envs):
                 env.update(self.edge_envs[index])
             self._spawn(f"edge{index or ''}", "edge_service", env)

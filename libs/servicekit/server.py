@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from servicekit.access import describe_services
 from servicekit.clients import MIN_CLIENT_PING_INTERVAL_MS
-from servicekit.interceptors import default_interceptors
+from servicekit.interceptors import server_interceptors
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
 from servicekit.spiffe import DEFAULT_TRUST_DOMAIN as TRUST_DOMAIN
@@ -74,14 +74,14 @@ async def start_server(
     on_stop: Iterable[Callable[[], Awaitable[None]]] = (),
     asserters: Iterable[str] = ("edge",),
 ) -> RunningServer:
-    """Build the server with the interceptor chain, health and reflection; bind with mTLS; start."""
+    """Build the server with the one-pass interceptor, health and reflection; bind with mTLS; start."""
     infos = describe_services(r.module for r in registrations)
     rules = {info.full_method: info for info in infos}
     domain = f"{settings.service_name}.railguard.dev"
     metrics = Metrics(settings.service_name)
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
     server = grpc.aio.server(
-        interceptors=default_interceptors(
+        interceptors=server_interceptors(
             domain, rules, tuple(asserters), metrics, settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
         ),
         options=[

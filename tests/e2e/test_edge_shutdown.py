@@ -23,10 +23,14 @@ pytestmark = pytest.mark.timeout(120)
 GRACE = 5.0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["in-process", "2-workers"])
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """Each edge in its own process, then as a supervisor of two workers on one port."""
     s = Stack(
         tmp_path_factory.mktemp("shutdown-stack"),
+        edge_workers=request.param,
         ports=StackPorts.free(),
         services=("auth",),
         env={

@@ -78,6 +78,7 @@ class Topology:
             f"?master_key_file={self.state}/shared.master-key&key={service}",
             "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER": "B" * 43 + "=",
             "RAILGUARD_EDGE_RATE_LIMIT_SCALE": "1000",
+            "RAILGUARD_EDGE_WORKERS": "1",  # one process per edge replica (metrics per process)
             "RAILGUARD_LOG_LEVEL": "WARNING",
             "RAILGUARD_GRACE_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",

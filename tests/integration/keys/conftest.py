@@ -39,6 +39,7 @@ from servicekit import (
     origin_from_context,
     session_factory,
 )
+from servicekit.db import read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -139,6 +140,11 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         def uow() -> SqlKeysUnitOfWork:
             return SqlKeysUnitOfWork(sessions)
 
+        read_sessions = read_only_session_factory(sessions)
+
+        def read_uow() -> SqlKeysUnitOfWork:
+            return SqlKeysUnitOfWork(read_sessions)
+
         usage = LastUsedBuffer(uow, interval=3600)
         ring = load_pepper_ring(settings)
         policy = ScopePolicy(scope_grants(contract_modules()))
@@ -146,7 +152,15 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         # as the composition root, but the relay is left to the test to drive (drain)
         relay = AuditRelay(sessions, AUDIT_OUTBOX, sink, clock=clock)
         service = KeysService(
-            uow, clock, ring, policy, workspaces, publisher, usage, origin=origin_from_context
+            uow,
+            clock,
+            ring,
+            policy,
+            workspaces,
+            publisher,
+            usage,
+            origin=origin_from_context,
+            read_uow=read_uow,
         )
         retention = KeysRetention(uow, clock)
         holder.update(
@@ -164,7 +178,7 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
                     on_applied=record_workspace_change,
                     clock=clock,
                 ),
-                AllowedOrigins(uow, clock),
+                AllowedOrigins(read_uow, clock),
             ),
             keys_service_pb2,
         )

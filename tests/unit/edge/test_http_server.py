@@ -100,3 +100,26 @@ async def test_a_head_within_the_limit_reaches_the_app() -> None:
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (LIMIT - 100) + b"\r\n\r\n"
     status, _, body, _ = await _exchange(head)
     assert (status, body) == (200, b"ok")
+
+
+def test_edge_workers_default_to_the_usable_cpus_and_are_a_setting() -> None:
+    import pytest
+    from edge_service.__main__ import edge_workers, usable_cpus
+    from servicekit.settings import load_settings
+
+    assert edge_workers(load_settings("edge", {})) == usable_cpus() >= 1
+    assert edge_workers(load_settings("edge", {"RAILGUARD_EDGE_WORKERS": "3"})) == 3
+    with pytest.raises(ValueError, match="EDGE_WORKERS"):
+        edge_workers(load_settings("edge", {"RAILGUARD_EDGE_WORKERS": "0"}))
+
+
+def test_several_workers_with_a_metrics_port_are_refused() -> None:
+    import pytest
+    from edge_service.__main__ import edge_workers
+    from servicekit.settings import load_settings
+
+    env = {"RAILGUARD_EDGE_WORKERS": "2", "RAILGUARD_METRICS_LISTEN": "127.0.0.1:0"}
+    with pytest.raises(ValueError, match="EDGE_WORKERS=1"):
+        edge_workers(load_settings("edge", env))
+    env["RAILGUARD_EDGE_WORKERS"] = "1"
+    assert edge_workers(load_settings("edge", env)) == 1

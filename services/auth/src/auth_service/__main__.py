@@ -53,6 +53,7 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.db import pool_settings, read_only_session_factory
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.mail import mail_relay
@@ -151,8 +152,9 @@ def key_manager(settings: Settings) -> KeyManager:
 
 
 async def build(settings: Settings) -> Wiring:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **pool_settings(settings))
     sessions = session_factory(engine)
+    read_sessions = read_only_session_factory(sessions)
     hasher = await Argon2Hasher.create(
         Argon2Params(
             settings.get_int("AUTH_ARGON2_MEMORY_KIB", 19456),
@@ -196,6 +198,7 @@ async def build(settings: Settings) -> Wiring:
         memberships=GrpcMemberships(channel),
         invitations=GrpcInvitations(channel),
         user_agent=lambda: current().principal.user_agent,
+        read_uow=lambda: AuthUnitOfWork(read_sessions, mail_outbox),
     )
     try:
         await auth.signing_keys.rotate_signing_keys()
@@ -225,7 +228,7 @@ async def build(settings: Settings) -> Wiring:
                 after_commit=relay.poke,
             ),
             gate=WorkspaceGate(sessions, LIFECYCLE),
-            session_state=SessionState(lambda: AuthUnitOfWork(sessions), SystemClock()),
+            session_state=SessionState(lambda: AuthUnitOfWork(read_sessions), SystemClock()),
         ),
         auth_service_pb2,
     )

@@ -42,6 +42,7 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.db import pool_settings
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -143,7 +144,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     trigger ids. Needs no key manager: nothing is decrypted."""
     clock = clock or SystemClock()
     days = _retention_days(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **pool_settings(settings))
     try:
         sessions = session_factory(engine)
         job = CredentialsRetention(lambda: SqlCredentialsUnitOfWork(sessions), clock, days)

@@ -1,27 +1,66 @@
-"""Composition root of the edge: HTTPS (TLS 1.2+) in front of the gRPC services."""
+"""Composition root of the edge: HTTPS (TLS 1.2+) in front of the gRPC services.
+
+``RAILGUARD_EDGE_WORKERS`` (default: the number of CPUs) edge processes serve the port; with 1
+the edge serves in this process, otherwise this process supervises the workers
+(:mod:`edge_service.workers`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
 import sys
+from typing import NoReturn
 
 import uvicorn
-from servicekit import configure_logging, load_settings
+from servicekit import Settings, configure_logging, load_settings
 from servicekit.runtime import help_requested, service_usage
 from servicekit.tracing import configure_tracing
 
 from edge_service.app import build_edge
 from edge_service.gateway import security_headers
 from edge_service.http_server import EdgeServer, edge_protocol
+from edge_service.workers import parent_gone, supervise
 
 # TLS 1.3 suites are always on; for TLS 1.2 only forward-secret AEAD suites (Python's default
 # minimum version is already TLS 1.2).
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
-async def main() -> None:
-    settings = load_settings("edge")
-    configure_logging("edge", settings.log_level)
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return os.cpu_count() or 1
+
+
+def edge_workers(settings: Settings) -> int:
+    """``RAILGUARD_EDGE_WORKERS``: how many edge processes serve the port (default: the CPUs it
+    may use; a CPU quota such as a Kubernetes limit is not seen, so set it there)."""
+    workers = settings.get_int("EDGE_WORKERS", usable_cpus(), minimum=1)
+    if workers > 1 and settings.get("METRICS_LISTEN"):
+        # each worker would bind the metrics port, and a scrape would see one worker's counts
+        raise ValueError(
+            "RAILGUARD_METRICS_LISTEN needs RAILGUARD_EDGE_WORKERS=1: worker metrics are not merged"
+        )
+    return workers
+
+
+async def _watch_parent(server: EdgeServer, parent: int) -> None:
+    """A worker stops (gracefully) when its supervisor has gone, e.g. after a SIGKILL."""
+    while not server.should_exit:
+        await asyncio.sleep(0.5)
+        if parent_gone(parent):
+            server.handle_exit(signal.SIGTERM, None)
+
+
+async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    """One edge: on its own port, or as a worker on the supervisor's socket ``sock``."""
     stop_tracing = configure_tracing(settings)  # before build: the channels pick it up
     edge = await build_edge(settings)
     if stop_tracing is not None:
@@ -43,16 +82,46 @@ async def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.grace_seconds),
     )
-    server = EdgeServer(config, settings.grace_seconds)
+    server = EdgeServer(config, settings.grace_seconds, worker=sock is not None)
+    watcher = asyncio.create_task(_watch_parent(server, os.getppid())) if sock is not None else None
     try:
-        await server.serve()
+        await server.serve(sockets=[sock] if sock is not None else None)
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         for hook in reversed(edge.on_stop):
             await hook()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit once everything is released and flushed, skipping the interpreter's teardown (up to
+    seconds of module and thread finalisation on a busy machine), so that a worker's exit, and
+    the supervisor's after it, follow the end of serving at once."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main() -> int:
+    settings = load_settings("edge")
+    configure_logging("edge", settings.log_level)
+    worker_fd = settings.get("EDGE_WORKER_FD")  # == WORKER_FD_SETTING, set by the supervisor
+    if worker_fd:  # a worker of a supervisor: serve on the socket it bound
+        asyncio.run(serve(settings, socket.socket(fileno=int(worker_fd))))
+        _exit_now(0)
+    workers = edge_workers(settings)
+    if workers == 1:
+        asyncio.run(serve(settings))
+        return 0
+    host, _, port = settings.listen.rpartition(":")
+    _exit_now(supervise(host.strip("[]"), int(port), workers, settings.grace_seconds, os.environ))
 
 
 if __name__ == "__main__":
     if help_requested(sys.argv):
         print(service_usage("edge", {"serve": "run the HTTPS edge (the default)"}))  # noqa: T201
         raise SystemExit(0)
-    asyncio.run(main())
+    raise SystemExit(main())

@@ -98,20 +98,33 @@ def edge_protocol(
 
         def shutdown(self) -> None:
             cycle = self.cycle
-            if cycle is not None and not cycle.response_started:
+            closing = (b"connection", b"close")
+            if (
+                cycle is not None
+                and not cycle.response_started
+                and closing not in cycle.default_headers
+            ):
                 # the in-flight response says that the connection ends with it (RFC 9112 §9.6)
-                cycle.default_headers = [*cycle.default_headers, (b"connection", b"close")]
+                cycle.default_headers = [*cycle.default_headers, closing]
             super().shutdown()
 
     return EdgeH11Protocol
 
 
+def _closing(connection: Any) -> bool:
+    transport = getattr(connection, "transport", None)
+    return transport is None or bool(transport.is_closing())
+
+
 class EdgeServer(uvicorn.Server):
     """uvicorn's server with the edge's signal handling and shutdown (see the module docstring)."""
 
-    def __init__(self, config: uvicorn.Config, grace_seconds: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, grace_seconds: float, *, worker: bool = False
+    ) -> None:
         super().__init__(config)
         self.grace_seconds = grace_seconds
+        self.worker = worker  # SIGUSR1 = stop accepting (edge_service.workers), before SIGTERM
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -119,11 +132,30 @@ class EdgeServer(uvicorn.Server):
         signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        if self.worker:
+            loop.add_signal_handler(signal.SIGUSR1, self.stop_accepting)
         try:
             yield
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            if self.worker:
+                loop.remove_signal_handler(signal.SIGUSR1)
+
+    def stop_accepting(self) -> None:
+        """A worker's first stop step: no new connections, and each response in flight is its
+        connection's last (``Connection: close``); idle connections stay until :meth:`shutdown`.
+
+        The supervisor sends SIGTERM (the second step) only once every worker has done this,
+        so no worker closes an idle connection while another still accepts or answers as if
+        it were not stopping.
+        """
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            if cycle is not None and not cycle.response_complete and not _closing(connection):
+                connection.shutdown()  # busy: keep-alive off, the response says close
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -133,6 +165,10 @@ class EdgeServer(uvicorn.Server):
             sock.close()
         connections: set[Any] = self.server_state.connections
         for connection in list(connections):
+            if _closing(connection):
+                # closing already (a response that ended it): asyncio's SSL transport forgets
+                # its connection on a second close(), and abort() below would then do nothing
+                continue
             connection.shutdown()  # idle ones close now; busy ones close after their response
         deadline = loop.time() + self.grace_seconds
         closing_since: dict[int, float] = {}

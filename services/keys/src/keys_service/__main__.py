@@ -31,6 +31,7 @@ from servicekit import (
     run_service,
     session_factory,
 )
+from servicekit.db import pool_settings, read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
@@ -59,11 +60,16 @@ async def build(settings: Settings) -> Wiring:
     ring = load_pepper_ring(settings)
     policy = ScopePolicy(scope_grants(contract_modules()))
     window = retention(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **pool_settings(settings))
     sessions = session_factory(engine)
 
     def uow() -> SqlKeysUnitOfWork:
         return SqlKeysUnitOfWork(sessions)
+
+    read_sessions = read_only_session_factory(sessions)
+
+    def read_uow() -> SqlKeysUnitOfWork:
+        return SqlKeysUnitOfWork(read_sessions)
 
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
@@ -95,6 +101,7 @@ async def build(settings: Settings) -> Wiring:
         origin=origin_from_context,
         after_commit=relay.poke,
         retention=window,
+        read_uow=read_uow,
     )
     lifecycle = LifecycleApplier(
         sessions,
@@ -107,7 +114,7 @@ async def build(settings: Settings) -> Wiring:
     feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch: key changes, pushed
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-        KeysServicer(service, lifecycle, AllowedOrigins(uow, SystemClock())),
+        KeysServicer(service, lifecycle, AllowedOrigins(read_uow, SystemClock())),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last

@@ -352,10 +352,13 @@ class KeysService:
         after_commit: Callable[[], None] = lambda: None,
         retention: timedelta = DEFAULT_RETENTION,
         denials: DenialThrottle | None = None,
+        read_uow: Callable[[], KeysUnitOfWork] | None = None,
     ) -> None:
         """``origin`` tells who acts and from where for audit events (the RPC context in
-        production); ``after_commit`` runs once an audited change committed (it wakes the relay)."""
+        production); ``after_commit`` runs once an audited change committed (it wakes the relay).
+        ``read_uow`` (default ``uow``) opens the read-only unit of VerifyApiKey's one lookup."""
         self._uow, self._clock, self._ring, self._policy = uow, clock, ring, policy
+        self._read_uow = read_uow or uow
         self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
         self._new_id, self._origin, self._after_commit = new_id, origin, after_commit
         self._retention = retention
@@ -722,7 +725,7 @@ class KeysService:
                 ) from None
         presented = parse_key(key_text)  # offline: junk never reaches the database
         digests = [h.digest for h in self._ring.lookup_hashes(presented)]
-        async with self._uow() as uow:
+        async with self._read_uow() as uow:
             found = await uow.keys.find_by_digests(digests)
         now = self._clock.now()
         try:

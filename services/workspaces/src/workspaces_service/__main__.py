@@ -41,6 +41,7 @@ from servicekit import (
     session_factory,
 )
 from servicekit.audit import AuditSink
+from servicekit.db import pool_settings, read_only_session_factory
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import GrpcLifecycleSink
 from servicekit.mail import mail_relay
@@ -84,12 +85,14 @@ def wire_service(
         for lifecycle in lifecycle_relays:
             lifecycle.poke()
 
+    read_sessions = read_only_session_factory(sessions)
     service = WorkspacesService(
         lambda: WorkspacesUnitOfWork(sessions),
         clock,
         directory,
         origin=origin_from_context,
         after_commit=poke,
+        read_uow=lambda: WorkspacesUnitOfWork(read_sessions),
     )
     relay = AuditRelay(
         sessions, AUDIT_OUTBOX, LocalAuditSink(service), clock=clock, interval=relay_interval
@@ -144,7 +147,7 @@ def lifecycle_relays(
 
 
 async def build(settings: Settings) -> Wiring:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **pool_settings(settings))
     sessions = session_factory(engine)
     auth_channel = open_channel(settings, settings.peers.auth)
     sinks, channels = lifecycle_sinks(settings)

@@ -179,13 +179,17 @@ class WorkspacesService:
         after_commit: Callable[[], None] = lambda: None,
         stream_poll: float = 0.5,
         stream_recheck: float = 5.0,
+        read_uow: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         """``origin`` tells who acts and from where (request id, client IP) for audit events;
         ``after_commit`` is called once an audited change has committed (it wakes the relay).
         Audit streams poll the log every ``stream_poll`` seconds at most (an append in this
         process wakes them at once) and re-read the reader's role at least every
-        ``stream_recheck`` seconds, and always before sending new events."""
+        ``stream_recheck`` seconds, and always before sending new events. ``read_uow`` (default
+        ``uow``) opens the read-only units of work of the hot reads (GetWorkspace, ResolveAccess):
+        one statement each, no transaction around it."""
         self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
+        self._read_uow = read_uow or uow
         self._origin, self._after_commit = origin, after_commit
         self._stream_poll, self._stream_recheck = stream_poll, stream_recheck
         # replaced on every append: a stream holds the one current when it last read the log
@@ -269,7 +273,7 @@ class WorkspacesService:
         return ws, Role.OWNER
 
     async def get(self, actor_id: str, ws_id: str) -> tuple[Workspace, Role]:
-        async with self._uow() as uow:
+        async with self._read_uow() as uow:
             found = await uow.workspaces.get_with_role(ws_id, actor_id)
         if found is None:
             raise _not_found()  # not a member ≡ no such workspace
@@ -512,7 +516,7 @@ class WorkspacesService:
     async def resolve_access(self, user_id: str, ws_id: str) -> AccessView:
         if not _ID.match(ws_id):
             return AccessView(False, False, 0, False, False, 0)
-        async with self._uow() as uow:
+        async with self._read_uow() as uow:
             found = await uow.workspaces.get_with_optional_role(ws_id, user_id)
         if found is None or found[0].purged:
             return AccessView(False, False, 0, False, False, 0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import AlreadyExists
 from servicekit.mail import Mail, MailOutbox
 from servicekit.outbox import OutboxRepository
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -90,7 +91,13 @@ def _refresh(row: RefreshTokenRow) -> RefreshRecord:
     )
 
 
-def _key(row: SigningKeyRow) -> SigningKey:
+# GetJwks's read as a Core statement built once (no ORM loading or building per call)
+_SIGNING_KEYS = SigningKeyRow.__table__
+_ALL_SIGNING_KEYS = select(_SIGNING_KEYS).order_by(_SIGNING_KEYS.c.created_at, _SIGNING_KEYS.c.kid)
+
+
+def _key(row: SigningKeyRow | Row[Any]) -> SigningKey:
+    """From an ORM row or a Core row of the signing_keys table (same names)."""
     return SigningKey(
         kid=row.kid,
         state=KeyState(row.state),
@@ -373,8 +380,7 @@ class SigningKeyRepository:
         self.session = session
 
     async def all(self) -> list[SigningKey]:
-        stmt = select(SigningKeyRow).order_by(SigningKeyRow.created_at, SigningKeyRow.kid)
-        return [_key(r) for r in (await self.session.execute(stmt)).scalars()]
+        return [_key(r) for r in await self.session.execute(_ALL_SIGNING_KEYS)]
 
     async def current(self) -> SigningKey | None:
         stmt = (

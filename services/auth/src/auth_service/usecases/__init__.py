@@ -122,9 +122,11 @@ def build_use_cases(
     memberships: Memberships | None = None,
     invitations: Invitations | None = None,
     user_agent: Callable[[], str] = lambda: "",
+    read_uow: UnitOfWorkFactory | None = None,
 ) -> AuthUseCases:
     """``origin`` gives the request id, client IP and caller of the RPC being served (for
-    audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
+    audit events); ``after_commit`` runs once an audited change committed (wakes the relay);
+    ``read_uow`` opens the read-only units of work of the hot reads (GetJwks, GetSessionState)."""
     ctx = UseCaseContext(
         uow,
         clock,
@@ -134,6 +136,7 @@ def build_use_cases(
         after_commit=after_commit,
         refusals=refusals,
         user_agent=user_agent,
+        read_uow=read_uow,
     )
     throttling = Throttling(uow, clock, config.throttle)
     peppers = Peppers(uow, clock, sealer)

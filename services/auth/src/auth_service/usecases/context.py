@@ -86,10 +86,13 @@ class UseCaseContext:
         after_commit: Callable[[], None] = lambda: None,
         refusals: RefusalThrottle | None = None,
         user_agent: Callable[[], str] = lambda: "",
+        read_uow: UnitOfWorkFactory | None = None,
     ) -> None:
         """``origin`` gives the request id, client IP and caller of the RPC being served (for
-        audit events); ``after_commit`` runs once an audited change committed (wakes the relay)."""
+        audit events); ``after_commit`` runs once an audited change committed (wakes the relay);
+        ``read_uow`` (default ``uow``) opens read-only units of work: no transaction."""
         self.uow, self.clock, self.config, self.new_id = uow, clock, config, new_id
+        self.read_uow = read_uow or uow
         self._origin, self.after_commit = origin, after_commit
         self._refusals = refusals or RefusalThrottle()
         self._user_agent = user_agent

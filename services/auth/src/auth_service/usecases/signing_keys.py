@@ -35,7 +35,7 @@ class SigningKeys:
 
     async def jwks(self) -> str:
         now = self._ctx.clock.now()
-        async with self._ctx.uow() as uow:
+        async with self._ctx.read_uow() as uow:
             keys = await uow.signing_keys.all()
         order = {KeyState.CURRENT: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
         published = sorted((k for k in keys if k.published(now)), key=lambda k: order[k.state])

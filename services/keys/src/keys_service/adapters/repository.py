@@ -6,15 +6,17 @@ import builtins
 import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, ApiKeyRow
 from keys_service.domain import (
@@ -37,7 +39,8 @@ async def record_workspace_change(session: AsyncSession, event: LifecycleEvent) 
     await CHANGE_LOG.record(session, TOPIC_WORKSPACE, event.workspace_id)
 
 
-def _key(row: ApiKeyRow) -> ApiKey:
+def _key(row: ApiKeyRow | Row[Any]) -> ApiKey:
+    """From an ORM row or a Core row of the api_keys table (same names)."""
     previous = None
     if row.previous_digest is not None and row.previous_pepper_version is not None:
         previous = KeyHash(row.previous_pepper_version, row.previous_digest)
@@ -68,6 +71,16 @@ def _key(row: ApiKeyRow) -> ApiKey:
         purged_at=row.purged_at,
         creator_aal=row.creator_aal or "aal1",
     )
+
+
+# VerifyApiKey's lookup as a Core statement built once (no ORM loading or building per call)
+_API_KEYS = ApiKeyRow.__table__
+_DIGESTS: BindParameter[Any] = bindparam("digests", expanding=True)
+_FIND_BY_DIGESTS = (
+    select(_API_KEYS)
+    .where(or_(_API_KEYS.c.secret_digest.in_(_DIGESTS), _API_KEYS.c.previous_digest.in_(_DIGESTS)))
+    .limit(1)
+)
 
 
 def _write(row: ApiKeyRow, key: ApiKey) -> None:
@@ -193,14 +206,8 @@ class ApiKeyRepository:
 
     async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None:
         """The key whose current or previous secret has one of ``digests``: one indexed query."""
-        stmt = (
-            select(ApiKeyRow)
-            .where(
-                or_(ApiKeyRow.secret_digest.in_(digests), ApiKeyRow.previous_digest.in_(digests))
-            )
-            .limit(1)
-        )
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        found = await self.session.execute(_FIND_BY_DIGESTS, {"digests": list(digests)})
+        row = found.one_or_none()
         return _key(row) if row else None
 
     async def active_origin_lists(self, now: datetime) -> builtins.list[builtins.list[str]]:

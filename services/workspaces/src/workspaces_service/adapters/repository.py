@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from servicekit.audit import AuditEvent, Outcome
 from servicekit.db import SqlUnitOfWork
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,7 +38,8 @@ async def _membership_changed(session: AsyncSession, workspace_id: str, user_id:
     await CHANGE_LOG.record(session, TOPIC_MEMBERSHIP, f"{workspace_id}/{user_id}")
 
 
-def _workspace(row: WorkspaceRow) -> Workspace:
+def _workspace(row: WorkspaceRow | Row[Any]) -> Workspace:
+    """From an ORM row or a Core row of the workspaces table (same names)."""
     return Workspace(
         id=row.id,
         display_name=row.display_name,
@@ -57,6 +59,30 @@ def _member(row: MemberRow) -> Member:
     return Member(row.workspace_id, row.user_id, row.email, Role(row.role), row.created_at)
 
 
+# The edge's hot reads as Core statements built once: no ORM entity loading, identity map or
+# statement building per call; SQLAlchemy's compiled cache and asyncpg's prepared statements do
+# the rest. Rows come back as plain tuples with the tables' column names.
+_WORKSPACES = WorkspaceRow.__table__
+_MEMBERS = MemberRow.__table__
+_GET_WITH_ROLE = (
+    select(_WORKSPACES, _MEMBERS.c.role)
+    .join(_MEMBERS, _MEMBERS.c.workspace_id == _WORKSPACES.c.id)
+    .where(
+        _WORKSPACES.c.id == bindparam("workspace_id"), _MEMBERS.c.user_id == bindparam("user_id")
+    )
+)
+_GET_WITH_OPTIONAL_ROLE = (
+    select(_WORKSPACES, _MEMBERS.c.role)
+    .outerjoin(
+        _MEMBERS,
+        and_(
+            _MEMBERS.c.workspace_id == _WORKSPACES.c.id, _MEMBERS.c.user_id == bindparam("user_id")
+        ),
+    )
+    .where(_WORKSPACES.c.id == bindparam("workspace_id"))
+)
+
+
 class WorkspaceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -70,30 +96,19 @@ class WorkspaceRepository:
 
     async def get_with_role(self, workspace_id: str, user_id: str) -> tuple[Workspace, Role] | None:
         """The workspace and the user's role in it, in one query; None unless the user is a member."""
-        stmt = (
-            select(WorkspaceRow, MemberRow.role)
-            .join(MemberRow, MemberRow.workspace_id == WorkspaceRow.id)
-            .where(WorkspaceRow.id == workspace_id, MemberRow.user_id == user_id)
-        )
-        row = (await self.session.execute(stmt)).first()
-        return (_workspace(row[0]), Role(row[1])) if row else None
+        params = {"workspace_id": workspace_id, "user_id": user_id}
+        row = (await self.session.execute(_GET_WITH_ROLE, params)).first()
+        return (_workspace(row), Role(row.role)) if row else None
 
     async def get_with_optional_role(
         self, workspace_id: str, user_id: str
     ) -> tuple[Workspace, Role | None] | None:
         """The workspace and, when the user is a member, the user's role: one query (the edge's hot path)."""
-        stmt = (
-            select(WorkspaceRow, MemberRow.role)
-            .outerjoin(
-                MemberRow,
-                and_(MemberRow.workspace_id == WorkspaceRow.id, MemberRow.user_id == user_id),
-            )
-            .where(WorkspaceRow.id == workspace_id)
-        )
-        row = (await self.session.execute(stmt)).first()
+        params = {"workspace_id": workspace_id, "user_id": user_id}
+        row = (await self.session.execute(_GET_WITH_OPTIONAL_ROLE, params)).first()
         if row is None:
             return None
-        return _workspace(row[0]), (Role(row[1]) if row[1] is not None else None)
+        return _workspace(row), (Role(row.role) if row.role is not None else None)
 
     async def by_request_id(self, user_id: str, request_id: str) -> Workspace | None:
         stmt = select(WorkspaceRow).where(
