@@ -39,21 +39,17 @@ from urllib.parse import quote
 
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from servicekit import (
-    AuditRelay,
-    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
     Wiring,
     changefeed,
-    create_engine,
     current,
     open_channel,
     origin_from_context,
     run_service,
-    session_factory,
 )
-from servicekit.db import pool_settings, read_only_session_factory
+from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.mail import mail_relay
@@ -152,9 +148,8 @@ def key_manager(settings: Settings) -> KeyManager:
 
 
 async def build(settings: Settings) -> Wiring:
-    engine = create_engine(settings.database_url, **pool_settings(settings))
-    sessions = session_factory(engine)
-    read_sessions = read_only_session_factory(sessions)
+    storage = open_storage(settings)
+    sessions, read_sessions = storage.sessions, storage.read_sessions
     hasher = await Argon2Hasher.create(
         Argon2Params(
             settings.get_int("AUTH_ARGON2_MEMORY_KIB", 19456),
@@ -170,13 +165,7 @@ async def build(settings: Settings) -> Wiring:
     )
     # audit events leave over mTLS to AppendAuditEvents (the contract lists "auth" as a caller)
     channel = open_channel(settings, settings.peers.workspaces)
-    relay = AuditRelay(
-        sessions,
-        AUDIT_OUTBOX,
-        GrpcAuditSink(channel),
-        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
-    )
-    relay.start()
+    relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
     mail_outbox = MAIL_OUTBOX.with_sealer(kms)
     mailer = mail_relay(settings, sessions, mail_outbox)
     mailer.start()
@@ -237,7 +226,7 @@ async def build(settings: Settings) -> Wiring:
     return Wiring(
         [registration, changefeed.registration(feed)],
         on_stop=[
-            engine.dispose,
+            storage.close,
             kms.close,
             channel.close,
             relay.stop,
@@ -263,26 +252,25 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
     parser = argparse.ArgumentParser(prog="python -m auth_service rotate-signing-key")
     parser.add_argument("--immediate", action="store_true", help="do not wait for JWKS caches")
     args = parser.parse_args(argv)
-    engine = create_engine(settings.database_url)
     kms = key_manager(settings)
     try:
-        await kms.self_check()
-        sessions = session_factory(engine)
-        auth = build_use_cases(
-            lambda: AuthUnitOfWork(sessions),
-            SystemClock(),
-            await Argon2Hasher.create(),
-            load_common_passwords(),
-            MigratingSealer(
-                kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
-            ),
-            Ed25519JwtSigner(),
-            load_config(settings),
-        )
-        plan = await auth.signing_keys.rotate_signing_key_now(immediate=args.immediate)
+        async with job_storage(settings) as storage:
+            await kms.self_check()
+            sessions = storage.sessions
+            auth = build_use_cases(
+                lambda: AuthUnitOfWork(sessions),
+                SystemClock(),
+                await Argon2Hasher.create(),
+                load_common_passwords(),
+                MigratingSealer(
+                    kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
+                ),
+                Ed25519JwtSigner(),
+                load_config(settings),
+            )
+            plan = await auth.signing_keys.rotate_signing_key_now(immediate=args.immediate)
     finally:
         await kms.close()
-        await engine.dispose()
     if plan.promote is None:
         print(  # noqa: T201 - the command's output
             "not rotated: no next key has been published for the JWKS cache time yet; "

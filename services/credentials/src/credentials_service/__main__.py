@@ -30,19 +30,16 @@ from railguard.credentials.v1 import credentials_service_pb2, credentials_servic
 from servicekit import (
     AuditRelay,
     Clock,
-    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
     Wiring,
-    create_engine,
     open_channel,
     origin_from_context,
     relay_now,
     run_service,
-    session_factory,
 )
-from servicekit.db import pool_settings
+from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -112,31 +109,25 @@ async def build(settings: Settings) -> Wiring:
         if relay is not None:
             relay.poke()
 
-    engine = create_engine(settings.database_url)
+    storage = open_storage(settings)
     lifecycle = LifecycleApplier(
-        session_factory(engine),
+        storage.sessions,
         LIFECYCLE,
         destroy_workspace_secrets,
         after_purge=record_workspace_purge,
         after_commit=poke,
     )
     # settings are read (and refused) before anything is started
-    servicer = _servicer(settings, kms, session_factory(engine), lifecycle, poke)
+    servicer = _servicer(settings, kms, storage.sessions, lifecycle, poke)
     channel = open_channel(settings, settings.peers.workspaces)
-    relay = AuditRelay(
-        session_factory(engine),
-        AUDIT_OUTBOX,
-        GrpcAuditSink(channel),
-        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
-    )
-    relay.start()
+    relay = start_audit_relay(settings, storage.sessions, AUDIT_OUTBOX, channel)
     registration = Registration(
         credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server,
         servicer,
         credentials_service_pb2,
     )
     # on_stop runs in reverse: the relay stops first, the engine is disposed of last
-    return Wiring([registration], on_stop=[engine.dispose, kms.close, channel.close, relay.stop])
+    return Wiring([registration], on_stop=[storage.close, kms.close, channel.close, relay.stop])
 
 
 async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[str], list[str]]:
@@ -144,14 +135,11 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     trigger ids. Needs no key manager: nothing is decrypted."""
     clock = clock or SystemClock()
     days = _retention_days(settings)
-    engine = create_engine(settings.database_url, **pool_settings(settings))
-    try:
-        sessions = session_factory(engine)
+    async with job_storage(settings) as storage:
+        sessions = storage.sessions
         job = CredentialsRetention(lambda: SqlCredentialsUnitOfWork(sessions), clock, days)
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
-    finally:
-        await engine.dispose()
     _log.info("purge finished", extra={"credentials": len(purged[0]), "triggers": len(purged[1])})
     return purged
 
@@ -184,14 +172,11 @@ async def rewrap(
     kms = key_manager(settings)
     try:
         await kms.self_check()
-        engine = create_engine(settings.database_url)
-        sessions = session_factory(engine)
-        try:
+        async with job_storage(settings) as storage:
+            sessions = storage.sessions
             report = await KeyRotation(lambda: SqlCredentialsUnitOfWork(sessions), kms).rewrap(
                 batch_size=batch_size, rotate=not resume, progress=ProgressBar(out)
             )
-        finally:
-            await engine.dispose()
     finally:
         await kms.close()
     out.write(

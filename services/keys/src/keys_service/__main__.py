@@ -16,22 +16,18 @@ from pathlib import Path
 
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit import (
-    AuditRelay,
     Clock,
-    GrpcAuditSink,
     Registration,
     Settings,
     SystemClock,
     Wiring,
     changefeed,
-    create_engine,
     open_channel,
     origin_from_context,
     relay_now,
     run_service,
-    session_factory,
 )
-from servicekit.db import pool_settings, read_only_session_factory
+from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.lifecycle import LifecycleApplier
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
@@ -60,16 +56,14 @@ async def build(settings: Settings) -> Wiring:
     ring = load_pepper_ring(settings)
     policy = ScopePolicy(scope_grants(contract_modules()))
     window = retention(settings)
-    engine = create_engine(settings.database_url, **pool_settings(settings))
-    sessions = session_factory(engine)
+    storage = open_storage(settings)
+    sessions = storage.sessions
 
     def uow() -> SqlKeysUnitOfWork:
         return SqlKeysUnitOfWork(sessions)
 
-    read_sessions = read_only_session_factory(sessions)
-
     def read_uow() -> SqlKeysUnitOfWork:
-        return SqlKeysUnitOfWork(read_sessions)
+        return SqlKeysUnitOfWork(storage.read_sessions)
 
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
@@ -81,13 +75,7 @@ async def build(settings: Settings) -> Wiring:
         else NullPublisher()
     )
     # audit events leave through the same mTLS channel (AppendAuditEvents, caller "keys")
-    relay = AuditRelay(
-        sessions,
-        AUDIT_OUTBOX,
-        GrpcAuditSink(channel),
-        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
-    )
-    relay.start()
+    relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
     usage = LastUsedBuffer(uow, interval=settings.get_float("KEYS_LAST_USED_FLUSH_SECONDS", 5.0))
     usage.start()
     service = KeysService(
@@ -121,7 +109,7 @@ async def build(settings: Settings) -> Wiring:
     return Wiring(
         [registration, changefeed.registration(feed)],
         on_stop=[
-            engine.dispose,
+            storage.close,
             channel.close,
             publisher.close,
             usage.stop,
@@ -135,14 +123,11 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once and try to relay its audit events; the purged key ids."""
     clock = clock or SystemClock()
     window = retention(settings)
-    engine = create_engine(settings.database_url)
-    try:
-        sessions = session_factory(engine)
+    async with job_storage(settings) as storage:
+        sessions = storage.sessions
         job = KeysRetention(lambda: SqlKeysUnitOfWork(sessions), clock, window)
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
-    finally:
-        await engine.dispose()
     _log.info("purge finished", extra={"purged": len(purged)})
     return purged
 
@@ -181,11 +166,8 @@ async def _peppers_command(settings: Settings, argv: list[str]) -> int:
             else:
                 print(f"pepper v{version} added to {pepper_file(settings)}; restart keys")  # noqa: T201
             return 0
-        engine = create_engine(settings.database_url)
-        try:
-            usage = await pepper_usage(session_factory(engine))
-        finally:
-            await engine.dispose()
+        async with job_storage(settings) as storage:
+            usage = await pepper_usage(storage.sessions)
         if args.verb == "list":
             for v in sorted(ring.versions):
                 current = " (current)" if v == ring.current_version else ""

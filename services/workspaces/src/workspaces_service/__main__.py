@@ -34,14 +34,13 @@ from servicekit import (
     SystemClock,
     Wiring,
     changefeed,
-    create_engine,
     open_channel,
     origin_from_context,
     run_service,
-    session_factory,
 )
 from servicekit.audit import AuditSink
-from servicekit.db import pool_settings, read_only_session_factory
+from servicekit.composition import job_storage, open_storage, relay_interval
+from servicekit.db import read_only_session_factory
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import GrpcLifecycleSink
 from servicekit.mail import mail_relay
@@ -147,21 +146,21 @@ def lifecycle_relays(
 
 
 async def build(settings: Settings) -> Wiring:
-    engine = create_engine(settings.database_url, **pool_settings(settings))
-    sessions = session_factory(engine)
+    storage = open_storage(settings)
+    sessions = storage.sessions
     auth_channel = open_channel(settings, settings.peers.auth)
     sinks, channels = lifecycle_sinks(settings)
     lifecycle = lifecycle_relays(
         sessions,
         sinks,
-        interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+        interval=relay_interval(settings),
         max_backoff=settings.get_float("LIFECYCLE_RELAY_MAX_BACKOFF", 5.0),
     )
     service, relay = wire_service(
         sessions,
         SystemClock(),
         AuthDirectory(auth_channel),
-        relay_interval=settings.get_float("AUDIT_RELAY_INTERVAL", 1.0),
+        relay_interval=relay_interval(settings),
         lifecycle_relays=lifecycle,
     )
     relay.start()
@@ -207,7 +206,7 @@ async def build(settings: Settings) -> Wiring:
         on_stop=[
             auth_channel.close,
             *(c.close for c in channels),
-            engine.dispose,
+            storage.close,
             kms.close,
             relay.stop,
             mailer.stop,
@@ -249,18 +248,16 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once, relay its audit events, and try to deliver its lifecycle
     events now (a receiver that does not answer gets them from the servers' relays later)."""
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url)
     channels: list[grpc.aio.Channel] = []
-    try:
-        sessions = session_factory(engine)
-        service, relay = wire_service(sessions, clock, _NoDirectory())
-        purged = await service.purge_expired(clock.now())
-        await relay.drain()
-        channels = await _deliver_lifecycle_now(settings, sessions, clock)
-    finally:
-        for channel in channels:
-            await channel.close()
-        await engine.dispose()
+    async with job_storage(settings) as storage:
+        try:
+            service, relay = wire_service(storage.sessions, clock, _NoDirectory())
+            purged = await service.purge_expired(clock.now())
+            await relay.drain()
+            channels = await _deliver_lifecycle_now(settings, storage.sessions, clock)
+        finally:
+            for channel in channels:
+                await channel.close()
     _log.info("purge finished", extra={"purged": len(purged)})
     return purged
 
@@ -287,17 +284,15 @@ async def resend_lifecycle(settings: Settings, clock: Clock | None = None) -> in
     """Queue every deleted, restored or purged workspace's current state for the receivers again,
     and try to deliver it now; how many workspaces."""
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url)
     channels: list[grpc.aio.Channel] = []
-    try:
-        sessions = session_factory(engine)
-        service, _ = wire_service(sessions, clock, _NoDirectory())
-        queued = await service.resend_lifecycle()
-        channels = await _deliver_lifecycle_now(settings, sessions, clock)
-    finally:
-        for channel in channels:
-            await channel.close()
-        await engine.dispose()
+    async with job_storage(settings) as storage:
+        try:
+            service, _ = wire_service(storage.sessions, clock, _NoDirectory())
+            queued = await service.resend_lifecycle()
+            channels = await _deliver_lifecycle_now(settings, storage.sessions, clock)
+        finally:
+            for channel in channels:
+                await channel.close()
     return queued
 
 
