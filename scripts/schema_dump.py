@@ -1,4 +1,4 @@
-"""Each service's schema after ``alembic upgrade head``, on SQLite and PostgreSQL, as text files.
+r"""Each service's schema after ``alembic upgrade head``, on SQLite and PostgreSQL, as text files.
 
 For refactors of the migrations that must not change the schema: run it on the old tree and on
 the new one into two folders and ``diff -r`` them. ``python scripts/schema_dump.py OUT_DIR``

@@ -352,7 +352,7 @@ class ChangeFeed:
 
     # -- a watch ------------------------------------------------------------------------------
 
-    async def watch(self, from_version: int) -> AsyncIterator[FeedEvent]:
+    async def watch(self, from_version: int) -> AsyncIterator[FeedEvent]:  # noqa: C901 - one stream: reset, replay, bookmark, then live, in order
         """The events of one Watch call (see the module docstring); raises Unavailable when the
         watcher was too slow and is dropped."""
         watcher = _Watcher(self._max_queue)

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from servicekit import tracing
 from servicekit.access import describe_services
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from edge_service.api_keys import SAFE_TTL, KeyOrigins, KeysServiceVerifier
 from edge_service.audit_stream import (
     LIST_AUDIT_EVENTS,
     STREAM_AUDIT_EVENTS,
@@ -116,23 +118,12 @@ class Edge:
     sessions: SessionGuard | None = None
 
 
-async def build_edge(settings: Settings) -> Edge:
-    infos = describe_services(contract_modules())
-    routes = RouteTable(infos)
-    upstream = Upstreams(settings, infos)
-    on_stop: list[Callable[[], Awaitable[None]]] = [upstream.close]
-    limiter: Limiter = MemoryLimiter()
-    metrics = Metrics("edge")
-    redis_client = redis_pubsub = None
-    redis_health = RedisHealth(metrics)
-    redis_errors: tuple[type[BaseException], ...] = ()
-    if settings.redis_url:
-        # Redis accelerates; without it limits are per process and the key cache is bounded
-        redis_client, redis_pubsub, redis_errors = redis_clients(settings.redis_url)
-        limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
-        on_stop += [redis_client.aclose, redis_pubsub.aclose]
-    tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
-    # the change feeds (edge_service.feeds): pushed state while live, asking every time otherwise
+def _pushed_state(
+    settings: Settings, upstream: Upstreams
+) -> tuple[dict[str, FeedClient], AccessCache | Upstreams, SessionGuard]:
+    """The change feeds (edge_service.feeds) and what they keep fresh: the access cache (the
+    workspaces feed) and the session guard (the auth feed). Pushed state while a feed is live;
+    asking the owning service every time otherwise, or with ``RAILGUARD_EDGE_CHANGE_FEEDS=off``."""
     feeds: dict[str, FeedClient] = {}
     if settings.get("EDGE_CHANGE_FEEDS", "on").lower() not in {"off", "0", "false"}:
         feeds = {peer: FeedClient(peer, upstream.channels[peer]) for peer in FEED_PEERS}
@@ -157,27 +148,58 @@ async def build_edge(settings: Settings) -> Edge:
         on_change, on_reset = _auth_feed_to(sessions)
         auth_feed.on_change.append(on_change)
         auth_feed.on_reset.append(on_reset)
+    return feeds, access, sessions
+
+
+def _api_keys(
+    settings: Settings,
+    upstream: Upstreams,
+    keys_feed: FeedClient | None,
+    redis_pubsub: Any,
+    redis_health: RedisHealth,
+) -> tuple[KeysServiceVerifier, KeyOrigins]:
+    """The API-key verifier and the allowed-origin set, kept fresh by the keys feed while it is
+    live and by the Redis fan-out when there is one; ≤ 0.5 s cached otherwise (even with Redis: a
+    lost invalidation must still not keep a key alive past one second)."""
+    verifier = KeysServiceVerifier(
+        upstream.channels["keys"],
+        ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
+        redis=redis_pubsub,
+        health=redis_health,
+        live=(lambda: keys_feed.live) if keys_feed is not None else (lambda: False),
+        live_ttl=settings.get_float("EDGE_KEY_FEED_CACHE_SECONDS", 60.0),
+    )
+    if keys_feed is not None:
+        keys_feed.on_change.append(verifier.on_change)
+        keys_feed.on_reset.append(verifier.clear)
+    origins = KeyOrigins(upstream.channels["keys"])
+    verifier.on_invalidate.append(origins.invalidate)  # a revoked key's origins go at once
+    return verifier, origins
+
+
+async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the composition root wires each part in order
+    infos = describe_services(contract_modules())
+    routes = RouteTable(infos)
+    upstream = Upstreams(settings, infos)
+    on_stop: list[Callable[[], Awaitable[None]]] = [upstream.close]
+    limiter: Limiter = MemoryLimiter()
+    metrics = Metrics("edge")
+    redis_client = redis_pubsub = None
+    redis_health = RedisHealth(metrics)
+    redis_errors: tuple[type[BaseException], ...] = ()
+    if settings.redis_url:
+        # Redis accelerates; without it limits are per process and the key cache is bounded
+        redis_client, redis_pubsub, redis_errors = redis_clients(settings.redis_url)
+        limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
+        on_stop += [redis_client.aclose, redis_pubsub.aclose]
+    tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
+    feeds, access, sessions = _pushed_state(settings, upstream)
     api_keys: ApiKeyVerifier | None = None
     origins: AllowedOriginSet | None = None
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
-        from edge_service.api_keys import SAFE_TTL, KeyOrigins, KeysServiceVerifier
-
-        # 0.5 s even with Redis: a lost invalidation (the keys service does not fail a committed
-        # revocation when Redis is down) must still not keep a key alive past one second
-        keys_feed = feeds.get("keys")
-        verifier = KeysServiceVerifier(
-            upstream.channels["keys"],
-            ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
-            redis=redis_pubsub,
-            health=redis_health,
-            live=(lambda: keys_feed.live) if keys_feed is not None else (lambda: False),
-            live_ttl=settings.get_float("EDGE_KEY_FEED_CACHE_SECONDS", 60.0),
+        verifier, origins = _api_keys(
+            settings, upstream, feeds.get("keys"), redis_pubsub, redis_health
         )
-        if keys_feed is not None:
-            keys_feed.on_change.append(verifier.on_change)
-            keys_feed.on_reset.append(verifier.clear)
-        origins = KeyOrigins(upstream.channels["keys"])
-        verifier.on_invalidate.append(origins.invalidate)  # a revoked key's origins go at once
         await verifier.start()
         on_stop.insert(0, verifier.close)
         api_keys = verifier

@@ -262,7 +262,7 @@ class AuditStreamRoute:
                 await websocket.close(code=code, reason=reason)
         self._log(request_id, workspace_id, code, started, reason)
 
-    async def _run(
+    async def _run(  # noqa: C901 - the WebSocket lifecycle, each close code in one place
         self,
         websocket: WebSocket,
         request: ws_pb.StreamAuditEventsRequest,

@@ -157,7 +157,7 @@ class EdgeServer(uvicorn.Server):
             if cycle is not None and not cycle.response_complete and not _closing(connection):
                 connection.shutdown()  # busy: keep-alive off, the response says close
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:  # noqa: C901 - the shutdown sequence, step by step
         loop = asyncio.get_running_loop()
         for server in self.servers:
             server.close()  # no new connections

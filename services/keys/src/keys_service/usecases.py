@@ -553,7 +553,7 @@ class KeysService:
         token = encode_token(keys[-1].id, query) if more and keys else ""
         return [self._view(k) for k in keys], token
 
-    async def update(
+    async def update(  # noqa: C901 - one branch per updatable field of the mask
         self, actor: Actor, ws_id: str, key_id: str, changes: Mapping[str, object]
     ) -> KeyView:
         """Apply ``changes`` (field → new value; ``expire_time`` None clears the expiry)."""

@@ -1,4 +1,4 @@
-"""Where the CLI keeps the signed-in session: ``$XDG_CONFIG_HOME/railguard/session.json`` (0600).
+r"""Where the CLI keeps the signed-in session: ``$XDG_CONFIG_HOME/railguard/session.json`` (0600).
 
 Without ``XDG_CONFIG_HOME`` the folder is ``~/.config/railguard`` (``%APPDATA%\\railguard`` on
 Windows). The file holds the edge URL, the CA file, the email and the token pair; it is written

@@ -1,4 +1,4 @@
-"""Webhook triggers: 256-bit tokens, their keyed hash, and the trigger and delivery records.
+r"""Webhook triggers: 256-bit tokens, their keyed hash, and the trigger and delivery records.
 
 A token is ``rgwh_`` followed by 32 random bytes in unpadded base64url (43 characters). It is
 stored twice, never in clear: sealed by the key manager (requirement R3) and as

@@ -66,7 +66,7 @@ def _host(text: str) -> str:
     return host
 
 
-def normalise_origin(text: str) -> str:
+def normalise_origin(text: str) -> str:  # noqa: C901 - the RFC 6454 serialisation rules, one check each
     """Return the canonical ``scheme://host[:port]`` or raise ValueError saying what is wrong."""
     if not text:
         raise ValueError("must not be empty")

@@ -1,4 +1,4 @@
-"""Keyed hashing of API keys under a versioned server-side pepper.
+r"""Keyed hashing of API keys under a versioned server-side pepper.
 
 A key is 256 random bits, so a slow password hash would add latency and no security (ASVS 5.0
 §6.5.2); HMAC-SHA256 is a few microseconds. The pepper (held in Vault/KMS, never in the database)
