@@ -104,7 +104,8 @@ async def test_a_head_within_the_limit_reaches_the_app() -> None:
 
 def test_edge_workers_default_to_the_usable_cpus_and_are_a_setting() -> None:
     import pytest
-    from edge_service.__main__ import edge_workers, usable_cpus
+    from edge_service.__main__ import edge_workers
+    from edge_service.config import usable_cpus
     from servicekit.settings import load_settings
 
     assert edge_workers(load_settings("edge", {})) == usable_cpus() >= 1

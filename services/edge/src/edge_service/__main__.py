@@ -22,6 +22,7 @@ from servicekit.runtime import help_requested, service_usage
 from servicekit.tracing import configure_tracing
 
 from edge_service.app import build_edge
+from edge_service.config import EdgeSettings
 from edge_service.gateway import security_headers
 from edge_service.http_server import EdgeServer, edge_protocol
 from edge_service.workers import parent_gone, supervise
@@ -31,24 +32,10 @@ from edge_service.workers import parent_gone, supervise
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    if affinity is not None:
-        return max(1, len(affinity(0)))
-    return os.cpu_count() or 1
-
-
 def edge_workers(settings: Settings) -> int:
     """``RAILGUARD_EDGE_WORKERS``: how many edge processes serve the port (default: the CPUs it
     may use; a CPU quota such as a Kubernetes limit is not seen, so set it there)."""
-    workers = settings.get_int("EDGE_WORKERS", usable_cpus(), minimum=1)
-    if workers > 1 and settings.get("METRICS_LISTEN"):
-        # each worker would bind the metrics port, and a scrape would see one worker's counts
-        raise ValueError(
-            "RAILGUARD_METRICS_LISTEN needs RAILGUARD_EDGE_WORKERS=1: worker metrics are not merged"
-        )
-    return workers
+    return EdgeSettings.load(settings).workers
 
 
 async def _watch_parent(server: EdgeServer, parent: int) -> None:
@@ -59,14 +46,16 @@ async def _watch_parent(server: EdgeServer, parent: int) -> None:
             server.handle_exit(signal.SIGTERM, None)
 
 
-async def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+async def serve(
+    settings: Settings, edge_settings: EdgeSettings, sock: socket.socket | None = None
+) -> None:
     """One edge: on its own port, or as a worker on the supervisor's socket ``sock``."""
     stop_tracing = configure_tracing(settings)  # before build: the channels pick it up
-    edge = await build_edge(settings)
+    edge = await build_edge(settings, edge_settings)
     if stop_tracing is not None:
         edge.on_stop.append(stop_tracing)
     host, _, port = settings.listen.rpartition(":")
-    max_head = settings.get_int("EDGE_MAX_HEADER_BYTES", 16 * 1024, minimum=1024)
+    max_head = edge_settings.max_header_bytes
     config = uvicorn.Config(
         edge.app,  # type: ignore[arg-type]
         http=edge_protocol(security_headers(edge.hsts_seconds), max_head),
@@ -108,13 +97,15 @@ def _exit_now(code: int) -> NoReturn:
 def main() -> int:
     settings = load_settings("edge")
     configure_logging("edge", settings.log_level)
-    worker_fd = settings.get("EDGE_WORKER_FD")  # == WORKER_FD_SETTING, set by the supervisor
-    if worker_fd:  # a worker of a supervisor: serve on the socket it bound
-        asyncio.run(serve(settings, socket.socket(fileno=int(worker_fd))))
+    edge_settings = EdgeSettings.load(settings)
+    if edge_settings.worker_fd:  # a worker of a supervisor: serve on the socket it bound
+        asyncio.run(
+            serve(settings, edge_settings, socket.socket(fileno=int(edge_settings.worker_fd)))
+        )
         _exit_now(0)
-    workers = edge_workers(settings)
+    workers = edge_settings.workers
     if workers == 1:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, edge_settings))
         return 0
     host, _, port = settings.listen.rpartition(":")
     _exit_now(supervise(host.strip("[]"), int(port), workers, settings.grace_seconds, os.environ))

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from edge_service.api_keys import SAFE_TTL, KeyOrigins, KeysServiceVerifier
+from edge_service.api_keys import KeyOrigins, KeysServiceVerifier
 from edge_service.audit_stream import (
     LIST_AUDIT_EVENTS,
     STREAM_AUDIT_EVENTS,
@@ -25,6 +25,7 @@ from edge_service.audit_stream import (
 )
 from edge_service.audit_stream import PATH as AUDIT_STREAM_PATH
 from edge_service.client_ip import ClientIpResolver
+from edge_service.config import EdgeSettings
 from edge_service.feeds import AccessCache, FeedClient
 from edge_service.gateway import (
     AllowedOriginSet,
@@ -39,7 +40,7 @@ from edge_service.problems import problem_response
 from edge_service.ratelimit import Limiter, LimitTable, MemoryLimiter, RedisLimiter
 from edge_service.redis_fallback import FallbackLimiter, RedisHealth, redis_clients
 from edge_service.routes import RouteTable
-from edge_service.sessions import MAX_ACCESS_TOKEN_SECONDS, RETAIN_MARGIN_SECONDS, SessionGuard
+from edge_service.sessions import SessionGuard
 from edge_service.tokens import TokenVerifier
 from edge_service.tracing import HttpTracing
 from edge_service.upstream import Upstreams
@@ -63,22 +64,6 @@ def contract_modules() -> list[ModuleType]:
         except ModuleNotFoundError:
             continue
     return modules
-
-
-def _ipv6_prefix(settings: Settings) -> int:
-    """``RAILGUARD_EDGE_IPV6_PREFIX``: the IPv6 network one per-IP limit counts (32..128)."""
-    prefix = settings.get_int("EDGE_IPV6_PREFIX", 64, minimum=32)
-    if prefix > 128:
-        raise ValueError("RAILGUARD_EDGE_IPV6_PREFIX must be at most 128")
-    return prefix
-
-
-def _session_retain(settings: Settings) -> float:
-    """How long a pushed session revocation is kept: the longest access token's life
-    (``RAILGUARD_AUTH_ACCESS_TOKEN_TTL_SECONDS``, the setting auth signs with, never below its
-    default) plus a margin for leeway and clock skew."""
-    ttl = settings.get_float("AUTH_ACCESS_TOKEN_TTL_SECONDS", MAX_ACCESS_TOKEN_SECONDS)
-    return max(ttl, MAX_ACCESS_TOKEN_SECONDS) + RETAIN_MARGIN_SECONDS
 
 
 async def upgrade_required(request: Request) -> Response:
@@ -119,13 +104,13 @@ class Edge:
 
 
 def _pushed_state(
-    settings: Settings, upstream: Upstreams
+    settings: EdgeSettings, upstream: Upstreams
 ) -> tuple[dict[str, FeedClient], AccessCache | Upstreams, SessionGuard]:
     """The change feeds (edge_service.feeds) and what they keep fresh: the access cache (the
     workspaces feed) and the session guard (the auth feed). Pushed state while a feed is live;
     asking the owning service every time otherwise, or with ``RAILGUARD_EDGE_CHANGE_FEEDS=off``."""
     feeds: dict[str, FeedClient] = {}
-    if settings.get("EDGE_CHANGE_FEEDS", "on").lower() not in {"off", "0", "false"}:
+    if settings.change_feeds:
         feeds = {peer: FeedClient(peer, upstream.channels[peer]) for peer in FEED_PEERS}
     access: AccessCache | Upstreams = upstream
     if "workspaces" in feeds:
@@ -133,7 +118,7 @@ def _pushed_state(
         cache = AccessCache(
             upstream,
             lambda: workspaces_feed.live,
-            max_entries=settings.get_int("EDGE_ACCESS_CACHE_ENTRIES", 100_000, minimum=1),
+            max_entries=settings.access_cache_entries,
         )
         workspaces_feed.on_change.append(cache.on_change)
         workspaces_feed.on_reset.append(cache.clear)
@@ -142,7 +127,7 @@ def _pushed_state(
     sessions = SessionGuard(
         upstream.session_active,
         live=(lambda: auth_feed.live) if auth_feed is not None else (lambda: False),
-        retain=_session_retain(settings),
+        retain=settings.session_retain_seconds,
     )
     if auth_feed is not None:
         on_change, on_reset = _auth_feed_to(sessions)
@@ -152,7 +137,7 @@ def _pushed_state(
 
 
 def _api_keys(
-    settings: Settings,
+    settings: EdgeSettings,
     upstream: Upstreams,
     keys_feed: FeedClient | None,
     redis_pubsub: Any,
@@ -163,11 +148,11 @@ def _api_keys(
     lost invalidation must still not keep a key alive past one second)."""
     verifier = KeysServiceVerifier(
         upstream.channels["keys"],
-        ttl=settings.get_float("EDGE_KEY_CACHE_SECONDS", SAFE_TTL),
+        ttl=settings.key_cache_seconds,
         redis=redis_pubsub,
         health=redis_health,
         live=(lambda: keys_feed.live) if keys_feed is not None else (lambda: False),
-        live_ttl=settings.get_float("EDGE_KEY_FEED_CACHE_SECONDS", 60.0),
+        live_ttl=settings.key_feed_cache_seconds,
     )
     if keys_feed is not None:
         keys_feed.on_change.append(verifier.on_change)
@@ -177,7 +162,12 @@ def _api_keys(
     return verifier, origins
 
 
-async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the composition root wires each part in order
+async def build_edge(  # noqa: C901 - the composition root wires each part in order
+    settings: Settings, edge: EdgeSettings | None = None
+) -> Edge:
+    """The edge's app and gateway over channels to the services; ``edge`` defaults to the
+    edge settings read from ``settings``."""
+    edge = edge or EdgeSettings.load(settings)
     infos = describe_services(contract_modules())
     routes = RouteTable(infos)
     upstream = Upstreams(settings, infos)
@@ -193,19 +183,17 @@ async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the compositio
         limiter = FallbackLimiter(RedisLimiter(redis_client), redis_health, redis_errors)
         on_stop += [redis_client.aclose, redis_pubsub.aclose]
     tokens = TokenVerifier(upstream.jwks, settings.issuer, settings.audience)
-    feeds, access, sessions = _pushed_state(settings, upstream)
+    feeds, access, sessions = _pushed_state(edge, upstream)
     api_keys: ApiKeyVerifier | None = None
     origins: AllowedOriginSet | None = None
     if any(info.service.full_name == "railguard.keys.v1.KeysService" for info in infos):
-        verifier, origins = _api_keys(
-            settings, upstream, feeds.get("keys"), redis_pubsub, redis_health
-        )
+        verifier, origins = _api_keys(edge, upstream, feeds.get("keys"), redis_pubsub, redis_health)
         await verifier.start()
         on_stop.insert(0, verifier.close)
         api_keys = verifier
-    limits = LimitTable(scale=settings.get_float("EDGE_RATE_LIMIT_SCALE", 1.0))
-    config = EdgeConfig(max_body_bytes=settings.get_int("EDGE_MAX_BODY_BYTES", 64 * 1024))
-    stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
+    limits = LimitTable(scale=edge.rate_limit_scale)
+    config = EdgeConfig(max_body_bytes=edge.max_body_bytes)
+    stop_metrics = serve_metrics(metrics, edge.metrics_listen)
     if stop_metrics is not None:
         on_stop.append(stop_metrics)
     gateway = Gateway(
@@ -213,7 +201,7 @@ async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the compositio
         upstream,
         tokens,
         access,  # from the workspaces feed while it is live; ResolveAccess otherwise
-        ClientIpResolver(settings.get("EDGE_TRUSTED_PROXIES").split(",")),
+        ClientIpResolver(list(edge.trusted_proxies)),
         limiter,
         limits,
         api_keys,
@@ -221,7 +209,7 @@ async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the compositio
         metrics,
         sessions=sessions,
         origins=origins,
-        ipv6_prefix=_ipv6_prefix(settings),
+        ipv6_prefix=edge.ipv6_prefix,
     )
 
     async def ready() -> bool:
@@ -254,8 +242,8 @@ async def build_edge(settings: Settings) -> Edge:  # noqa: C901 - the compositio
             gateway,
             GrpcAuditStreams(upstream.channels["workspaces"]),
             list_rule,
-            recheck=settings.get_float("EDGE_AUDIT_STREAM_RECHECK_SECONDS", 5.0),
-            max_streams=settings.get_int("EDGE_MAX_AUDIT_STREAMS", 1000),
+            recheck=edge.audit_stream_recheck_seconds,
+            max_streams=edge.max_audit_streams,
         )
         extra_routes.append(WebSocketRoute(AUDIT_STREAM_PATH, stream.handle))
         extra_routes.append(Route(AUDIT_STREAM_PATH, upgrade_required, methods=["GET"]))
