@@ -6,6 +6,7 @@ Run as ``python -m tests.integration.shutdown.slow_service`` by the shutdown tes
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
@@ -24,12 +25,13 @@ class _Slow(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
 
 
 async def _build(settings: Settings) -> Wiring:
-    done = Path(settings.get("STATE_DIR", ".")) / "stopped"
+    done = settings.state_dir / "stopped"
 
     async def on_stop() -> None:
         done.write_text("released")  # resources released after the drain
 
-    servicer = _Slow(settings.get_float("SLOW_SECONDS", 1.5), done)
+    # a test knob, not a Railguard setting (servicekit.catalog refuses undeclared names)
+    servicer = _Slow(float(os.environ.get("SLOW_SERVICE_SECONDS", "1.5")), done)
     return Wiring(
         [
             Registration(
