@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -156,9 +157,17 @@ class Stack:
             with urllib.request.urlopen(
                 f"https://localhost:{port}/readyz", context=context, timeout=2
             ) as r:  # noqa: S310
-                return bool(r.status == 200)
-        except OSError:
+                if r.status != 200:
+                    return False
+                degraded = json.loads(r.read() or b"{}").get("degraded", [])
+        except (OSError, ValueError):
             return False
+        # ready, and its change feeds from this stack's services are live: a test's first
+        # request is then decided the way every later one is (a feed that is not live is a
+        # correct fallback, but a slower, timing-dependent one)
+        return not any(
+            d.removeprefix("feed:") in self.services for d in degraded if d.startswith("feed:")
+        )
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -152,7 +152,10 @@ async def test_database_outage_is_503_with_retry_after_and_recovers(
 
 async def _readiness(client: Client) -> tuple[int, list[str]]:
     r = await client.call("GET", "/readyz")
-    return r.status_code, list(r.json().get("degraded", []))
+    # a change feed that is momentarily not live (a late heartbeat under load) is reported too
+    # ("feed:<service>"); these tests are about Redis
+    degraded = r.json().get("degraded", [])
+    return r.status_code, [d for d in degraded if not d.startswith("feed:")]
 
 
 async def test_redis_outage_falls_back_and_fan_out_resumes(

@@ -171,17 +171,22 @@ async def _team(stub: workspaces_service_pb2_grpc.WorkspacesServiceStub) -> str:
 
 async def test_only_the_edge_may_watch(pki: Path, database_url: str) -> None:
     port = _free_port()
-    async with _workspaces(pki, database_url, port):
-        refused = watch_pb2_grpc.ChangeFeedServiceStub(channel_as("keys", pki, port))
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            async for _ in refused.Watch(watch_pb2.WatchRequest()):
-                break
-        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        edge = watch_pb2_grpc.ChangeFeedServiceStub(channel_as("edge", pki, port))
-        call = edge.Watch(watch_pb2.WatchRequest())
-        first = await anext(aiter(call))
-        assert first.WhichOneof("event") == "reset"
-        call.cancel()
+    keys_channel, edge_channel = channel_as("keys", pki, port), channel_as("edge", pki, port)
+    try:
+        async with _workspaces(pki, database_url, port):
+            refused = watch_pb2_grpc.ChangeFeedServiceStub(keys_channel)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                async for _ in refused.Watch(watch_pb2.WatchRequest()):
+                    break
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            edge = watch_pb2_grpc.ChangeFeedServiceStub(edge_channel)
+            call = edge.Watch(watch_pb2.WatchRequest())
+            first = await anext(aiter(call))
+            assert first.WhichOneof("event") == "reset"
+            call.cancel()
+    finally:  # an open channel left to the loop's teardown can hang it
+        await keys_channel.close()
+        await edge_channel.close()
 
 
 async def test_changes_reach_the_edge_and_the_stream_survives_a_restart(

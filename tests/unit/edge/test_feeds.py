@@ -312,3 +312,16 @@ async def test_a_key_verification_that_overlapped_its_change_is_not_stored(
     assert stub.calls == 2
     await verifier.verify("rg_live_x", "127.0.0.1", "", "keys:read")
     assert stub.calls == 2
+
+
+async def test_a_change_this_edge_forwarded_is_not_answered_from_its_cache() -> None:
+    asker = _Asker()
+    cache = AccessCache(asker, lambda: True)
+    await cache.resolve("u1", "w1")
+    await cache.resolve("u1", "w2")
+    cache.forget("w1")  # e.g. this edge forwarded UpdateMember in w1
+    await cache.resolve("u1", "w1")
+    await cache.resolve("u1", "w2")
+    assert asker.calls == 3, "w1 asked again at once, w2 still cached"
+    cache.forget(None)  # a change of no one workspace (CreateWorkspace, AcceptInvitation)
+    assert len(cache) == 0

@@ -220,7 +220,13 @@ async def build_edge(  # noqa: C901 - the composition root wires each part in or
         return tokens.ready
 
     async def degraded() -> list[str]:
-        """Dependencies the edge runs without right now (it is still ready: it has fallbacks)."""
+        """Dependencies the edge runs without right now (it is still ready: it has fallbacks):
+        ``feed:<service>`` for a change feed that is not live (the edge asks that service on
+        every request meanwhile), ``redis`` while Redis is down."""
+        lagging = [f"feed:{name}" for name, feed in feeds.items() if not feed.live]
+        return lagging + await redis_degraded()
+
+    async def redis_degraded() -> list[str]:
         if redis_client is None:
             return []
         if redis_health.should_try():

@@ -195,6 +195,14 @@ class AccessCache:
         else:
             self.clear()  # a topic this edge does not know: fail safe
 
+    def forget(self, workspace_id: str | None) -> None:
+        """This edge forwarded a change of ``workspace_id`` (None: of no one workspace, e.g. a
+        created workspace or an accepted invitation): drop what it could have changed."""
+        if workspace_id is None:
+            self.clear()
+        else:
+            self.on_change("workspace", workspace_id)
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()

@@ -51,6 +51,7 @@ __all__ = [
     "security_headers",
 ]
 
+WORKSPACES_SERVICE = "railguard.workspaces.v1.WorkspacesService"
 _log = logging.getLogger("edge.http")
 _API_KEY = re.compile(r"^rg_(live|test)_")
 
@@ -517,9 +518,16 @@ class Gateway:
             query.setdefault(key, []).append(value)
         facts = HttpFacts(request.headers, request.headers.get("content-type", ""), len(body))
         message = build_request(route, path_params, body, query, facts)
-        result = await self.upstream.invoke(
-            route.info, message, forwarded, request_id, self.config.upstream_timeout
-        )
+        try:
+            result = await self.upstream.invoke(
+                route.info, message, forwarded, request_id, self.config.upstream_timeout
+            )
+        finally:
+            if request.method != "GET" and route.info.service.full_name == WORKSPACES_SERVICE:
+                # read your writes at this edge: a change this edge forwarded (even one whose
+                # answer was lost) is not answered from its cache; other edges hear it through
+                # the workspaces feed within the bound
+                self._forget_access(workspace_id)
         headers: dict[str, str] = {}
         origin = request.headers.get("origin", "")
         if origin and forwarded.is_api_key:
@@ -536,6 +544,11 @@ class Gateway:
             media_type="application/json",
             headers=headers,
         )
+
+    def _forget_access(self, workspace_id: str | None) -> None:
+        forget = getattr(self.access, "forget", None)  # only a cache has something to forget
+        if forget is not None:
+            forget(workspace_id)
 
     async def _limit(
         self, who: str, rate_class: int, plan: int, conn: HTTPConnection | None = None
