@@ -188,7 +188,7 @@ async def test_list_members_pages_and_refuses_a_deleted_workspace(
         stub.ListMembers(
             pb.ListMembersRequest(parent=parent), metadata=as_user("carol", ws_id, USER)
         ),
-        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
         "WORKSPACE_DELETED",
     )
 

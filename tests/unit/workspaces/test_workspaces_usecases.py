@@ -217,7 +217,7 @@ async def test_restore_is_refused_once_the_window_has_ended(
 async def test_a_deleted_workspace_refuses_changes(service: WorkspacesService) -> None:
     ws_id = await _team(service)
     await service.delete("alice", ws_id)
-    with pytest.raises(FailedPrecondition) as err:
+    with pytest.raises(NotFound) as err:  # the edge's answer for a deleted workspace
         await service.update("alice", ws_id, {"display_name": "x"})
     assert err.value.reason == "WORKSPACE_DELETED"
     with pytest.raises(FailedPrecondition):

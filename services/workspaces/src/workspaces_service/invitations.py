@@ -129,7 +129,7 @@ class InvitationService:
         if ws is None or actor is None:
             raise _not_found()  # not a member ≡ no such workspace
         if ws.deleted:
-            raise FailedPrecondition("workspace is deleted", reason="WORKSPACE_DELETED")
+            raise NotFound("the workspace is deleted", reason="WORKSPACE_DELETED")
         if actor.role not in (Role.OWNER, Role.ADMIN):
             raise PermissionDenied("your role does not allow this action", reason="ROLE_TOO_LOW")
         return ws, actor

@@ -231,7 +231,9 @@ class WorkspacesService:
         if ws is None:
             raise _not_found()
         if ws.deleted:
-            raise FailedPrecondition("workspace is deleted", reason="WORKSPACE_DELETED")
+            # the edge's answer for the same state (docs/architecture.md, "Deleted workspaces"),
+            # so a request decided here (an edge's view up to a second old) reads the same
+            raise NotFound("the workspace is deleted", reason="WORKSPACE_DELETED")
         return ws
 
     async def create(
