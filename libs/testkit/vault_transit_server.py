@@ -1,5 +1,7 @@
 """A transit-compatible Vault for tests: Vault's documented HTTP behaviour, served in-process.
 
+(Over 500 lines: it follows Vault's API route by route, one place to compare with Vault's docs.)
+
 It answers ``sys/health``, AppRole and Kubernetes login, and the transit endpoints a client needs
 (keys create/read/config/rotate; encrypt, decrypt and rewrap, single and batch) with Vault's status
 codes, JSON envelopes and error strings, derived keys (HKDF-SHA256 over the context) and the

@@ -3,6 +3,9 @@
 Hand-written routes are only the edge's own: health, readiness, JWKS and the OpenAPI document,
 plus the audit WebSocket stream (``audit_stream``, passed in as ``extra_routes``). Everything else
 is one generic handler driven by the route table.
+
+Over 500 lines on purpose: the generic handler's checks run in one documented order
+(docs/architecture.md, "The edge"), and reading them in one file is how that order is reviewed.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The OpenAPI 3.1 document, generated from the same descriptors the edge routes by.
 
+(Over 500 lines: one walk over the descriptors and the proto3 JSON mapping of every field type;
+split, the mapping rules would be read in pieces.)
+
 It says what the edge does, exactly:
 
 - messages follow the proto3 JSON mapping the edge renders with (``json_format``): maps are
