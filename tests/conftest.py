@@ -40,3 +40,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         pytest.skip("RAILGUARD_TEST_POSTGRES_URL not set")
     async with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty PostgreSQL database, for what only PostgreSQL can show (concurrent writers)."""
+    if not postgres_admin_url():
+        pytest.skip("RAILGUARD_TEST_POSTGRES_URL not set")
+    async with fresh_database("postgres", tmp_path) as url:
+        yield url

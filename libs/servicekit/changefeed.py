@@ -56,6 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from servicekit.background import Loop
 from servicekit.db import UtcDateTime
 from servicekit.errors import Unavailable
 
@@ -208,8 +209,7 @@ class ChangeFeed:
         self._max_queue, self._batch, self._max_gaps = max_queue, batch, max_gaps
         self._clock = clock
         self._watchers: set[_Watcher] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Loop(f"change-feed:{log.table.name}")
         self._ready: asyncio.Event | None = None
         self._last = 0  # the highest id read
         self._gaps: dict[int, float] = {}  # id not yet seen below _last -> when first missed
@@ -235,7 +235,7 @@ class ChangeFeed:
         return self._clock() - self._healthy_at < max(1.0, 10 * self.poll_interval)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._poller.poke()
 
     def drain(self) -> None:
         """End every watch now (shutdown): the callers resume at another replica at once, and the
@@ -246,9 +246,9 @@ class ChangeFeed:
                 watcher.queue.put_nowait(_END)
 
     async def _start(self) -> None:
-        if self._task is None or self._task.done():
-            self._ready = asyncio.Event()
-            self._task = asyncio.create_task(self._run(self._ready))
+        if not self._poller.running:
+            ready = self._ready = asyncio.Event()
+            self._poller.start(lambda: self._run(ready))
         assert self._ready is not None
         await self._ready.wait()
 
@@ -259,13 +259,10 @@ class ChangeFeed:
                 ready.set()
             except Exception as exc:  # noqa: BLE001 - the database may be down: retry
                 _log.warning("change feed cannot read its log", extra={"error": type(exc).__name__})
-                await asyncio.sleep(max(self.poll_interval, 0.25))
+                if not await self._poller.pause(max(self.poll_interval, 0.25)):
+                    return
         failing = False
-        while self._watchers:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wake.wait()
-            self._wake.clear()
+        while self._watchers and await self._poller.pause(self.poll_interval):
             try:
                 while await self.poll_once() >= self._batch:
                     pass  # a backlog: read on at once
@@ -276,7 +273,6 @@ class ChangeFeed:
                 if not failing:
                     _log.warning("change feed poll failed", extra={"error": type(exc).__name__})
                 failing = True
-        self._task = None
 
     async def _begin(self) -> None:
         """Start after the newest row; a hole among the recent ids may be a transaction still
@@ -419,12 +415,9 @@ class ChangeFeed:
         return len(self._watchers)
 
     async def close(self) -> None:
-        task = self._task
+        """Stop the poller between two reads (never inside one) and forget the watchers."""
         self._watchers.clear()
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._poller.stop()
 
 
 def to_proto(item: FeedEvent) -> watch_pb2.WatchEvent:

@@ -109,6 +109,7 @@ def _create_engine(url: str, *, pool_size: int, max_overflow: int) -> AsyncEngin
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        engine.dialect.do_terminate = _terminate_sqlite_at_once  # type: ignore[method-assign]
         return engine
     # A bounded pool wait and connect timeout make an unreachable or saturated database a prompt
     # UNAVAILABLE, not a hung request. Stale connections: see _ping_when_idle.
@@ -122,6 +123,36 @@ def _create_engine(url: str, *, pool_size: int, max_overflow: int) -> AsyncEngin
     )
     _ping_when_idle(engine)
     return engine
+
+
+def _terminate_sqlite_at_once(dbapi_connection: Any) -> None:
+    """Close an invalidated aiosqlite connection in its own thread, awaiting nothing.
+
+    SQLAlchemy invalidates a connection whose task was cancelled mid-statement (a client that
+    hung up, a deadline, a shutdown) and terminates it: a shielded "graceful" ``close()``, then a
+    forced ``stop()``. With aiosqlite the two race for the connection's one worker thread: when
+    the stop wins, the graceful close waits for a thread that is gone, forever, and the event
+    loop cannot shut down (it hung a test's teardown for 120 s); and ``stop()``'s own future is
+    resolved from the thread, which fails once the loop has closed. A file database has no peer
+    to say goodbye to, so this queues the close-and-stop step without a future: the thread closes
+    the sqlite3 connection and ends, and no task or loop waits for it.
+    """
+    from aiosqlite import core as aiosqlite_core
+
+    connection = dbapi_connection._connection  # the aiosqlite.Connection
+    queue = getattr(connection, "_tx", None)
+    if queue is None:  # an aiosqlite this code does not know: its own forced stop
+        dbapi_connection._terminate_force_close()
+        return
+    sqlite = connection._connection
+    connection._running, connection._connection = False, None
+
+    def close_and_stop() -> object:
+        if sqlite is not None:
+            sqlite.close()
+        return aiosqlite_core._STOP_RUNNING_SENTINEL
+
+    queue.put_nowait((None, close_and_stop))
 
 
 PING_IDLE_SECONDS = 1.0

@@ -17,8 +17,6 @@ An adapter module (SQLAlchemy): the pure event is :mod:`servicekit.audit`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -40,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.audit import AuditEvent
+from servicekit.background import Loop, settle
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import UtcDateTime
 from servicekit.errors import RailguardError
@@ -202,8 +201,7 @@ class OutboxRelay(Generic[ItemT]):
         self._sessions, self._outbox, self._sink, self._name = sessions, outbox, sink, name
         self._clock = clock or SystemClock()
         self._batch_size, self._interval, self._max_backoff = batch_size, interval, max_backoff
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop(name)
 
     async def run_once(self) -> int:
         """Send one batch of unsent events and mark them sent; the number sent."""
@@ -226,34 +224,29 @@ class OutboxRelay(Generic[ItemT]):
         return total
 
     def poke(self) -> None:
-        self._wake.set()
+        self._loop.poke()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
+        self._loop.start(self._run)
 
     async def stop(self, final_drain: float = 2.0) -> None:
-        """Stop the loop, then ship what is queued for at most ``final_drain`` seconds.
+        """Stop the loop between batches, then ship what is queued for at most ``final_drain`` s.
 
         Called after the server drained its in-flight calls, so their events are in the outbox.
         Whatever the sink does not take in time stays in the outbox (durable) for the next start
         or another replica's relay: nothing acknowledged is lost either way.
         """
-        task, self._task = self._task, None
-        if task is None:
+        if not self._loop.running:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._loop.stop()
         try:
-            await asyncio.wait_for(self.drain(), final_drain)
+            await settle(self.drain(), final_drain, f"{self._name} final drain")
         except Exception:  # noqa: BLE001 - the rows wait in the outbox
             _log.warning("audit events left queued at shutdown; they are relayed on next start")
 
     async def _run(self) -> None:
         delay = self._interval
         while True:
-            self._wake.clear()
             try:
                 await self.drain()
                 delay = self._interval
@@ -262,8 +255,8 @@ class OutboxRelay(Generic[ItemT]):
                 known = isinstance(exc, RailguardError) or unavailable_from(exc) is not None
                 _log.warning("%s failed; retrying", self._name, exc_info=not known)
                 delay = min(max(delay * 2, self._interval), self._max_backoff)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            if not await self._loop.pause(delay):
+                return
 
 
 class AuditRelay(OutboxRelay[AuditEvent]):

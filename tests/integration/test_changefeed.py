@@ -286,14 +286,18 @@ async def test_heartbeats_flow_while_idle(sessions: async_sessionmaker[AsyncSess
 
 
 @pytest.fixture
-async def pg_sessions(
-    sessions: async_sessionmaker[AsyncSession], database_url: str
-) -> async_sessionmaker[AsyncSession]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("out-of-order commits need PostgreSQL (SQLite serialises writers)")
-    return sessions
+async def pg_sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Out-of-order commits need PostgreSQL: SQLite serialises its writers."""
+    engine = create_engine(postgres_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_META.create_all)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
+@pytest.mark.postgres
 async def test_transactions_committing_out_of_id_order_are_both_streamed(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -324,6 +328,7 @@ async def test_transactions_committing_out_of_id_order_are_both_streamed(
         await feed.close()
 
 
+@pytest.mark.postgres
 async def test_a_rolled_back_id_is_given_up_after_the_gap_timeout(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -352,6 +357,7 @@ async def test_a_rolled_back_id_is_given_up_after_the_gap_timeout(
         await feed.close()
 
 
+@pytest.mark.postgres
 async def test_a_poller_started_while_a_transaction_is_open_still_sees_it(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:

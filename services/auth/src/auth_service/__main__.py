@@ -29,8 +29,6 @@ sealed before that move.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import sys
@@ -49,6 +47,7 @@ from servicekit import (
     origin_from_context,
     run_service,
 )
+from servicekit.background import Loop
 from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
@@ -117,10 +116,9 @@ def load_config(settings: Settings) -> AuthConfig:
     )
 
 
-async def _maintain(auth: AuthUseCases, every: float) -> None:
-    """Rotate signing keys when due and drop expired grace secrets, forever."""
-    while True:
-        await asyncio.sleep(every)
+async def _maintain(auth: AuthUseCases, loop: Loop, every: float) -> None:
+    """Rotate signing keys when due and drop expired grace secrets, until stopped."""
+    while await loop.pause(every):
         try:
             await auth.signing_keys.rotate_signing_keys()
             await auth.refresh.forget_grace_secrets()
@@ -196,14 +194,9 @@ async def build(settings: Settings) -> Wiring:
         await relay.stop()
         await channel.close()
         raise
-    maintenance = asyncio.create_task(
-        _maintain(auth, settings.get_float("AUTH_MAINTENANCE_SECONDS", 60))
-    )
-
-    async def stop_maintenance() -> None:
-        maintenance.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintenance
+    maintenance = Loop("auth-maintenance")
+    every = settings.get_float("AUTH_MAINTENANCE_SECONDS", 60)
+    maintenance.start(lambda: _maintain(auth, maintenance, every))
 
     registration = Registration(
         auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
@@ -231,7 +224,7 @@ async def build(settings: Settings) -> Wiring:
             channel.close,
             relay.stop,
             mailer.stop,
-            stop_maintenance,
+            maintenance.stop,
             feed.close,
         ],
     )

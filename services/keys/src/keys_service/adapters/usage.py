@@ -8,12 +8,12 @@ transaction. The buffer is flushed once more on shutdown. A failed flush puts it
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
+
+from servicekit.background import Loop, settle
 
 from keys_service.usecases import KeysUnitOfWork
 
@@ -27,7 +27,7 @@ class LastUsedBuffer:
     def __init__(self, uow: Callable[[], KeysUnitOfWork], interval: float = 5.0) -> None:
         self._uow, self._interval = uow, interval
         self._pending: dict[str, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop("last-used")
 
     def record(self, key_id: str, when: datetime) -> None:
         seen = self._pending.get(key_id)
@@ -57,25 +57,19 @@ class LastUsedBuffer:
         return len(batch)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
+        while await self._loop.pause(self._interval):
             try:
                 await self.flush()
             except Exception:
                 _log.error("last-used flush failed", exc_info=True)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start(self._run)
 
     async def stop(self) -> None:
-        """Stop the background task and flush what is left (Wiring.on_stop)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop between flushes and flush what is left (Wiring.on_stop)."""
+        await self._loop.stop()
         try:
-            await self.flush()
+            await settle(self.flush(), self._loop.grace, "final last-used flush")
         except Exception:
             _log.error("final last-used flush failed", exc_info=True)
