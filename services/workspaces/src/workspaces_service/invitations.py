@@ -39,7 +39,8 @@ from workspaces_service.domain.invitation import (
     invitation_token_well_formed,
     new_invitation_token,
 )
-from workspaces_service.usecases import _EMAIL, UserDirectory, _member_name, _role
+from workspaces_service.ports import UserDirectory
+from workspaces_service.usecases.common import _EMAIL, _member_name, _role
 
 _log = logging.getLogger("workspaces_service")
 _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are not read.\n"
