@@ -10,8 +10,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "create_change_log_table",
     "create_lifecycle_table",
     "create_outbox_table",
+    "drop_change_log_table",
     "drop_lifecycle_table",
     "drop_outbox_table",
     "upgrade",
@@ -81,3 +83,25 @@ def drop_lifecycle_table() -> None:
     from alembic import op
 
     op.drop_table("workspace_lifecycle")
+
+
+def create_change_log_table(service: str) -> None:
+    """Create ``service``'s change log (``servicekit.changefeed``) and its ``created_at`` index."""
+    from alembic import op
+
+    from servicekit.changefeed import change_log_columns, change_log_name
+
+    table = change_log_name(service)
+    op.create_table(table, *change_log_columns(), sqlite_autoincrement=True)
+    op.create_index(f"ix_{table}_created_at", table, ["created_at"])
+
+
+def drop_change_log_table(service: str) -> None:
+    """Undo :func:`create_change_log_table`."""
+    from alembic import op
+
+    from servicekit.changefeed import change_log_name
+
+    table = change_log_name(service)
+    op.drop_index(f"ix_{table}_created_at", table_name=table)
+    op.drop_table(table)
