@@ -10,22 +10,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from servicekit.audit import AuditOrigin
-from servicekit.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
-from keys_service.domain import (
-    ApiKey,
-    Facet,
-    KeyState,
-    Rights,
-    Role,
-    Scope,
-    ScopeSet,
-)
+from keys_service.domain import ApiKey, Facet, KeyState, Rights, Role, Scope, ScopeSet
 
 __all__ = ["DEFAULT_RETENTION", "LAST_USED_RESOLUTION", "UPDATABLE_FIELDS", "Actor", "KeyView"]
 

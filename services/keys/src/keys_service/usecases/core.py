@@ -9,10 +9,7 @@ from datetime import timedelta
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
-from servicekit.errors import (
-    FailedPrecondition,
-    NotFound,
-)
+from servicekit.errors import FailedPrecondition, NotFound
 
 from keys_service.domain import (
     ApiKey,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from keys_service.domain import (
-    DenyReason,
-)
+from keys_service.domain import DenyReason
 
 __all__ = ["AUDITED_DENIALS", "DenialThrottle"]
 

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from servicekit.audit import format_time
-from servicekit.errors import (
-    InvalidArgument,
-)
+from servicekit.errors import InvalidArgument
 
 from keys_service.domain import (
     IpAllowlist,
@@ -19,13 +17,7 @@ from keys_service.domain import (
     issue_key,
     validate_name,
 )
-from keys_service.usecases.common import (
-    _ID,
-    Actor,
-    KeyView,
-    _future,
-    _joined,
-)
+from keys_service.usecases.common import _ID, Actor, KeyView, _future, _joined
 from keys_service.usecases.core import KeysCore
 
 __all__ = ["KeyIssuing"]

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from servicekit.audit import format_time
-from servicekit.errors import (
-    FailedPrecondition,
-)
+from servicekit.errors import FailedPrecondition
 
-from keys_service.domain import (
-    ensure_grant,
-)
-from keys_service.ports import (
-    KeyEvent,
-)
-from keys_service.usecases.common import (
-    Actor,
-    KeyView,
-    _key_rights,
-)
+from keys_service.domain import ApiKey, ensure_grant
+from keys_service.ports import KeyEvent
+from keys_service.usecases.common import Actor, KeyView, _key_rights
 from keys_service.usecases.core import KeysCore
 
 __all__ = ["KeyLifecycle"]
@@ -29,18 +20,9 @@ class KeyLifecycle(KeysCore):
     """Revoke, rotate, delete, undelete."""
 
     async def revoke(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
-        await self._require_live(ws_id)
-        async with self._uow() as uow:
-            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
-            revoked = key.revoke(now=self._clock.now())
-            if revoked is not key:
-                await uow.keys.save(revoked)
-                await self._audit(uow, actor, revoked, "apiKey.revoke")
-                await uow.commit()
-        if revoked is not key:
-            self._after_commit()
-        await self._publish(revoked, KeyEvent.REVOKED)
-        return self._view(revoked)
+        return await self._transition(
+            actor, ws_id, key_id, ApiKey.revoke, "apiKey.revoke", KeyEvent.REVOKED
+        )
 
     async def rotate(self, actor: Actor, ws_id: str, key_id: str, grace: timedelta) -> KeyView:
         await self._require_live(ws_id)
@@ -70,20 +52,15 @@ class KeyLifecycle(KeysCore):
         return self._view(rotated, secret.reveal())
 
     async def delete(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
-        await self._require_live(ws_id)
-        async with self._uow() as uow:
-            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
-            deleted = key.delete(now=self._clock.now())
-            if deleted is not key:
-                await uow.keys.save(deleted)
-                assert deleted.deleted_at is not None
-                purge_time = format_time(deleted.deleted_at + self._retention)
-                await self._audit(uow, actor, deleted, "apiKey.delete", {"purge_time": purge_time})
-                await uow.commit()
-        if deleted is not key:
-            self._after_commit()
-        await self._publish(deleted, KeyEvent.DELETED)
-        return self._view(deleted)
+        return await self._transition(
+            actor,
+            ws_id,
+            key_id,
+            ApiKey.delete,
+            "apiKey.delete",
+            KeyEvent.DELETED,
+            metadata=self._purge_time,
+        )
 
     async def undelete(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
         await self._require_live(ws_id)
@@ -102,3 +79,35 @@ class KeyLifecycle(KeysCore):
         self._after_commit()
         await self._publish(restored, KeyEvent.UNDELETED)
         return self._view(restored)
+
+    async def _transition(
+        self,
+        actor: Actor,
+        ws_id: str,
+        key_id: str,
+        change: Callable[..., ApiKey],
+        action: str,
+        event: KeyEvent,
+        metadata: Callable[[ApiKey], Mapping[str, str]] | None = None,
+    ) -> KeyView:
+        """Apply ``change`` (revoke or delete) to a visible key; a no-op records nothing.
+
+        The change is published either way, so a retry still refreshes a stale verifier.
+        """
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            key = await self._visible(uow, actor, ws_id, key_id, lock=True)
+            changed: ApiKey = change(key, now=self._clock.now())
+            if changed is not key:
+                await uow.keys.save(changed)
+                await self._audit(uow, actor, changed, action, metadata and metadata(changed))
+                await uow.commit()
+        if changed is not key:
+            self._after_commit()
+        await self._publish(changed, event)
+        return self._view(changed)
+
+    def _purge_time(self, deleted: ApiKey) -> Mapping[str, str]:
+        """A deletion's audit metadata: when the key will be purged."""
+        assert deleted.deleted_at is not None
+        return {"purge_time": format_time(deleted.deleted_at + self._retention)}

@@ -7,9 +7,7 @@ from collections.abc import Callable
 
 from servicekit.clock import Clock
 
-from keys_service.ports import (
-    OriginsUnitOfWork,
-)
+from keys_service.ports import OriginsUnitOfWork
 
 __all__ = ["AllowedOrigins"]
 

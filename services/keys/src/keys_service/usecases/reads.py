@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from servicekit.pagination import encode_token, page_request
 
-from keys_service.domain import (
-    Role,
-    ScopeRule,
-)
-from keys_service.usecases.common import (
-    Actor,
-    KeyView,
-)
+from keys_service.domain import Role, ScopeRule
+from keys_service.usecases.common import Actor, KeyView
 from keys_service.usecases.core import KeysCore
 
 __all__ = ["KeyReads"]

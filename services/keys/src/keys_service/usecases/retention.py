@@ -9,13 +9,8 @@ from datetime import datetime, timedelta
 from servicekit.audit import AuditEvent, format_time
 from servicekit.clock import Clock
 
-from keys_service.ports import (
-    KeysUnitOfWork,
-)
-from keys_service.usecases.common import (
-    DEFAULT_RETENTION,
-    _key_name,
-)
+from keys_service.ports import KeysUnitOfWork
+from keys_service.usecases.common import DEFAULT_RETENTION, _key_name
 
 __all__ = ["KeysRetention"]
 

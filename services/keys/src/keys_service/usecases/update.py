@@ -6,20 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from servicekit.audit import format_time
-from servicekit.errors import (
-    InvalidArgument,
-)
+from servicekit.errors import InvalidArgument
 
-from keys_service.domain import (
-    IpAllowlist,
-    OriginAllowlist,
-    ScopeSet,
-    ensure_grant,
-    validate_name,
-)
-from keys_service.ports import (
-    KeyEvent,
-)
+from keys_service.domain import IpAllowlist, OriginAllowlist, ScopeSet, ensure_grant, validate_name
+from keys_service.ports import KeyEvent
 from keys_service.usecases.common import (
     _UPDATE_FACETS,
     UPDATABLE_FIELDS,

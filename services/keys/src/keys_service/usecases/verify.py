@@ -6,10 +6,7 @@ import logging
 from datetime import datetime
 
 from servicekit.audit import AuditEvent, Outcome
-from servicekit.errors import (
-    InvalidArgument,
-    RailguardError,
-)
+from servicekit.errors import InvalidArgument, RailguardError
 
 from keys_service.domain import (
     ApiKey,
@@ -21,13 +18,8 @@ from keys_service.domain import (
     authorize,
     parse_key,
 )
-from keys_service.ports import (
-    WorkspaceStatus,
-)
-from keys_service.usecases.common import (
-    LAST_USED_RESOLUTION,
-    _key_name,
-)
+from keys_service.ports import WorkspaceStatus
+from keys_service.usecases.common import LAST_USED_RESOLUTION, _key_name
 from keys_service.usecases.core import KeysCore
 from keys_service.usecases.denials import AUDITED_DENIALS
 
