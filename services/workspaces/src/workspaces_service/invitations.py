@@ -40,7 +40,7 @@ from workspaces_service.domain.invitation import (
     new_invitation_token,
 )
 from workspaces_service.ports import UserDirectory
-from workspaces_service.usecases.common import _EMAIL, _member_name, _role
+from workspaces_service.usecases.common import _EMAIL, UserEvents, _member_name, _role
 
 _log = logging.getLogger("workspaces_service")
 _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are not read.\n"
@@ -98,29 +98,11 @@ class InvitationService:
     ) -> None:
         self._uow, self._clock, self._directory = uow, clock, directory
         self._config, self._new_id = config, new_id
-        self._origin, self._after_commit = origin, after_commit
+        self._after_commit = after_commit
+        self._events = UserEvents(origin, clock)
 
     def state_of(self, invitation: Invitation) -> int:
         return int(invitation.state(self._clock.now()))
-
-    async def _audit(
-        self,
-        uow: InvitationsUnitOfWork,
-        actor_id: str,
-        ws_id: str,
-        action: str,
-        target: str,
-        metadata: dict[str, str],
-    ) -> None:
-        event = self._origin().event(
-            on_behalf_of=f"user:{actor_id}",
-            workspace_id=ws_id,
-            action=action,
-            target=target,
-            time=self._clock.now(),
-            metadata=metadata,
-        )
-        await uow.outbox.record(event)
 
     async def _admin_of_live(
         self, uow: InvitationsUnitOfWork, ws_id: str, actor_id: str
@@ -174,8 +156,8 @@ class InvitationService:
             await uow.mail.record(
                 Mail.new(to=address, subject=subject, body=body, template="invitation", now=now)
             )
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 actor_id,
                 ws_id,
                 "invitation.create",
@@ -222,8 +204,8 @@ class InvitationService:
                 raise FailedPrecondition(
                     "the invitation is no longer pending", reason="INVITATION_NOT_PENDING"
                 )
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 actor_id,
                 ws_id,
                 "invitation.revoke",
@@ -269,8 +251,8 @@ class InvitationService:
                 raise FailedPrecondition("you are already a member", reason="MEMBER_EXISTS")
             member = Member(ws_id, user_id, caller.email.lower(), invitation.role, now)
             await uow.members.add(member)
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 user_id,
                 ws_id,
                 "invitation.accept",

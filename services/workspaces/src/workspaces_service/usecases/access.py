@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from workspaces_service.usecases.common import (
-    _ID,
-    AccessView,
-)
+from workspaces_service.usecases.common import _ID, AccessView
 from workspaces_service.usecases.core import WorkspacesCore
 
 __all__ = ["AccessResolution"]

@@ -10,15 +10,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 
 from servicekit.audit import AuditEvent
-from servicekit.errors import (
-    InvalidArgument,
-    PermissionDenied,
-)
+from servicekit.errors import InvalidArgument, PermissionDenied
 from servicekit.pagination import encode_token, page_request
 
-from workspaces_service.domain import (
-    Role,
-)
+from workspaces_service.domain import Role
 from workspaces_service.domain.audit_log import AuditEntry, ChainVerifier, chain_entry
 from workspaces_service.ports import UnitOfWork
 from workspaces_service.usecases.common import (

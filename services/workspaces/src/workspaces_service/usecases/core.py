@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
-from servicekit.errors import (
-    NotFound,
-)
+from servicekit.errors import NotFound
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
 
-from workspaces_service.domain import (
-    Member,
-    Workspace,
-)
+from workspaces_service.domain import Member, Workspace
 from workspaces_service.ports import UnitOfWork, UserDirectory
-from workspaces_service.usecases.common import (
-    _no_origin,
-    _not_found,
-)
+from workspaces_service.usecases.common import UserEvents, _no_origin, _not_found
 
 __all__ = ["WorkspacesCore"]
 
@@ -51,29 +43,11 @@ class WorkspacesCore:
         one statement each, no transaction around it."""
         self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
         self._read_uow = read_uow or uow
-        self._origin, self._after_commit = origin, after_commit
+        self._after_commit = after_commit
+        self._events = UserEvents(origin, clock)
         self._stream_poll, self._stream_recheck = stream_poll, stream_recheck
         # replaced on every append: a stream holds the one current when it last read the log
         self._appended = asyncio.Event()
-
-    async def _audit(
-        self,
-        uow: UnitOfWork,
-        actor_id: str,
-        ws_id: str,
-        action: str,
-        target: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        event = self._origin().event(
-            on_behalf_of=f"user:{actor_id}",
-            workspace_id=ws_id,
-            action=action,
-            target=target,
-            time=self._clock.now(),
-            metadata=metadata,
-        )
-        await uow.outbox.record(event)
 
     async def _lifecycle(self, uow: UnitOfWork, ws: Workspace, state: LifecycleState) -> None:
         """Tell the other services, through their outboxes, in this change's transaction."""

@@ -8,9 +8,7 @@ import datetime as dt
 from servicekit.audit import AuditEvent, format_time
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
 
-from workspaces_service.usecases.common import (
-    _lifecycle_state,
-)
+from workspaces_service.usecases.common import _lifecycle_state
 from workspaces_service.usecases.core import WorkspacesCore
 
 __all__ = ["WorkspacesRetention"]

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from servicekit.audit import format_time
-from servicekit.errors import (
-    InvalidArgument,
-    PermissionDenied,
-)
+from servicekit.errors import InvalidArgument, PermissionDenied
 from servicekit.lifecycle import LifecycleState
 from servicekit.pagination import encode_token, page_request
 
@@ -20,11 +17,7 @@ from workspaces_service.domain import (
     validate_display_name,
     validate_retention,
 )
-from workspaces_service.usecases.common import (
-    _ID,
-    UPDATABLE_FIELDS,
-    _not_found,
-)
+from workspaces_service.usecases.common import _ID, UPDATABLE_FIELDS, _not_found
 from workspaces_service.usecases.core import WorkspacesCore
 
 __all__ = ["WorkspaceManagement"]
@@ -59,8 +52,8 @@ class WorkspaceManagement(WorkspacesCore):
             await uow.members.add(
                 Member(ws.id, actor_id, user.email if user else "", Role.OWNER, now)
             )
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 actor_id,
                 ws.id,
                 "workspace.create",
@@ -138,8 +131,8 @@ class WorkspaceManagement(WorkspacesCore):
                 ws.verified_email_required = bool(changes["verified_email_required"])
             ws.updated_at = self._clock.now()
             await uow.workspaces.save(ws)
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 actor_id,
                 ws_id,
                 "workspace.update",
@@ -163,8 +156,8 @@ class WorkspaceManagement(WorkspacesCore):
             await self._lifecycle(uow, ws, LifecycleState.DELETED)
             purge_at = ws.purge_at
             assert purge_at is not None
-            await self._audit(
-                uow,
+            await self._events.record(
+                uow.outbox,
                 actor_id,
                 ws_id,
                 "workspace.delete",
@@ -188,7 +181,9 @@ class WorkspaceManagement(WorkspacesCore):
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
             await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
-            await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
+            await self._events.record(
+                uow.outbox, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}"
+            )
             await uow.commit()
         self._after_commit()
         return ws
