@@ -99,7 +99,7 @@ class InvitationService:
         self._uow, self._clock, self._directory = uow, clock, directory
         self._config, self._new_id = config, new_id
         self._after_commit = after_commit
-        self._events = UserEvents(origin, clock)
+        self._audit = UserEvents(origin, clock)
 
     def state_of(self, invitation: Invitation) -> int:
         return int(invitation.state(self._clock.now()))
@@ -156,8 +156,8 @@ class InvitationService:
             await uow.mail.record(
                 Mail.new(to=address, subject=subject, body=body, template="invitation", now=now)
             )
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "invitation.create",
@@ -204,8 +204,8 @@ class InvitationService:
                 raise FailedPrecondition(
                     "the invitation is no longer pending", reason="INVITATION_NOT_PENDING"
                 )
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "invitation.revoke",
@@ -251,8 +251,8 @@ class InvitationService:
                 raise FailedPrecondition("you are already a member", reason="MEMBER_EXISTS")
             member = Member(ws_id, user_id, caller.email.lower(), invitation.role, now)
             await uow.members.add(member)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 user_id,
                 ws_id,
                 "invitation.accept",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
@@ -100,6 +101,11 @@ def _role(value: int, field: str) -> Role:
         ) from None
 
 
+class _HasOutbox(Protocol):
+    @property
+    def outbox(self) -> Outbox: ...
+
+
 class UserEvents:
     """Records what a user did in a workspace, in the outbox of the caller's transaction.
 
@@ -109,9 +115,9 @@ class UserEvents:
     def __init__(self, origin: Callable[[], AuditOrigin], clock: Clock) -> None:
         self._origin, self._clock = origin, clock
 
-    async def record(
+    async def __call__(
         self,
-        outbox: Outbox,
+        uow: _HasOutbox,
         actor_id: str,
         ws_id: str,
         action: str,
@@ -127,4 +133,4 @@ class UserEvents:
             time=self._clock.now(),
             metadata=metadata,
         )
-        await outbox.record(event)
+        await uow.outbox.record(event)

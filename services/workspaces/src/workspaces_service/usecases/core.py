@@ -44,7 +44,7 @@ class WorkspacesCore:
         self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
         self._read_uow = read_uow or uow
         self._after_commit = after_commit
-        self._events = UserEvents(origin, clock)
+        self._audit = UserEvents(origin, clock)
         self._stream_poll, self._stream_recheck = stream_poll, stream_recheck
         # replaced on every append: a stream holds the one current when it last read the log
         self._appended = asyncio.Event()

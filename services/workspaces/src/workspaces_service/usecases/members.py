@@ -54,8 +54,8 @@ class Memberships(WorkspacesCore):
                 raise AlreadyExists("the user is already a member", reason="MEMBER_EXISTS")
             member = Member(ws_id, user.id, user.email, new_role, self._clock.now())
             await uow.members.add(member)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "member.add",
@@ -78,8 +78,8 @@ class Memberships(WorkspacesCore):
                 actor.role, target.role, new_role, await uow.members.count_owners(ws_id)
             )
             await uow.members.set_role(ws_id, user_id, new_role)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "member.update",
@@ -101,8 +101,8 @@ class Memberships(WorkspacesCore):
             owners = await uow.members.count_owners(ws_id)
             check_can_remove(actor.role, actor_id == user_id, target.role, owners)
             await uow.members.remove(ws_id, user_id)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "member.remove",
@@ -127,8 +127,8 @@ class Memberships(WorkspacesCore):
                 raise FailedPrecondition("you are already the Owner", reason="ALREADY_OWNER")
             await uow.members.set_role(ws_id, new_owner_id, Role.OWNER)
             await uow.members.set_role(ws_id, actor_id, Role.ADMIN)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "workspace.transferOwnership",

@@ -52,8 +52,8 @@ class WorkspaceManagement(WorkspacesCore):
             await uow.members.add(
                 Member(ws.id, actor_id, user.email if user else "", Role.OWNER, now)
             )
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws.id,
                 "workspace.create",
@@ -131,8 +131,8 @@ class WorkspaceManagement(WorkspacesCore):
                 ws.verified_email_required = bool(changes["verified_email_required"])
             ws.updated_at = self._clock.now()
             await uow.workspaces.save(ws)
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "workspace.update",
@@ -156,8 +156,8 @@ class WorkspaceManagement(WorkspacesCore):
             await self._lifecycle(uow, ws, LifecycleState.DELETED)
             purge_at = ws.purge_at
             assert purge_at is not None
-            await self._events.record(
-                uow.outbox,
+            await self._audit(
+                uow,
                 actor_id,
                 ws_id,
                 "workspace.delete",
@@ -181,9 +181,7 @@ class WorkspaceManagement(WorkspacesCore):
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
             await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
-            await self._events.record(
-                uow.outbox, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}"
-            )
+            await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
             await uow.commit()
         self._after_commit()
         return ws
