@@ -14,6 +14,7 @@ from servicekit.errors import (
 from servicekit.pagination import encode_token, page_request
 
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign, check_can_remove
+from workspaces_service.ports import UnitOfWork
 from workspaces_service.usecases.common import _EMAIL, _member_name, _role
 from workspaces_service.usecases.core import WorkspacesCore
 
@@ -69,11 +70,7 @@ class Memberships(WorkspacesCore):
     async def update_member(self, actor_id: str, ws_id: str, user_id: str, role: int) -> Member:
         new_role = _role(role, "member.role")
         async with self._uow() as uow:
-            await self._live(uow, ws_id, lock=True)
-            actor = await self._actor(uow, ws_id, actor_id)
-            target = await uow.members.get(ws_id, user_id)
-            if target is None:
-                raise NotFound("member not found", reason="MEMBER_NOT_FOUND")
+            actor, target = await self._actor_and_member(uow, ws_id, actor_id, user_id)
             check_can_assign(
                 actor.role, target.role, new_role, await uow.members.count_owners(ws_id)
             )
@@ -93,11 +90,7 @@ class Memberships(WorkspacesCore):
 
     async def remove_member(self, actor_id: str, ws_id: str, user_id: str) -> None:
         async with self._uow() as uow:
-            await self._live(uow, ws_id, lock=True)
-            actor = await self._actor(uow, ws_id, actor_id)
-            target = await uow.members.get(ws_id, user_id)
-            if target is None:
-                raise NotFound("member not found", reason="MEMBER_NOT_FOUND")
+            actor, target = await self._actor_and_member(uow, ws_id, actor_id, user_id)
             owners = await uow.members.count_owners(ws_id)
             check_can_remove(actor.role, actor_id == user_id, target.role, owners)
             await uow.members.remove(ws_id, user_id)
@@ -141,3 +134,14 @@ class Memberships(WorkspacesCore):
             await uow.commit()
         self._after_commit()
         return ws, Role.ADMIN
+
+    async def _actor_and_member(
+        self, uow: UnitOfWork, ws_id: str, actor_id: str, user_id: str
+    ) -> tuple[Member, Member]:
+        """The acting member and the member acted on, in a live workspace locked for the change."""
+        await self._live(uow, ws_id, lock=True)
+        actor = await self._actor(uow, ws_id, actor_id)
+        target = await uow.members.get(ws_id, user_id)
+        if target is None:
+            raise NotFound("member not found", reason="MEMBER_NOT_FOUND")
+        return actor, target

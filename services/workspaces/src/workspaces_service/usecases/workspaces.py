@@ -17,6 +17,7 @@ from workspaces_service.domain import (
     validate_display_name,
     validate_retention,
 )
+from workspaces_service.ports import UnitOfWork
 from workspaces_service.usecases.common import _ID, UPDATABLE_FIELDS, _not_found
 from workspaces_service.usecases.core import WorkspacesCore
 
@@ -145,12 +146,7 @@ class WorkspaceManagement(WorkspacesCore):
 
     async def delete(self, actor_id: str, ws_id: str) -> Workspace:
         async with self._uow() as uow:
-            ws = await uow.workspaces.get(ws_id, lock=True)
-            actor = await self._actor(uow, ws_id, actor_id)
-            if ws is None:
-                raise _not_found()
-            if actor.role is not Role.OWNER:
-                raise PermissionDenied("only an Owner deletes a workspace", reason="OWNER_REQUIRED")
+            ws = await self._owned(uow, ws_id, actor_id, "only an Owner deletes a workspace")
             ws.delete(self._clock.now())
             await uow.workspaces.save(ws)
             await self._lifecycle(uow, ws, LifecycleState.DELETED)
@@ -170,18 +166,21 @@ class WorkspaceManagement(WorkspacesCore):
 
     async def undelete(self, actor_id: str, ws_id: str) -> Workspace:
         async with self._uow() as uow:
-            ws = await uow.workspaces.get(ws_id, lock=True)
-            actor = await self._actor(uow, ws_id, actor_id)
-            if ws is None:
-                raise _not_found()
-            if actor.role is not Role.OWNER:
-                raise PermissionDenied(
-                    "only an Owner restores a workspace", reason="OWNER_REQUIRED"
-                )
+            ws = await self._owned(uow, ws_id, actor_id, "only an Owner restores a workspace")
             ws.undelete(self._clock.now())
             await uow.workspaces.save(ws)
             await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
             await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
             await uow.commit()
         self._after_commit()
+        return ws
+
+    async def _owned(self, uow: UnitOfWork, ws_id: str, actor_id: str, refusal: str) -> Workspace:
+        """The workspace, locked, if ``actor_id`` is its Owner (deleted or not); else refused."""
+        ws = await uow.workspaces.get(ws_id, lock=True)
+        actor = await self._actor(uow, ws_id, actor_id)
+        if ws is None:
+            raise _not_found()
+        if actor.role is not Role.OWNER:
+            raise PermissionDenied(refusal, reason="OWNER_REQUIRED")
         return ws
