@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "change_log_revision",
     "create_change_log_table",
     "create_lifecycle_table",
     "create_outbox_table",
@@ -105,3 +107,19 @@ def drop_change_log_table(service: str) -> None:
     table = change_log_name(service)
     op.drop_index(f"ix_{table}_created_at", table_name=table)
     op.drop_table(table)
+
+
+def change_log_revision(service: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The ``upgrade`` and ``downgrade`` of a revision that only adds ``service``'s change log.
+
+    A revision module binds them (``upgrade, downgrade = change_log_revision("keys")``); Alembic
+    calls them like functions defined in the module.
+    """
+
+    def upgrade() -> None:
+        create_change_log_table(service)
+
+    def downgrade() -> None:
+        drop_change_log_table(service)
+
+    return upgrade, downgrade

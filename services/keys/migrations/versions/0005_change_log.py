@@ -6,17 +6,10 @@ Revises: keys_0004
 
 from __future__ import annotations
 
-from servicekit.migrations import create_change_log_table, drop_change_log_table
+from servicekit.migrations import change_log_revision
 
 revision = "keys_0005"
 down_revision = "keys_0004"
 branch_labels = None
 depends_on = None
-
-
-def upgrade() -> None:
-    create_change_log_table("keys")
-
-
-def downgrade() -> None:
-    drop_change_log_table("keys")
+upgrade, downgrade = change_log_revision("keys")

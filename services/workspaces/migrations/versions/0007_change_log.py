@@ -6,17 +6,10 @@ Revises: ws_0006
 
 from __future__ import annotations
 
-from servicekit.migrations import create_change_log_table, drop_change_log_table
+from servicekit.migrations import change_log_revision
 
 revision = "ws_0007"
 down_revision = "ws_0006"
 branch_labels = None
 depends_on = None
-
-
-def upgrade() -> None:
-    create_change_log_table("workspaces")
-
-
-def downgrade() -> None:
-    drop_change_log_table("workspaces")
+upgrade, downgrade = change_log_revision("workspaces")
