@@ -40,7 +40,7 @@ from workspaces_service.domain.invitation import (
     new_invitation_token,
 )
 from workspaces_service.ports import UserDirectory
-from workspaces_service.usecases.common import _EMAIL, UserEvents, _member_name, _role
+from workspaces_service.usecases.common import UserEvents, _email, _member_name, _role
 
 _log = logging.getLogger("workspaces_service")
 _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are not read.\n"
@@ -118,11 +118,7 @@ class InvitationService:
         return ws, actor
 
     async def create(self, actor_id: str, ws_id: str, email: str, role: int) -> Invitation:
-        address = email.strip().lower()
-        if not _EMAIL.match(address):
-            raise InvalidArgument.field(
-                "invitation.email", "must be an email address", reason="INVALID_EMAIL"
-            )
+        address = _email(email, "invitation.email")
         new_role = _role(role, "invitation.role")
         token = new_invitation_token()
         now = self._clock.now()

@@ -92,6 +92,14 @@ def _sequence_cursor(cursor: str) -> int:
     return int(cursor)
 
 
+def _email(value: str, field: str) -> str:
+    """``value`` trimmed and lower-cased if it looks like an email address; else INVALID_EMAIL."""
+    address = value.strip().lower()
+    if not _EMAIL.match(address):
+        raise InvalidArgument.field(field, "must be an email address", reason="INVALID_EMAIL")
+    return address
+
+
 def _role(value: int, field: str) -> Role:
     try:
         return Role(value)

@@ -7,7 +7,6 @@ import builtins
 from servicekit.errors import (
     AlreadyExists,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
 )
@@ -15,7 +14,7 @@ from servicekit.pagination import encode_token, page_request
 
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign, check_can_remove
 from workspaces_service.ports import UnitOfWork
-from workspaces_service.usecases.common import _EMAIL, _member_name, _role
+from workspaces_service.usecases.common import _email, _member_name, _role
 from workspaces_service.usecases.core import WorkspacesCore
 
 __all__ = ["Memberships"]
@@ -38,11 +37,7 @@ class Memberships(WorkspacesCore):
         return members, encode_token(members[-1].user_id, query) if more and members else ""
 
     async def add_member(self, actor_id: str, ws_id: str, email: str, role: int) -> Member:
-        email = email.strip().lower()
-        if not _EMAIL.match(email):
-            raise InvalidArgument.field(
-                "member.email", "must be an email address", reason="INVALID_EMAIL"
-            )
+        email = _email(email, "member.email")
         new_role = _role(role, "member.role")
         user = await self._directory.find_by_email(email)
         async with self._uow() as uow:
