@@ -53,6 +53,7 @@ __all__ = [
     "events_from_request",
     "lifecycle_outbox",
     "lifecycle_table_columns",
+    "purge_recorder",
     "supersedes",
 ]
 
@@ -307,6 +308,34 @@ AfterPurge = Callable[[AsyncSession, LifecycleEvent, Mapping[str, int]], Awaitab
 
 OnApplied = Callable[[AsyncSession, LifecycleEvent], Awaitable[None]]
 """Runs in the transaction of every event applied (not of one skipped), e.g. a change-feed row."""
+
+
+def purge_recorder(outbox: AuditOutbox, action: str) -> AfterPurge:
+    """A receiver's ``after_purge``: one ``action`` audit event in the purge's transaction.
+
+    The event names the workspace and carries only the counts of what was destroyed and the
+    lifecycle version, never a secret or an identifier of what was destroyed.
+    """
+
+    async def record(
+        session: AsyncSession, event: LifecycleEvent, counts: Mapping[str, int]
+    ) -> None:
+        await outbox.record(
+            session,
+            AuditEvent.new(
+                workspace_id=event.workspace_id,
+                actor="service:workspaces",
+                action=action,
+                target=f"workspaces/{event.workspace_id}",
+                time=event.time,
+                metadata={
+                    **{k: str(v) for k, v in counts.items()},
+                    "lifecycle_version": str(event.version),
+                },
+            ),
+        )
+
+    return record
 
 
 def events_from_request(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,8 +11,11 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "change_log_revision",
+    "create_change_log_table",
     "create_lifecycle_table",
     "create_outbox_table",
+    "drop_change_log_table",
     "drop_lifecycle_table",
     "drop_outbox_table",
     "upgrade",
@@ -81,3 +85,41 @@ def drop_lifecycle_table() -> None:
     from alembic import op
 
     op.drop_table("workspace_lifecycle")
+
+
+def create_change_log_table(service: str) -> None:
+    """Create ``service``'s change log (``servicekit.changefeed``) and its ``created_at`` index."""
+    from alembic import op
+
+    from servicekit.changefeed import change_log_columns, change_log_name
+
+    table = change_log_name(service)
+    op.create_table(table, *change_log_columns(), sqlite_autoincrement=True)
+    op.create_index(f"ix_{table}_created_at", table, ["created_at"])
+
+
+def drop_change_log_table(service: str) -> None:
+    """Undo :func:`create_change_log_table`."""
+    from alembic import op
+
+    from servicekit.changefeed import change_log_name
+
+    table = change_log_name(service)
+    op.drop_index(f"ix_{table}_created_at", table_name=table)
+    op.drop_table(table)
+
+
+def change_log_revision(service: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The ``upgrade`` and ``downgrade`` of a revision that only adds ``service``'s change log.
+
+    A revision module binds them (``upgrade, downgrade = change_log_revision("keys")``); Alembic
+    calls them like functions defined in the module.
+    """
+
+    def upgrade() -> None:
+        create_change_log_table(service)
+
+    def downgrade() -> None:
+        drop_change_log_table(service)
+
+    return upgrade, downgrade

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
@@ -39,6 +38,7 @@ from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import SqlKeysUnitOfWork, record_workspace_change
 from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
+from keys_service.config import KeysSettings
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
 from keys_service.usecases import AllowedOrigins, KeysRetention, KeysService
@@ -47,15 +47,10 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("keys_service")
 
 
-def retention(settings: Settings) -> timedelta:
-    """``RAILGUARD_KEYS_RETENTION_DAYS`` (default 30, at least 1)."""
-    return timedelta(days=settings.get_int("KEYS_RETENTION_DAYS", 30, minimum=1))
-
-
 async def build(settings: Settings) -> Wiring:
+    config = KeysSettings.load(settings)
     ring = load_pepper_ring(settings)
     policy = ScopePolicy(scope_grants(contract_modules()))
-    window = retention(settings)
     storage = open_storage(settings)
     sessions = storage.sessions
 
@@ -67,7 +62,7 @@ async def build(settings: Settings) -> Wiring:
 
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
-        GrpcWorkspaceDirectory(channel), ttl=settings.get_float("KEYS_WORKSPACE_CACHE_SECONDS", 1.0)
+        GrpcWorkspaceDirectory(channel), ttl=config.workspace_cache_seconds
     )
     publisher: RedisInvalidationPublisher | NullPublisher = (
         RedisInvalidationPublisher.from_url(settings.redis_url)
@@ -76,7 +71,7 @@ async def build(settings: Settings) -> Wiring:
     )
     # audit events leave through the same mTLS channel (AppendAuditEvents, caller "keys")
     relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
-    usage = LastUsedBuffer(uow, interval=settings.get_float("KEYS_LAST_USED_FLUSH_SECONDS", 5.0))
+    usage = LastUsedBuffer(uow, interval=config.last_used_flush_seconds)
     usage.start()
     service = KeysService(
         uow,
@@ -88,7 +83,7 @@ async def build(settings: Settings) -> Wiring:
         usage,
         origin=origin_from_context,
         after_commit=relay.poke,
-        retention=window,
+        retention=config.retention,
         read_uow=read_uow,
     )
     lifecycle = LifecycleApplier(
@@ -122,7 +117,7 @@ async def build(settings: Settings) -> Wiring:
 async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once and try to relay its audit events; the purged key ids."""
     clock = clock or SystemClock()
-    window = retention(settings)
+    window = KeysSettings.load(settings).retention
     async with job_storage(settings) as storage:
         sessions = storage.sessions
         job = KeysRetention(lambda: SqlKeysUnitOfWork(sessions), clock, window)

@@ -6,21 +6,10 @@ Revises: ws_0006
 
 from __future__ import annotations
 
-from alembic import op
-from servicekit.changefeed import change_log_columns, change_log_name
+from servicekit.migrations import change_log_revision
 
 revision = "ws_0007"
 down_revision = "ws_0006"
 branch_labels = None
 depends_on = None
-TABLE = change_log_name("workspaces")
-
-
-def upgrade() -> None:
-    op.create_table(TABLE, *change_log_columns(), sqlite_autoincrement=True)
-    op.create_index(f"ix_{TABLE}_created_at", TABLE, ["created_at"])
-
-
-def downgrade() -> None:
-    op.drop_index(f"ix_{TABLE}_created_at", table_name=TABLE)
-    op.drop_table(TABLE)
+upgrade, downgrade = change_log_revision("workspaces")

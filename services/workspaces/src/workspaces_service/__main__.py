@@ -39,7 +39,7 @@ from servicekit import (
     run_service,
 )
 from servicekit.audit import AuditSink
-from servicekit.composition import job_storage, open_storage, relay_interval
+from servicekit.composition import job_storage, open_storage
 from servicekit.db import read_only_session_factory
 from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
 from servicekit.lifecycle import GrpcLifecycleSink
@@ -52,6 +52,7 @@ from workspaces_service.adapters.directory import AuthDirectory
 from workspaces_service.adapters.invitations import MAIL_OUTBOX, InvitationsUnitOfWork
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE_OUTBOXES
+from workspaces_service.config import WorkspacesSettings
 from workspaces_service.invitations import InvitationConfig, InvitationService
 from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
@@ -146,6 +147,7 @@ def lifecycle_relays(
 
 
 async def build(settings: Settings) -> Wiring:
+    config = WorkspacesSettings.load(settings)
     storage = open_storage(settings)
     sessions = storage.sessions
     auth_channel = open_channel(settings, settings.peers.auth)
@@ -153,14 +155,14 @@ async def build(settings: Settings) -> Wiring:
     lifecycle = lifecycle_relays(
         sessions,
         sinks,
-        interval=relay_interval(settings),
-        max_backoff=settings.get_float("LIFECYCLE_RELAY_MAX_BACKOFF", 5.0),
+        interval=config.relay_interval,
+        max_backoff=config.lifecycle_relay_max_backoff,
     )
     service, relay = wire_service(
         sessions,
         SystemClock(),
         AuthDirectory(auth_channel),
-        relay_interval=relay_interval(settings),
+        relay_interval=config.relay_interval,
         lifecycle_relays=lifecycle,
     )
     relay.start()
@@ -180,7 +182,7 @@ async def build(settings: Settings) -> Wiring:
         lambda: InvitationsUnitOfWork(sessions, mail_outbox),
         SystemClock(),
         AuthDirectory(auth_channel),
-        InvitationConfig(public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443")),
+        InvitationConfig(public_url=config.public_url),
         origin=origin_from_context,
         after_commit=after_commit,
     )

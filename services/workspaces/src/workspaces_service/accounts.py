@@ -13,7 +13,7 @@ from sqlalchemy import select
 from workspaces_service.adapters.invitations import InvitationsUnitOfWork
 from workspaces_service.adapters.tables import MemberRow
 from workspaces_service.domain import Role, Workspace
-from workspaces_service.usecases import _member_name
+from workspaces_service.usecases.common import _member_name
 
 
 @dataclass(frozen=True, slots=True)

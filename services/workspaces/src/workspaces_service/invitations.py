@@ -39,7 +39,8 @@ from workspaces_service.domain.invitation import (
     invitation_token_well_formed,
     new_invitation_token,
 )
-from workspaces_service.usecases import _EMAIL, UserDirectory, _member_name, _role
+from workspaces_service.ports import UserDirectory
+from workspaces_service.usecases.common import UserEvents, _email, _member_name, _role
 
 _log = logging.getLogger("workspaces_service")
 _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are not read.\n"
@@ -97,29 +98,11 @@ class InvitationService:
     ) -> None:
         self._uow, self._clock, self._directory = uow, clock, directory
         self._config, self._new_id = config, new_id
-        self._origin, self._after_commit = origin, after_commit
+        self._after_commit = after_commit
+        self._audit = UserEvents(origin, clock)
 
     def state_of(self, invitation: Invitation) -> int:
         return int(invitation.state(self._clock.now()))
-
-    async def _audit(
-        self,
-        uow: InvitationsUnitOfWork,
-        actor_id: str,
-        ws_id: str,
-        action: str,
-        target: str,
-        metadata: dict[str, str],
-    ) -> None:
-        event = self._origin().event(
-            on_behalf_of=f"user:{actor_id}",
-            workspace_id=ws_id,
-            action=action,
-            target=target,
-            time=self._clock.now(),
-            metadata=metadata,
-        )
-        await uow.outbox.record(event)
 
     async def _admin_of_live(
         self, uow: InvitationsUnitOfWork, ws_id: str, actor_id: str
@@ -135,11 +118,7 @@ class InvitationService:
         return ws, actor
 
     async def create(self, actor_id: str, ws_id: str, email: str, role: int) -> Invitation:
-        address = email.strip().lower()
-        if not _EMAIL.match(address):
-            raise InvalidArgument.field(
-                "invitation.email", "must be an email address", reason="INVALID_EMAIL"
-            )
+        address = _email(email, "invitation.email")
         new_role = _role(role, "invitation.role")
         token = new_invitation_token()
         now = self._clock.now()

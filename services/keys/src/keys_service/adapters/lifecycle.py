@@ -9,11 +9,8 @@ afterwards: the lookup column is NULL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
-from servicekit.audit import AuditEvent
-from servicekit.lifecycle import LifecycleEvent
-from servicekit.outbox import AuditOutbox
+from servicekit.lifecycle import purge_recorder
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,24 +37,5 @@ async def destroy_workspace_keys(
     return {"api_keys": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
-async def record_workspace_purge(
-    session: AsyncSession,
-    event: LifecycleEvent,
-    counts: Mapping[str, int],
-    outbox: AuditOutbox = AUDIT_OUTBOX,
-) -> None:
-    """One ``apiKey.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
-    await outbox.record(
-        session,
-        AuditEvent.new(
-            workspace_id=event.workspace_id,
-            actor="service:workspaces",
-            action="apiKey.purgeWorkspace",
-            target=f"workspaces/{event.workspace_id}",
-            time=event.time,
-            metadata={
-                **{k: str(v) for k, v in counts.items()},
-                "lifecycle_version": str(event.version),
-            },
-        ),
-    )
+record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "apiKey.purgeWorkspace")
+"""One ``apiKey.purgeWorkspace`` audit event in the purge's transaction (counts only)."""

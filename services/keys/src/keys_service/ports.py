@@ -1,0 +1,113 @@
+"""The ports of the keys use cases: Protocol classes the adapters implement.
+
+Nothing here imports an adapter; ``__main__`` hands the concretes in
+(``adapters.repository.SqlKeysUnitOfWork``, ``adapters.directory``, ``adapters.invalidation``,
+``adapters.usage``).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from servicekit.audit import AuditEvent
+from servicekit.ports import ReadOnlyUnitOfWork, UnitOfWork
+
+from keys_service.domain import ApiKey, KeyHash, Role
+
+__all__ = [
+    "AuditOutboxPort",
+    "InvalidationPublisher",
+    "KeyEvent",
+    "KeyRepository",
+    "KeysUnitOfWork",
+    "OriginLists",
+    "OriginsUnitOfWork",
+    "UsageRecorder",
+    "WorkspaceDirectory",
+    "WorkspaceStatus",
+]
+
+
+class KeyRepository(Protocol):
+    async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None: ...
+    async def by_request_id(
+        self, workspace_id: str, created_by: str, request_id: str
+    ) -> ApiKey | None: ...
+    async def add(self, key: ApiKey, request_id: str | None) -> None: ...
+    async def save(self, key: ApiKey) -> None: ...
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        created_by: str | None,
+        after: str,
+        limit: int,
+        show_deleted: bool,
+    ) -> list[ApiKey]: ...
+    async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None: ...
+    async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None: ...
+    async def touch(self, key_id: str, when: datetime) -> None: ...
+    async def deleted_unpurged(
+        self, deleted_before: datetime, after: str, limit: int
+    ) -> builtins.list[ApiKey]: ...
+
+
+class AuditOutboxPort(Protocol):
+    """The service's audit outbox, bound to the unit of work's transaction."""
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class KeysUnitOfWork(UnitOfWork, Protocol):
+    """The keys use cases' transaction (``adapters.repository.SqlKeysUnitOfWork`` in production)."""
+
+    @property
+    def keys(self) -> KeyRepository: ...
+    @property
+    def outbox(self) -> AuditOutboxPort: ...
+
+
+class WorkspaceStatus(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+    MISSING = "missing"
+
+
+class WorkspaceDirectory(Protocol):
+    """The workspaces service, as the keys service needs it."""
+
+    async def status(self, workspace_id: str) -> WorkspaceStatus: ...
+    async def role_of(self, user_id: str, workspace_id: str) -> Role: ...
+
+
+class KeyEvent(StrEnum):
+    UPDATED = "updated"
+    REVOKED = "revoked"
+    ROTATED = "rotated"
+    DELETED = "deleted"
+    UNDELETED = "undeleted"
+
+
+class InvalidationPublisher(Protocol):
+    """Tells every verifier (edge caches) that what it knows about a key is stale."""
+
+    async def key_changed(self, key: ApiKey, event: KeyEvent) -> None: ...
+
+
+class UsageRecorder(Protocol):
+    """Collects last-used times and writes them in batches, never one write per request."""
+
+    def record(self, key_id: str, when: datetime) -> None: ...
+
+
+class OriginLists(Protocol):
+    async def active_origin_lists(self, now: datetime) -> builtins.list[builtins.list[str]]: ...
+
+
+class OriginsUnitOfWork(ReadOnlyUnitOfWork, Protocol):
+    @property
+    def keys(self) -> OriginLists: ...

@@ -1,0 +1,158 @@
+"""The collaborators and checks every keys capability shares (the base of each capability class)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+
+from servicekit.audit import AuditOrigin
+from servicekit.clock import Clock
+from servicekit.errors import FailedPrecondition, NotFound
+
+from keys_service.domain import (
+    ApiKey,
+    KeyState,
+    PepperRing,
+    Rights,
+    ScopePolicy,
+    ScopeSet,
+    ensure_within,
+)
+from keys_service.ports import (
+    InvalidationPublisher,
+    KeyEvent,
+    KeysUnitOfWork,
+    UsageRecorder,
+    WorkspaceDirectory,
+    WorkspaceStatus,
+)
+from keys_service.usecases.common import (
+    DEFAULT_RETENTION,
+    Actor,
+    KeyView,
+    _caller_key_invalid,
+    _key_name,
+    _key_rights,
+    _no_origin,
+    _not_found,
+    _purged,
+    _scope_set,
+)
+from keys_service.usecases.denials import DenialThrottle
+
+__all__ = ["KeysCore"]
+
+
+class KeysCore:
+    """The collaborators of the keys use cases, and the checks and steps they share."""
+
+    def __init__(
+        self,
+        uow: Callable[[], KeysUnitOfWork],
+        clock: Clock,
+        ring: PepperRing,
+        policy: ScopePolicy,
+        workspaces: WorkspaceDirectory,
+        publisher: InvalidationPublisher,
+        usage: UsageRecorder,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        origin: Callable[[], AuditOrigin] = _no_origin,
+        after_commit: Callable[[], None] = lambda: None,
+        retention: timedelta = DEFAULT_RETENTION,
+        denials: DenialThrottle | None = None,
+        read_uow: Callable[[], KeysUnitOfWork] | None = None,
+    ) -> None:
+        """``origin`` tells who acts and from where for audit events (the RPC context in
+        production); ``after_commit`` runs once an audited change committed (it wakes the relay).
+        ``read_uow`` (default ``uow``) opens the read-only unit of VerifyApiKey's one lookup."""
+        self._uow, self._clock, self._ring, self._policy = uow, clock, ring, policy
+        self._read_uow = read_uow or uow
+        self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
+        self._new_id, self._origin, self._after_commit = new_id, origin, after_commit
+        self._retention = retention
+        self._denials = denials or DenialThrottle()
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _view(self, key: ApiKey, secret: str | None = None) -> KeyView:
+        return KeyView(key, key.state(self._clock.now()), secret)
+
+    async def _require_live(self, ws_id: str) -> None:
+        status = await self._workspaces.status(ws_id)
+        if status is WorkspaceStatus.MISSING:
+            raise NotFound("workspace not found", reason="WORKSPACE_NOT_FOUND")
+        if status is WorkspaceStatus.DELETED:
+            raise FailedPrecondition("the workspace is deleted", reason="WORKSPACE_DELETED")
+
+    async def _visible(
+        self, uow: KeysUnitOfWork, actor: Actor, ws_id: str, key_id: str, *, lock: bool = False
+    ) -> ApiKey:
+        key = await uow.keys.get(ws_id, key_id, lock=lock)
+        if key is None or not actor.sees(key):
+            raise _not_found()
+        if key.purged:
+            raise _purged()  # only to a caller who could see the key
+        return key
+
+    async def _audit(
+        self,
+        uow: KeysUnitOfWork,
+        actor: Actor,
+        key: ApiKey,
+        action: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record ``action`` on ``key`` in the outbox, inside the caller's transaction."""
+        event = self._origin().event(
+            on_behalf_of=f"user:{actor.user_id}",
+            workspace_id=key.workspace_id,
+            action=action,
+            target=_key_name(key),
+            time=self._clock.now(),
+            metadata=metadata,
+        )
+        await uow.outbox.record(event)
+
+    async def _check_ceiling(
+        self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str
+    ) -> None:
+        """The key's scopes within the caller's rights, its own scopes, and its creator's rights."""
+        ensure_within(scopes, self._policy.rights_of(actor.role))
+        if actor.key_scopes is not None:
+            ensure_within(scopes, _scope_set(actor.key_scopes))
+        if creator != actor.user_id:
+            # An Admin editing someone else's key cannot lift it above its creator's rights.
+            creator_role = await self._workspaces.role_of(creator, ws_id)
+            ensure_within(scopes, self._policy.rights_of(creator_role))
+
+    async def _caller_rights(self, uow: KeysUnitOfWork, actor: Actor, ws_id: str) -> Rights:
+        """The caller's own rights: its role's, and for an API key its key's restrictions too.
+
+        The calling key is read from this service's table (authoritative and current); a key
+        that is gone, revoked, expired or of another workspace grants nothing (fail closed).
+        """
+        role_rights = self._policy.rights_of(actor.role)
+        if actor.key_scopes is not None:
+            held = _scope_set(actor.key_scopes)
+            role_rights = ScopeSet(
+                s for s in role_rights.scopes if held.covers(s)
+            )  # what both the role and the key's scopes (as forwarded) allow
+        if not actor.key_id:
+            return Rights.of_user(actor.role, role_rights, actor.aal)
+        key = await uow.keys.get(ws_id, actor.key_id)
+        now = self._clock.now()
+        if key is None or key.purged or key.state(now) is not KeyState.ACTIVE:
+            raise _caller_key_invalid()
+        effective = ScopeSet(
+            s for s in role_rights.scopes if key.scopes.covers(s)
+        )  # the key's scopes, never above its creator's role
+        return dataclasses.replace(_key_rights(key, actor.role), scopes=effective)
+
+    def _parse_scopes(self, values: Sequence[str], field: str) -> ScopeSet:
+        return ScopeSet.parse(values, self._policy.catalogue, field=field)
+
+    async def _publish(self, key: ApiKey, event: KeyEvent) -> None:
+        await self._publisher.key_changed(key, event)

@@ -1,0 +1,43 @@
+"""Reading keys: one, a page, and the scope catalogue."""
+
+from __future__ import annotations
+
+from servicekit.pagination import encode_token, page_request
+
+from keys_service.domain import Role, ScopeRule
+from keys_service.usecases.common import Actor, KeyView
+from keys_service.usecases.core import KeysCore
+
+__all__ = ["KeyReads"]
+
+
+class KeyReads(KeysCore):
+    """Get, list and the scopes a key may carry."""
+
+    async def get(self, actor: Actor, ws_id: str, key_id: str) -> KeyView:
+        await self._require_live(ws_id)
+        async with self._uow() as uow:
+            return self._view(await self._visible(uow, actor, ws_id, key_id))
+
+    async def list(
+        self, actor: Actor, ws_id: str, page_size: int, page_token: str, show_deleted: bool
+    ) -> tuple[list[KeyView], str]:
+        await self._require_live(ws_id)
+        owner_filter = None if actor.role >= Role.ADMIN else actor.user_id
+        query = f"apiKeys:{ws_id}:{owner_filter or '*'}:{show_deleted}"
+        page = page_request(page_size, page_token, query)
+        async with self._uow() as uow:
+            keys = await uow.keys.list(
+                ws_id,
+                created_by=owner_filter,
+                after=page.cursor,
+                limit=page.size + 1,
+                show_deleted=show_deleted,
+            )
+        more = len(keys) > page.size
+        keys = keys[: page.size]
+        token = encode_token(keys[-1].id, query) if more and keys else ""
+        return [self._view(k) for k in keys], token
+
+    def list_scopes(self) -> tuple[ScopeRule, ...]:
+        return self._policy.rules

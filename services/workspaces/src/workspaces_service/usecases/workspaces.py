@@ -1,0 +1,186 @@
+"""Workspaces themselves: create, get, list, update, delete and undelete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from servicekit.audit import format_time
+from servicekit.errors import InvalidArgument, PermissionDenied
+from servicekit.lifecycle import LifecycleState
+from servicekit.pagination import encode_token, page_request
+
+from workspaces_service.domain import (
+    Member,
+    Plan,
+    Role,
+    Workspace,
+    validate_display_name,
+    validate_retention,
+)
+from workspaces_service.ports import UnitOfWork
+from workspaces_service.usecases.common import _ID, UPDATABLE_FIELDS, _not_found
+from workspaces_service.usecases.core import WorkspacesCore
+
+__all__ = ["WorkspaceManagement"]
+
+
+class WorkspaceManagement(WorkspacesCore):
+    """A workspace's own life, each change audited and, for delete/undelete, told to the other services."""
+
+    async def create(
+        self,
+        actor_id: str,
+        display_name: str,
+        mfa_required: bool,
+        retention_days: int,
+        request_id: str,
+    ) -> tuple[Workspace, Role]:
+        name = validate_display_name(display_name, "workspace.display_name")
+        retention = validate_retention(retention_days, "workspace.retention_days")
+        if request_id and not _ID.match(request_id):
+            raise InvalidArgument.field(
+                "request_id", "must be 1-64 of [A-Za-z0-9_-]", reason="INVALID_REQUEST_ID"
+            )
+        user = await self._directory.find_by_id(actor_id)
+        async with self._uow() as uow:
+            if request_id:
+                existing = await uow.workspaces.by_request_id(actor_id, request_id)
+                if existing is not None:
+                    return existing, Role.OWNER
+            now = self._clock.now()
+            ws = Workspace(self._new_id(), name, Plan.FREE, mfa_required, retention, now, now)
+            await uow.workspaces.add(ws, actor_id, request_id or None)
+            await uow.members.add(
+                Member(ws.id, actor_id, user.email if user else "", Role.OWNER, now)
+            )
+            await self._audit(
+                uow,
+                actor_id,
+                ws.id,
+                "workspace.create",
+                f"workspaces/{ws.id}",
+                {"retention_days": str(retention), "mfa_required": str(mfa_required).lower()},
+            )
+            await uow.commit()
+        self._after_commit()
+        return ws, Role.OWNER
+
+    async def get(self, actor_id: str, ws_id: str) -> tuple[Workspace, Role]:
+        async with self._read_uow() as uow:
+            found = await uow.workspaces.get_with_role(ws_id, actor_id)
+        if found is None:
+            raise _not_found()  # not a member ≡ no such workspace
+        return found
+
+    async def list(
+        self, actor_id: str, page_size: int, page_token: str, show_deleted: bool
+    ) -> tuple[list[tuple[Workspace, Role]], str]:
+        query = f"workspaces:{actor_id}:{show_deleted}"
+        page = page_request(page_size, page_token, query)
+        async with self._uow() as uow:
+            rows = await uow.workspaces.list_for_user(
+                actor_id, page.cursor, page.size + 1, show_deleted=show_deleted
+            )
+        # deleted workspaces are listed only to their Owners
+        rows = [(ws, role) for ws, role in rows if not ws.deleted or role is Role.OWNER]
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return rows, encode_token(rows[-1][0].id, query) if more and rows else ""
+
+    async def update(
+        self, actor_id: str, ws_id: str, changes: Mapping[str, object]
+    ) -> tuple[Workspace, Role]:
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise InvalidArgument.field(
+                "update_mask",
+                f"cannot update {', '.join(sorted(unknown))}",
+                reason="INVALID_UPDATE_MASK",
+            )
+        async with self._uow() as uow:
+            ws = await self._live(uow, ws_id, lock=True)
+            actor = await self._actor(uow, ws_id, actor_id)
+            if actor.role < Role.ADMIN:
+                raise PermissionDenied(
+                    "your role does not allow this action", reason="ROLE_TOO_LOW"
+                )
+            if "plan" in changes:
+                if actor.role is not Role.OWNER:
+                    raise PermissionDenied(
+                        "only an Owner changes the plan", reason="OWNER_REQUIRED"
+                    )
+                plan = int(changes["plan"])  # type: ignore[call-overload]
+                if plan not in {p.value for p in Plan}:
+                    raise InvalidArgument.field(
+                        "workspace.plan", "is not a plan", reason="INVALID_PLAN"
+                    )
+                ws.plan = Plan(plan)
+            if "display_name" in changes:
+                ws.display_name = validate_display_name(
+                    str(changes["display_name"]), "workspace.display_name"
+                )
+            if "retention_days" in changes:
+                days = int(changes["retention_days"])  # type: ignore[call-overload]
+                if days == 0:
+                    raise InvalidArgument.field(
+                        "workspace.retention_days", "must be 1 to 365", reason="INVALID_RETENTION"
+                    )
+                ws.retention_days = validate_retention(days, "workspace.retention_days")
+            if "mfa_required" in changes:
+                ws.mfa_required = bool(changes["mfa_required"])
+            if "verified_email_required" in changes:
+                ws.verified_email_required = bool(changes["verified_email_required"])
+            ws.updated_at = self._clock.now()
+            await uow.workspaces.save(ws)
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "workspace.update",
+                f"workspaces/{ws_id}",
+                {"fields": ",".join(sorted(changes))},
+            )
+            await uow.commit()
+        self._after_commit()
+        return ws, actor.role
+
+    async def delete(self, actor_id: str, ws_id: str) -> Workspace:
+        async with self._uow() as uow:
+            ws = await self._owned(uow, ws_id, actor_id, "only an Owner deletes a workspace")
+            ws.delete(self._clock.now())
+            await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.DELETED)
+            purge_at = ws.purge_at
+            assert purge_at is not None
+            await self._audit(
+                uow,
+                actor_id,
+                ws_id,
+                "workspace.delete",
+                f"workspaces/{ws_id}",
+                {"purge_time": format_time(purge_at)},
+            )
+            await uow.commit()
+        self._after_commit()
+        return ws
+
+    async def undelete(self, actor_id: str, ws_id: str) -> Workspace:
+        async with self._uow() as uow:
+            ws = await self._owned(uow, ws_id, actor_id, "only an Owner restores a workspace")
+            ws.undelete(self._clock.now())
+            await uow.workspaces.save(ws)
+            await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
+            await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
+            await uow.commit()
+        self._after_commit()
+        return ws
+
+    async def _owned(self, uow: UnitOfWork, ws_id: str, actor_id: str, refusal: str) -> Workspace:
+        """The workspace, locked, if ``actor_id`` is its Owner (deleted or not); else refused."""
+        ws = await uow.workspaces.get(ws_id, lock=True)
+        actor = await self._actor(uow, ws_id, actor_id)
+        if ws is None:
+            raise _not_found()
+        if actor.role is not Role.OWNER:
+            raise PermissionDenied(refusal, reason="OWNER_REQUIRED")
+        return ws
