@@ -1,0 +1,64 @@
+"""The deployment PINs (one hash per workspace deployment)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.adapters.statements import insert_ignoring_conflict, rowcount
+from auth_service.adapters.tables import DeploymentPinRow
+from auth_service.domain import DeploymentPin
+
+
+def _pin(row: DeploymentPinRow) -> DeploymentPin:
+    return DeploymentPin(
+        workspace_id=row.workspace_id,
+        deployment_id=row.deployment_id,
+        pin_hash=row.pin_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class DeploymentPinRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, workspace_id: str, deployment_id: str) -> DeploymentPin | None:
+        row = await self.session.get(
+            DeploymentPinRow, (workspace_id, deployment_id), populate_existing=True
+        )
+        return _pin(row) if row else None
+
+    async def put(self, pin: DeploymentPin) -> None:
+        """Insert or replace the PIN of a deployment."""
+        inserted = insert_ignoring_conflict(
+            self.session,
+            DeploymentPinRow,
+            {
+                "workspace_id": pin.workspace_id,
+                "deployment_id": pin.deployment_id,
+                "pin_hash": pin.pin_hash,
+                "created_at": pin.created_at,
+                "updated_at": pin.updated_at,
+            },
+        )
+        if rowcount(await self.session.execute(inserted)) == 1:
+            return
+        stmt = (
+            update(DeploymentPinRow)
+            .where(
+                DeploymentPinRow.workspace_id == pin.workspace_id,
+                DeploymentPinRow.deployment_id == pin.deployment_id,
+            )
+            .values(pin_hash=pin.pin_hash, updated_at=pin.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    async def remove(self, workspace_id: str, deployment_id: str) -> bool:
+        stmt = delete(DeploymentPinRow).where(
+            DeploymentPinRow.workspace_id == workspace_id,
+            DeploymentPinRow.deployment_id == deployment_id,
+        )
+        return rowcount(await self.session.execute(stmt)) == 1

@@ -1,0 +1,98 @@
+"""The JWT signing keys (the JWKS) and the sealed secrets (peppers) auth keeps in its database."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Row, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.adapters.statements import insert_ignoring_conflict
+from auth_service.adapters.tables import AuthSecretRow, SigningKeyRow
+from auth_service.domain import KeyState, SigningKey
+
+# GetJwks's read as a Core statement built once (no ORM loading or building per call)
+_SIGNING_KEYS = SigningKeyRow.__table__
+_ALL_SIGNING_KEYS = select(_SIGNING_KEYS).order_by(_SIGNING_KEYS.c.created_at, _SIGNING_KEYS.c.kid)
+
+
+def _key(row: SigningKeyRow | Row[Any]) -> SigningKey:
+    """From an ORM row or a Core row of the signing_keys table (same names)."""
+    return SigningKey(
+        kid=row.kid,
+        state=KeyState(row.state),
+        public_key=base64.urlsafe_b64decode(row.public_key + "=" * (-len(row.public_key) % 4)),
+        sealed_private_key=row.sealed_private_key,
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+        retired_at=row.retired_at,
+        verify_until=row.verify_until,
+    )
+
+
+class SigningKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def all(self) -> list[SigningKey]:
+        return [_key(r) for r in await self.session.execute(_ALL_SIGNING_KEYS)]
+
+    async def current(self) -> SigningKey | None:
+        stmt = (
+            select(SigningKeyRow)
+            .where(SigningKeyRow.state == KeyState.CURRENT.value)
+            .order_by(SigningKeyRow.activated_at.desc(), SigningKeyRow.kid.desc())
+            .limit(1)
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _key(row) if row else None
+
+    async def add(self, key: SigningKey) -> None:
+        self.session.add(
+            SigningKeyRow(
+                kid=key.kid,
+                state=key.state.value,
+                public_key=base64.urlsafe_b64encode(key.public_key).decode().rstrip("="),
+                sealed_private_key=key.sealed_private_key,
+                created_at=key.created_at,
+                activated_at=key.activated_at,
+                retired_at=key.retired_at,
+                verify_until=key.verify_until,
+            )
+        )
+        await self.session.flush()
+
+    async def save(self, key: SigningKey) -> None:
+        stmt = (
+            update(SigningKeyRow)
+            .where(SigningKeyRow.kid == key.kid)
+            .values(
+                state=key.state.value,
+                activated_at=key.activated_at,
+                retired_at=key.retired_at,
+                verify_until=key.verify_until,
+            )
+        )
+        await self.session.execute(stmt)
+
+    async def remove(self, kid: str) -> None:
+        await self.session.execute(delete(SigningKeyRow).where(SigningKeyRow.kid == kid))
+
+
+class SecretRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, name: str) -> str | None:
+        row = await self.session.get(AuthSecretRow, name)
+        return row.sealed_value if row else None
+
+    async def add_if_absent(self, name: str, sealed: str, now: dt.datetime) -> None:
+        stmt = insert_ignoring_conflict(
+            self.session,
+            AuthSecretRow,
+            {"name": name, "sealed_value": sealed, "created_at": now},
+        )
+        await self.session.execute(stmt)

@@ -1,0 +1,84 @@
+"""The login throttle's counters (per account and per address), changed by compare-and-set."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.adapters.statements import insert_ignoring_conflict, rowcount
+from auth_service.adapters.tables import ThrottleRow
+from auth_service.domain import ThrottleState
+
+
+def _throttle(row: ThrottleRow) -> ThrottleState:
+    return ThrottleState(
+        failures=row.failures,
+        hour_start=row.hour_start,
+        hour_failures=row.hour_failures,
+        blocked_until=row.blocked_until,
+        last_failure_at=row.last_failure_at,
+        version=row.version,
+    )
+
+
+class ThrottleRepository:
+    """Counters changed only by compare-and-set on ``version`` (or an insert that may lose)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> ThrottleState | None:
+        stmt = select(ThrottleRow).where(ThrottleRow.key == key).with_for_update()
+        row = (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+        return _throttle(row) if row else None
+
+    async def store(self, key: str, expected: ThrottleState | None, new: ThrottleState) -> bool:
+        """Write ``new`` if the counter is still ``expected`` (absent when None)."""
+        values = {
+            "failures": new.failures,
+            "hour_start": new.hour_start,
+            "hour_failures": new.hour_failures,
+            "blocked_until": new.blocked_until,
+            "last_failure_at": new.last_failure_at,
+            "version": new.version,
+        }
+        if expected is None:
+            stmt = insert_ignoring_conflict(self.session, ThrottleRow, {"key": key, **values})
+        else:
+            stmt = (
+                update(ThrottleRow)
+                .where(ThrottleRow.key == key, ThrottleRow.version == expected.version)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def reset(self, key: str) -> None:
+        await self.session.execute(delete(ThrottleRow).where(ThrottleRow.key == key))
+
+    async def refund(self, key: str) -> None:
+        """Give back one reserved attempt (a success that must not clear the whole counter)."""
+        stmt = (
+            update(ThrottleRow)
+            .where(ThrottleRow.key == key)
+            .values(
+                failures=case((ThrottleRow.failures > 0, ThrottleRow.failures - 1), else_=0),
+                hour_failures=case(
+                    (ThrottleRow.hour_failures > 0, ThrottleRow.hour_failures - 1), else_=0
+                ),
+                version=ThrottleRow.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    async def purge(self, idle_since: dt.datetime, now: dt.datetime) -> int:
+        stmt = delete(ThrottleRow).where(
+            ThrottleRow.last_failure_at < idle_since,
+            or_(ThrottleRow.blocked_until.is_(None), ThrottleRow.blocked_until < now),
+        )
+        return rowcount(await self.session.execute(stmt))

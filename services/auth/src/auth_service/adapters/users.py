@@ -1,0 +1,233 @@
+"""The users and their single-use account tokens (verification, reset, email change)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from servicekit.errors import AlreadyExists
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.adapters.statements import rowcount
+from auth_service.adapters.tables import (
+    AccountTokenRow,
+    MfaChallengeRow,
+    RecoveryCodeRow,
+    RefreshTokenRow,
+    SessionRow,
+    TotpFactorRow,
+    UserRow,
+)
+from auth_service.domain import User
+from auth_service.domain.account_token import AccountToken
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+        email_verified_at=row.email_verified_at,
+    )
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self.session.get(UserRow, user_id)
+        return _user(row) if row else None
+
+    async def by_email(self, email: str) -> User | None:
+        row = (
+            await self.session.execute(select(UserRow).where(UserRow.email == email))
+        ).scalar_one_or_none()
+        return _user(row) if row else None
+
+    async def add(self, user: User) -> None:
+        self.session.add(
+            UserRow(
+                id=user.id,
+                email=user.email,
+                display_name=user.display_name,
+                password_hash=user.password_hash,
+                created_at=user.created_at,
+                updated_at=user.updated_at,
+                deleted_at=user.deleted_at,
+                email_verified_at=user.email_verified_at,
+            )
+        )
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            raise AlreadyExists(
+                "that email address is already registered", reason="EMAIL_TAKEN"
+            ) from None
+
+    async def replace_password_hash(
+        self, user_id: str, expected: str, new: str, now: dt.datetime
+    ) -> bool:
+        """Compare-and-set, so a concurrent password change is never overwritten by a re-hash."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.password_hash == expected)
+            .values(password_hash=new, updated_at=now)
+        )
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def set_password_hash(self, user_id: str, new: str, now: dt.datetime) -> bool:
+        """Unconditionally (a reset does not know the old password); False if no live user."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.deleted_at.is_(None))
+            .values(password_hash=new, updated_at=now)
+        )
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def mark_verified(self, user_id: str, email: str, now: dt.datetime) -> bool:
+        """Mark ``email`` verified, only while it is still the user's address."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.email == email, UserRow.deleted_at.is_(None))
+            .values(email_verified_at=now, updated_at=now)
+        )
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def change_email(self, user_id: str, email: str, now: dt.datetime) -> bool:
+        """Move the user to ``email`` (already verified); False when it is taken meanwhile."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.deleted_at.is_(None))
+            .values(email=email, email_verified_at=now, updated_at=now)
+        )
+        try:
+            async with self.session.begin_nested():
+                return rowcount(await self.session.execute(stmt)) == 1
+        except IntegrityError:
+            return False
+
+    async def deleted_before(self, cutoff: dt.datetime, limit: int) -> list[str]:
+        """Ids of deleted, not yet erased accounts whose deletion is older than ``cutoff``."""
+        stmt = (
+            select(UserRow.id)
+            .where(
+                UserRow.deleted_at.is_not(None),
+                UserRow.deleted_at < cutoff,
+                UserRow.purged_at.is_(None),
+            )
+            .order_by(UserRow.deleted_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def erase(self, user_id: str, now: dt.datetime) -> bool:
+        """Replace the personal data by a tombstone (the address is freed); the id stays."""
+        stmt = (
+            update(UserRow)
+            .where(UserRow.id == user_id, UserRow.purged_at.is_(None))
+            .values(
+                email=f"{user_id}@deleted.invalid",
+                display_name="",
+                password_hash="!",  # noqa: S106 - no hash: no password opens it
+                email_verified_at=None,
+                purged_at=now,
+                updated_at=now,
+            )
+        )
+        if rowcount(await self.session.execute(stmt)) != 1:
+            return False
+        sessions = select(SessionRow.id).where(SessionRow.user_id == user_id)
+        await self.session.execute(
+            delete(RefreshTokenRow).where(RefreshTokenRow.session_id.in_(sessions))
+        )
+        for table in (
+            SessionRow,
+            TotpFactorRow,
+            RecoveryCodeRow,
+            MfaChallengeRow,
+            AccountTokenRow,
+        ):
+            await self.session.execute(delete(table).where(table.user_id == user_id))
+        return True
+
+    async def mark_deleted(self, user_id: str, now: dt.datetime) -> None:
+        stmt = update(UserRow).where(UserRow.id == user_id).values(deleted_at=now, updated_at=now)
+        await self.session.execute(stmt)
+
+
+def _account_token(row: AccountTokenRow) -> AccountToken:
+    return AccountToken(
+        id=row.id,
+        purpose=row.purpose,
+        user_id=row.user_id,
+        token_hash=row.token_hash,
+        email=row.email,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        consumed_at=row.consumed_at,
+    )
+
+
+class AccountTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, t: AccountToken) -> None:
+        self.session.add(
+            AccountTokenRow(
+                id=t.id,
+                purpose=t.purpose,
+                user_id=t.user_id,
+                token_hash=t.token_hash,
+                email=t.email,
+                created_at=t.created_at,
+                expires_at=t.expires_at,
+                consumed_at=t.consumed_at,
+            )
+        )
+        await self.session.flush()
+
+    async def by_hash(self, digest: str, purpose: str) -> AccountToken | None:
+        stmt = select(AccountTokenRow).where(
+            AccountTokenRow.token_hash == digest, AccountTokenRow.purpose == purpose
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return _account_token(row) if row else None
+
+    async def consume(self, token_id: str, now: dt.datetime) -> bool:
+        """Single use: of concurrent callers exactly one sees True."""
+        stmt = (
+            update(AccountTokenRow)
+            .where(
+                AccountTokenRow.id == token_id,
+                AccountTokenRow.consumed_at.is_(None),
+                AccountTokenRow.expires_at > now,
+            )
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def retire(self, user_id: str, purposes: tuple[str, ...], now: dt.datetime) -> int:
+        """Spend every live token of the user for ``purposes`` (a newer one supersedes them)."""
+        stmt = (
+            update(AccountTokenRow)
+            .where(
+                AccountTokenRow.user_id == user_id,
+                AccountTokenRow.purpose.in_(purposes),
+                AccountTokenRow.consumed_at.is_(None),
+            )
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(await self.session.execute(stmt))
+
+    async def purge(self, before: dt.datetime) -> int:
+        stmt = delete(AccountTokenRow).where(AccountTokenRow.expires_at < before)
+        return rowcount(await self.session.execute(stmt))
