@@ -6,32 +6,23 @@ import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import insert_ignoring_conflict, rowcount
+from auth_service.adapters.statements import (
+    SqlRepository,
+    columns,
+    from_row,
+    insert_ignoring_conflict,
+    rowcount,
+)
 from auth_service.adapters.tables import MfaChallengeRow, RecoveryCodeRow, TotpFactorRow
 from auth_service.domain import MfaChallenge, TotpFactor
 
 
-def _factor(row: TotpFactorRow) -> TotpFactor:
-    return TotpFactor(
-        id=row.id,
-        user_id=row.user_id,
-        sealed_secret=row.sealed_secret,
-        created_at=row.created_at,
-        confirmed_at=row.confirmed_at,
-        last_step=row.last_step,
-    )
-
-
-class TotpFactorRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class TotpFactorRepository(SqlRepository):
     async def for_user(self, user_id: str) -> TotpFactor | None:
         stmt = select(TotpFactorRow).where(TotpFactorRow.user_id == user_id)
         row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _factor(row) if row else None
+        return from_row(TotpFactor, row) if row else None
 
     async def has_confirmed(self, user_id: str) -> bool:
         stmt = select(func.count()).where(
@@ -47,16 +38,7 @@ class TotpFactorRepository:
             )
         )
         stmt = insert_ignoring_conflict(
-            self.session,
-            TotpFactorRow,
-            {
-                "id": factor.id,
-                "user_id": factor.user_id,
-                "sealed_secret": factor.sealed_secret,
-                "created_at": factor.created_at,
-                "confirmed_at": None,
-                "last_step": factor.last_step,
-            },
+            self.session, TotpFactorRow, columns(factor, confirmed_at=None)
         )
         return rowcount(await self.session.execute(stmt)) == 1
 
@@ -93,10 +75,7 @@ class TotpFactorRepository:
         return rowcount(await self.session.execute(stmt))
 
 
-class RecoveryCodeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RecoveryCodeRepository(SqlRepository):
     async def replace(
         self, user_id: str, hashes: list[str], now: dt.datetime, new_id: Callable[[], str]
     ) -> None:
@@ -136,42 +115,15 @@ class RecoveryCodeRepository:
         )
 
 
-def _challenge(row: MfaChallengeRow) -> MfaChallenge:
-    return MfaChallenge(
-        id=row.id,
-        user_id=row.user_id,
-        token_hash=row.token_hash,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        attempts=row.attempts,
-        consumed_at=row.consumed_at,
-        client_ip=row.client_ip,
-    )
-
-
-class MfaChallengeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class MfaChallengeRepository(SqlRepository):
     async def add(self, c: MfaChallenge) -> None:
-        self.session.add(
-            MfaChallengeRow(
-                id=c.id,
-                user_id=c.user_id,
-                token_hash=c.token_hash,
-                created_at=c.created_at,
-                expires_at=c.expires_at,
-                attempts=c.attempts,
-                consumed_at=c.consumed_at,
-                client_ip=c.client_ip,
-            )
-        )
+        self.session.add(MfaChallengeRow(**columns(c)))
         await self.session.flush()
 
     async def by_hash(self, digest: str) -> MfaChallenge | None:
         stmt = select(MfaChallengeRow).where(MfaChallengeRow.token_hash == digest)
         row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _challenge(row) if row else None
+        return from_row(MfaChallenge, row) if row else None
 
     async def count_attempt(self, challenge_id: str, now: dt.datetime, max_attempts: int) -> bool:
         """Atomically take one of the challenge's attempts; False when none is left."""

@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import insert_ignoring_conflict, rowcount
+from auth_service.adapters.statements import (
+    SqlRepository,
+    columns,
+    from_row,
+    insert_ignoring_conflict,
+    rowcount,
+)
 from auth_service.adapters.tables import DeploymentPinRow
 from auth_service.domain import DeploymentPin
 
 
-def _pin(row: DeploymentPinRow) -> DeploymentPin:
-    return DeploymentPin(
-        workspace_id=row.workspace_id,
-        deployment_id=row.deployment_id,
-        pin_hash=row.pin_hash,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-class DeploymentPinRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class DeploymentPinRepository(SqlRepository):
     async def get(self, workspace_id: str, deployment_id: str) -> DeploymentPin | None:
         row = await self.session.get(
             DeploymentPinRow, (workspace_id, deployment_id), populate_existing=True
         )
-        return _pin(row) if row else None
+        return from_row(DeploymentPin, row) if row else None
 
     async def put(self, pin: DeploymentPin) -> None:
         """Insert or replace the PIN of a deployment."""
-        inserted = insert_ignoring_conflict(
-            self.session,
-            DeploymentPinRow,
-            {
-                "workspace_id": pin.workspace_id,
-                "deployment_id": pin.deployment_id,
-                "pin_hash": pin.pin_hash,
-                "created_at": pin.created_at,
-                "updated_at": pin.updated_at,
-            },
-        )
+        inserted = insert_ignoring_conflict(self.session, DeploymentPinRow, columns(pin))
         if rowcount(await self.session.execute(inserted)) == 1:
             return
         stmt = (

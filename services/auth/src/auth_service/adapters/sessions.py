@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import rowcount
+from auth_service.adapters.statements import SqlRepository, columns, from_row, rowcount
 from auth_service.adapters.tables import CHANGE_LOG, RefreshTokenRow, SessionRow
 from auth_service.domain import RefreshRecord, Session
 
@@ -16,59 +15,20 @@ TOPIC_SESSION = "session"
 
 
 def _session(row: SessionRow) -> Session:
-    return Session(
-        id=row.id,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        idle_expires_at=row.idle_expires_at,
-        absolute_expires_at=row.absolute_expires_at,
-        auth_time=row.auth_time,
-        client_ip=row.client_ip,
-        aal=row.aal,
-        amr=tuple(m for m in row.amr.split(",") if m),
-        revoked_at=row.revoked_at,
-        revoke_reason=row.revoke_reason,
-    )
+    return from_row(Session, row, amr=tuple(m for m in row.amr.split(",") if m))
 
 
 def _refresh(row: RefreshTokenRow) -> RefreshRecord:
-    return RefreshRecord(
-        id=row.id,
-        session_id=row.session_id,
-        hash=row.token_hash,
-        created_at=row.created_at,
-        rotated_at=row.rotated_at,
-        child_id=row.child_id,
-        sealed_child=row.sealed_child,
-    )
+    return from_row(RefreshRecord, row, hash=row.token_hash)
 
 
-class SessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SessionRepository(SqlRepository):
     async def get(self, session_id: str) -> Session | None:
         row = await self.session.get(SessionRow, session_id)
         return _session(row) if row else None
 
     async def add(self, s: Session) -> None:
-        self.session.add(
-            SessionRow(
-                id=s.id,
-                user_id=s.user_id,
-                created_at=s.created_at,
-                last_used_at=s.last_used_at,
-                idle_expires_at=s.idle_expires_at,
-                absolute_expires_at=s.absolute_expires_at,
-                auth_time=s.auth_time,
-                client_ip=s.client_ip,
-                aal=s.aal,
-                amr=",".join(s.amr),
-                revoked_at=s.revoked_at,
-                revoke_reason=s.revoke_reason,
-            )
-        )
+        self.session.add(SessionRow(**columns(s, amr=",".join(s.amr))))
         await self.session.flush()
 
     async def save(self, s: Session) -> None:
@@ -125,10 +85,7 @@ class SessionRepository:
         return [_session(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
-class RefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RefreshTokenRepository(SqlRepository):
     async def get(self, token_id: str) -> RefreshRecord | None:
         row = await self.session.get(RefreshTokenRow, token_id, populate_existing=True)
         return _refresh(row) if row else None
@@ -139,17 +96,7 @@ class RefreshTokenRepository:
         return _refresh(row) if row else None
 
     async def add(self, record: RefreshRecord) -> None:
-        self.session.add(
-            RefreshTokenRow(
-                id=record.id,
-                session_id=record.session_id,
-                token_hash=record.hash,
-                created_at=record.created_at,
-                rotated_at=record.rotated_at,
-                child_id=record.child_id,
-                sealed_child=record.sealed_child,
-            )
-        )
+        self.session.add(RefreshTokenRow(**columns(record, renamed={"hash": "token_hash"})))
         await self.session.flush()
 
     async def claim(

@@ -7,9 +7,13 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import insert_ignoring_conflict
+from auth_service.adapters.statements import (
+    SqlRepository,
+    columns,
+    from_row,
+    insert_ignoring_conflict,
+)
 from auth_service.adapters.tables import AuthSecretRow, SigningKeyRow
 from auth_service.domain import KeyState, SigningKey
 
@@ -20,22 +24,11 @@ _ALL_SIGNING_KEYS = select(_SIGNING_KEYS).order_by(_SIGNING_KEYS.c.created_at, _
 
 def _key(row: SigningKeyRow | Row[Any]) -> SigningKey:
     """From an ORM row or a Core row of the signing_keys table (same names)."""
-    return SigningKey(
-        kid=row.kid,
-        state=KeyState(row.state),
-        public_key=base64.urlsafe_b64decode(row.public_key + "=" * (-len(row.public_key) % 4)),
-        sealed_private_key=row.sealed_private_key,
-        created_at=row.created_at,
-        activated_at=row.activated_at,
-        retired_at=row.retired_at,
-        verify_until=row.verify_until,
-    )
+    public_key = base64.urlsafe_b64decode(row.public_key + "=" * (-len(row.public_key) % 4))
+    return from_row(SigningKey, row, state=KeyState(row.state), public_key=public_key)
 
 
-class SigningKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SigningKeyRepository(SqlRepository):
     async def all(self) -> list[SigningKey]:
         return [_key(r) for r in await self.session.execute(_ALL_SIGNING_KEYS)]
 
@@ -50,17 +43,9 @@ class SigningKeyRepository:
         return _key(row) if row else None
 
     async def add(self, key: SigningKey) -> None:
+        public_key = base64.urlsafe_b64encode(key.public_key).decode().rstrip("=")
         self.session.add(
-            SigningKeyRow(
-                kid=key.kid,
-                state=key.state.value,
-                public_key=base64.urlsafe_b64encode(key.public_key).decode().rstrip("="),
-                sealed_private_key=key.sealed_private_key,
-                created_at=key.created_at,
-                activated_at=key.activated_at,
-                retired_at=key.retired_at,
-                verify_until=key.verify_until,
-            )
+            SigningKeyRow(**columns(key, state=key.state.value, public_key=public_key))
         )
         await self.session.flush()
 
@@ -81,10 +66,7 @@ class SigningKeyRepository:
         await self.session.execute(delete(SigningKeyRow).where(SigningKeyRow.kid == kid))
 
 
-class SecretRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class SecretRepository(SqlRepository):
     async def get(self, name: str) -> str | None:
         row = await self.session.get(AuthSecretRow, name)
         return row.sealed_value if row else None

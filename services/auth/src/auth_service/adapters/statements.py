@@ -1,6 +1,11 @@
-"""SQL helpers the auth repositories share: row counts and a portable insert-if-absent."""
+"""What the auth repositories share: the session, row ↔ domain mapping, row counts, and a portable
+insert-if-absent."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -8,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from auth_service.adapters.tables import Base
+
+D = TypeVar("D")
 
 
 def rowcount(result: object) -> int:
@@ -23,3 +30,26 @@ def insert_ignoring_conflict(
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).values(**values).on_conflict_do_nothing()
     return sqlite.insert(table).values(**values).on_conflict_do_nothing()
+
+
+class SqlRepository:
+    """A repository over the unit of work's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+def from_row(kind: type[D], row: object, **overrides: object) -> D:
+    """The domain dataclass ``kind`` from the row's same-named columns (``overrides`` win)."""
+    names = [f.name for f in fields(cast(Any, kind)) if f.name not in overrides]
+    return kind(**{name: getattr(row, name) for name in names}, **overrides)
+
+
+def columns(
+    value: object, *, renamed: Mapping[str, str] | None = None, **overrides: object
+) -> dict[str, Any]:
+    """A domain dataclass as the values of its row's columns: same-named, or ``renamed``
+    (field → column); ``overrides`` win."""
+    names = renamed or {}
+    values = {names.get(f.name, f.name): getattr(value, f.name) for f in fields(cast(Any, value))}
+    return values | overrides

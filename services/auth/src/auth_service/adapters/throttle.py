@@ -5,47 +5,31 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import insert_ignoring_conflict, rowcount
+from auth_service.adapters.statements import (
+    SqlRepository,
+    columns,
+    from_row,
+    insert_ignoring_conflict,
+    rowcount,
+)
 from auth_service.adapters.tables import ThrottleRow
 from auth_service.domain import ThrottleState
 
 
-def _throttle(row: ThrottleRow) -> ThrottleState:
-    return ThrottleState(
-        failures=row.failures,
-        hour_start=row.hour_start,
-        hour_failures=row.hour_failures,
-        blocked_until=row.blocked_until,
-        last_failure_at=row.last_failure_at,
-        version=row.version,
-    )
-
-
-class ThrottleRepository:
+class ThrottleRepository(SqlRepository):
     """Counters changed only by compare-and-set on ``version`` (or an insert that may lose)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def get(self, key: str) -> ThrottleState | None:
         stmt = select(ThrottleRow).where(ThrottleRow.key == key).with_for_update()
         row = (
             await self.session.execute(stmt.execution_options(populate_existing=True))
         ).scalar_one_or_none()
-        return _throttle(row) if row else None
+        return from_row(ThrottleState, row) if row else None
 
     async def store(self, key: str, expected: ThrottleState | None, new: ThrottleState) -> bool:
         """Write ``new`` if the counter is still ``expected`` (absent when None)."""
-        values = {
-            "failures": new.failures,
-            "hour_start": new.hour_start,
-            "hour_failures": new.hour_failures,
-            "blocked_until": new.blocked_until,
-            "last_failure_at": new.last_failure_at,
-            "version": new.version,
-        }
+        values = columns(new)
         if expected is None:
             stmt = insert_ignoring_conflict(self.session, ThrottleRow, {"key": key, **values})
         else:

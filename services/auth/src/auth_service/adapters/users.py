@@ -7,9 +7,8 @@ import datetime as dt
 from servicekit.errors import AlreadyExists
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.adapters.statements import rowcount
+from auth_service.adapters.statements import SqlRepository, columns, from_row, rowcount
 from auth_service.adapters.tables import (
     AccountTokenRow,
     MfaChallengeRow,
@@ -23,46 +22,19 @@ from auth_service.domain import User
 from auth_service.domain.account_token import AccountToken
 
 
-def _user(row: UserRow) -> User:
-    return User(
-        id=row.id,
-        email=row.email,
-        display_name=row.display_name,
-        password_hash=row.password_hash,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        deleted_at=row.deleted_at,
-        email_verified_at=row.email_verified_at,
-    )
-
-
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class UserRepository(SqlRepository):
     async def get(self, user_id: str) -> User | None:
         row = await self.session.get(UserRow, user_id)
-        return _user(row) if row else None
+        return from_row(User, row) if row else None
 
     async def by_email(self, email: str) -> User | None:
         row = (
             await self.session.execute(select(UserRow).where(UserRow.email == email))
         ).scalar_one_or_none()
-        return _user(row) if row else None
+        return from_row(User, row) if row else None
 
     async def add(self, user: User) -> None:
-        self.session.add(
-            UserRow(
-                id=user.id,
-                email=user.email,
-                display_name=user.display_name,
-                password_hash=user.password_hash,
-                created_at=user.created_at,
-                updated_at=user.updated_at,
-                deleted_at=user.deleted_at,
-                email_verified_at=user.email_verified_at,
-            )
-        )
+        self.session.add(UserRow(**columns(user)))
         try:
             await self.session.flush()
         except IntegrityError:
@@ -161,36 +133,9 @@ class UserRepository:
         await self.session.execute(stmt)
 
 
-def _account_token(row: AccountTokenRow) -> AccountToken:
-    return AccountToken(
-        id=row.id,
-        purpose=row.purpose,
-        user_id=row.user_id,
-        token_hash=row.token_hash,
-        email=row.email,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        consumed_at=row.consumed_at,
-    )
-
-
-class AccountTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AccountTokenRepository(SqlRepository):
     async def add(self, t: AccountToken) -> None:
-        self.session.add(
-            AccountTokenRow(
-                id=t.id,
-                purpose=t.purpose,
-                user_id=t.user_id,
-                token_hash=t.token_hash,
-                email=t.email,
-                created_at=t.created_at,
-                expires_at=t.expires_at,
-                consumed_at=t.consumed_at,
-            )
-        )
+        self.session.add(AccountTokenRow(**columns(t)))
         await self.session.flush()
 
     async def by_hash(self, digest: str, purpose: str) -> AccountToken | None:
@@ -198,7 +143,7 @@ class AccountTokenRepository:
             AccountTokenRow.token_hash == digest, AccountTokenRow.purpose == purpose
         )
         row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return _account_token(row) if row else None
+        return from_row(AccountToken, row) if row else None
 
     async def consume(self, token_id: str, now: dt.datetime) -> bool:
         """Single use: of concurrent callers exactly one sees True."""
