@@ -9,7 +9,9 @@ from sqlalchemy import delete, func, select, update
 
 from auth_service.adapters.statements import (
     SqlRepository,
+    changed,
     columns,
+    consume_once,
     from_row,
     insert_ignoring_conflict,
     rowcount,
@@ -52,9 +54,8 @@ class TotpFactorRepository(SqlRepository):
                 TotpFactorRow.last_step < step,
             )
             .values(confirmed_at=now, last_step=step)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await changed(self.session, stmt) == 1
 
     async def consume_step(self, factor_id: str, step: int) -> bool:
         """``UPDATE ... WHERE last_step < :step``: a code (a step) is accepted exactly once."""
@@ -66,9 +67,8 @@ class TotpFactorRepository(SqlRepository):
                 TotpFactorRow.last_step < step,
             )
             .values(last_step=step)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await changed(self.session, stmt) == 1
 
     async def remove(self, user_id: str) -> int:
         stmt = delete(TotpFactorRow).where(TotpFactorRow.user_id == user_id)
@@ -99,9 +99,8 @@ class RecoveryCodeRepository(SqlRepository):
                 RecoveryCodeRow.used_at.is_(None),
             )
             .values(used_at=now)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await changed(self.session, stmt) == 1
 
     async def remaining(self, user_id: str) -> int:
         stmt = select(func.count()).where(
@@ -136,23 +135,12 @@ class MfaChallengeRepository(SqlRepository):
                 MfaChallengeRow.attempts < max_attempts,
             )
             .values(attempts=MfaChallengeRow.attempts + 1)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await changed(self.session, stmt) == 1
 
     async def consume(self, challenge_id: str, now: dt.datetime) -> bool:
         """Single use: exactly one concurrent caller consumes the challenge."""
-        stmt = (
-            update(MfaChallengeRow)
-            .where(
-                MfaChallengeRow.id == challenge_id,
-                MfaChallengeRow.consumed_at.is_(None),
-                MfaChallengeRow.expires_at > now,
-            )
-            .values(consumed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await consume_once(self.session, MfaChallengeRow, challenge_id, now)
 
     async def consume_all(self, user_id: str, now: dt.datetime) -> int:
         """End the user's open challenges (their password just stopped being the password)."""
@@ -160,9 +148,8 @@ class MfaChallengeRepository(SqlRepository):
             update(MfaChallengeRow)
             .where(MfaChallengeRow.user_id == user_id, MfaChallengeRow.consumed_at.is_(None))
             .values(consumed_at=now)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt))
+        return await changed(self.session, stmt)
 
     async def purge(self, before: dt.datetime) -> int:
         stmt = delete(MfaChallengeRow).where(MfaChallengeRow.expires_at < before)

@@ -6,6 +6,7 @@ from sqlalchemy import delete, update
 
 from auth_service.adapters.statements import (
     SqlRepository,
+    changed,
     columns,
     from_row,
     insert_ignoring_conflict,
@@ -34,9 +35,8 @@ class DeploymentPinRepository(SqlRepository):
                 DeploymentPinRow.deployment_id == pin.deployment_id,
             )
             .values(pin_hash=pin.pin_hash, updated_at=pin.updated_at)
-            .execution_options(synchronize_session=False)
         )
-        await self.session.execute(stmt)
+        await changed(self.session, stmt)
 
     async def remove(self, workspace_id: str, deployment_id: str) -> bool:
         stmt = delete(DeploymentPinRow).where(

@@ -6,7 +6,13 @@ import datetime as dt
 
 from sqlalchemy import and_, or_, select, update
 
-from auth_service.adapters.statements import SqlRepository, columns, from_row, rowcount
+from auth_service.adapters.statements import (
+    SqlRepository,
+    changed,
+    columns,
+    from_row,
+    rowcount,
+)
 from auth_service.adapters.tables import CHANGE_LOG, RefreshTokenRow, SessionRow
 from auth_service.domain import RefreshRecord, Session
 
@@ -107,9 +113,8 @@ class RefreshTokenRepository(SqlRepository):
             update(RefreshTokenRow)
             .where(RefreshTokenRow.id == token_id, RefreshTokenRow.rotated_at.is_(None))
             .values(rotated_at=now, child_id=child_id, sealed_child=sealed_child)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await changed(self.session, stmt) == 1
 
     async def forget_grace_secrets(self, rotated_before: dt.datetime, session_id: str = "") -> int:
         """Drop the sealed children whose grace window has ended."""

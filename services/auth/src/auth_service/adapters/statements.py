@@ -3,16 +3,18 @@ insert-if-absent."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any, TypeVar, cast
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from auth_service.adapters.tables import Base
+from auth_service.adapters.tables import AccountTokenRow, Base, MfaChallengeRow
 
 D = TypeVar("D")
 
@@ -30,6 +32,27 @@ def insert_ignoring_conflict(
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).values(**values).on_conflict_do_nothing()
     return sqlite.insert(table).values(**values).on_conflict_do_nothing()
+
+
+async def changed(session: AsyncSession, stmt: Executable) -> int:
+    """Run an UPDATE or DELETE without syncing the session's objects; the rows it touched."""
+    return rowcount(await session.execute(stmt.execution_options(synchronize_session=False)))
+
+
+async def consume_once(
+    session: AsyncSession,
+    table: type[MfaChallengeRow | AccountTokenRow],
+    row_id: str,
+    now: dt.datetime,
+) -> bool:
+    """Spend a live single-use row (a challenge, an account token); of concurrent callers
+    exactly one gets True."""
+    stmt = (
+        update(table)
+        .where(table.id == row_id, table.consumed_at.is_(None), table.expires_at > now)
+        .values(consumed_at=now)
+    )
+    return await changed(session, stmt) == 1
 
 
 class SqlRepository:

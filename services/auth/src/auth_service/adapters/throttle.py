@@ -8,6 +8,7 @@ from sqlalchemy import case, delete, or_, select, update
 
 from auth_service.adapters.statements import (
     SqlRepository,
+    changed,
     columns,
     from_row,
     insert_ignoring_conflict,
@@ -31,15 +32,14 @@ class ThrottleRepository(SqlRepository):
         """Write ``new`` if the counter is still ``expected`` (absent when None)."""
         values = columns(new)
         if expected is None:
-            stmt = insert_ignoring_conflict(self.session, ThrottleRow, {"key": key, **values})
-        else:
-            stmt = (
-                update(ThrottleRow)
-                .where(ThrottleRow.key == key, ThrottleRow.version == expected.version)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        return rowcount(await self.session.execute(stmt)) == 1
+            insert = insert_ignoring_conflict(self.session, ThrottleRow, {"key": key, **values})
+            return rowcount(await self.session.execute(insert)) == 1
+        stmt = (
+            update(ThrottleRow)
+            .where(ThrottleRow.key == key, ThrottleRow.version == expected.version)
+            .values(**values)
+        )
+        return await changed(self.session, stmt) == 1
 
     async def reset(self, key: str) -> None:
         await self.session.execute(delete(ThrottleRow).where(ThrottleRow.key == key))
@@ -56,9 +56,8 @@ class ThrottleRepository(SqlRepository):
                 ),
                 version=ThrottleRow.version + 1,
             )
-            .execution_options(synchronize_session=False)
         )
-        await self.session.execute(stmt)
+        await changed(self.session, stmt)
 
     async def purge(self, idle_since: dt.datetime, now: dt.datetime) -> int:
         stmt = delete(ThrottleRow).where(

@@ -8,7 +8,14 @@ from servicekit.errors import AlreadyExists
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from auth_service.adapters.statements import SqlRepository, columns, from_row, rowcount
+from auth_service.adapters.statements import (
+    SqlRepository,
+    changed,
+    columns,
+    consume_once,
+    from_row,
+    rowcount,
+)
 from auth_service.adapters.tables import (
     AccountTokenRow,
     MfaChallengeRow,
@@ -147,17 +154,7 @@ class AccountTokenRepository(SqlRepository):
 
     async def consume(self, token_id: str, now: dt.datetime) -> bool:
         """Single use: of concurrent callers exactly one sees True."""
-        stmt = (
-            update(AccountTokenRow)
-            .where(
-                AccountTokenRow.id == token_id,
-                AccountTokenRow.consumed_at.is_(None),
-                AccountTokenRow.expires_at > now,
-            )
-            .values(consumed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await consume_once(self.session, AccountTokenRow, token_id, now)
 
     async def retire(self, user_id: str, purposes: tuple[str, ...], now: dt.datetime) -> int:
         """Spend every live token of the user for ``purposes`` (a newer one supersedes them)."""
@@ -169,9 +166,8 @@ class AccountTokenRepository(SqlRepository):
                 AccountTokenRow.consumed_at.is_(None),
             )
             .values(consumed_at=now)
-            .execution_options(synchronize_session=False)
         )
-        return rowcount(await self.session.execute(stmt))
+        return await changed(self.session, stmt)
 
     async def purge(self, before: dt.datetime) -> int:
         stmt = delete(AccountTokenRow).where(AccountTokenRow.expires_at < before)

@@ -18,35 +18,20 @@ from auth_service.domain import (
     new_challenge_token,
     normalize_password,
 )
-from auth_service.ports import PasswordHasher, UnitOfWork
+from auth_service.ports import UnitOfWork
 from auth_service.usecases import errors
 from auth_service.usecases.config import ChallengeIssued, TokenPair
 from auth_service.usecases.context import (
-    UseCaseContext,
     digest,
     same,
     session_name,
     user_actor,
     user_name,
 )
-from auth_service.usecases.throttling import Throttling
-from auth_service.usecases.tokens import TokenIssuer
+from auth_service.usecases.tokens import SecretExchange
 
 
-class Sessions:
-    def __init__(
-        self,
-        ctx: UseCaseContext,
-        hasher: PasswordHasher,
-        throttling: Throttling,
-        issuer: TokenIssuer,
-    ) -> None:
-        self._ctx, self._hasher, self._throttling, self._issuer = ctx, hasher, throttling, issuer
-        self._config = ctx.config
-
-    def __repr__(self) -> str:
-        return "Sessions()"
-
+class Sessions(SecretExchange):
     # ---- login -------------------------------------------------------------------------------
 
     async def login(
