@@ -81,11 +81,10 @@ class Sessions(SecretExchange):
                 await uow.users.replace_password_hash(user.id, user.password_hash, upgraded, now)
             if await uow.totp.has_confirmed(user.id):
                 issued, challenge_id = await self._issue_challenge(uow, user.id, now, client_ip)
-                await ctx.audit(
+                await ctx.audit_self(
                     uow,
                     "user.login",
-                    user_name(user.id),
-                    actor=user_actor(user.id),
+                    user.id,
                     client_ip=client_ip,
                     metadata={
                         "method": "password",
@@ -98,11 +97,10 @@ class Sessions(SecretExchange):
                 return issued
             session = Session.begin(ctx.new_id(), user.id, now, self._config.sessions, client_ip)
             refresh = await self._issuer.start_session(uow, session, ctx.new_id(), now)
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.login",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
                 metadata={"method": "password", "session_id": session.id, "aal": session.aal},
             )
