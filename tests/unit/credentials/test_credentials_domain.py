@@ -130,3 +130,19 @@ def test_tokens_are_256_bit_and_hash_under_the_pepper() -> None:
     assert "p" * 32 not in repr(hasher)
     with pytest.raises(ValueError, match="at least 32 bytes"):
         TokenHasher(b"short")
+
+
+def test_a_soft_deletable_record_must_say_how_it_is_sealed_and_purged() -> None:
+    from credentials_service.domain.soft_delete import SoftDeletable
+
+    class NoPurge(SoftDeletable):
+        @property
+        def context(self) -> str:
+            return "c"
+
+        @property
+        def sealed(self) -> str | None:
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoPurge()  # type: ignore[abstract]

@@ -14,7 +14,8 @@ from credentials_service.adapters.key_material import (
     key_manager,
     token_hasher,
 )
-from credentials_service.domain import SecretValue
+from credentials_service.config import CredentialsSettings
+from credentials_service.domain import SecretValue, TokenHasher
 from servicekit import load_settings
 from servicekit.kms import LocalKeyring
 
@@ -26,6 +27,10 @@ def settings(tmp_path: Path, **env: str) -> object:
         "credentials",
         {"RAILGUARD_STATE_DIR": str(tmp_path), **{f"RAILGUARD_{k}": v for k, v in env.items()}},
     )
+
+
+def _hasher(s: object) -> TokenHasher:
+    return token_hasher(s, CredentialsSettings.load(s).webhook_pepper)  # type: ignore[arg-type]
 
 
 def _mode(path: Path) -> int:
@@ -44,19 +49,19 @@ async def test_embedded_defaults_generate_private_files_once(tmp_path: Path) -> 
     again = key_manager(settings(tmp_path))  # type: ignore[arg-type]
     assert await again.decrypt(ciphertext, "workspace/w/credential/c") == b"value"
 
-    hasher = token_hasher(settings(tmp_path))  # type: ignore[arg-type]
+    hasher = _hasher(settings(tmp_path))
     assert _mode(tmp_path / PEPPER_FILE) == 0o600
-    assert token_hasher(settings(tmp_path)).digest(TOKEN) == hasher.digest(TOKEN)  # type: ignore[arg-type]
+    assert _hasher(settings(tmp_path)).digest(TOKEN) == hasher.digest(TOKEN)
 
 
 def test_configured_pepper_wins_and_is_checked(tmp_path: Path) -> None:
     pepper = base64.b64encode(b"x" * 32).decode()
-    hasher = token_hasher(settings(tmp_path, CREDENTIALS_WEBHOOK_PEPPER=pepper))  # type: ignore[arg-type]
+    hasher = _hasher(settings(tmp_path, CREDENTIALS_WEBHOOK_PEPPER=pepper))
     assert len(hasher.digest(TOKEN)) == 32
     assert not (tmp_path / PEPPER_FILE).exists()
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(ValueError, match="RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER") as err:
-            token_hasher(settings(tmp_path, CREDENTIALS_WEBHOOK_PEPPER=bad))  # type: ignore[arg-type]
+            _hasher(settings(tmp_path, CREDENTIALS_WEBHOOK_PEPPER=bad))
         assert bad not in str(err.value)
 
 
@@ -65,11 +70,11 @@ def test_a_shared_database_needs_configured_key_material(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="RAILGUARD_KMS_URL"):
         key_manager(shared)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER"):
-        token_hasher(shared)  # type: ignore[arg-type]
+        _hasher(shared)
 
 
 def test_a_pepper_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     (tmp_path / PEPPER_FILE).write_text(base64.b64encode(b"y" * 32).decode())
     (tmp_path / PEPPER_FILE).chmod(0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
-        token_hasher(settings(tmp_path))  # type: ignore[arg-type]
+        _hasher(settings(tmp_path))

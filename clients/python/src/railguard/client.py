@@ -7,61 +7,49 @@ if the edge answers ``TOKEN_EXPIRED``/``TOKEN_INVALID``; ``on_tokens`` is told e
 
 from __future__ import annotations
 
-import builtins
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import httpx
 
 from railguard import ops
 from railguard._core import (
-    AuthState,
     Call,
     Exchange,
     Json,
     RetryPolicy,
     connection_failed,
     http_options,
-    next_page_token,
     stream_errors,
     stream_event,
     stream_options,
     stream_url,
-    tokens_from_login,
     tokens_of,
 )
-from railguard.errors import MfaRequired
-from railguard.models import (
-    ApiKey,
-    AuditChainReport,
-    AuditEvent,
-    CreatedApiKey,
-    CreatedWebhookTrigger,
-    Credential,
-    DeliveryReceipt,
-    DeploymentPin,
-    DeploymentToken,
-    Member,
-    MfaStatus,
-    ScopeInfo,
-    Session,
-    TotpConfirmation,
-    TotpEnrollment,
-    User,
-    WebhookDelivery,
-    WebhookTrigger,
-    WhoAmI,
-    Workspace,
+from railguard._flows import Blocking
+from railguard._resources import (
+    Account,
+    ApiKeys,
+    AuditLog,
+    Credentials,
+    Deployments,
+    Members,
+    Mfa,
+    Sessions,
+    Users,
+    Webhooks,
+    Workspaces,
 )
+from railguard.models import AuditEvent
 from railguard.session import Tokens
 
 __all__ = ["Client"]
 
 
-class _Transport(AuthState):
+class _Transport(Blocking):
     """Sends a ``Call`` with ``httpx.Client``; the decisions are ``_core.Exchange``'s."""
 
     def __init__(
@@ -108,353 +96,13 @@ class _Transport(AuthState):
             else:
                 time.sleep(step.wait)
 
-    def pages(self, make: Callable[[str], Call], key: str) -> Iterator[Json]:
-        token = ""
-        while True:
-            page = self.send(make(token))
-            yield from page.get(key) or []
-            if not (token := next_page_token(page)):
-                return
 
-
-class _Resource:
-    def __init__(self, transport: _Transport) -> None:
-        self._t = transport
-
-
-class Users(_Resource):
-    """The signed-in user."""
-
-    def me(self) -> User:
-        return cast("User", self._t.send(ops.get_me()))
-
-    def change_password(self, current_password: str, new_password: str) -> None:
-        self._t.send(ops.change_password(current_password, new_password))
-
-
-class Sessions(_Resource):
-    """The signed-in user's sessions (one per login)."""
-
-    def list(self, page_size: int | None = None) -> Iterator[Session]:
-        return cast(
-            "Iterator[Session]",
-            self._t.pages(lambda t: ops.list_sessions(page_size, t), "sessions"),
-        )
-
-    def revoke(self, session: str) -> None:
-        self._t.send(ops.revoke_session(session))
-
-
-class Mfa(_Resource):
-    """TOTP enrollment and recovery codes of the signed-in user."""
-
-    def status(self) -> MfaStatus:
-        return cast("MfaStatus", self._t.send(ops.mfa_status()))
-
-    def begin_totp(self) -> TotpEnrollment:
-        """``otpauthUri`` and ``secret`` to load into an authenticator app."""
-        return cast("TotpEnrollment", self._t.send(ops.begin_totp()))
-
-    def confirm_totp(self, code: str) -> TotpConfirmation:
-        """Turns TOTP on; returns the recovery codes (shown once). The session becomes aal2."""
-        body = self._t.send(ops.confirm_totp(code))
-        if body.get("tokens"):
-            self._t.set_tokens(tokens_of(body))
-        return cast("TotpConfirmation", body)
-
-    def disable_totp(self) -> None:
-        self._t.send(ops.disable_totp())
-
-    def regenerate_recovery_codes(self) -> list[str]:
-        return list(self._t.send(ops.regenerate_recovery_codes()).get("recoveryCodes") or [])
-
-
-class Workspaces(_Resource):
-    """Workspaces you are a member of; you own the ones you create."""
-
-    def create(
-        self,
-        display_name: str,
-        *,
-        mfa_required: bool | None = None,
-        retention_days: int | None = None,
-        request_id: str | None = None,
-    ) -> Workspace:
-        return cast(
-            "Workspace",
-            self._t.send(
-                ops.create_workspace(display_name, mfa_required, retention_days, request_id)
-            ),
-        )
-
-    def get(self, workspace: str) -> Workspace:
-        return cast("Workspace", self._t.send(ops.get_workspace(workspace)))
-
-    def list(
-        self, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[Workspace]:
-        return cast(
-            "Iterator[Workspace]",
-            self._t.pages(lambda t: ops.list_workspaces(page_size, t, show_deleted), "workspaces"),
-        )
-
-    def update(
-        self,
-        workspace: str,
-        *,
-        display_name: str | None = None,
-        mfa_required: bool | None = None,
-        retention_days: int | None = None,
-    ) -> Workspace:
-        fields = {
-            "displayName": display_name,
-            "mfaRequired": mfa_required,
-            "retentionDays": retention_days,
-        }
-        return cast("Workspace", self._t.send(ops.update_workspace(workspace, fields)))
-
-    def delete(self, workspace: str) -> Workspace:
-        return cast("Workspace", self._t.send(ops.delete_workspace(workspace)))
-
-    def undelete(self, workspace: str) -> Workspace:
-        return cast("Workspace", self._t.send(ops.undelete_workspace(workspace)))
-
-    def transfer_ownership(self, workspace: str, new_owner: str) -> Workspace:
-        """``new_owner`` is a member's user id or member name."""
-        return cast("Workspace", self._t.send(ops.transfer_ownership(workspace, new_owner)))
-
-
-class Members(_Resource):
-    """Members of a workspace; ``member`` is a user id or ``workspaces/<w>/members/<user id>``."""
-
-    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[Member]:
-        return cast(
-            "Iterator[Member]",
-            self._t.pages(lambda t: ops.list_members(workspace, page_size, t), "members"),
-        )
-
-    def add(self, workspace: str, email: str, role: str = "ROLE_USER") -> Member:
-        return cast("Member", self._t.send(ops.add_member(workspace, email, role)))
-
-    def set_role(self, workspace: str, member: str, role: str) -> Member:
-        return cast("Member", self._t.send(ops.set_member_role(workspace, member, role)))
-
-    def remove(self, workspace: str, member: str) -> None:
-        self._t.send(ops.remove_member(workspace, member))
-
-
-class ApiKeys(_Resource):
-    """API keys of a workspace. The secret (``key``) is returned once, by create and rotate."""
-
-    def create(
-        self,
-        workspace: str,
-        display_name: str,
-        scopes: Sequence[str],
-        *,
-        environment: str = "ENVIRONMENT_LIVE",
-        allowed_cidrs: Sequence[str] = (),
-        allowed_origins: Sequence[str] = (),
-        expire_time: str | None = None,
-        request_id: str | None = None,
-    ) -> CreatedApiKey:
-        return cast(
-            "CreatedApiKey",
-            self._t.send(
-                ops.create_api_key(
-                    workspace,
-                    display_name,
-                    scopes,
-                    environment,
-                    allowed_cidrs,
-                    allowed_origins,
-                    expire_time,
-                    request_id,
-                )
-            ),
-        )
-
-    def get(self, name: str) -> ApiKey:
-        return cast("ApiKey", self._t.send(ops.get_api_key(name)))
-
-    def list(
-        self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[ApiKey]:
-        return cast(
-            "Iterator[ApiKey]",
-            self._t.pages(
-                lambda t: ops.list_api_keys(workspace, page_size, t, show_deleted), "apiKeys"
-            ),
-        )
-
-    def update(
-        self,
-        name: str,
-        *,
-        display_name: str | None = None,
-        scopes: Sequence[str] | None = None,
-        allowed_cidrs: Sequence[str] | None = None,
-        allowed_origins: Sequence[str] | None = None,
-        expire_time: str | None = None,
-    ) -> ApiKey:
-        fields = {
-            "displayName": display_name,
-            "scopes": None if scopes is None else list(scopes),
-            "allowedCidrs": None if allowed_cidrs is None else list(allowed_cidrs),
-            "allowedOrigins": None if allowed_origins is None else list(allowed_origins),
-            "expireTime": expire_time,
-        }
-        return cast("ApiKey", self._t.send(ops.update_api_key(name, fields)))
-
-    def rotate(self, name: str, *, grace_period_seconds: int | None = None) -> CreatedApiKey:
-        return cast("CreatedApiKey", self._t.send(ops.rotate_api_key(name, grace_period_seconds)))
-
-    def revoke(self, name: str) -> ApiKey:
-        return cast("ApiKey", self._t.send(ops.revoke_api_key(name)))
-
-    def delete(self, name: str) -> ApiKey:
-        return cast("ApiKey", self._t.send(ops.delete_api_key(name)))
-
-    def undelete(self, name: str) -> ApiKey:
-        return cast("ApiKey", self._t.send(ops.undelete_api_key(name)))
-
-    def scopes(self) -> builtins.list[ScopeInfo]:
-        """The scope catalogue: every scope, the role it needs and the methods it opens."""
-        return cast(
-            "builtins.list[ScopeInfo]", list(self._t.send(ops.list_scopes()).get("scopes") or [])
-        )
-
-
-class Credentials(_Resource):
-    """Third-party credentials; values go in and only ever come back masked."""
-
-    def create(
-        self,
-        workspace: str,
-        display_name: str,
-        provider: str,
-        value: str,
-        *,
-        request_id: str | None = None,
-    ) -> Credential:
-        return cast(
-            "Credential",
-            self._t.send(
-                ops.create_credential(workspace, display_name, provider, value, request_id)
-            ),
-        )
-
-    def get(self, name: str) -> Credential:
-        return cast("Credential", self._t.send(ops.get_credential(name)))
-
-    def list(
-        self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[Credential]:
-        return cast(
-            "Iterator[Credential]",
-            self._t.pages(
-                lambda t: ops.list_credentials(workspace, page_size, t, show_deleted), "credentials"
-            ),
-        )
-
-    def update(
-        self, name: str, *, display_name: str | None = None, value: str | None = None
-    ) -> Credential:
-        return cast(
-            "Credential",
-            self._t.send(
-                ops.update_credential(name, {"displayName": display_name, "value": value})
-            ),
-        )
-
-    def delete(self, name: str) -> Credential:
-        return cast("Credential", self._t.send(ops.delete_credential(name)))
-
-    def undelete(self, name: str) -> Credential:
-        return cast("Credential", self._t.send(ops.undelete_credential(name)))
-
-
-class Webhooks(_Resource):
-    """Webhook triggers; the token is returned once, by create and rotate_token."""
-
-    def create(
-        self, workspace: str, display_name: str, *, request_id: str | None = None
-    ) -> CreatedWebhookTrigger:
-        return cast(
-            "CreatedWebhookTrigger",
-            self._t.send(ops.create_webhook_trigger(workspace, display_name, request_id)),
-        )
-
-    def get(self, name: str) -> WebhookTrigger:
-        return cast("WebhookTrigger", self._t.send(ops.get_webhook_trigger(name)))
-
-    def list(
-        self, workspace: str, *, page_size: int | None = None, show_deleted: bool = False
-    ) -> Iterator[WebhookTrigger]:
-        return cast(
-            "Iterator[WebhookTrigger]",
-            self._t.pages(
-                lambda t: ops.list_webhook_triggers(workspace, page_size, t, show_deleted),
-                "webhookTriggers",
-            ),
-        )
-
-    def rotate_token(self, name: str) -> CreatedWebhookTrigger:
-        return cast("CreatedWebhookTrigger", self._t.send(ops.rotate_webhook_token(name)))
-
-    def delete(self, name: str) -> WebhookTrigger:
-        return cast("WebhookTrigger", self._t.send(ops.delete_webhook_trigger(name)))
-
-    def deliveries(self, name: str, *, page_size: int | None = None) -> Iterator[WebhookDelivery]:
-        return cast(
-            "Iterator[WebhookDelivery]",
-            self._t.pages(
-                lambda t: ops.list_webhook_deliveries(name, page_size, t), "webhookDeliveries"
-            ),
-        )
-
-    def deliver(self, trigger: str, token: str, payload: Json) -> DeliveryReceipt:
-        """Fire a trigger as its sender would (no login needed; the token is the credential)."""
-        return cast("DeliveryReceipt", self._t.send(ops.deliver_webhook(trigger, token, payload)))
-
-
-class Deployments(_Resource):
-    """Agent UI deployment PINs (Admin+): set, inspect, clear; ``verify_pin`` needs no login."""
-
-    def set_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentPin:
-        return cast(
-            "DeploymentPin", self._t.send(ops.set_deployment_pin(workspace, deployment, pin))
-        )
-
-    def get_pin(self, workspace: str, deployment: str) -> DeploymentPin:
-        return cast("DeploymentPin", self._t.send(ops.get_deployment_pin(workspace, deployment)))
-
-    def clear_pin(self, workspace: str, deployment: str) -> None:
-        self._t.send(ops.clear_deployment_pin(workspace, deployment))
-
-    def verify_pin(self, workspace: str, deployment: str, pin: str) -> DeploymentToken:
-        """A deployment token (``accessToken``) for the Agent UI when the PIN matches."""
-        return cast(
-            "DeploymentToken", self._t.send(ops.verify_deployment_pin(workspace, deployment, pin))
-        )
-
-
-class Audit(_Resource):
+class Audit(AuditLog["_Transport"]):
     """A workspace's hash-chained audit log (Admin+, or a key with ``audit:read``)."""
 
     def __init__(self, transport: _Transport, base_url: str, verify: bool | str | ssl.SSLContext):
         super().__init__(transport)
         self._base_url, self._verify = base_url, verify
-
-    def list(self, workspace: str, *, page_size: int | None = None) -> Iterator[AuditEvent]:
-        return cast(
-            "Iterator[AuditEvent]",
-            self._t.pages(lambda t: ops.list_audit_events(workspace, page_size, t), "auditEvents"),
-        )
-
-    def verify(self, workspace: str) -> AuditChainReport:
-        """Recompute the chain server-side: ``ok``, ``verifiedEvents``, ``headHash`` …"""
-        return cast("AuditChainReport", self._t.send(ops.verify_audit_chain(workspace)))
 
     def stream(
         self, workspace: str, *, after: int = 0, open_timeout: float = 10
@@ -474,7 +122,7 @@ class Audit(_Resource):
                     yield cast(AuditEvent, event)
 
 
-class Client:
+class Client(Account["_Transport"]):
     """A synchronous Railguard client. Use as a context manager, or call ``close()``."""
 
     def __init__(
@@ -491,7 +139,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(**http_options(self.base_url, verify, timeout))
         t = _Transport(self._http, retry or RetryPolicy(), api_key, tokens, on_tokens)
-        self._t = t
+        super().__init__(t)
         self.users, self.sessions, self.mfa = Users(t), Sessions(t), Mfa(t)
         self.workspaces, self.members = Workspaces(t), Members(t)
         self.api_keys, self.credentials, self.webhooks = ApiKeys(t), Credentials(t), Webhooks(t)
@@ -502,47 +150,9 @@ class Client:
     def tokens(self) -> Tokens | None:
         return self._t.tokens
 
-    def sign_up(self, email: str, password: str, display_name: str = "") -> User:
-        return cast("User", self._t.send(ops.sign_up(email, password, display_name)))
-
-    def login(
-        self, email: str, password: str, *, totp_code: str = "", recovery_code: str = ""
-    ) -> Tokens:
-        """Sign in. With MFA on, pass a code here, or catch ``MfaRequired`` and ``verify_mfa``."""
-        body = self._t.send(ops.login(email, password))
-        try:
-            tokens = tokens_from_login(body)
-        except MfaRequired as challenge:
-            if not (totp_code or recovery_code):
-                raise
-            return self.verify_mfa(
-                challenge.challenge_token, totp_code=totp_code, recovery_code=recovery_code
-            )
-        self._t.set_tokens(tokens)
-        return tokens
-
-    def verify_mfa(
-        self, challenge_token: str, *, totp_code: str = "", recovery_code: str = ""
-    ) -> Tokens:
-        tokens = tokens_of(self._t.send(ops.verify_mfa(challenge_token, totp_code, recovery_code)))
-        self._t.set_tokens(tokens)
-        return tokens
-
     def refresh(self) -> Tokens:
         """Renew the access token now (it also happens by itself before expiry)."""
         return self._t.refresh()
-
-    def logout(self) -> None:
-        """End this session server-side; its refresh token stops working."""
-        self._t.send(ops.logout())
-        self._t.tokens = None
-
-    def whoami(self) -> WhoAmI:
-        """The caller: a user (``userId``, ``aal``) or an API key (``workspace``, ``scopes``)."""
-        return cast("WhoAmI", self._t.send(ops.whoami()))
-
-    def jwks(self) -> Json:
-        return self._t.send(ops.jwks())
 
     def close(self) -> None:
         self._http.close()

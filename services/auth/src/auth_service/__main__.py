@@ -1,19 +1,9 @@
 """Composition root of the auth service: settings → adapters → serve().
 
-Service settings (``RAILGUARD_*``; defaults in brackets):
-``AUTH_ACCESS_TOKEN_TTL_SECONDS`` [600], ``AUTH_REFRESH_IDLE_SECONDS`` [14 d],
-``AUTH_REFRESH_ABSOLUTE_SECONDS`` [30 d], ``AUTH_REFRESH_GRACE_SECONDS`` [10],
-``AUTH_KEY_ROTATION_SECONDS`` [30 d], ``AUTH_JWKS_CACHE_SECONDS`` [600],
-``AUTH_MAINTENANCE_SECONDS`` [60], ``AUTH_ARGON2_MEMORY_KIB`` / ``_TIME_COST`` / ``_PARALLELISM``
-[19456 / 2 / 1, raised to that floor], ``AUTH_HASH_CONCURRENCY`` [CPU count],
-``AUTH_TOTP_ISSUER`` [Railguard], ``AUTH_DEPLOYMENT_AUDIENCE`` [railguard-agent-ui],
-``AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS`` [900], ``AUTH_STEP_UP_MAX_AGE_SECONDS`` [900, at most],
-``AUTH_LOGIN_IP_FREE_FAILURES`` [20], ``AUTH_LOGIN_IP_HOURLY_CAP`` [300], ``AUTH_LOGIN_ACCOUNT_HOURLY_CAP`` [100, at most],
-``AUDIT_RELAY_INTERVAL`` [1 s], ``SIGNUP_POLICY`` [open; invite-only; domains:a.example,b.example], ``AUTH_ACCOUNT_RETENTION_DAYS`` [30: then a deleted account's
-personal data is erased, a tombstone stays], ``PUBLIC_URL`` [https://127.0.0.1:8443, the edge: links in
-mails], ``SMTP_URL`` / ``SMTP_PASSWORD`` / ``SMTP_CA_FILE`` / ``MAIL_FROM`` /
-``MAIL_RELAY_INTERVAL`` (servicekit.mail; without ``SMTP_URL`` mails are ``.eml`` files under
-``<state_dir>/mail``).
+Settings: the shared ``servicekit.Settings`` and auth's own
+:class:`~auth_service.config.AuthSettings` (every ``RAILGUARD_*`` name, default and meaning:
+``servicekit.catalog`` and the README's table).
+Without ``SMTP_URL`` mails are ``.eml`` files under ``<state_dir>/mail`` (servicekit.mail).
 
 Audit events (sign-up, logins, MFA, sessions, PINs, …) are written to ``auth_audit_outbox`` in
 the change's transaction and relayed by an ``AuditRelay`` to the workspaces service's internal
@@ -29,7 +19,6 @@ sealed before that move.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -57,14 +46,13 @@ from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.lifecycle import destroy_workspace_pins, record_workspace_purge
 from auth_service.adapters.memberships import GrpcInvitations, GrpcMemberships
-from auth_service.adapters.password_hasher import Argon2Hasher, Argon2Params
+from auth_service.adapters.password_hasher import Argon2Hasher
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import MigratingSealer, load_legacy_kek
 from auth_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE, MAIL_OUTBOX
-from auth_service.domain import RotationPolicy, SessionPolicy, ThrottlePolicy
-from auth_service.domain.signup_policy import SignupPolicy
+from auth_service.config import AuthSettings
 from auth_service.servicer import AuthServicer
-from auth_service.usecases import AuthConfig, AuthUseCases, ThrottlePolicies, build_use_cases
+from auth_service.usecases import AuthUseCases, build_use_cases
 from auth_service.usecases.session_state import SessionState
 
 KEYRING_FILE = "auth.keyring"
@@ -73,47 +61,6 @@ MASTER_KEY_FILE = "auth.keyring.key"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 
 _log = logging.getLogger("auth_service")
-
-
-def load_config(settings: Settings) -> AuthConfig:
-    def seconds(name: str, default: float) -> dt.timedelta:
-        return dt.timedelta(seconds=settings.get_float(name, default))
-
-    access_ttl = seconds("AUTH_ACCESS_TOKEN_TTL_SECONDS", 600)
-    step_up = min(seconds("AUTH_STEP_UP_MAX_AGE_SECONDS", 900), dt.timedelta(minutes=15))
-    throttle = ThrottlePolicies(
-        # DESIGN §4: never more than 100 failures per hour per account; only lower is allowed.
-        login_account=ThrottlePolicy(
-            hourly_cap=min(settings.get_int("AUTH_LOGIN_ACCOUNT_HOURLY_CAP", 100), 100)
-        ),
-        login_ip=ThrottlePolicy(
-            free_failures=settings.get_int("AUTH_LOGIN_IP_FREE_FAILURES", 20),
-            hourly_cap=settings.get_int("AUTH_LOGIN_IP_HOURLY_CAP", 300),
-        ),
-    )
-    return AuthConfig(
-        throttle=throttle,
-        step_up_max_age=step_up,
-        totp_issuer=settings.get("AUTH_TOTP_ISSUER", "Railguard"),
-        deployment_audience=settings.get("AUTH_DEPLOYMENT_AUDIENCE", "railguard-agent-ui"),
-        deployment_token_ttl=seconds("AUTH_DEPLOYMENT_TOKEN_TTL_SECONDS", 900),
-        public_url=settings.get("PUBLIC_URL", "https://127.0.0.1:8443"),
-        account_retention=dt.timedelta(days=settings.get_int("AUTH_ACCOUNT_RETENTION_DAYS", 30)),
-        signup=SignupPolicy.parse(settings.get("SIGNUP_POLICY", "open")),
-        issuer=settings.issuer,
-        audience=settings.audience,
-        access_token_ttl=access_ttl,
-        sessions=SessionPolicy(
-            idle=seconds("AUTH_REFRESH_IDLE_SECONDS", 14 * 86400),
-            absolute=seconds("AUTH_REFRESH_ABSOLUTE_SECONDS", 30 * 86400),
-            grace=seconds("AUTH_REFRESH_GRACE_SECONDS", 10),
-        ),
-        rotation=RotationPolicy(
-            interval=seconds("AUTH_KEY_ROTATION_SECONDS", 30 * 86400),
-            jwks_cache=seconds("AUTH_JWKS_CACHE_SECONDS", 600),
-            access_token_ttl=access_ttl,
-        ),
-    )
 
 
 async def _maintain(auth: AuthUseCases, loop: Loop, every: float) -> None:
@@ -146,21 +93,13 @@ def key_manager(settings: Settings) -> KeyManager:
 
 
 async def build(settings: Settings) -> Wiring:
+    own = AuthSettings.load(settings)  # read (and refused) before anything is started
     storage = open_storage(settings)
     sessions, read_sessions = storage.sessions, storage.read_sessions
-    hasher = await Argon2Hasher.create(
-        Argon2Params(
-            settings.get_int("AUTH_ARGON2_MEMORY_KIB", 19456),
-            settings.get_int("AUTH_ARGON2_TIME_COST", 2),
-            settings.get_int("AUTH_ARGON2_PARALLELISM", 1),
-        ),
-        settings.get_int("AUTH_HASH_CONCURRENCY", 0) or None,
-    )
+    hasher = await Argon2Hasher.create(own.argon2, own.hash_concurrency)
     kms = key_manager(settings)
     await kms.self_check()  # fail fast on a misconfigured or unreachable key
-    sealer = MigratingSealer(
-        kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
-    )
+    sealer = MigratingSealer(kms, load_legacy_kek(own.signing_kek, settings.state_dir))
     # audit events leave over mTLS to AppendAuditEvents (the contract lists "auth" as a caller)
     channel = open_channel(settings, settings.peers.workspaces)
     relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
@@ -179,7 +118,7 @@ async def build(settings: Settings) -> Wiring:
         load_common_passwords(),
         sealer,
         Ed25519JwtSigner(),
-        load_config(settings),
+        own.config,
         origin=origin_from_context,
         after_commit=after_commit,
         memberships=GrpcMemberships(channel),
@@ -195,7 +134,7 @@ async def build(settings: Settings) -> Wiring:
         await channel.close()
         raise
     maintenance = Loop("auth-maintenance")
-    every = settings.get_float("AUTH_MAINTENANCE_SECONDS", 60)
+    every = own.maintenance_seconds
     maintenance.start(lambda: _maintain(auth, maintenance, every))
 
     registration = Registration(
@@ -245,6 +184,7 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
     parser = argparse.ArgumentParser(prog="python -m auth_service rotate-signing-key")
     parser.add_argument("--immediate", action="store_true", help="do not wait for JWKS caches")
     args = parser.parse_args(argv)
+    own = AuthSettings.load(settings)
     kms = key_manager(settings)
     try:
         async with job_storage(settings) as storage:
@@ -255,11 +195,9 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
                 SystemClock(),
                 await Argon2Hasher.create(),
                 load_common_passwords(),
-                MigratingSealer(
-                    kms, load_legacy_kek(settings.get("AUTH_SIGNING_KEK"), settings.state_dir)
-                ),
+                MigratingSealer(kms, load_legacy_kek(own.signing_kek, settings.state_dir)),
                 Ed25519JwtSigner(),
-                load_config(settings),
+                own.config,
             )
             plan = await auth.signing_keys.rotate_signing_key_now(immediate=args.immediate)
     finally:

@@ -1,8 +1,9 @@
 """The auth service's ports: what its use cases need from storage and from the outside world.
 
-Use cases (``auth_service.usecases``) depend on these Protocols only. The SQL repositories and
-``AuthUnitOfWork`` of :mod:`auth_service.adapters.repository` satisfy them in production; the
-in-memory fakes of ``tests/unit/auth/fakes.py`` satisfy them in the unit tests.
+Use cases (``auth_service.usecases``) depend on these Protocols only. The SQL repositories
+(``auth_service.adapters.users``, ``sessions``, ``mfa``, ``signing_keys``, ``pins``,
+``throttle``) and ``AuthUnitOfWork`` of :mod:`auth_service.adapters.repository` satisfy them in
+production; the in-memory fakes of ``tests/unit/auth/fakes.py`` satisfy them in the unit tests.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ Audit events go to the ``credentials_audit_outbox`` table in each change's trans
 ``AuditRelay`` started in ``build`` ships them to the workspaces service (``AppendAuditEvents``,
 mTLS identity ``credentials``).
 
-Service settings (``RAILGUARD_*``; defaults in brackets): ``KMS_URL`` [embedded local keyring],
-``CREDENTIALS_WEBHOOK_PEPPER`` [generated state-dir file], ``CREDENTIALS_RETENTION_DAYS`` [30];
-see adapters/key_material.py and docs/credentials.md.
+Settings: the shared ``servicekit.Settings`` and the service's own
+:class:`~credentials_service.config.CredentialsSettings` (names, defaults and meanings:
+``servicekit.catalog``); the embedded key material: adapters/key_material.py, docs/credentials.md.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from credentials_service.adapters.lifecycle import (
 )
 from credentials_service.adapters.repository import SqlCredentialsUnitOfWork
 from credentials_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
+from credentials_service.config import CredentialsSettings
 from credentials_service.servicer import CredentialsServicer
 from credentials_service.usecases import (
     AuditTrail,
@@ -67,12 +68,9 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("credentials_service")
 
 
-def _retention_days(settings: Settings) -> int:
-    return settings.get_int("CREDENTIALS_RETENTION_DAYS", 30, minimum=1)
-
-
 def _servicer(
     settings: Settings,
+    own: CredentialsSettings,
     kms: KeyManager,
     sessions: async_sessionmaker[AsyncSession],
     lifecycle: LifecycleApplier,
@@ -89,9 +87,9 @@ def _servicer(
         clock,
         WorkspaceGate(sessions, LIFECYCLE),
         AuditTrail(clock, origin=origin_from_context, after_commit=relay_poke),
-        retention_days=_retention_days(settings),
+        retention_days=own.retention_days,
     )
-    hasher = token_hasher(settings)
+    hasher = token_hasher(settings, own.webhook_pepper)
     triggers = WebhookTriggerUseCases(deps, kms, hasher)
     credentials, deliveries = (
         CredentialUseCases(deps, kms),
@@ -101,6 +99,7 @@ def _servicer(
 
 
 async def build(settings: Settings) -> Wiring:
+    own = CredentialsSettings.load(settings)
     kms = key_manager(settings)
     await kms.self_check()  # fail fast: a missing, non-derived or unreachable key stops start-up
     relay: AuditRelay | None = None
@@ -118,7 +117,7 @@ async def build(settings: Settings) -> Wiring:
         after_commit=poke,
     )
     # settings are read (and refused) before anything is started
-    servicer = _servicer(settings, kms, storage.sessions, lifecycle, poke)
+    servicer = _servicer(settings, own, kms, storage.sessions, lifecycle, poke)
     channel = open_channel(settings, settings.peers.workspaces)
     relay = start_audit_relay(settings, storage.sessions, AUDIT_OUTBOX, channel)
     registration = Registration(
@@ -134,7 +133,7 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     """Run the retention job once and try to relay its audit events; the purged credential and
     trigger ids. Needs no key manager: nothing is decrypted."""
     clock = clock or SystemClock()
-    days = _retention_days(settings)
+    days = CredentialsSettings.load(settings).retention_days
     async with job_storage(settings) as storage:
         sessions = storage.sessions
         job = CredentialsRetention(lambda: SqlCredentialsUnitOfWork(sessions), clock, days)

@@ -114,11 +114,10 @@ class Accounts:
                 "verify-email",
                 mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
             )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.signUp",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
             )
             await uow.commit()
@@ -197,11 +196,10 @@ class Accounts:
                         self._config.public_url, token, self._config.verify_token_ttl
                     ),
                 )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.requestEmailChange",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
             )
             await uow.commit()
@@ -319,11 +317,10 @@ class Accounts:
                 "account-deleted",
                 mails.account_deleted(now, self._config.account_retention.days),
             )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.delete",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 metadata={"sessions_revoked": str(revoked), "by": "self"},
             )
             await uow.commit()

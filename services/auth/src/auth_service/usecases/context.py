@@ -21,6 +21,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from typing import NotRequired, TypedDict, Unpack
 
 from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
 from servicekit.clock import Clock
@@ -70,6 +71,25 @@ def no_origin() -> AuditOrigin:
 
 def new_hex_id() -> str:
     return uuid.uuid4().hex
+
+
+class EventDetails(TypedDict):
+    """The keyword arguments of :meth:`UseCaseContext.event` after the action and target."""
+
+    actor: str
+    workspace_id: NotRequired[str]
+    outcome: NotRequired[Outcome]
+    client_ip: NotRequired[str]
+    metadata: NotRequired[Mapping[str, str] | None]
+
+
+class SelfEventDetails(TypedDict, total=False):
+    """:class:`EventDetails` of an event whose actor is its target user."""
+
+    workspace_id: str
+    outcome: Outcome
+    client_ip: str
+    metadata: Mapping[str, str] | None
 
 
 class UseCaseContext:
@@ -138,29 +158,17 @@ class UseCaseContext:
         return actor if actor.startswith(("user:", "apiKey:")) else "system"
 
     async def audit(
-        self,
-        uow: UnitOfWork,
-        action: str,
-        target: str,
-        *,
-        actor: str,
-        workspace_id: str = "",
-        outcome: Outcome = Outcome.SUCCESS,
-        client_ip: str = "",
-        metadata: Mapping[str, str] | None = None,
+        self, uow: UnitOfWork, action: str, target: str, **details: Unpack[EventDetails]
     ) -> None:
-        """Record an event inside the caller's transaction (it commits with the change)."""
-        await uow.outbox.record(
-            self.event(
-                action,
-                target,
-                actor=actor,
-                workspace_id=workspace_id,
-                outcome=outcome,
-                client_ip=client_ip,
-                metadata=metadata,
-            )
-        )
+        """Record an event (:meth:`event`) inside the caller's transaction (it commits with the
+        change)."""
+        await uow.outbox.record(self.event(action, target, **details))
+
+    async def audit_self(
+        self, uow: UnitOfWork, action: str, user_id: str, **details: Unpack[SelfEventDetails]
+    ) -> None:
+        """Record an event of a user acting on their own account (``users/{id}`` by ``user:{id}``)."""
+        await self.audit(uow, action, user_name(user_id), actor=user_actor(user_id), **details)
 
     async def audit_refusal(
         self,

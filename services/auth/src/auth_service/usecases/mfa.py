@@ -198,11 +198,10 @@ class Mfa:
         client_ip: str,
     ) -> None:
         user_id = challenge.user_id
-        await self._ctx.audit(
+        await self._ctx.audit_self(
             uow,
             "user.verifyMfa",
-            user_name(user_id),
-            actor=user_actor(user_id),
+            user_id,
             client_ip=client_ip,
             metadata={
                 "method": proof.method,
@@ -212,11 +211,10 @@ class Mfa:
             },
         )
         if proof.method == METHOD_RECOVERY:
-            await self._ctx.audit(
+            await self._ctx.audit_self(
                 uow,
                 "recoveryCode.use",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 client_ip=client_ip,
                 metadata={
                     "session_id": session.id,
@@ -269,11 +267,10 @@ class Mfa:
                 raise FailedPrecondition(
                     "TOTP was enabled concurrently", reason="MFA_ALREADY_ENABLED"
                 )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "totp.enroll",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 metadata={"factor_id": factor_id},
             )
             await uow.commit()
@@ -332,11 +329,10 @@ class Mfa:
             refresh = await self._issuer.start_session(uow, session, ctx.new_id(), now)
             if user_email:
                 await ctx.send(uow, user_email, "factor-added", mails.factor_added(now))
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "totp.confirm",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 client_ip=client_ip,
                 metadata={
                     "factor_id": factor.id,
@@ -368,11 +364,10 @@ class Mfa:
                 await ctx.send(
                     uow, owner.email, "factor-removed", mails.factor_removed(ctx.clock.now())
                 )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "totp.disable",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 metadata={"factor_id": factor.id, "confirmed": str(factor.confirmed).lower()},
             )
             await uow.commit()

@@ -87,11 +87,10 @@ class Passwords:
             revoked = await uow.sessions.revoke_all(
                 user_id, now, "password_changed", keep=session_id
             )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.changePassword",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 metadata={"session_id": session_id, "sessions_revoked": str(revoked)},
             )
             await uow.commit()
@@ -127,11 +126,10 @@ class Passwords:
                 "password-reset",
                 mails.password_reset(self._config.public_url, token, self._config.reset_token_ttl),
             )
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.requestPasswordReset",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
                 metadata={"reset_id": token_id},
             )
@@ -160,11 +158,10 @@ class Passwords:
             await uow.challenges.consume_all(user.id, now)
             await uow.tokens.retire(user.id, (PASSWORD_RESET,), now)
             await ctx.send(uow, user.email, "password-was-reset", mails.password_was_reset(now))
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.resetPassword",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
                 metadata={"reset_id": record.id, "sessions_revoked": str(revoked)},
             )

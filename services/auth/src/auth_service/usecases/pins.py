@@ -9,30 +9,15 @@ import secrets
 from servicekit.errors import ResourceExhausted
 
 from auth_service.domain import DeploymentPin, check_pin, well_formed_pin
-from auth_service.ports import PasswordHasher
 from auth_service.usecases import errors
 from auth_service.usecases.config import DeploymentToken
-from auth_service.usecases.context import UseCaseContext, pin_name
-from auth_service.usecases.throttling import Throttling
-from auth_service.usecases.tokens import TokenIssuer
+from auth_service.usecases.context import pin_name
+from auth_service.usecases.tokens import SecretExchange
 
 _log = logging.getLogger("auth_service")
 
 
-class DeploymentPins:
-    def __init__(
-        self,
-        ctx: UseCaseContext,
-        hasher: PasswordHasher,
-        throttling: Throttling,
-        issuer: TokenIssuer,
-    ) -> None:
-        self._ctx, self._hasher, self._throttling, self._issuer = ctx, hasher, throttling, issuer
-        self._config = ctx.config
-
-    def __repr__(self) -> str:
-        return "DeploymentPins()"
-
+class DeploymentPins(SecretExchange):
     async def set_deployment_pin(
         self, workspace_id: str, deployment_id: str, pin: str
     ) -> DeploymentPin:

@@ -6,7 +6,7 @@ import logging
 
 from auth_service.domain import Assurance, new_recovery_codes, recovery_code_hash
 from auth_service.usecases import errors
-from auth_service.usecases.context import UseCaseContext, user_actor, user_name
+from auth_service.usecases.context import UseCaseContext
 from auth_service.usecases.peppers import Peppers
 
 _log = logging.getLogger("auth_service")
@@ -38,11 +38,10 @@ class RecoveryCodes:
         codes, hashes = await self.new_set()
         async with ctx.uow() as uow:
             await uow.recovery_codes.replace(user_id, hashes, ctx.clock.now(), ctx.new_id)
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "recoveryCodes.regenerate",
-                user_name(user_id),
-                actor=user_actor(user_id),
+                user_id,
                 metadata={"count": str(len(codes))},
             )
             await uow.commit()

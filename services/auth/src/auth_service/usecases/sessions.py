@@ -18,35 +18,20 @@ from auth_service.domain import (
     new_challenge_token,
     normalize_password,
 )
-from auth_service.ports import PasswordHasher, UnitOfWork
+from auth_service.ports import UnitOfWork
 from auth_service.usecases import errors
 from auth_service.usecases.config import ChallengeIssued, TokenPair
 from auth_service.usecases.context import (
-    UseCaseContext,
     digest,
     same,
     session_name,
     user_actor,
     user_name,
 )
-from auth_service.usecases.throttling import Throttling
-from auth_service.usecases.tokens import TokenIssuer
+from auth_service.usecases.tokens import SecretExchange
 
 
-class Sessions:
-    def __init__(
-        self,
-        ctx: UseCaseContext,
-        hasher: PasswordHasher,
-        throttling: Throttling,
-        issuer: TokenIssuer,
-    ) -> None:
-        self._ctx, self._hasher, self._throttling, self._issuer = ctx, hasher, throttling, issuer
-        self._config = ctx.config
-
-    def __repr__(self) -> str:
-        return "Sessions()"
-
+class Sessions(SecretExchange):
     # ---- login -------------------------------------------------------------------------------
 
     async def login(
@@ -96,11 +81,10 @@ class Sessions:
                 await uow.users.replace_password_hash(user.id, user.password_hash, upgraded, now)
             if await uow.totp.has_confirmed(user.id):
                 issued, challenge_id = await self._issue_challenge(uow, user.id, now, client_ip)
-                await ctx.audit(
+                await ctx.audit_self(
                     uow,
                     "user.login",
-                    user_name(user.id),
-                    actor=user_actor(user.id),
+                    user.id,
                     client_ip=client_ip,
                     metadata={
                         "method": "password",
@@ -113,11 +97,10 @@ class Sessions:
                 return issued
             session = Session.begin(ctx.new_id(), user.id, now, self._config.sessions, client_ip)
             refresh = await self._issuer.start_session(uow, session, ctx.new_id(), now)
-            await ctx.audit(
+            await ctx.audit_self(
                 uow,
                 "user.login",
-                user_name(user.id),
-                actor=user_actor(user.id),
+                user.id,
                 client_ip=client_ip,
                 metadata={"method": "password", "session_id": session.id, "aal": session.aal},
             )

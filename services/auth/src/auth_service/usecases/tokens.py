@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from servicekit.errors import FailedPrecondition
 
 from auth_service.domain import RefreshRecord, Session, new_refresh_token, token_hash
-from auth_service.ports import Sealer, TokenSigner, UnitOfWork, UnitOfWorkFactory
+from auth_service.ports import PasswordHasher, Sealer, TokenSigner, UnitOfWork, UnitOfWorkFactory
 from auth_service.usecases.config import AuthConfig, TokenPair
+from auth_service.usecases.context import UseCaseContext
+from auth_service.usecases.throttling import Throttling
 
 
 def signing_context(kid: str) -> str:
@@ -93,3 +95,21 @@ class TokenIssuer:
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
         return user is not None and user.email_verified
+
+
+class SecretExchange:
+    """A capability that trades a checked secret (password, PIN) for a token: the hasher to
+    check it, the throttle that bounds guessing, and the issuer of what it is traded for."""
+
+    def __init__(
+        self,
+        ctx: UseCaseContext,
+        hasher: PasswordHasher,
+        throttling: Throttling,
+        issuer: TokenIssuer,
+    ) -> None:
+        self._ctx, self._hasher, self._throttling, self._issuer = ctx, hasher, throttling, issuer
+        self._config = ctx.config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

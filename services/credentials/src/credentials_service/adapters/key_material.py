@@ -59,8 +59,8 @@ def key_manager(settings: Settings) -> KeyManager:
     return key_manager_from_url(f"local://{keyring}?master_key_file={master_path}&key=credentials")
 
 
-def token_hasher(settings: Settings) -> TokenHasher:
-    configured = settings.get("CREDENTIALS_WEBHOOK_PEPPER")
+def token_hasher(settings: Settings, configured: str) -> TokenHasher:
+    """The configured pepper (``CredentialsSettings.webhook_pepper``), or the embedded 0600 file."""
     if configured:
         return TokenHasher(_decode(configured, "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER"))
     _embedded(settings, "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER")

@@ -7,12 +7,14 @@ lifecycle (``usecases/lifecycle.py``) relies only on what is declared here.
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 
 __all__ = ["SoftDeletable"]
 
 
-class SoftDeletable:
-    """Mixin of a record with ``deleted_at`` (soft delete) and ``purged_at`` (tombstone)."""
+class SoftDeletable(ABC):
+    """Base of a record with ``deleted_at`` (soft delete) and ``purged_at`` (tombstone);
+    a subclass that leaves ``context``, ``sealed`` or ``purge`` out cannot be instantiated."""
 
     __slots__ = ()
 
@@ -31,15 +33,15 @@ class SoftDeletable:
         return self.purged_at is not None
 
     @property
+    @abstractmethod
     def context(self) -> str:
         """The key-derivation context that binds the record's ciphertext to it."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def sealed(self) -> str | None:
         """The record's one ciphertext (None once purged)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def purge(self, now: dt.datetime) -> None:
         """Destroy the secret material, keeping the tombstone."""
-        raise NotImplementedError

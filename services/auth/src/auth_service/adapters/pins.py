@@ -1,0 +1,46 @@
+"""The deployment PINs (one hash per workspace deployment)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+
+from auth_service.adapters.statements import (
+    SqlRepository,
+    changed,
+    columns,
+    from_row,
+    insert_ignoring_conflict,
+    rowcount,
+)
+from auth_service.adapters.tables import DeploymentPinRow
+from auth_service.domain import DeploymentPin
+
+
+class DeploymentPinRepository(SqlRepository):
+    async def get(self, workspace_id: str, deployment_id: str) -> DeploymentPin | None:
+        row = await self.session.get(
+            DeploymentPinRow, (workspace_id, deployment_id), populate_existing=True
+        )
+        return from_row(DeploymentPin, row) if row else None
+
+    async def put(self, pin: DeploymentPin) -> None:
+        """Insert or replace the PIN of a deployment."""
+        inserted = insert_ignoring_conflict(self.session, DeploymentPinRow, columns(pin))
+        if rowcount(await self.session.execute(inserted)) == 1:
+            return
+        stmt = (
+            update(DeploymentPinRow)
+            .where(
+                DeploymentPinRow.workspace_id == pin.workspace_id,
+                DeploymentPinRow.deployment_id == pin.deployment_id,
+            )
+            .values(pin_hash=pin.pin_hash, updated_at=pin.updated_at)
+        )
+        await changed(self.session, stmt)
+
+    async def remove(self, workspace_id: str, deployment_id: str) -> bool:
+        stmt = delete(DeploymentPinRow).where(
+            DeploymentPinRow.workspace_id == workspace_id,
+            DeploymentPinRow.deployment_id == deployment_id,
+        )
+        return rowcount(await self.session.execute(stmt)) == 1
