@@ -257,6 +257,54 @@ async def test_a_deleted_workspace_is_refused_everywhere(edges: Edges) -> None:
     await accepted(edges.b, Probe("GET", f"/v1/{other_ws}/members", owner))
 
 
+async def shows_within_bound(edge: Api, probe: Probe, since: float, fresh: Any) -> None:
+    """Poll ``probe`` at ``edge`` until its answer satisfies ``fresh``; an answer sent
+    :data:`BOUND` seconds or more after the change that is not fresh fails. Once fresh, it stays."""
+    while True:
+        sent = time.monotonic()
+        s, body, _ = await edge.call(probe.method, probe.path, probe.token)
+        assert s == 200, (probe, s, body)
+        if fresh(body):
+            break
+        assert sent - since < BOUND, f"{probe} still answered {body} {sent - since:.3f} s after"
+        await asyncio.sleep(STEP)
+    for _ in range(3):
+        s, body, _ = await edge.call(probe.method, probe.path, probe.token)
+        assert s == 200 and fresh(body), (probe, s, body)
+
+
+async def test_a_workspace_read_follows_its_changes_everywhere(edges: Edges) -> None:
+    """GetWorkspace may be answered by the edge from what its feed keeps fresh (issue 10): the
+    answer is the backend's, a change forwarded by an edge is read back at once there, and every
+    other edge shows it within the bound."""
+    _, owner, _ = await edges.a.user()
+    ws = await _workspace(edges.a, owner)
+    user, member = await _member(edges.a, owner, ws, "ROLE_USER")
+    as_owner, as_user = Probe("GET", f"/v1/{ws}", owner), Probe("GET", f"/v1/{ws}", user)
+    first = (await edges.b.call("GET", f"/v1/{ws}", owner))[1]
+    await warm(edges, as_owner, as_user)
+    again = (await edges.b.call("GET", f"/v1/{ws}", owner))[1]
+    assert again == first and first["displayName"] == "Revocations"
+    s, body, _ = await edges.a.call(
+        "PATCH", f"/v1/{ws}?updateMask=displayName", owner, json={"displayName": "Renamed"}
+    )
+    assert s == 200, body
+    since = time.monotonic()
+    s, body, _ = await edges.a.call("GET", f"/v1/{ws}", owner)
+    assert (s, body["displayName"]) == (200, "Renamed"), "read your writes at the same edge"
+    await shows_within_bound(edges.b, as_owner, since, lambda b: b["displayName"] == "Renamed")
+    await shows_within_bound(edges.b, as_user, since, lambda b: b["displayName"] == "Renamed")
+    assert (await edges.b.call("GET", f"/v1/{ws}", user))[1]["callerRole"] == "ROLE_USER"
+    since = await change(
+        edges.a, "PATCH", f"/v1/{member}?updateMask=role", owner, {"role": "ROLE_ADMIN"}
+    )
+    await shows_within_bound(edges.b, as_user, since, lambda b: b["callerRole"] == "ROLE_ADMIN")
+    since = await change(edges.a, "DELETE", f"/v1/{ws}", owner)
+    await shows_within_bound(
+        edges.b, as_owner, since, lambda b: b["state"] == "WORKSPACE_STATE_DELETED"
+    )
+
+
 async def test_mfa_turned_on_refuses_aal1_sessions_everywhere(edges: Edges) -> None:
     _, owner_aal1, _ = await edges.a.user()
     owner = (await _enroll_totp(edges.a, owner_aal1))["tokens"]["accessToken"]

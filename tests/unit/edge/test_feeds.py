@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from edge_service.api_keys import KeysServiceVerifier
-from edge_service.feeds import AccessCache, FeedClient
+from edge_service.feeds import ANSWERABLE, MAX_ANSWERS_PER_ENTRY, AccessCache, FeedClient
 from edge_service.policy import AccessView
 from railguard.keys.v1 import keys_service_pb2
 from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
@@ -215,6 +215,79 @@ async def test_an_answer_that_overlapped_an_invalidation_is_not_stored() -> None
     assert asker.calls == 2, "the answer asked before the change was not kept after it"
     await cache.resolve("u", "w")
     assert asker.calls == 2
+
+
+GET_WORKSPACE = "/railguard.workspaces.v1.WorkspacesService/GetWorkspace"
+
+
+async def _kept(cache: AccessCache, user: str, ws: str, answer: str, request: bytes = b"r") -> None:
+    """Resolve (the edge authorizes first) and keep ``answer`` as asked in this generation."""
+    await cache.resolve(user, ws)
+    cache.keep_answer(user, ws, GET_WORKSPACE, request, answer, cache.generation)
+
+
+async def test_an_answer_is_kept_with_its_access_entry_and_dropped_by_its_changes() -> None:
+    assert GET_WORKSPACE in ANSWERABLE
+    cache = AccessCache(_Asker(), lambda: True)
+    await _kept(cache, "u1", "w1", '{"displayName": "one"}')
+    await _kept(cache, "u2", "w1", '{"displayName": "one", "callerRole": "x"}')
+    await _kept(cache, "u1", "w2", '{"displayName": "two"}')
+    assert cache.answer("u1", "w1", GET_WORKSPACE, b"r") == '{"displayName": "one"}'
+    assert cache.answer("u1", "w1", GET_WORKSPACE, b"other request") is None
+    assert cache.answer("u2", "w2", GET_WORKSPACE, b"r") is None, "never another caller's"
+    cache.on_change("membership", "w1/u1")  # the caller's role or membership
+    assert cache.answer("u1", "w1", GET_WORKSPACE, b"r") is None
+    assert cache.answer("u2", "w1", GET_WORKSPACE, b"r") is not None
+    cache.on_change("workspace", "w1")  # a rename, settings, deletion: every member's answer
+    assert cache.answer("u2", "w1", GET_WORKSPACE, b"r") is None
+    assert cache.answer("u1", "w2", GET_WORKSPACE, b"r") is not None
+    cache.forget("w2")  # a write this edge forwarded: read your writes
+    assert cache.answer("u1", "w2", GET_WORKSPACE, b"r") is None
+    assert cache.answer_hits == 3
+
+
+async def test_only_answerable_methods_are_kept() -> None:
+    cache = AccessCache(_Asker(), lambda: True)
+    await cache.resolve("u", "w")
+    method = "/railguard.workspaces.v1.WorkspacesService/ListMembers"
+    cache.keep_answer("u", "w", method, b"r", "{}", cache.generation)
+    assert cache.answer("u", "w", method, b"r") is None
+
+
+async def test_an_answer_asked_across_an_invalidation_is_not_kept() -> None:
+    cache = AccessCache(_Asker(), lambda: True)
+    await cache.resolve("u", "w")
+    generation = cache.generation  # read before the call is forwarded
+    cache.on_change("workspace", "other")  # any invalidation while it is in flight
+    await cache.resolve("u", "w")
+    cache.keep_answer("u", "w", GET_WORKSPACE, b"r", "{}", generation)
+    assert cache.answer("u", "w", GET_WORKSPACE, b"r") is None
+
+
+async def test_answers_need_a_live_feed_and_a_held_access_entry() -> None:
+    live = [True]
+    cache = AccessCache(_Asker(), lambda: live[0], max_entries=1)
+    await _kept(cache, "u", "w", "{}")
+    live[0] = False
+    assert cache.answer("u", "w", GET_WORKSPACE, b"r") is None, "not while the feed is not live"
+    cache.keep_answer("u", "w", GET_WORKSPACE, b"s", "{}", cache.generation)
+    live[0] = True
+    assert cache.answer("u", "w", GET_WORKSPACE, b"s") is None, "nothing kept while not live"
+    await cache.resolve("v", "w")  # evicts (u, w) and its answers with it
+    assert cache.answer("u", "w", GET_WORKSPACE, b"r") is None
+    cache.keep_answer("u", "w", GET_WORKSPACE, b"r", "{}", cache.generation)
+    assert cache.answer("u", "w", GET_WORKSPACE, b"r") is None, "no entry, no answer"
+
+
+async def test_the_answers_of_one_entry_are_bounded() -> None:
+    cache = AccessCache(_Asker(), lambda: True)
+    for i in range(MAX_ANSWERS_PER_ENTRY + 1):
+        await _kept(cache, "u", "w", str(i), request=bytes([i]))
+    kept = [
+        cache.answer("u", "w", GET_WORKSPACE, bytes([i])) for i in range(MAX_ANSWERS_PER_ENTRY + 1)
+    ]
+    assert sum(k is not None for k in kept) <= MAX_ANSWERS_PER_ENTRY
+    assert kept[-1] == str(MAX_ANSWERS_PER_ENTRY)
 
 
 async def test_the_access_cache_is_a_bounded_lru() -> None:

@@ -12,6 +12,12 @@ AccessView, filled on demand, bounded (LRU), dropped on a ``membership`` change 
 ``workspace`` change of the workspace. An answer is stored only if no invalidation arrived while
 it was being asked (an invalidation counter), so an answer from before a change is never kept
 after that change's invalidation.
+
+The same entry may also hold the rendered answers of the reads that depend on nothing else than
+what invalidates it (:data:`ANSWERABLE`: ``GetWorkspace``, the workspace row and the caller's
+membership): :meth:`AccessCache.answer` and :meth:`AccessCache.keep_answer`, under the same rules
+(live feed, invalidation counter, LRU). The edge then answers them without the hop, with the
+bytes the backend's answer rendered to.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
 
 from edge_service.policy import AccessView, WorkspaceAccess
 
-__all__ = ["AccessCache", "FeedClient", "Listener"]
+__all__ = ["ANSWERABLE", "AccessCache", "FeedClient", "Listener"]
 
 _log = logging.getLogger("edge.feeds")
 
@@ -37,6 +43,21 @@ BACKOFF_INITIAL, BACKOFF_MAX = 0.1, 1.0
 
 Listener = Callable[[str, str], None]
 """Told of every change: (topic, key)."""
+
+ANSWERABLE = frozenset({"/railguard.workspaces.v1.WorkspacesService/GetWorkspace"})
+"""The RPCs whose answer is a function of (workspace row, caller's membership) alone: what a
+``workspace`` or ``membership`` change invalidates. Nothing else may be answered from the cache."""
+MAX_ANSWERS_PER_ENTRY = 4  # distinct requests of one caller on one workspace (GetWorkspace: 1)
+
+
+class _Entry:
+    """One (user, workspace): the access view and the rendered answers kept with it."""
+
+    __slots__ = ("answers", "view")
+
+    def __init__(self, view: AccessView) -> None:
+        self.view = view
+        self.answers: dict[tuple[str, bytes], str] = {}
 
 
 class FeedClient:
@@ -143,10 +164,11 @@ class AccessCache:
         max_entries: int = 100_000,
     ) -> None:
         self._ask, self._live, self._max = ask, live, max_entries
-        self._entries: OrderedDict[tuple[str, str], AccessView] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._by_workspace: dict[str, set[str]] = {}
         self.generation = 0  # bumped by every invalidation
         self.hits = self.misses = 0
+        self.answer_hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,11 +177,11 @@ class AccessCache:
         pair = (user_id, workspace_id)
         live = self._live()
         if live:
-            view = self._entries.get(pair)
-            if view is not None:
+            entry = self._entries.get(pair)
+            if entry is not None:
                 self._entries.move_to_end(pair)
                 self.hits += 1
-                return view
+                return entry.view
         self.misses += 1
         generation = self.generation
         view = await self._ask.resolve(user_id, workspace_id)
@@ -167,8 +189,40 @@ class AccessCache:
             self._store(pair, view)
         return view
 
+    def answer(self, user_id: str, workspace_id: str, method: str, request: bytes) -> str | None:
+        """The kept answer of ``method`` with the serialized ``request``, while live; else None."""
+        if method not in ANSWERABLE or not self._live():
+            return None
+        entry = self._entries.get((user_id, workspace_id))
+        if entry is None:
+            return None
+        found = entry.answers.get((method, request))
+        if found is not None:
+            self.answer_hits += 1
+        return found
+
+    def keep_answer(  # noqa: PLR0913 - the key of an answer and the generation it was asked in
+        self,
+        user_id: str,
+        workspace_id: str,
+        method: str,
+        request: bytes,
+        answer: str,
+        generation: int,
+    ) -> None:
+        """Keep an answer asked for at ``generation``, if nothing was invalidated since, the feed
+        is live and the caller's access view is held (the answer goes when the view goes)."""
+        if method not in ANSWERABLE or generation != self.generation or not self._live():
+            return
+        entry = self._entries.get((user_id, workspace_id))
+        if entry is None:
+            return
+        if len(entry.answers) >= MAX_ANSWERS_PER_ENTRY:
+            entry.answers.clear()
+        entry.answers[(method, request)] = answer
+
     def _store(self, pair: tuple[str, str], view: AccessView) -> None:
-        self._entries[pair] = view
+        self._entries[pair] = _Entry(view)
         self._entries.move_to_end(pair)
         self._by_workspace.setdefault(pair[1], set()).add(pair[0])
         while len(self._entries) > self._max:
