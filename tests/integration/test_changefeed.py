@@ -11,10 +11,11 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from servicekit import changefeed
 from servicekit.changefeed import ChangeFeed, ChangeLog, FeedEvent, record_change
 from servicekit.db import create_engine, session_factory
 from servicekit.errors import Unavailable
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import MetaData, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _META = MetaData()
@@ -375,6 +376,91 @@ async def test_a_poller_started_while_a_transaction_is_open_still_sees_it(
         await slow.close()
         late = await _until(stream, "change")
         assert _changes(late) == [("workspace", "w-slow")]
+    finally:
+        await stream.aclose()
+        await feed.close()
+
+
+async def _listening(feed: ChangeFeed, want: bool = True, within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while feed.listening is not want:  # noqa: ASYNC110 - a flag of the code under test
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.postgres
+async def test_a_commit_in_another_replica_wakes_the_poller_through_notify(
+    pg_sessions: async_sessionmaker[AsyncSession], postgres_url: str
+) -> None:
+    # polls so rare that only the notification can deliver the change in time
+    feed = ChangeFeed(pg_sessions, _CHANGES, poll_interval=30.0, listen_interval=30.0)
+    changefeed._FEEDS.discard(feed)  # as in another process: no in-process wake-up
+    other = create_engine(postgres_url)  # the other replica's pool
+    stream = feed.watch(0)
+    try:
+        await _until(stream, "bookmark")
+        await _listening(feed)
+        async with session_factory(other)() as session:  # a rolled-back change says nothing
+            await record_change(session, _CHANGES, "membership", "w/rolled-back")
+            await session.rollback()
+        started = asyncio.get_running_loop().time()
+        await _record(session_factory(other), "membership", "w/u")
+        got = await _until(stream, "change", within=3.0)
+        assert _changes(got) == [("membership", "w/u")]
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        await stream.aclose()
+        await feed.close()
+        await other.dispose()
+    assert not feed.listening
+
+
+@pytest.mark.postgres
+async def test_a_lost_listen_connection_is_replaced_and_polling_covers_the_gap(
+    pg_sessions: async_sessionmaker[AsyncSession], postgres_url: str
+) -> None:
+    feed = ChangeFeed(pg_sessions, _CHANGES, poll_interval=0.05, listen_interval=30.0)
+    changefeed._FEEDS.discard(feed)
+    other = create_engine(postgres_url)
+    stream = feed.watch(0)
+    try:
+        await _until(stream, "bookmark")
+        await _listening(feed)
+        async with other.connect() as conn:  # the database drops the listener's connection
+            killed = await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+                )
+            )
+            assert killed.all() == [(True,)]
+        await _listening(feed, want=False)
+        await _record(session_factory(other), "session", "s-while-lost")  # fast polls again
+        assert _changes(await _until(stream, "change", within=2.0)) == [("session", "s-while-lost")]
+        await _listening(feed)  # back within about a second
+        started = asyncio.get_running_loop().time()
+        await _record(session_factory(other), "session", "s-after")
+        assert _changes(await _until(stream, "change", within=3.0)) == [("session", "s-after")]
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        await stream.aclose()
+        await feed.close()
+        await other.dispose()
+
+
+async def test_the_feed_listens_on_postgresql_only(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    feed = ChangeFeed(sessions, _CHANGES)
+    stream = feed.watch(0)
+    try:
+        await _until(stream, "bookmark")
+        await _record(sessions, "session", "s1")
+        assert _changes(await _until(stream, "change")) == [("session", "s1")]
+        if database_url.startswith("postgresql"):
+            await _listening(feed)
+        else:
+            await asyncio.sleep(0.2)
+            assert not feed.listening, "SQLite has no LISTEN: the feed polls"
     finally:
         await stream.aclose()
         await feed.close()
