@@ -85,6 +85,7 @@ class _Seeder:
             "allowed_cidrs": "[]",
             "allowed_origins": "[]",
             "created_by": self.user_id,
+            "creator_aal": "aal1",  # COPY takes no server default
             "created_at": now,
             "updated_at": now,
         }
