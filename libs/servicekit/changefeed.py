@@ -334,8 +334,9 @@ class ChangeFeed:
             self.listening = True
             self._poller.poke()  # read once: a commit may have come before the LISTEN
             try:
-                while self._watchers and not lost.is_set() and await self._listener.pause(1.0):
-                    pass
+                while self._watchers and not lost.is_set():
+                    if not await self._listener.pause(1.0):
+                        break  # the feed closes
             finally:
                 self.listening = False
             if lost.is_set():

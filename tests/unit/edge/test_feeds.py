@@ -398,3 +398,26 @@ async def test_a_change_this_edge_forwarded_is_not_answered_from_its_cache() -> 
     assert asker.calls == 3, "w1 asked again at once, w2 still cached"
     cache.forget(None)  # a change of no one workspace (CreateWorkspace, AcceptInvitation)
     assert len(cache) == 0
+
+
+async def test_kept_names_only_answerable_reads_of_a_user_in_a_workspace() -> None:
+    from railguard.workspaces.v1 import workspaces_service_pb2 as ws_pb
+
+    cache = AccessCache(_Asker(), lambda: True)
+    request = ws_pb.GetWorkspaceRequest(name="workspaces/w")
+    other = "/railguard.workspaces.v1.WorkspacesService/ListMembers"
+    assert cache.kept("u", "w", other, request) is None
+    assert cache.kept("", "w", GET_WORKSPACE, request) is None, "no user: nothing to key it on"
+    assert cache.kept("u", "", GET_WORKSPACE, request) is None
+    await cache.resolve("u", "w")
+    slot = cache.kept("u", "w", GET_WORKSPACE, request)
+    assert slot is not None and slot.lookup() is None
+    slot.keep('{"name": "workspaces/w"}')
+    again = cache.kept("u", "w", GET_WORKSPACE, ws_pb.GetWorkspaceRequest(name="workspaces/w"))
+    assert again is not None and again.lookup() == '{"name": "workspaces/w"}'
+    stale = cache.kept("u", "w", GET_WORKSPACE, request)
+    assert stale is not None
+    cache.on_change("workspace", "w")
+    await cache.resolve("u", "w")
+    stale.keep("{}")  # its counter was read before the change
+    assert cache.kept("u", "w", GET_WORKSPACE, request).lookup() is None  # type: ignore[union-attr]

@@ -28,13 +28,15 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import Message as ProtoMessage
 from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
 
 from edge_service.policy import AccessView, WorkspaceAccess
 
-__all__ = ["ANSWERABLE", "AccessCache", "FeedClient", "Listener"]
+__all__ = ["ANSWERABLE", "AccessCache", "FeedClient", "KeptAnswer", "Listener"]
 
 _log = logging.getLogger("edge.feeds")
 
@@ -189,6 +191,16 @@ class AccessCache:
             self._store(pair, view)
         return view
 
+    def kept(
+        self, user_id: str, workspace_id: str, method: str, request: ProtoMessage
+    ) -> KeptAnswer | None:
+        """Where the answer of this read is kept, if ``method`` is answerable (only then is the
+        request serialized); the invalidation counter is read now, before the call is made."""
+        if method not in ANSWERABLE or not user_id or not workspace_id:
+            return None
+        exact = request.SerializeToString(deterministic=True)
+        return KeptAnswer(self, user_id, workspace_id, method, exact, self.generation)
+
     def answer(self, user_id: str, workspace_id: str, method: str, request: bytes) -> str | None:
         """The kept answer of ``method`` with the serialized ``request``, while live; else None."""
         if method not in ANSWERABLE or not self._live():
@@ -261,3 +273,25 @@ class AccessCache:
         self.generation += 1
         self._entries.clear()
         self._by_workspace.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """One answerable read (:data:`ANSWERABLE`) in the access cache: the caller's (user,
+    workspace) entry, the method, the exact request and the invalidation counter read before the
+    call, so an answer asked before a change is never kept after that change's invalidation."""
+
+    cache: AccessCache
+    user_id: str
+    workspace_id: str
+    method: str
+    request: bytes
+    generation: int
+
+    def lookup(self) -> str | None:
+        return self.cache.answer(self.user_id, self.workspace_id, self.method, self.request)
+
+    def keep(self, rendered: str) -> None:
+        self.cache.keep_answer(
+            self.user_id, self.workspace_id, self.method, self.request, rendered, self.generation
+        )

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_service.client_ip import ClientIpResolver, limit_subject
 from edge_service.constraints import ID_SEGMENT, REQUEST_ID
-from edge_service.feeds import ANSWERABLE, AccessCache
+from edge_service.feeds import KeptAnswer
 from edge_service.policy import WorkspaceAccess, authorize
 from edge_service.problems import problem_from_error, problem_from_rpc, problem_response
 from edge_service.ratelimit import Limiter, LimitTable
@@ -522,7 +522,7 @@ class Gateway:
             query.setdefault(key, []).append(value)
         facts = HttpFacts(request.headers, request.headers.get("content-type", ""), len(body))
         message = build_request(route, path_params, body, query, facts)
-        kept = _KeptAnswer.of(self.access, route.info.full_method, forwarded, message)
+        kept = self._kept_answer(route.info.full_method, forwarded, message)
         rendered = kept.lookup() if kept else None
         if rendered is None:
             try:
@@ -551,6 +551,15 @@ class Gateway:
             )
         return Response(rendered, media_type="application/json", headers=headers)
 
+    def _kept_answer(
+        self, method: str, forwarded: Principal, message: ProtoMessage
+    ) -> KeptAnswer | None:
+        kept = getattr(self.access, "kept", None)  # only a cache keeps answers
+        if kept is None:
+            return None
+        result: KeptAnswer | None = kept(forwarded.user_id, forwarded.workspace_id, method, message)
+        return result
+
     def _forget_access(self, workspace_id: str | None) -> None:
         forget = getattr(self.access, "forget", None)  # only a cache has something to forget
         if forget is not None:
@@ -567,41 +576,6 @@ class Gateway:
         if not decision.allowed:
             raise _RateLimited(headers, decision.retry_after)
         return headers
-
-
-@dataclass(frozen=True, slots=True)
-class _KeptAnswer:
-    """Where an answerable read (feeds.ANSWERABLE) is kept in the access cache: the caller's
-    (user, workspace) entry, the method and the exact request. The generation is read before the
-    call, so an answer asked before a change is never kept after that change's invalidation."""
-
-    cache: AccessCache
-    user_id: str
-    workspace_id: str
-    method: str
-    request: bytes
-    generation: int
-
-    @classmethod
-    def of(
-        cls, access: object, method: str, forwarded: Principal, message: ProtoMessage
-    ) -> _KeptAnswer | None:
-        if not isinstance(access, AccessCache) or method not in ANSWERABLE:
-            return None
-        if not forwarded.user_id or not forwarded.workspace_id:
-            return None
-        request = message.SerializeToString(deterministic=True)
-        return cls(
-            access, forwarded.user_id, forwarded.workspace_id, method, request, access.generation
-        )
-
-    def lookup(self) -> str | None:
-        return self.cache.answer(self.user_id, self.workspace_id, self.method, self.request)
-
-    def keep(self, rendered: str) -> None:
-        self.cache.keep_answer(
-            self.user_id, self.workspace_id, self.method, self.request, rendered, self.generation
-        )
 
 
 def _note_limit(conn: HTTPConnection, headers: dict[str, str]) -> None:
