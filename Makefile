@@ -6,6 +6,11 @@ STAMP  := $(VENV)/.installed
 TOOLS  := .tools
 BUF    := $(TOOLS)/node_modules/.bin/buf
 PEERS  := .venv-peers/.installed
+# pipefail: an install that fails must fail the target, not vanish behind the warning filter below
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip.conf here names an extra index folder that may not exist; its warnings are noise, not errors
+QUIET_PIP := { grep -v "WARNING: Location" || true; }
 
 .PHONY: run test unit lint typecheck protos protos-check buf bench install clean deploy-lint
 
@@ -13,8 +18,8 @@ install: $(STAMP)
 
 $(STAMP): requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v "WARNING: Location" || true
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock 2>&1 | grep -v "WARNING: Location" || true
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip check
 	$(PY) scripts/link_paths.py
 	touch $(STAMP)
@@ -55,7 +60,7 @@ $(BUF):
 # The peers make bench compares with live in their own venv, so none of their packages reach ours.
 $(PEERS): benchmarks/peers/requirements.lock
 	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
-	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r benchmarks/peers/requirements.lock 2>&1 | grep -v "WARNING: Location" || true
+	.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r benchmarks/peers/requirements.lock 2>&1 | $(QUIET_PIP)
 	touch $(PEERS)
 
 bench: install $(PEERS)
