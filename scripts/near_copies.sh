@@ -10,4 +10,5 @@ git ls-files -co --exclude-standard services libs | grep -v '^libs/api/' | while
   [ -f "$f" ] || continue
   mkdir -p "$tree/$(dirname "$f")" && cp "$f" "$tree/$f"
 done
-duplicates --repo "$tree" --seconds 300 "${@:---most 200}"
+[ $# -gt 0 ] || set -- --most 200
+duplicates --repo "$tree" --seconds 300 "$@"

@@ -18,6 +18,8 @@ __all__ = [
     "drop_change_log_table",
     "drop_lifecycle_table",
     "drop_outbox_table",
+    "lifecycle_revision",
+    "paired_revision",
     "upgrade",
 ]
 
@@ -109,17 +111,29 @@ def drop_change_log_table(service: str) -> None:
     op.drop_table(table)
 
 
-def change_log_revision(service: str) -> tuple[Callable[[], None], Callable[[], None]]:
-    """The ``upgrade`` and ``downgrade`` of a revision that only adds ``service``'s change log.
+def paired_revision(
+    make: Callable[..., None], undo: Callable[..., None], *args: str
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The ``upgrade`` and ``downgrade`` of a revision that is one shared operation and its undo.
 
     A revision module binds them (``upgrade, downgrade = change_log_revision("keys")``); Alembic
     calls them like functions defined in the module.
     """
 
     def upgrade() -> None:
-        create_change_log_table(service)
+        make(*args)
 
     def downgrade() -> None:
-        drop_change_log_table(service)
+        undo(*args)
 
     return upgrade, downgrade
+
+
+def change_log_revision(service: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A revision that only adds ``service``'s change log."""
+    return paired_revision(create_change_log_table, drop_change_log_table, service)
+
+
+def lifecycle_revision() -> tuple[Callable[[], None], Callable[[], None]]:
+    """A revision that only adds a lifecycle receiver's ``workspace_lifecycle`` table."""
+    return paired_revision(create_lifecycle_table, drop_lifecycle_table)

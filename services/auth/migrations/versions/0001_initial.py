@@ -1,8 +1,4 @@
-"""Users, sessions, refresh tokens and signing keys.
-
-Revision ID: auth_0001
-Revises:
-"""
+"""Users, sessions, refresh tokens and signing keys."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "auth_0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

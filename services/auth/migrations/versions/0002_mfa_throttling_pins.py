@@ -1,8 +1,4 @@
-"""TOTP factors, recovery codes, MFA challenges, throttle counters, sealed secrets, deployment PINs.
-
-Revision ID: auth_0002
-Revises: auth_0001
-"""
+"""TOTP factors, recovery codes, MFA challenges, throttle counters, sealed secrets, deployment PINs."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "auth_0002"
 down_revision = "auth_0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""The audit outbox: security events waiting to be relayed to the workspace audit log.
-
-Revision ID: auth_0003
-Revises: auth_0002
-"""
+"""The audit outbox: security events waiting to be relayed to the workspace audit log."""
 
 from __future__ import annotations
 
@@ -10,8 +6,6 @@ from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "auth_0003"
 down_revision = "auth_0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

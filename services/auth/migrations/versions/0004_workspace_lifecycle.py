@@ -1,22 +1,10 @@
-"""What the auth service has heard of each workspace's life (deleted, restored, purged).
-
-Revision ID: auth_0004
-Revises: auth_0003
-"""
+"""What the auth service has heard of each workspace's life (deleted, restored, purged)."""
 
 from __future__ import annotations
 
-from servicekit.migrations import create_lifecycle_table, drop_lifecycle_table
+from servicekit.migrations import lifecycle_revision
 
 revision = "auth_0004"
 down_revision = "auth_0003"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    create_lifecycle_table()
-
-
-def downgrade() -> None:
-    drop_lifecycle_table()
+upgrade, downgrade = lifecycle_revision()

@@ -1,8 +1,4 @@
-"""Identity lifecycle: the mail outbox, single-use account tokens, verified email addresses.
-
-Revision ID: auth_0005
-Revises: auth_0004
-"""
+"""Identity lifecycle: the mail outbox, single-use account tokens, verified email addresses."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "auth_0005"
 down_revision = "auth_0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

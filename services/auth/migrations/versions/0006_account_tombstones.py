@@ -1,8 +1,4 @@
-"""Erased accounts keep a tombstone row: users.purged_at.
-
-Revision ID: auth_0006
-Revises: auth_0005
-"""
+"""Erased accounts keep a tombstone row: users.purged_at."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ from servicekit.db import UtcDateTime
 
 revision = "auth_0006"
 down_revision = "auth_0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,26 +1,9 @@
-"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction.
-
-Revision ID: auth_0007
-Revises: auth_0006
-"""
+"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction."""
 
 from __future__ import annotations
 
-from alembic import op
-from servicekit.changefeed import change_log_columns, change_log_name
+from servicekit.migrations import change_log_revision
 
 revision = "auth_0007"
 down_revision = "auth_0006"
-branch_labels = None
-depends_on = None
-TABLE = change_log_name("auth")
-
-
-def upgrade() -> None:
-    op.create_table(TABLE, *change_log_columns(), sqlite_autoincrement=True)
-    op.create_index(f"ix_{TABLE}_created_at", TABLE, ["created_at"])
-
-
-def downgrade() -> None:
-    op.drop_index(f"ix_{TABLE}_created_at", table_name=TABLE)
-    op.drop_table(TABLE)
+upgrade, downgrade = change_log_revision("auth")

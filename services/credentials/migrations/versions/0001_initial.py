@@ -1,8 +1,4 @@
-"""Credentials, webhook triggers and their deliveries.
-
-Revision ID: credentials_0001
-Revises:
-"""
+"""Credentials, webhook triggers and their deliveries."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "credentials_0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""The audit outbox, and purge tombstones (``purged_at``; the token hash becomes nullable).
-
-Revision ID: credentials_0002
-Revises: credentials_0001
-"""
+"""The audit outbox, and purge tombstones (``purged_at``; the token hash becomes nullable)."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ from servicekit.migrations import create_outbox_table
 
 revision = "credentials_0002"
 down_revision = "credentials_0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

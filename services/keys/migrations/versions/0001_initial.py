@@ -1,8 +1,4 @@
-"""API keys.
-
-Revision ID: keys_0001
-Revises:
-"""
+"""API keys."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "keys_0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

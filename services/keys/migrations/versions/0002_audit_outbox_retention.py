@@ -1,8 +1,4 @@
-"""The audit outbox, and purge tombstones (digests become nullable, ``purged_at``).
-
-Revision ID: keys_0002
-Revises: keys_0001
-"""
+"""The audit outbox, and purge tombstones (digests become nullable, ``purged_at``)."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ from servicekit.migrations import create_outbox_table
 
 revision = "keys_0002"
 down_revision = "keys_0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

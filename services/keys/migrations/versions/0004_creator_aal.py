@@ -2,9 +2,6 @@
 
 Keys that existed before this revision get ``aal1``: their creator's assurance is unknown, so in a
 workspace with ``mfaRequired`` they are refused (fail closed) until an aal2 member rotates them.
-
-Revision ID: keys_0004
-Revises: keys_0003
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from alembic import op
 
 revision = "keys_0004"
 down_revision = "keys_0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

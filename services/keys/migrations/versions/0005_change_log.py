@@ -1,8 +1,4 @@
-"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction.
-
-Revision ID: keys_0005
-Revises: keys_0004
-"""
+"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +6,4 @@ from servicekit.migrations import change_log_revision
 
 revision = "keys_0005"
 down_revision = "keys_0004"
-branch_labels = None
-depends_on = None
 upgrade, downgrade = change_log_revision("keys")

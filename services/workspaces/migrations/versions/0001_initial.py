@@ -1,8 +1,4 @@
-"""Workspaces and members.
-
-Revision ID: ws_0001
-Revises:
-"""
+"""Workspaces and members."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "ws_0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""The audit log (hash chain per workspace), the audit outbox, and purge tombstones.
-
-Revision ID: ws_0002
-Revises: ws_0001
-"""
+"""The audit log (hash chain per workspace), the audit outbox, and purge tombstones."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ from servicekit.migrations import create_outbox_table
 
 revision = "ws_0002"
 down_revision = "ws_0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,6 @@
 """Workspace lifecycle events for the other services: a version per workspace, one outbox per
 receiver (auth, keys, credentials), and a backfill so workspaces deleted or purged before this revision
 reach them too.
-
-Revision ID: ws_0003
-Revises: ws_0002
 """
 
 from __future__ import annotations
@@ -18,8 +15,6 @@ from servicekit.outbox import audit_outbox_columns
 
 revision = "ws_0003"
 down_revision = "ws_0002"
-branch_labels = None
-depends_on = None
 
 RECEIVERS = ("auth", "keys", "credentials")
 

@@ -1,8 +1,4 @@
-"""Workspaces may require members with a verified email address (next to mfa_required).
-
-Revision ID: ws_0004
-Revises: ws_0003
-"""
+"""Workspaces may require members with a verified email address (next to mfa_required)."""
 
 from __future__ import annotations
 
@@ -11,8 +7,6 @@ from alembic import op
 
 revision = "ws_0004"
 down_revision = "ws_0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""Invitations of email addresses into workspaces, and the mail outbox that carries them.
-
-Revision ID: ws_0005
-Revises: ws_0004
-"""
+"""Invitations of email addresses into workspaces, and the mail outbox that carries them."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from servicekit.migrations import create_outbox_table, drop_outbox_table
 
 revision = "ws_0005"
 down_revision = "ws_0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,4 @@
-"""An index for a user's security log: account-level entries by target.
-
-Revision ID: ws_0006
-Revises: ws_0005
-"""
+"""An index for a user's security log: account-level entries by target."""
 
 from __future__ import annotations
 
@@ -10,8 +6,6 @@ from alembic import op
 
 revision = "ws_0006"
 down_revision = "ws_0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

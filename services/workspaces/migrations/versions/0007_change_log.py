@@ -1,8 +1,4 @@
-"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction.
-
-Revision ID: ws_0007
-Revises: ws_0006
-"""
+"""The change log the edge watches (servicekit.changefeed): a row per change, in its transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +6,4 @@ from servicekit.migrations import change_log_revision
 
 revision = "ws_0007"
 down_revision = "ws_0006"
-branch_labels = None
-depends_on = None
 upgrade, downgrade = change_log_revision("workspaces")
