@@ -22,47 +22,45 @@ class Base(DeclarativeBase):
     """The credentials service's own metadata."""
 
 
-class CredentialRow(Base):
-    __tablename__ = "credentials"
+class _SecretHolder:
+    """The columns every soft-deletable secret holder has: who owns it, the key version its one
+    ciphertext is sealed under, the create's idempotency key, and the tombstone time."""
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    provider: Mapped[str] = mapped_column(String(32))
-    masked_value: Mapped[str] = mapped_column(String(64))
-    ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     key_version: Mapped[int] = mapped_column(Integer, index=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(64))
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CredentialRow(_SecretHolder, Base):
+    __tablename__ = "credentials"
+
+    provider: Mapped[str] = mapped_column(String(32))
+    masked_value: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(String(64))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     purge_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
-    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_credentials_request"),
     )
 
 
-class WebhookTriggerRow(Base):
+class WebhookTriggerRow(_SecretHolder, Base):
     __tablename__ = "webhook_triggers"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(String(64), index=True)
-    display_name: Mapped[str] = mapped_column(String(200))
     token_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
-    key_version: Mapped[int] = mapped_column(Integer, index=True)
     token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, nullable=True)
-    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    created_by: Mapped[str] = mapped_column(String(64))
     token_issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_delivery_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
-    purged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_webhook_request"),
