@@ -11,6 +11,8 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from railguard.access.v1 import access_pb2
 
+from servicekit.roles import role_at_least
+
 __all__ = [
     "ROLE_NAMES",
     "HttpBinding",
@@ -32,11 +34,6 @@ ROLE_NAMES = {
 }
 
 _WORKSPACE_NAME = re.compile(r"^workspaces/([A-Za-z0-9_-]{1,64})(?:/|$)")
-
-
-def role_at_least(role: int, minimum: int) -> bool:
-    """Whether ``role`` is ``minimum`` or above; roles are ordered User < Admin < Owner."""
-    return role >= minimum and role != access_pb2.ROLE_UNSPECIFIED
 
 
 def workspace_id_from_name(name: str) -> str | None:

@@ -11,26 +11,15 @@ MFA applies to API keys as to sessions: a key carries the assurance its creator 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 from railguard.access.v1 import access_pb2
-from servicekit.access import role_at_least
 from servicekit.context import Principal
 from servicekit.errors import NotFound, PermissionDenied, Unauthenticated
+from servicekit.roles import AccessView, role_at_least
 
 __all__ = ["AccessView", "WorkspaceAccess", "authorize"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccessView:
-    workspace_exists: bool
-    member: bool
-    role: int
-    deleted: bool
-    mfa_required: bool
-    plan: int
-    verified_email_required: bool = False
 
 
 class WorkspaceAccess(Protocol):

@@ -33,7 +33,7 @@ Pure: no I/O, time comes in with the values.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -162,6 +162,45 @@ def aal_level(aal: str) -> int:
     return AAL_LEVELS.get(aal, 1)
 
 
+def _environment_within(grant: Rights, holder: Rights) -> bool:
+    return holder.environment is None or grant.environment is holder.environment
+
+
+# The facets after role and scopes, in the order they are checked: (facet, within, reason, message).
+_LIMITS: Final[tuple[tuple[Facet, Callable[[Rights, Rights], bool], str, str], ...]] = (
+    (
+        Facet.ALLOWED_CIDRS,
+        lambda g, h: _cidrs_within(g.allowed_cidrs, h.allowed_cidrs),
+        "CIDRS_EXCEED_CALLER",
+        "allowed_cidrs must lie within your own key's allowed_cidrs",
+    ),
+    (
+        Facet.ALLOWED_ORIGINS,
+        lambda g, h: _origins_within(g.allowed_origins, h.allowed_origins),
+        "ORIGINS_EXCEED_CALLER",
+        "allowed_origins must lie within your own key's allowed_origins",
+    ),
+    (
+        Facet.EXPIRY,
+        lambda g, h: _expiry_within(g.expires_at, h.expires_at),
+        "EXPIRY_EXCEEDS_CALLER",
+        "expire_time must be set and no later than your own key's",
+    ),
+    (
+        Facet.ENVIRONMENT,
+        _environment_within,
+        "ENVIRONMENT_EXCEEDS_CALLER",
+        "a key can only grant keys of its own environment",
+    ),
+    (
+        Facet.ASSURANCE,
+        lambda g, h: aal_level(g.aal) <= aal_level(h.aal),
+        "AAL_EXCEEDS_CALLER",
+        "the key would carry a higher assurance than your own",
+    ),
+)
+
+
 def ensure_grant(grant: Rights, holder: Rights, *, facets: Collection[Facet] = ALL_FACETS) -> None:
     """Refuse ``grant`` (a key or a secret about to be handed out) wider than ``holder``.
 
@@ -174,41 +213,6 @@ def ensure_grant(grant: Rights, holder: Rights, *, facets: Collection[Facet] = A
         )
     if Facet.SCOPES in facets:
         ensure_within(grant.scopes, holder.scopes)
-    if Facet.ALLOWED_CIDRS in facets and not _cidrs_within(
-        grant.allowed_cidrs, holder.allowed_cidrs
-    ):
-        raise _deny(
-            "CIDRS_EXCEED_CALLER",
-            "allowed_cidrs must lie within your own key's allowed_cidrs",
-            Facet.ALLOWED_CIDRS,
-        )
-    if Facet.ALLOWED_ORIGINS in facets and not _origins_within(
-        grant.allowed_origins, holder.allowed_origins
-    ):
-        raise _deny(
-            "ORIGINS_EXCEED_CALLER",
-            "allowed_origins must lie within your own key's allowed_origins",
-            Facet.ALLOWED_ORIGINS,
-        )
-    if Facet.EXPIRY in facets and not _expiry_within(grant.expires_at, holder.expires_at):
-        raise _deny(
-            "EXPIRY_EXCEEDS_CALLER",
-            "expire_time must be set and no later than your own key's",
-            Facet.EXPIRY,
-        )
-    if (
-        Facet.ENVIRONMENT in facets
-        and holder.environment is not None
-        and grant.environment is not holder.environment
-    ):
-        raise _deny(
-            "ENVIRONMENT_EXCEEDS_CALLER",
-            "a key can only grant keys of its own environment",
-            Facet.ENVIRONMENT,
-        )
-    if Facet.ASSURANCE in facets and aal_level(grant.aal) > aal_level(holder.aal):
-        raise _deny(
-            "AAL_EXCEEDS_CALLER",
-            "the key would carry a higher assurance than your own",
-            Facet.ASSURANCE,
-        )
+    for facet, within, reason, message in _LIMITS:
+        if facet in facets and not within(grant, holder):
+            raise _deny(reason, message, facet)

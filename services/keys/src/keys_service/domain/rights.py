@@ -10,27 +10,20 @@ scope (``rule.scope``, ``rule.min_role``, the method). From them:
   every RPC's ``min_role`` against the creator's *current* role on every key request as well, so a
   key is bounded by both its scopes and its creator's role, and a demoted creator demotes the key.
 
-:class:`Role` mirrors ``railguard.access.v1.Role`` (same numbers) so the domain needs no proto.
+:class:`Role` is ``servicekit.roles.Role`` (the numbers of ``railguard.access.v1.Role``), so the
+domain needs no proto.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
+
+from servicekit.roles import Role
 
 from .scopes import Scope, ScopeCatalogue, ScopeSet
 
 __all__ = ["Role", "ScopeGrant", "ScopePolicy", "ScopeRule"]
-
-
-class Role(IntEnum):
-    """A workspace role, ordered: Owner ⊃ Admin ⊃ User. NONE is "no role" (not a member)."""
-
-    NONE = 0
-    USER = 1
-    ADMIN = 2
-    OWNER = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,15 +75,13 @@ class Workspace:
         if self.purged:
             raise FailedPrecondition("workspace is already purged", reason="WORKSPACE_PURGED")
         self.purged_at = now
-        self.updated_at = now
-        self.lifecycle_version += 1
+        self._lifecycle_changed(now)
 
     def delete(self, now: dt.datetime) -> None:
         if self.deleted:
             raise FailedPrecondition("workspace is already deleted", reason="WORKSPACE_DELETED")
         self.deleted_at = now
-        self.updated_at = now
-        self.lifecycle_version += 1
+        self._lifecycle_changed(now)
 
     def undelete(self, now: dt.datetime) -> None:
         if not self.deleted:
@@ -91,6 +89,10 @@ class Workspace:
         if self.purge_due(now):
             raise FailedPrecondition("the retention window has ended", reason="RETENTION_EXPIRED")
         self.deleted_at = None
+        self._lifecycle_changed(now)
+
+    def _lifecycle_changed(self, now: dt.datetime) -> None:
+        # every delete, restore and purge is one step other services order lifecycle events by
         self.updated_at = now
         self.lifecycle_version += 1
 

@@ -11,6 +11,7 @@ from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.lifecycle import LifecycleState
+from servicekit.roles import AccessView
 
 from workspaces_service.domain import Role, Workspace
 from workspaces_service.domain.audit_log import ChainHead
@@ -33,19 +34,6 @@ UPDATABLE_FIELDS = frozenset(
 MAX_APPEND_BATCH = 500
 _VERIFY_CHUNK = 500
 _STREAM_CHUNK = 100
-
-
-@dataclass(frozen=True, slots=True)
-class AccessView:
-    """What the edge needs to authorise a request in a workspace."""
-
-    workspace_exists: bool
-    member: bool
-    role: int
-    deleted: bool
-    mfa_required: bool
-    plan: int
-    verified_email_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
