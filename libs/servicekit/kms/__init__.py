@@ -6,8 +6,9 @@ Both backends use derived keys bound to a per-record context and emit Vault's
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from servicekit.exports import lazy_getattr
 
 # the stable reasons are plain strings, cheap to import: re-exported as errors.py lists them
 from servicekit.kms import errors as _errors
@@ -35,13 +36,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'servicekit.kms' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("servicekit.kms", _EXPORTS, globals())
 
 
 if TYPE_CHECKING:
