@@ -7,8 +7,9 @@ the rest: importing SQLAlchemy alone costs about 25 MB of resident memory.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from servicekit.exports import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "Aborted": "servicekit.errors",
@@ -69,13 +70,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'servicekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("servicekit", _EXPORTS, globals())
 
 
 if TYPE_CHECKING:

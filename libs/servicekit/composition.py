@@ -10,18 +10,33 @@ they end. What differs per service stays in its own root.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.audit_grpc import GrpcAuditSink
 from servicekit.db import create_engine, pool_settings, read_only_session_factory, session_factory
-from servicekit.outbox import AuditOutbox, AuditRelay
+from servicekit.outbox import AuditOutbox, AuditRelay, OutboxRelay
 from servicekit.settings import Settings
 
-__all__ = ["Storage", "job_storage", "open_storage", "relay_interval", "start_audit_relay"]
+if TYPE_CHECKING:  # imported where used: keys and credentials send no mail (resident memory)
+    from servicekit.kms import KeyManager
+    from servicekit.mail import Mail, MailOutbox
+
+__all__ = [
+    "Storage",
+    "job_storage",
+    "open_storage",
+    "poke_all",
+    "relay_interval",
+    "service_key_manager",
+    "start_audit_relay",
+    "start_mail_relay",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +87,58 @@ def start_audit_relay(
     relay = AuditRelay(sessions, outbox, GrpcAuditSink(channel), interval=relay_interval(settings))
     relay.start()
     return relay
+
+
+def service_key_manager(settings: Settings, name: str) -> KeyManager:
+    """``KMS_URL`` when set; else the embedded keyring ``<state_dir>/<name>.keyring``, sealed by
+    ``<state_dir>/<name>.keyring.key`` (created 0600 if absent; refused when group or others may
+    read it)."""
+    from servicekit.kms import MasterKey, key_manager_from_url
+
+    if settings.kms_url:
+        return key_manager_from_url(settings.kms_url)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.state_dir / f"{name}.keyring.key"
+    try:
+        MasterKey.generate().write_file(key_file)
+    except FileExistsError:
+        pass  # an existing master key is kept, never overwritten
+    if key_file.stat().st_mode & 0o077:
+        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
+    keyring = settings.state_dir / f"{name}.keyring"
+    return key_manager_from_url(
+        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key={name}"
+    )
+
+
+def start_mail_relay(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: MailOutbox,
+    kms: KeyManager,
+) -> tuple[MailOutbox, OutboxRelay[Mail]]:
+    """Seal ``outbox`` with ``kms`` and start relaying it to the configured sender.
+
+    The sealed outbox is the one the unit of work writes to; the caller stops the relay
+    (``mailer.stop`` in its ``on_stop``) and pokes it after each commit.
+    """
+    from servicekit.mail import mail_relay
+
+    sealed = outbox.with_sealer(kms)
+    mailer = mail_relay(settings, sessions, sealed)
+    mailer.start()
+    return sealed, mailer
+
+
+class _Pokeable(Protocol):
+    def poke(self) -> None: ...
+
+
+def poke_all(*loops: _Pokeable) -> Callable[[], None]:
+    """An ``after_commit`` that wakes every relay a commit may have given work to."""
+
+    def poke() -> None:
+        for loop in loops:
+            loop.poke()
+
+    return poke

@@ -22,7 +22,6 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from servicekit import (
@@ -37,10 +36,16 @@ from servicekit import (
     run_service,
 )
 from servicekit.background import Loop
-from servicekit.composition import job_storage, open_storage, start_audit_relay
-from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
+from servicekit.composition import (
+    job_storage,
+    open_storage,
+    poke_all,
+    service_key_manager,
+    start_audit_relay,
+    start_mail_relay,
+)
+from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
-from servicekit.mail import mail_relay
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
@@ -55,6 +60,7 @@ from auth_service.servicer import AuthServicer
 from auth_service.usecases import AuthUseCases, build_use_cases
 from auth_service.usecases.session_state import SessionState
 
+# where service_key_manager keeps the embedded keyring and its master key without KMS_URL
 KEYRING_FILE = "auth.keyring"
 MASTER_KEY_FILE = "auth.keyring.key"
 
@@ -75,21 +81,8 @@ async def _maintain(auth: AuthUseCases, loop: Loop, every: float) -> None:
 
 
 def key_manager(settings: Settings) -> KeyManager:
-    """``KMS_URL`` when set; else the embedded keyring, its master key created 0600 if absent."""
-    if settings.kms_url:
-        return key_manager_from_url(settings.kms_url)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    key_file = settings.state_dir / MASTER_KEY_FILE
-    try:
-        MasterKey.generate().write_file(key_file)
-    except FileExistsError:
-        pass
-    if key_file.stat().st_mode & 0o077:
-        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
-    keyring = settings.state_dir / KEYRING_FILE
-    return key_manager_from_url(
-        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key=auth"
-    )
+    """``KMS_URL`` when set; else the embedded keyring ``<state_dir>/auth.keyring``."""
+    return service_key_manager(settings, "auth")
 
 
 async def build(settings: Settings) -> Wiring:
@@ -103,14 +96,8 @@ async def build(settings: Settings) -> Wiring:
     # audit events leave over mTLS to AppendAuditEvents (the contract lists "auth" as a caller)
     channel = open_channel(settings, settings.peers.workspaces)
     relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
-    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
-    mailer = mail_relay(settings, sessions, mail_outbox)
-    mailer.start()
-
-    def after_commit() -> None:
-        relay.poke()
-        mailer.poke()
-
+    mail_outbox, mailer = start_mail_relay(settings, sessions, MAIL_OUTBOX, kms)
+    after_commit = poke_all(relay, mailer)
     auth = build_use_cases(
         lambda: AuthUnitOfWork(sessions, mail_outbox),
         SystemClock(),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 import grpc
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -39,11 +38,16 @@ from servicekit import (
     run_service,
 )
 from servicekit.audit import AuditSink
-from servicekit.composition import job_storage, open_storage
+from servicekit.composition import (
+    job_storage,
+    open_storage,
+    poke_all,
+    service_key_manager,
+    start_mail_relay,
+)
 from servicekit.db import read_only_session_factory
-from servicekit.kms import KeyManager, MasterKey, key_manager_from_url
+from servicekit.kms import KeyManager
 from servicekit.lifecycle import GrpcLifecycleSink
-from servicekit.mail import mail_relay
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workspaces_service.accounts import AccountService
@@ -170,14 +174,8 @@ async def build(settings: Settings) -> Wiring:
         lifecycle_relay.start()
     kms = _key_manager(settings)
     await kms.self_check()
-    mail_outbox = MAIL_OUTBOX.with_sealer(kms)
-    mailer = mail_relay(settings, sessions, mail_outbox)
-    mailer.start()
-
-    def after_commit() -> None:
-        relay.poke()
-        mailer.poke()
-
+    mail_outbox, mailer = start_mail_relay(settings, sessions, MAIL_OUTBOX, kms)
+    after_commit = poke_all(relay, mailer)
     invitations = InvitationService(
         lambda: InvitationsUnitOfWork(sessions, mail_outbox),
         SystemClock(),
@@ -219,21 +217,8 @@ async def build(settings: Settings) -> Wiring:
 
 
 def _key_manager(settings: Settings) -> KeyManager:
-    """``KMS_URL`` when set; else a local keyring whose master key is created 0600 if absent."""
-    if settings.kms_url:
-        return key_manager_from_url(settings.kms_url)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    key_file = settings.state_dir / "workspaces.keyring.key"
-    try:
-        MasterKey.generate().write_file(key_file)
-    except FileExistsError:
-        pass
-    if key_file.stat().st_mode & 0o077:
-        raise PermissionError(f"{key_file} must not be readable by group or others (chmod 600)")
-    keyring = settings.state_dir / "workspaces.keyring"
-    return key_manager_from_url(
-        f"local://{quote(str(keyring))}?master_key_file={quote(str(key_file))}&key=workspaces"
-    )
+    """``KMS_URL`` when set; else the embedded keyring ``<state_dir>/workspaces.keyring``."""
+    return service_key_manager(settings, "workspaces")
 
 
 class _NoDirectory:

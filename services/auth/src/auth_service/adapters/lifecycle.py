@@ -7,11 +7,8 @@ audit log keeps the record of each PIN's life and of this purge.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
-from servicekit.audit import AuditEvent
-from servicekit.lifecycle import LifecycleEvent
-from servicekit.outbox import AuditOutbox
+from servicekit.lifecycle import purge_recorder
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,24 +27,5 @@ async def destroy_workspace_pins(
     return {"deployments": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
-async def record_workspace_purge(
-    session: AsyncSession,
-    event: LifecycleEvent,
-    counts: Mapping[str, int],
-    outbox: AuditOutbox = AUDIT_OUTBOX,
-) -> None:
-    """One ``deploymentPin.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
-    await outbox.record(
-        session,
-        AuditEvent.new(
-            workspace_id=event.workspace_id,
-            actor="service:workspaces",
-            action="deploymentPin.purgeWorkspace",
-            target=f"workspaces/{event.workspace_id}",
-            time=event.time,
-            metadata={
-                **{k: str(v) for k, v in counts.items()},
-                "lifecycle_version": str(event.version),
-            },
-        ),
-    )
+record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "deploymentPin.purgeWorkspace")
+"""One ``deploymentPin.purgeWorkspace`` audit event in the purge's transaction (counts only)."""

@@ -9,11 +9,8 @@ content types, source addresses) hold no secret and are kept with their trigger.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
-from servicekit.audit import AuditEvent
-from servicekit.lifecycle import LifecycleEvent
-from servicekit.outbox import AuditOutbox
+from servicekit.lifecycle import purge_recorder
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,22 +54,5 @@ async def destroy_workspace_secrets(
     }
 
 
-async def record_workspace_purge(
-    session: AsyncSession,
-    event: LifecycleEvent,
-    counts: Mapping[str, int],
-    outbox: AuditOutbox = AUDIT_OUTBOX,
-) -> None:
-    """One ``credential.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
-    metadata = {k: str(v) for k, v in counts.items()}
-    await outbox.record(
-        session,
-        AuditEvent.new(
-            workspace_id=event.workspace_id,
-            actor="service:workspaces",
-            action="credential.purgeWorkspace",
-            target=f"workspaces/{event.workspace_id}",
-            time=event.time,
-            metadata={**metadata, "lifecycle_version": str(event.version)},
-        ),
-    )
+record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "credential.purgeWorkspace")
+"""One ``credential.purgeWorkspace`` audit event in the purge's transaction (counts only)."""
