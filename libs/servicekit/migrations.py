@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from alembic.config import Config
 
 __all__ = [
+    "add_column_revision",
     "change_log_revision",
     "create_change_log_table",
     "create_lifecycle_table",
@@ -137,3 +139,28 @@ def change_log_revision(service: str) -> tuple[Callable[[], None], Callable[[], 
 def lifecycle_revision() -> tuple[Callable[[], None], Callable[[], None]]:
     """A revision that only adds a lifecycle receiver's ``workspace_lifecycle`` table."""
     return paired_revision(create_lifecycle_table, drop_lifecycle_table)
+
+
+def add_column_revision(
+    table: str, column: Callable[[], sa.Column[Any]]
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A revision that only adds ``column()`` to ``table`` (in a batch, as SQLite needs) and
+    drops it again on the way down.
+
+    A factory, not a column: a Column belongs to the one table it was first added to, and every
+    run (each test database) needs a fresh one.
+    """
+
+    def upgrade() -> None:
+        from alembic import op
+
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(column())
+
+    def downgrade() -> None:
+        from alembic import op
+
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column(column().name)
+
+    return upgrade, downgrade
