@@ -20,8 +20,12 @@ __all__ = [
     "drop_change_log_table",
     "drop_lifecycle_table",
     "drop_outbox_table",
+    "id_column",
+    "identifier",
     "lifecycle_revision",
     "paired_revision",
+    "references",
+    "timestamp",
     "upgrade",
 ]
 
@@ -49,6 +53,43 @@ async def upgrade(database_url: str, service: str, versions: Path, revision: str
     from alembic import command
 
     await asyncio.to_thread(command.upgrade, _config(database_url, service, versions), revision)
+
+
+# --- the columns the services' tables share ----------------------------------------------------
+# Every id is a String(64), every reference cascades on delete, every time is timezone-aware; a
+# revision spells the column's name and nothing else it has in common with the others.
+
+
+def id_column(name: str = "id") -> sa.Column[Any]:
+    """The table's String(64) primary key."""
+    import sqlalchemy as sa
+
+    return sa.Column(name, sa.String(64), primary_key=True)
+
+
+def identifier(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    """A String(64) id of a row held elsewhere (a workspace, a user, a caller's request): another
+    service's rows cannot be a foreign key."""
+    import sqlalchemy as sa
+
+    return sa.Column(name, sa.String(64), nullable=nullable)
+
+
+def references(name: str, target: str, *, primary_key: bool = False) -> sa.Column[Any]:
+    """A String(64) reference to ``target`` ("table.column") whose rows go with the target's."""
+    import sqlalchemy as sa
+
+    fk = sa.ForeignKey(target, ondelete="CASCADE")
+    if primary_key:
+        return sa.Column(name, sa.String(64), fk, primary_key=True)
+    return sa.Column(name, sa.String(64), fk, nullable=False)
+
+
+def timestamp(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    """A timezone-aware time; ``nullable`` for the ones that are set when something happens."""
+    import sqlalchemy as sa
+
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 # --- operations the services' revisions share -------------------------------------------------
