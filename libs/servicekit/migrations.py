@@ -23,6 +23,7 @@ __all__ = [
     "id_column",
     "identifier",
     "lifecycle_revision",
+    "make_purgeable",
     "paired_revision",
     "references",
     "timestamp",
@@ -114,6 +115,22 @@ def drop_outbox_table(name: str) -> None:
 
     op.drop_index(f"ix_{name}_unsent", table_name=name)
     op.drop_table(name)
+
+
+def make_purgeable(table: str, digest: str) -> None:
+    """Let ``table``'s rows become purge tombstones: the secret's 32-byte ``digest`` may be
+    erased (nullable), ``purged_at`` records when, and ``deleted_at`` is indexed for the purger.
+
+    In a batch: SQLite cannot relax NOT NULL in place (the table is copied); PostgreSQL alters it.
+    There is no undo: a purged secret cannot come back.
+    """
+    import sqlalchemy as sa
+    from alembic import op
+
+    with op.batch_alter_table(table) as batch:
+        batch.alter_column(digest, existing_type=sa.LargeBinary(32), nullable=True)
+        batch.add_column(timestamp("purged_at", nullable=True))
+        batch.create_index(f"ix_{table}_deleted_at", ["deleted_at"])
 
 
 def create_lifecycle_table() -> None:
