@@ -4,55 +4,48 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from servicekit.migrations import id_column, identifier, references, timestamp
 
 revision = "auth_0001"
 down_revision = None
 
 
 def upgrade() -> None:
-    ts = sa.DateTime(timezone=True)
     op.create_table(
         "users",
-        sa.Column("id", sa.String(64), primary_key=True),
+        id_column(),
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("display_name", sa.String(200), nullable=False),
         sa.Column("password_hash", sa.String(255), nullable=False),
-        sa.Column("created_at", ts, nullable=False),
-        sa.Column("updated_at", ts, nullable=False),
-        sa.Column("deleted_at", ts, nullable=True),
+        timestamp("created_at"),
+        timestamp("updated_at"),
+        timestamp("deleted_at", nullable=True),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )
     op.create_table(
         "sessions",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column(
-            "user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("created_at", ts, nullable=False),
-        sa.Column("last_used_at", ts, nullable=False),
-        sa.Column("idle_expires_at", ts, nullable=False),
-        sa.Column("absolute_expires_at", ts, nullable=False),
-        sa.Column("auth_time", ts, nullable=False),
+        id_column(),
+        references("user_id", "users.id"),
+        timestamp("created_at"),
+        timestamp("last_used_at"),
+        timestamp("idle_expires_at"),
+        timestamp("absolute_expires_at"),
+        timestamp("auth_time"),
         sa.Column("client_ip", sa.String(64), nullable=False),
         sa.Column("aal", sa.String(8), nullable=False),
         sa.Column("amr", sa.String(64), nullable=False),
-        sa.Column("revoked_at", ts, nullable=True),
+        timestamp("revoked_at", nullable=True),
         sa.Column("revoke_reason", sa.String(32), nullable=False),
     )
     op.create_index("ix_sessions_user_created", "sessions", ["user_id", "created_at"])
     op.create_table(
         "refresh_tokens",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column(
-            "session_id",
-            sa.String(64),
-            sa.ForeignKey("sessions.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        id_column(),
+        references("session_id", "sessions.id"),
         sa.Column("token_hash", sa.String(64), nullable=False),
-        sa.Column("created_at", ts, nullable=False),
-        sa.Column("rotated_at", ts, nullable=True),
-        sa.Column("child_id", sa.String(64), nullable=True),
+        timestamp("created_at"),
+        timestamp("rotated_at", nullable=True),
+        identifier("child_id", nullable=True),
         sa.Column("sealed_child", sa.Text, nullable=True),
         sa.UniqueConstraint("token_hash", name="uq_refresh_tokens_hash"),
     )
@@ -63,8 +56,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("public_key", sa.String(64), nullable=False),
         sa.Column("sealed_private_key", sa.Text, nullable=False),
-        sa.Column("created_at", ts, nullable=False),
-        sa.Column("activated_at", ts, nullable=True),
-        sa.Column("retired_at", ts, nullable=True),
-        sa.Column("verify_until", ts, nullable=True),
+        timestamp("created_at"),
+        timestamp("activated_at", nullable=True),
+        timestamp("retired_at", nullable=True),
+        timestamp("verify_until", nullable=True),
     )

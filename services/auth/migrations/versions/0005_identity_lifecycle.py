@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.db import UtcDateTime
-from servicekit.migrations import create_outbox_table, drop_outbox_table
+from servicekit.migrations import (
+    create_outbox_table,
+    drop_outbox_table,
+    id_column,
+    references,
+    timestamp,
+)
 
 revision = "auth_0005"
 down_revision = "auth_0004"
@@ -15,24 +20,19 @@ def upgrade() -> None:
     create_outbox_table("auth_mail_outbox")
     op.create_table(
         "account_tokens",
-        sa.Column("id", sa.String(64), primary_key=True),
+        id_column(),
         sa.Column("purpose", sa.String(32), nullable=False),
-        sa.Column(
-            "user_id",
-            sa.String(64),
-            sa.ForeignKey("users.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        references("user_id", "users.id"),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("email", sa.String(320), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("expires_at", UtcDateTime(), nullable=False),
-        sa.Column("consumed_at", UtcDateTime(), nullable=True),
+        timestamp("created_at"),
+        timestamp("expires_at"),
+        timestamp("consumed_at", nullable=True),
     )
     op.create_index("ix_account_tokens_expires_at", "account_tokens", ["expires_at"])
     op.create_index("ix_account_tokens_user_purpose", "account_tokens", ["user_id", "purpose"])
     with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("email_verified_at", UtcDateTime(), nullable=True))
+        batch.add_column(timestamp("email_verified_at", nullable=True))
 
 
 def downgrade() -> None:

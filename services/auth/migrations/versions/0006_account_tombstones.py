@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from alembic import op
 from servicekit.db import UtcDateTime
+from servicekit.migrations import add_column_revision
 
 revision = "auth_0006"
 down_revision = "auth_0005"
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("purged_at", UtcDateTime(), nullable=True))
+def purged_at() -> sa.Column[Any]:
+    return sa.Column("purged_at", UtcDateTime(), nullable=True)
 
 
-def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("purged_at")
+upgrade, downgrade = add_column_revision("users", purged_at)

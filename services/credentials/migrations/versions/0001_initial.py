@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from servicekit.migrations import id_column, identifier, timestamp
 
 revision = "credentials_0001"
 down_revision = None
@@ -12,21 +13,21 @@ down_revision = None
 def upgrade() -> None:
     op.create_table(
         "credentials",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("workspace_id", sa.String(64), nullable=False),
+        id_column(),
+        identifier("workspace_id"),
         sa.Column("display_name", sa.String(200), nullable=False),
         sa.Column("provider", sa.String(32), nullable=False),
         sa.Column("masked_value", sa.String(64), nullable=False),
         sa.Column("ciphertext", sa.Text, nullable=True),
         sa.Column("key_version", sa.Integer, nullable=False),
-        sa.Column("request_id", sa.String(64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_by", sa.String(64), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(64), nullable=False),
-        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("purge_at", sa.DateTime(timezone=True), nullable=True),
+        identifier("request_id", nullable=True),
+        timestamp("created_at"),
+        identifier("created_by"),
+        timestamp("updated_at"),
+        identifier("updated_by"),
+        timestamp("last_used_at", nullable=True),
+        timestamp("deleted_at", nullable=True),
+        timestamp("purge_at", nullable=True),
         sa.UniqueConstraint(
             "workspace_id", "created_by", "request_id", name="uq_credentials_request"
         ),
@@ -35,28 +36,28 @@ def upgrade() -> None:
     op.create_index("ix_credentials_key_version", "credentials", ["key_version"])
     op.create_table(
         "webhook_triggers",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("workspace_id", sa.String(64), nullable=False),
+        id_column(),
+        identifier("workspace_id"),
         sa.Column("display_name", sa.String(200), nullable=False),
         sa.Column("token_ciphertext", sa.Text, nullable=True),
         sa.Column("key_version", sa.Integer, nullable=False),
         sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
-        sa.Column("request_id", sa.String(64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_by", sa.String(64), nullable=False),
-        sa.Column("token_issued_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_delivery_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        identifier("request_id", nullable=True),
+        timestamp("created_at"),
+        identifier("created_by"),
+        timestamp("token_issued_at"),
+        timestamp("last_delivery_at", nullable=True),
+        timestamp("deleted_at", nullable=True),
         sa.UniqueConstraint("workspace_id", "created_by", "request_id", name="uq_webhook_request"),
     )
     op.create_index("ix_webhook_triggers_workspace_id", "webhook_triggers", ["workspace_id"])
     op.create_index("ix_webhook_triggers_key_version", "webhook_triggers", ["key_version"])
     op.create_table(
         "webhook_deliveries",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("workspace_id", sa.String(64), nullable=False),
-        sa.Column("trigger_id", sa.String(64), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        id_column(),
+        identifier("workspace_id"),
+        identifier("trigger_id"),
+        timestamp("received_at"),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("content_type", sa.String(200), nullable=False),
         sa.Column("source_ip", sa.String(64), nullable=False),

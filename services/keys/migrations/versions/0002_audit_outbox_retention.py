@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-from servicekit.migrations import create_outbox_table
+from servicekit.migrations import create_outbox_table, make_purgeable
 
 revision = "keys_0002"
 down_revision = "keys_0001"
 
 
 def upgrade() -> None:
-    # batch: SQLite cannot relax NOT NULL in place (the table is copied); PostgreSQL alters it
-    with op.batch_alter_table("api_keys") as batch:
-        batch.alter_column("secret_digest", existing_type=sa.LargeBinary(32), nullable=True)
-        batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
-        batch.create_index("ix_api_keys_deleted_at", ["deleted_at"])
+    make_purgeable("api_keys", "secret_digest")
     create_outbox_table("keys_audit_outbox")
 
 

@@ -6,20 +6,17 @@ workspace with ``mfaRequired`` they are refused (fail closed) until an aal2 memb
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from alembic import op
+from servicekit.migrations import add_column_revision
 
 revision = "keys_0004"
 down_revision = "keys_0003"
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.add_column(
-            sa.Column("creator_aal", sa.String(8), nullable=False, server_default="aal1")
-        )
+def creator_aal() -> sa.Column[Any]:
+    return sa.Column("creator_aal", sa.String(8), nullable=False, server_default="aal1")
 
 
-def downgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("creator_aal")
+upgrade, downgrade = add_column_revision("api_keys", creator_aal)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.migrations import create_outbox_table
+from servicekit.migrations import create_outbox_table, identifier, timestamp
 
 revision = "ws_0002"
 down_revision = "ws_0001"
 
 
 def upgrade() -> None:
-    op.add_column("workspaces", sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("workspaces", timestamp("purged_at", nullable=True))
     op.create_table(
         "audit_chain_heads",
         sa.Column("workspace_id", sa.String(64), primary_key=True),
@@ -23,18 +23,18 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(64), primary_key=True),
         sa.Column("sequence", sa.BigInteger, primary_key=True),
         sa.Column("event_id", sa.String(36), nullable=False, unique=True),
-        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        timestamp("event_time"),
         sa.Column("actor", sa.String(200), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("target", sa.String(300), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
-        sa.Column("request_id", sa.String(64), nullable=False),
+        identifier("request_id"),
         sa.Column("client_ip", sa.String(64), nullable=False),
         sa.Column("metadata_json", sa.Text, nullable=False),
         sa.Column("source", sa.String(64), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        timestamp("received_at"),
     )
     create_outbox_table("workspaces_audit_outbox")
     if op.get_bind().dialect.name == "postgresql":

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from alembic import op
+from servicekit.migrations import add_column_revision
 
 revision = "ws_0004"
 down_revision = "ws_0003"
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("workspaces") as batch:
-        batch.add_column(
-            sa.Column(
-                "verified_email_required", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+def verified_email_required() -> sa.Column[Any]:
+    return sa.Column(
+        "verified_email_required", sa.Boolean(), nullable=False, server_default=sa.false()
+    )
 
 
-def downgrade() -> None:
-    with op.batch_alter_table("workspaces") as batch:
-        batch.drop_column("verified_email_required")
+upgrade, downgrade = add_column_revision("workspaces", verified_email_required)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from servicekit.db import UtcDateTime
-from servicekit.migrations import create_outbox_table, drop_outbox_table
+from servicekit.migrations import (
+    create_outbox_table,
+    drop_outbox_table,
+    id_column,
+    identifier,
+    references,
+    timestamp,
+)
 
 revision = "ws_0005"
 down_revision = "ws_0004"
@@ -14,22 +20,17 @@ down_revision = "ws_0004"
 def upgrade() -> None:
     op.create_table(
         "workspace_invitations",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column(
-            "workspace_id",
-            sa.String(64),
-            sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        id_column(),
+        references("workspace_id", "workspaces.id"),
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("role", sa.Integer, nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-        sa.Column("invited_by", sa.String(64), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("expires_at", UtcDateTime(), nullable=False),
-        sa.Column("accepted_at", UtcDateTime(), nullable=True),
+        identifier("invited_by"),
+        timestamp("created_at"),
+        timestamp("expires_at"),
+        timestamp("accepted_at", nullable=True),
         sa.Column("accepted_by", sa.String(64), nullable=False, server_default=""),
-        sa.Column("revoked_at", UtcDateTime(), nullable=True),
+        timestamp("revoked_at", nullable=True),
     )
     op.create_index(
         "ix_workspace_invitations_ws_created",
