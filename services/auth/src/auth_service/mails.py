@@ -20,50 +20,70 @@ def _minutes(ttl: dt.timedelta) -> int:
     return int(ttl.total_seconds() // 60)
 
 
+def _hours(ttl: dt.timedelta) -> int:
+    return int(ttl.total_seconds() // 3600)
+
+
+def _link_mail(subject: str, ask: str, url: str, otherwise: str) -> tuple[str, str]:
+    """A mail that asks for one link to be opened: the ask, the link alone on its line, and what
+    happens if the reader ignores it."""
+    return subject, f"{ask}:\n\n    {url}\n\n{otherwise}" + _SIGNATURE
+
+
 def password_reset(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
-    return (
+    return _link_mail(
         "Reset your Railguard password",
         "Someone (hopefully you) asked to reset the password of this Railguard account.\n\n"
-        f"To choose a new password, open this link within {_minutes(ttl)} minutes:\n\n"
-        f"    {link(public_url, '/reset-password', token)}\n\n"
+        f"To choose a new password, open this link within {_minutes(ttl)} minutes",
+        link(public_url, "/reset-password", token),
         "The link works once. If you did not ask for this, ignore this mail: your password\n"
-        "stays as it is.\n" + _SIGNATURE,
+        "stays as it is.\n",
     )
 
 
+def _notice(subject: str, what: str, when: dt.datetime, advice: str) -> tuple[str, str]:
+    """A security notice: what happened to the account and when, then what to do if not you."""
+    return subject, f"{what} at {when:%Y-%m-%d %H:%M} UTC.\n{advice}" + _SIGNATURE
+
+
+_RESET_AT_ONCE = "If this was not you, reset your password at once.\n"
+
+
 def password_was_reset(when: dt.datetime) -> tuple[str, str]:
-    return (
+    return _notice(
         "Your Railguard password was reset",
-        f"The password of this Railguard account was reset at {when:%Y-%m-%d %H:%M} UTC.\n"
+        "The password of this Railguard account was reset",
+        when,
         "Every session was signed out. Your second factor, if you have one, is unchanged.\n\n"
         "If this was not you, reset your password again at once and check your security\n"
-        "events.\n" + _SIGNATURE,
+        "events.\n",
     )
 
 
 def password_changed(when: dt.datetime) -> tuple[str, str]:
-    return (
+    return _notice(
         "Your Railguard password was changed",
-        f"The password of this Railguard account was changed at {when:%Y-%m-%d %H:%M} UTC.\n"
-        "If this was not you, reset your password at once.\n" + _SIGNATURE,
+        "The password of this Railguard account was changed",
+        when,
+        _RESET_AT_ONCE,
     )
 
 
 def factor_added(when: dt.datetime) -> tuple[str, str]:
-    return (
+    return _notice(
         "A second factor was added to your Railguard account",
-        f"An authenticator app (TOTP) was added to this Railguard account at "
-        f"{when:%Y-%m-%d %H:%M} UTC.\nSign-ins now ask for its code. If this was not you, "
-        "reset your password at once.\n" + _SIGNATURE,
+        "An authenticator app (TOTP) was added to this Railguard account",
+        when,
+        "Sign-ins now ask for its code. " + _RESET_AT_ONCE,
     )
 
 
 def factor_removed(when: dt.datetime) -> tuple[str, str]:
-    return (
+    return _notice(
         "The second factor of your Railguard account was removed",
-        f"The authenticator app (TOTP) of this Railguard account was removed at "
-        f"{when:%Y-%m-%d %H:%M} UTC.\nIf this was not you, reset your password at once.\n"
-        + _SIGNATURE,
+        "The authenticator app (TOTP) of this Railguard account was removed",
+        when,
+        _RESET_AT_ONCE,
     )
 
 
@@ -78,12 +98,12 @@ def account_deleted(when: dt.datetime, retention_days: int) -> tuple[str, str]:
 
 
 def verify_email(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
-    return (
+    return _link_mail(
         "Verify your email address for Railguard",
         "Please confirm that this address belongs to your new Railguard account by\n"
-        f"opening this link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
-        f"    {link(public_url, '/verify-email', token)}\n\n"
-        "If you did not sign up, ignore this mail; the account stays unverified.\n" + _SIGNATURE,
+        f"opening this link within {_hours(ttl)} hours",
+        link(public_url, "/verify-email", token),
+        "If you did not sign up, ignore this mail; the account stays unverified.\n",
     )
 
 
@@ -98,12 +118,12 @@ def account_exists(public_url: str) -> tuple[str, str]:
 
 
 def confirm_email_change(public_url: str, token: str, ttl: dt.timedelta) -> tuple[str, str]:
-    return (
+    return _link_mail(
         "Confirm your new email address for Railguard",
         "A Railguard account asked to use this address from now on. To confirm, open this\n"
-        f"link within {int(ttl.total_seconds() // 3600)} hours:\n\n"
-        f"    {link(public_url, '/verify-email', token)}\n\n"
-        "If you did not ask for this, ignore this mail; nothing changes.\n" + _SIGNATURE,
+        f"link within {_hours(ttl)} hours",
+        link(public_url, "/verify-email", token),
+        "If you did not ask for this, ignore this mail; nothing changes.\n",
     )
 
 

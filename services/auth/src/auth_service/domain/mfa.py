@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
-import secrets
 from dataclasses import dataclass, field
 
+from auth_service.domain.bearer_token import BearerTokenFormat
+
 CHALLENGE_PREFIX = "rgm_"
-_CHALLENGE = re.compile(r"^rgm_[A-Za-z0-9_-]{43}$")
 
 AAL1, AAL2 = "aal1", "aal2"
 METHOD_TOTP, METHOD_RECOVERY = "totp", "recovery_code"
@@ -53,16 +51,11 @@ class MfaChallenge:
         return self.consumed_at is None and now < self.expires_at and self.attempts < max_attempts
 
 
-def new_challenge_token() -> str:
-    return CHALLENGE_PREFIX + secrets.token_urlsafe(32)
+_CHALLENGE = BearerTokenFormat(CHALLENGE_PREFIX)
 
-
-def challenge_well_formed(token: str) -> bool:
-    return bool(_CHALLENGE.match(token))
-
-
-def challenge_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+new_challenge_token = _CHALLENGE.new
+challenge_well_formed = _CHALLENGE.well_formed
+challenge_hash = _CHALLENGE.hash
 
 
 @dataclass(frozen=True, slots=True)

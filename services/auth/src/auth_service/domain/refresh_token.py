@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
-import re
-import secrets
 from dataclasses import dataclass, field
 
+from auth_service.domain.bearer_token import BearerTokenFormat
+
 PREFIX = "rgr_"
-_FORMAT = re.compile(r"^rgr_[A-Za-z0-9_-]{43}$")
+_FORMAT = BearerTokenFormat(PREFIX)
 
-
-def new_refresh_token() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
-
-
-def well_formed(token: str) -> bool:
-    """Checked before any database read, so junk never costs a query."""
-    return bool(_FORMAT.match(token))
-
-
-def token_hash(token: str) -> str:
-    """What is stored and looked up: the hex SHA-256 (the token has 256 bits of entropy)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+new_refresh_token = _FORMAT.new
+well_formed = _FORMAT.well_formed
+token_hash = _FORMAT.hash
 
 
 @dataclass(slots=True)

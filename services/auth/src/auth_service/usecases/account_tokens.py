@@ -5,6 +5,7 @@ presented under a per-IP throttle."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from auth_service.domain.account_token import (
     AccountToken,
@@ -50,6 +51,26 @@ class AccountTokens:
         await uow.tokens.add(
             AccountToken(token_id, purpose, user_id, digest, email, now, now + ttl)
         )
+        return token_id
+
+    async def store_and_mail(
+        self,
+        uow: UnitOfWork,
+        purpose: str,
+        minted: tuple[str, str],
+        user_id: str,
+        email: str,
+        ttl: dt.timedelta,
+        template: str,
+        mail: Callable[[str, str, dt.timedelta], tuple[str, str]],
+    ) -> str:
+        """Store a minted token and queue the mail of its link in the same transaction; its id.
+
+        The token itself goes only into the mail, never into the store.
+        """
+        token, digest = minted
+        token_id = await self.store(uow, purpose, digest, user_id, email, ttl)
+        await self._ctx.send(uow, email, template, mail(self._ctx.config.public_url, token, ttl))
         return token_id
 
     async def live(self, purpose: str, token: str, client_ip: str) -> AccountToken:

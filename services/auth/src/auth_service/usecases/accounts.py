@@ -105,14 +105,15 @@ class Accounts:
                 await uow.users.add(user)  # the unique index settles a concurrent sign-up
             except AlreadyExists:
                 return stand_in
-            await self._tokens.store(
-                uow, VERIFY_EMAIL, digest, user.id, address, self._config.verify_token_ttl
-            )
-            await ctx.send(
+            await self._tokens.store_and_mail(
                 uow,
+                VERIFY_EMAIL,
+                (token, digest),
+                user.id,
                 address,
+                self._config.verify_token_ttl,
                 "verify-email",
-                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+                mails.verify_email,
             )
             await ctx.audit_self(
                 uow,
@@ -146,14 +147,15 @@ class Accounts:
         )
         token, digest = await self._tokens.mint(VERIFY_EMAIL)
         async with ctx.uow() as uow:
-            await self._tokens.store(
-                uow, VERIFY_EMAIL, digest, user.id, user.email, self._config.verify_token_ttl
-            )
-            await ctx.send(
+            await self._tokens.store_and_mail(
                 uow,
+                VERIFY_EMAIL,
+                (token, digest),
+                user.id,
                 user.email,
+                self._config.verify_token_ttl,
                 "verify-email",
-                mails.verify_email(self._config.public_url, token, self._config.verify_token_ttl),
+                mails.verify_email,
             )
             await uow.commit()
         ctx.after_commit()
@@ -185,16 +187,15 @@ class Accounts:
                     uow, address, "account-exists", mails.account_exists(self._config.public_url)
                 )
             else:
-                await self._tokens.store(
-                    uow, CHANGE_EMAIL, digest, user.id, address, self._config.verify_token_ttl
-                )
-                await ctx.send(
+                await self._tokens.store_and_mail(
                     uow,
+                    CHANGE_EMAIL,
+                    (token, digest),
+                    user.id,
                     address,
+                    self._config.verify_token_ttl,
                     "confirm-email-change",
-                    mails.confirm_email_change(
-                        self._config.public_url, token, self._config.verify_token_ttl
-                    ),
+                    mails.confirm_email_change,
                 )
             await ctx.audit_self(
                 uow,

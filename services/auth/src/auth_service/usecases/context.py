@@ -15,17 +15,17 @@ put in an audit event, and never stored in clear.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import NotRequired, TypedDict, Unpack
 
 from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
 from servicekit.clock import Clock
 from servicekit.mail import Mail
+from servicekit.throttle import AuditThrottle
 
 from auth_service.domain import Assurance, User, step_up_problem
 from auth_service.ports import UnitOfWork, UnitOfWorkFactory
@@ -38,31 +38,9 @@ _log = logging.getLogger("auth_service")
 _SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
 
 
-class RefusalThrottle:
-    """At most one audited refusal per subject and reason per ``window`` (in memory, per replica).
-
-    Bounded: once ``max_entries`` are held, entries older than the window are dropped, and if
-    that is not enough the table is cleared (the worst case is then one event per subject and
-    reason per window, which is what the limit allows anyway).
-    """
-
-    def __init__(
-        self, window: dt.timedelta = dt.timedelta(minutes=1), max_entries: int = 10_000
-    ) -> None:
-        self._window, self._max = window, max_entries
-        self._last: dict[tuple[str, str], dt.datetime] = {}
-
-    def allow(self, subject: str, reason: str, now: dt.datetime) -> bool:
-        slot = (subject, reason)
-        last = self._last.get(slot)
-        if last is not None and now - last < self._window:
-            return False
-        if slot not in self._last and len(self._last) >= self._max:
-            self._last = {k: t for k, t in self._last.items() if now - t < self._window}
-            if len(self._last) >= self._max:
-                self._last.clear()
-        self._last[slot] = now
-        return True
+# The shared throttle under the name the auth use cases know it by (subjects are account,
+# PIN and challenge ids).
+RefusalThrottle = AuditThrottle
 
 
 def no_origin() -> AuditOrigin:
@@ -261,17 +239,6 @@ def digest(value: str) -> str:
 def same(a: str, b: str) -> bool:
     """Constant-time equality of two secrets."""
     return secrets.compare_digest(a.encode(), b.encode())
-
-
-def joined(values: Sequence[str], limit: int = 256) -> str:
-    """``values`` comma-joined, cut at a whole item to fit an audit metadata value."""
-    out = ""
-    for value in values:
-        candidate = f"{out},{value}" if out else value
-        if len(candidate) > limit - 2:
-            return f"{out},…"
-        out = candidate
-    return out
 
 
 def _safe_user_agent(raw: str) -> str:

@@ -117,14 +117,15 @@ class Passwords:
                 # the answer does not tell a registered address from another
                 await self._sealer.encrypt(bytes(1024), "mail/decoy")
                 return
-            token_id = await self._tokens.store(
-                uow, PASSWORD_RESET, digest, user.id, user.email, self._config.reset_token_ttl
-            )
-            await ctx.send(
+            token_id = await self._tokens.store_and_mail(
                 uow,
+                PASSWORD_RESET,
+                (token, digest),
+                user.id,
                 user.email,
+                self._config.reset_token_ttl,
                 "password-reset",
-                mails.password_reset(self._config.public_url, token, self._config.reset_token_ttl),
+                mails.password_reset,
             )
             await ctx.audit_self(
                 uow,

@@ -9,6 +9,7 @@ import secrets
 from servicekit.errors import ResourceExhausted
 
 from auth_service.domain import DeploymentPin, check_pin, well_formed_pin
+from auth_service.ports import UnitOfWork
 from auth_service.usecases import errors
 from auth_service.usecases.config import DeploymentToken
 from auth_service.usecases.context import pin_name
@@ -38,23 +39,14 @@ class DeploymentPins(SecretExchange):
             await uow.throttle.reset(
                 self._throttling.pin_deployment(workspace_id, deployment_id).key
             )
-            await ctx.audit(
+            await self._commit_change(
                 uow,
                 "deploymentPin.set",
-                pin_name(workspace_id, deployment_id),
-                actor=ctx.caller(),
-                workspace_id=workspace_id,
-                metadata={
-                    "deployment_id": deployment_id,
-                    "replaced": str(existing is not None).lower(),
-                },
+                workspace_id,
+                deployment_id,
+                replaced=str(existing is not None).lower(),
             )
-            await uow.commit()
-        ctx.after_commit()
-        _log.info(
-            "deployment pin set",
-            extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
-        )
+        self._changed("deployment pin set", workspace_id, deployment_id)
         return record
 
     async def get_deployment_pin(self, workspace_id: str, deployment_id: str) -> DeploymentPin:
@@ -70,20 +62,8 @@ class DeploymentPins(SecretExchange):
             removed = await uow.pins.remove(workspace_id, deployment_id)
             if not removed:
                 raise errors.pin_not_set()
-            await ctx.audit(
-                uow,
-                "deploymentPin.clear",
-                pin_name(workspace_id, deployment_id),
-                actor=ctx.caller(),
-                workspace_id=workspace_id,
-                metadata={"deployment_id": deployment_id},
-            )
-            await uow.commit()
-        ctx.after_commit()
-        _log.info(
-            "deployment pin cleared",
-            extra={"workspace_id": workspace_id, "deployment_id": deployment_id},
-        )
+            await self._commit_change(uow, "deploymentPin.clear", workspace_id, deployment_id)
+        self._changed("deployment pin cleared", workspace_id, deployment_id)
 
     async def verify_deployment_pin(
         self, workspace_id: str, deployment_id: str, pin: str, client_ip: str = ""
@@ -132,6 +112,25 @@ class DeploymentPins(SecretExchange):
             "deployment": deployment_id,
         }
         return DeploymentToken(await self._issuer.sign(claims, "dep+jwt"), ttl)
+
+    async def _commit_change(
+        self, uow: UnitOfWork, action: str, workspace_id: str, deployment_id: str, **metadata: str
+    ) -> None:
+        """Audit an admin's change of a deployment's PIN (the admin is the actor) and commit."""
+        await self._ctx.audit(
+            uow,
+            action,
+            pin_name(workspace_id, deployment_id),
+            actor=self._ctx.caller(),
+            workspace_id=workspace_id,
+            metadata={"deployment_id": deployment_id, **metadata},
+        )
+        await uow.commit()
+
+    def _changed(self, message: str, workspace_id: str, deployment_id: str) -> None:
+        """After the commit: wake the relay and log the change (the PIN never appears)."""
+        self._ctx.after_commit()
+        _log.info(message, extra={"workspace_id": workspace_id, "deployment_id": deployment_id})
 
     async def _audit_refusal(self, record: DeploymentPin, reason: str, client_ip: str) -> None:
         """A refused PIN of a deployment that has one (never for an unknown deployment: its

@@ -164,23 +164,10 @@ class Sessions(SecretExchange):
     async def logout(self, user_id: str, session_id: str) -> None:
         if not session_id:
             raise errors.no_session()
-        ctx = self._ctx
-        now = ctx.clock.now()
-        async with ctx.uow() as uow:
-            session = await uow.sessions.get(session_id)
-            if session is None or session.user_id != user_id:
-                raise errors.session_not_found()
-            session.revoke(now, "logout")
-            await uow.sessions.save(session)
-            await ctx.audit(
-                uow,
-                "user.logout",
-                session_name(user_id, session_id),
-                actor=user_actor(user_id),
-                metadata={"session_id": session_id},
-            )
-            await uow.commit()
-        ctx.after_commit()
+        # The logout's event names no reason: its action says it.
+        await self._end_own_session(
+            user_id, session_id, "logout", "user.logout", only_active=False, audit_reason=False
+        )
 
     async def list_sessions(
         self, user_id: str, page_size: int, page_token: str
@@ -197,21 +184,46 @@ class Sessions(SecretExchange):
         return rows, encode_token(_session_cursor(rows[-1]), query) if more and rows else ""
 
     async def revoke_session(self, user_id: str, session_id: str) -> None:
+        await self._end_own_session(
+            user_id,
+            session_id,
+            "revoked_by_user",
+            "session.revoke",
+            only_active=True,
+            audit_reason=True,
+        )
+
+    async def _end_own_session(
+        self,
+        user_id: str,
+        session_id: str,
+        reason: str,
+        action: str,
+        *,
+        only_active: bool,
+        audit_reason: bool,
+    ) -> None:
+        """Revoke one of the user's own sessions and audit it; a logout ends even a session that
+        is no longer active, a revocation only an active one."""
         ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.uow() as uow:
             session = await uow.sessions.get(session_id)
             # Another user's session is answered exactly like a missing one.
-            if session is None or session.user_id != user_id or not session.active(now):
+            if (
+                session is None
+                or session.user_id != user_id
+                or (only_active and not session.active(now))
+            ):
                 raise errors.session_not_found()
-            session.revoke(now, "revoked_by_user")
+            session.revoke(now, reason)
             await uow.sessions.save(session)
             await ctx.audit(
                 uow,
-                "session.revoke",
+                action,
                 session_name(user_id, session_id),
                 actor=user_actor(user_id),
-                metadata={"session_id": session_id, "reason": "revoked_by_user"},
+                metadata={"session_id": session_id, **({"reason": reason} if audit_reason else {})},
             )
             await uow.commit()
         ctx.after_commit()

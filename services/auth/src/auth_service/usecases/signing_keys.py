@@ -8,6 +8,8 @@ import json
 import logging
 from dataclasses import replace
 
+from servicekit.metadata import joined
+
 from auth_service.domain import (
     KeyState,
     RotationPlan,
@@ -17,7 +19,7 @@ from auth_service.domain import (
     thumbprint_kid,
 )
 from auth_service.ports import Sealer, TokenSigner
-from auth_service.usecases.context import UseCaseContext, joined
+from auth_service.usecases.context import UseCaseContext
 from auth_service.usecases.tokens import TokenIssuer, signing_context
 
 _log = logging.getLogger("auth_service")

@@ -11,6 +11,7 @@ from typing import Final
 
 from servicekit.audit import AuditOrigin
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.metadata import joined
 
 from keys_service.domain import ApiKey, Facet, KeyState, Rights, Role, Scope, ScopeSet
 
@@ -107,15 +108,8 @@ def _no_origin() -> AuditOrigin:
     return AuditOrigin(actor="")
 
 
-def _joined(values: Sequence[str], limit: int = 256) -> str:
-    """``values`` comma-joined, cut at a whole item to fit an audit metadata value."""
-    out = ""
-    for value in values:
-        candidate = f"{out},{value}" if out else value
-        if len(candidate) > limit - 2:
-            return f"{out},…"
-        out = candidate
-    return out
+# The shared helper under the name the keys use cases import.
+_joined = joined
 
 
 def _future(when: datetime | None, now: datetime, field: str) -> datetime | None:
