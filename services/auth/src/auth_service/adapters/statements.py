@@ -1,28 +1,27 @@
-"""What the auth repositories share: the session, row ↔ domain mapping, row counts, and a portable
-insert-if-absent."""
+"""What the auth repositories share: the session, single-use rows and a portable insert-if-absent
+(row ↔ domain mapping and row counts are servicekit.rows', re-exported here)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import fields
-from typing import Any, TypeVar, cast
 
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from auth_service.adapters.tables import AccountTokenRow, Base, MfaChallengeRow
 
-D = TypeVar("D")
-
-
-def rowcount(result: object) -> int:
-    """The rows an UPDATE or DELETE touched."""
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+__all__ = [
+    "SqlRepository",
+    "changed",
+    "columns",
+    "consume_once",
+    "from_row",
+    "insert_ignoring_conflict",
+    "rowcount",
+]
 
 
 def insert_ignoring_conflict(
@@ -60,19 +59,3 @@ class SqlRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-
-def from_row(kind: type[D], row: object, **overrides: object) -> D:
-    """The domain dataclass ``kind`` from the row's same-named columns (``overrides`` win)."""
-    names = [f.name for f in fields(cast(Any, kind)) if f.name not in overrides]
-    return kind(**{name: getattr(row, name) for name in names}, **overrides)
-
-
-def columns(
-    value: object, *, renamed: Mapping[str, str] | None = None, **overrides: object
-) -> dict[str, Any]:
-    """A domain dataclass as the values of its row's columns: same-named, or ``renamed``
-    (field → column); ``overrides`` win."""
-    names = renamed or {}
-    values = {names.get(f.name, f.name): getattr(value, f.name) for f in fields(cast(Any, value))}
-    return values | overrides

@@ -7,8 +7,8 @@ import datetime as dt
 from servicekit.db import UtcDateTime
 from servicekit.mail import Mail, MailOutbox
 from servicekit.outbox import OutboxRepository
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,24 +49,7 @@ MAIL_OUTBOX = MailOutbox.define("workspaces", Base.metadata)
 
 
 def _invitation(row: InvitationRow) -> Invitation:
-    return Invitation(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        email=row.email,
-        role=Role(row.role),
-        token_hash=row.token_hash,
-        invited_by=row.invited_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        accepted_at=row.accepted_at,
-        accepted_by=row.accepted_by,
-        revoked_at=row.revoked_at,
-    )
-
-
-def _rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+    return from_row(Invitation, row, role=Role(row.role))
 
 
 class InvitationRepository:
@@ -76,17 +59,9 @@ class InvitationRepository:
     async def add(self, inv: Invitation) -> None:
         self.session.add(
             InvitationRow(
-                id=inv.id,
-                workspace_id=inv.workspace_id,
-                email=inv.email,
-                role=int(inv.role),
-                token_hash=inv.token_hash,
-                invited_by=inv.invited_by,
-                created_at=inv.created_at,
-                expires_at=inv.expires_at,
-                accepted_at=None,
-                accepted_by="",
-                revoked_at=None,
+                **columns(
+                    inv, role=int(inv.role), accepted_at=None, accepted_by="", revoked_at=None
+                )
             )
         )
         await self.session.flush()
@@ -113,7 +88,7 @@ class InvitationRepository:
             .values(accepted_at=now, accepted_by=user_id)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(await self.session.execute(stmt)) == 1
+        return rowcount(await self.session.execute(stmt)) == 1
 
     async def count_since(self, workspace_id: str, email: str, since: dt.datetime) -> int:
         stmt = select(func.count()).where(
@@ -147,7 +122,7 @@ class InvitationRepository:
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(await self.session.execute(stmt)) == 1
+        return rowcount(await self.session.execute(stmt)) == 1
 
     async def revoke_pending_for(self, workspace_id: str, email: str, now: dt.datetime) -> int:
         """A new invitation of an address supersedes its pending ones."""
@@ -162,7 +137,7 @@ class InvitationRepository:
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(await self.session.execute(stmt))
+        return rowcount(await self.session.execute(stmt))
 
     async def list(
         self, workspace_id: str, after: tuple[dt.datetime, str] | None, limit: int

@@ -11,6 +11,7 @@ from servicekit.audit import AuditEvent, Outcome
 from servicekit.db import SqlUnitOfWork
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
+from servicekit.rows import from_row
 from sqlalchemy import Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,18 +41,8 @@ async def _membership_changed(session: AsyncSession, workspace_id: str, user_id:
 
 def _workspace(row: WorkspaceRow | Row[Any]) -> Workspace:
     """From an ORM row or a Core row of the workspaces table (same names)."""
-    return Workspace(
-        id=row.id,
-        display_name=row.display_name,
-        plan=Plan(row.plan),
-        mfa_required=row.mfa_required,
-        retention_days=row.retention_days,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        deleted_at=row.deleted_at,
-        purged_at=row.purged_at,
-        lifecycle_version=row.lifecycle_version or 0,
-        verified_email_required=row.verified_email_required,
+    return from_row(
+        Workspace, row, plan=Plan(row.plan), lifecycle_version=row.lifecycle_version or 0
     )
 
 
