@@ -1,5 +1,8 @@
 """The change feed of a service: what changed, pushed to the edge by a resumable server stream.
 
+(Over 500 lines: the log, the poller with its hole tracking and LISTEN connection, and the
+Watch stream share one versioning argument; split, the reasons each relies on would be apart.)
+
 A producer (workspaces, keys, auth) calls :meth:`ChangeLog.record` (or :func:`record_change`)
 INSIDE the transaction of each mutation the edge decides from. The row lands in the service's
 ``<service>_change_log`` table (services may share a database); its id, from the database's
