@@ -50,6 +50,7 @@ class FakeKeys:
         self.request_ids: dict[tuple[str, str, str], str] = {}
         self.reads = 0
         self.touches: list[tuple[str, datetime]] = []
+        self.touch_batches = 0
         self.rehashes = 0
         self.events: list[AuditEvent] = []  # the committed audit outbox
 
@@ -125,6 +126,11 @@ class FakeKeys:
             key=lambda k: k.id,
         )
         return keys[:limit]
+
+    async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None:
+        self.touch_batches += 1
+        for key_id, when in uses:
+            await self.touch(key_id, when)
 
     async def touch(self, key_id: str, when: datetime) -> None:
         self.touches.append((key_id, when))

@@ -142,6 +142,7 @@ async def test_the_usage_buffer_writes_one_update_per_key_per_flush() -> None:
     buffer.record("a", T0)  # older: ignored
     assert await buffer.flush() == 2
     assert sorted(keys.touches) == [("a", T0 + timedelta(seconds=99)), ("b", T0)]
+    assert keys.touch_batches == 1  # the whole buffer in one write
     assert await buffer.flush() == 0
     buffer.start()
     buffer.record("b", T0 + timedelta(hours=1))

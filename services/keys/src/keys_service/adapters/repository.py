@@ -6,14 +6,14 @@ import builtins
 import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
-from sqlalchemy import Row, bindparam, or_, select, update
+from sqlalchemy import Row, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
@@ -240,6 +240,26 @@ class ApiKeyRepository:
             )
             .values(last_used_at=when)
         )
+
+    async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None:
+        """``touch`` for a whole usage flush: one statement sent as one executemany."""
+        if uses:
+            await self.session.execute(
+                _TOUCH_MANY, [{"touch_id": key_id, "touch_when": when} for key_id, when in uses]
+            )
+
+
+_TOUCHED_TABLE = cast("Table", ApiKeyRow.__table__)
+_TOUCHED = _TOUCHED_TABLE.c
+# Core (not ORM) UPDATE, so a parameter list is a plain executemany of one prepared statement.
+_TOUCH_MANY = (
+    update(_TOUCHED_TABLE)
+    .where(
+        _TOUCHED.id == bindparam("touch_id"),
+        or_(_TOUCHED.last_used_at.is_(None), _TOUCHED.last_used_at < bindparam("touch_when")),
+    )
+    .values(last_used_at=bindparam("touch_when"))
+)
 
 
 class SqlKeysUnitOfWork(SqlUnitOfWork):
