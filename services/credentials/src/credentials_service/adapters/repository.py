@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any, ClassVar, Generic, TypeVar
 
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork
 from servicekit.outbox import OutboxRepository
+from servicekit.rows import from_row
 from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,14 +35,7 @@ __all__ = [
 ]
 
 R = TypeVar("R", Credential, WebhookTrigger)
-M = TypeVar("M")
 _ResourceRow = CredentialRow | WebhookTriggerRow
-
-
-def _from_row(model: type[M], row: object) -> M:
-    """The domain record of a row: the row's columns named like the record's fields (the
-    mirror of ``asdict`` on the way in; a column the record lacks, ``request_id``, stays)."""
-    return model(**{f.name: getattr(row, f.name) for f in fields(model)})  # type: ignore[arg-type]
 
 
 class _SqlResourceRepository(Generic[R]):
@@ -56,7 +50,7 @@ class _SqlResourceRepository(Generic[R]):
         self.session = session
 
     def _domain(self, row: Any) -> R:
-        domain: R = _from_row(self._model, row)
+        domain: R = from_row(self._model, row)
         return domain
 
     def _ciphertext(self) -> InstrumentedAttribute[str | None]:
@@ -197,7 +191,7 @@ class SqlDeliveryRepository:
         if before:
             stmt = stmt.where(WebhookDeliveryRow.id < before)
         stmt = stmt.order_by(WebhookDeliveryRow.id.desc()).limit(limit)
-        return [_from_row(Delivery, r) for r in (await self.session.execute(stmt)).scalars()]
+        return [from_row(Delivery, r) for r in (await self.session.execute(stmt)).scalars()]
 
 
 class SqlCredentialsUnitOfWork(SqlUnitOfWork):

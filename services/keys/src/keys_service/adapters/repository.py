@@ -13,6 +13,7 @@ from servicekit.db import SqlUnitOfWork
 from servicekit.errors import Aborted
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
+from servicekit.rows import from_row
 from sqlalchemy import Row, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,28 +48,17 @@ def _key(row: ApiKeyRow | Row[Any]) -> ApiKey:
     current = None
     if row.secret_digest is not None:
         current = KeyHash(row.secret_pepper_version, row.secret_digest)
-    return ApiKey(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        name=row.name,
+    return from_row(
+        ApiKey,
+        row,
         environment=KeyEnvironment(row.environment),
-        display_prefix=row.display_prefix,
         secret_hash=current,
         scopes=ScopeSet(row.scopes),
         # stored entries were validated and normalised on the way in
         allowed_cidrs=IpAllowlist(ipaddress.ip_network(c) for c in row.allowed_cidrs),
         allowed_origins=OriginAllowlist(row.allowed_origins),
-        created_by=row.created_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        deleted_at=row.deleted_at,
         previous_secret_hash=previous,
         previous_expires_at=row.previous_expires_at if previous else None,
-        rotated_at=row.rotated_at,
-        updated_at=row.updated_at,
-        last_used_at=row.last_used_at,
-        purged_at=row.purged_at,
         creator_aal=row.creator_aal or "aal1",
     )
 
