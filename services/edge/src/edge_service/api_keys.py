@@ -60,6 +60,20 @@ def _aal(value: str) -> str:
     return "aal2" if value == "aal2" else "aal1"
 
 
+def _principal(response: keys_service_pb2.VerifyApiKeyResponse, client_ip: str) -> Principal:
+    """Who a verified key acts as: its creator, with the key's scopes and restrictions."""
+    return Principal(
+        user_id=response.created_by,
+        aal=_aal(response.aal),
+        amr=("key",),
+        api_key_id=response.key_id,
+        scopes=tuple(response.scopes),
+        workspace_id=response.workspace_id,
+        client_ip=client_ip,
+        api_key_restricted=_restricted(response),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     principal: Principal
@@ -109,26 +123,14 @@ class KeysServiceVerifier:
             return entry.principal
         self._refuse_if_known_bad(digest, now)
         generation, ttl = self._generation, self.effective_ttl
-        try:
-            response = await call(
-                self._stub.VerifyApiKey,
-                keys_service_pb2.VerifyApiKeyRequest(
-                    key=key, client_ip=client_ip, origin=origin, required_scope=required_scope
-                ),
-            )
-        except Unauthenticated as exc:
-            self._remember_bad(digest, exc, now)
-            raise
-        principal = Principal(
-            user_id=response.created_by,
-            aal=_aal(response.aal),
-            amr=("key",),
-            api_key_id=response.key_id,
-            scopes=tuple(response.scopes),
-            workspace_id=response.workspace_id,
-            client_ip=client_ip,
-            api_key_restricted=_restricted(response),
+        response = await self._ask(
+            digest,
+            now,
+            keys_service_pb2.VerifyApiKeyRequest(
+                key=key, client_ip=client_ip, origin=origin, required_scope=required_scope
+            ),
         )
+        principal = _principal(response, client_ip)
         ttl = min(ttl, self.effective_ttl)  # the feed or the subscription may be lost meanwhile
         if generation != self._generation:
             ttl = 0.0  # a key changed while we asked: the answer may predate it
@@ -171,26 +173,27 @@ class KeysServiceVerifier:
         digest = hashlib.sha256(key.encode()).hexdigest()
         now = time.monotonic()
         self._refuse_if_known_bad(digest, now)
+        response = await self._ask(
+            digest,
+            now,
+            keys_service_pb2.VerifyApiKeyRequest(
+                key=key, client_ip=client_ip, origin=origin, introspect=True
+            ),
+        )
+        return _principal(response, client_ip)
+
+    async def _ask(
+        self, digest: str, now: float, request: keys_service_pb2.VerifyApiKeyRequest
+    ) -> keys_service_pb2.VerifyApiKeyResponse:
+        """The keys service's answer for one secret; a refusal is remembered (``_remember_bad``)."""
         try:
-            response = await call(
-                self._stub.VerifyApiKey,
-                keys_service_pb2.VerifyApiKeyRequest(
-                    key=key, client_ip=client_ip, origin=origin, introspect=True
-                ),
+            response: keys_service_pb2.VerifyApiKeyResponse = await call(
+                self._stub.VerifyApiKey, request
             )
         except Unauthenticated as exc:
             self._remember_bad(digest, exc, now)
             raise
-        return Principal(
-            user_id=response.created_by,
-            aal=_aal(response.aal),
-            amr=("key",),
-            api_key_id=response.key_id,
-            scopes=tuple(response.scopes),
-            workspace_id=response.workspace_id,
-            client_ip=client_ip,
-            api_key_restricted=_restricted(response),
-        )
+        return response
 
     def invalidate(self, key_id: str) -> None:
         self._generation += 1
