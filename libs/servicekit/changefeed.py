@@ -47,10 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from railguard.watch.v1 import watch_pb2
 from sqlalchemy import (
-    BigInteger,
     Column,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -64,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.background import Loop
-from servicekit.db import UtcDateTime
+from servicekit.db import UtcDateTime, serial_key
 from servicekit.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -89,12 +87,7 @@ _log = logging.getLogger("servicekit.changefeed")
 def change_log_columns() -> list[Column[Any]]:
     """The table's columns, for a service's metadata and its Alembic migration alike."""
     return [
-        Column(
-            "id",
-            BigInteger().with_variant(Integer, "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        serial_key("id"),
         Column("topic", String(MAX_TOPIC), nullable=False),
         Column("key", String(MAX_KEY), nullable=False),
         Column("created_at", UtcDateTime(), nullable=False),

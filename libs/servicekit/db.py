@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy.exc
-from sqlalchemy import DateTime, TypeDecorator, event
+from sqlalchemy import BigInteger, Column, DateTime, Integer, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,10 +33,19 @@ __all__ = [
     "SqlUnitOfWork",
     "UtcDateTime",
     "create_engine",
+    "serial_key",
     "pool_settings",
     "read_only_session_factory",
     "session_factory",
 ]
+
+
+def serial_key(name: str) -> Column[Any]:
+    """A 64-bit primary key the database numbers in insertion order (INTEGER on SQLite, whose
+    only auto-incrementing type it is): the order relays and watchers read a table in."""
+    return Column(
+        name, BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
 
 
 class Base(DeclarativeBase):

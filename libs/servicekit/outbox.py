@@ -24,10 +24,8 @@ from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -40,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from servicekit.audit import AuditEvent
 from servicekit.background import Loop, settle
 from servicekit.clock import Clock, SystemClock
-from servicekit.db import UtcDateTime
+from servicekit.db import UtcDateTime, serial_key
 from servicekit.errors import RailguardError
 from servicekit.failures import unavailable_from
 
@@ -62,12 +60,7 @@ _log = logging.getLogger("servicekit.audit")
 def audit_outbox_columns() -> list[Column[Any]]:
     """The outbox's columns, for a service's table definition and its Alembic migration alike."""
     return [
-        Column(
-            "seq",
-            BigInteger().with_variant(Integer, "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        serial_key("seq"),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("payload", Text, nullable=False),
         Column("created_at", UtcDateTime(), nullable=False),
