@@ -11,6 +11,7 @@ from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from workspaces_service.adapters.repository import WorkspacesUnitOfWork
 from workspaces_service.adapters.security_log import SecurityLogRepository
@@ -52,6 +53,10 @@ def _invitation(row: InvitationRow) -> Invitation:
     return from_row(Invitation, row, role=Role(row.role))
 
 
+# neither accepted nor revoked; with an expiry still ahead, such an invitation is pending
+_UNANSWERED = (InvitationRow.accepted_at.is_(None), InvitationRow.revoked_at.is_(None))
+
+
 class InvitationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -79,12 +84,7 @@ class InvitationRepository:
         """Single use: of concurrent acceptances exactly one sees True."""
         stmt = (
             update(InvitationRow)
-            .where(
-                InvitationRow.id == invitation_id,
-                InvitationRow.accepted_at.is_(None),
-                InvitationRow.revoked_at.is_(None),
-                InvitationRow.expires_at > now,
-            )
+            .where(InvitationRow.id == invitation_id, *_UNANSWERED, InvitationRow.expires_at > now)
             .values(accepted_at=now, accepted_by=user_id)
             .execution_options(synchronize_session=False)
         )
@@ -101,39 +101,25 @@ class InvitationRepository:
     async def pending_for(self, email: str, now: dt.datetime) -> bool:
         stmt = (
             select(InvitationRow.id)
-            .where(
-                InvitationRow.email == email,
-                InvitationRow.accepted_at.is_(None),
-                InvitationRow.revoked_at.is_(None),
-                InvitationRow.expires_at > now,
-            )
+            .where(InvitationRow.email == email, *_UNANSWERED, InvitationRow.expires_at > now)
             .limit(1)
         )
         return (await self.session.execute(stmt)).first() is not None
 
     async def revoke(self, invitation_id: str, now: dt.datetime) -> bool:
-        stmt = (
-            update(InvitationRow)
-            .where(
-                InvitationRow.id == invitation_id,
-                InvitationRow.accepted_at.is_(None),
-                InvitationRow.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await self._revoke_unanswered(now, InvitationRow.id == invitation_id) == 1
 
     async def revoke_pending_for(self, workspace_id: str, email: str, now: dt.datetime) -> int:
         """A new invitation of an address supersedes its pending ones."""
+        return await self._revoke_unanswered(
+            now, InvitationRow.workspace_id == workspace_id, InvitationRow.email == email
+        )
+
+    async def _revoke_unanswered(self, now: dt.datetime, *where: ColumnElement[bool]) -> int:
+        """Revoke the unanswered invitations that match ``where``; how many were."""
         stmt = (
             update(InvitationRow)
-            .where(
-                InvitationRow.workspace_id == workspace_id,
-                InvitationRow.email == email,
-                InvitationRow.accepted_at.is_(None),
-                InvitationRow.revoked_at.is_(None),
-            )
+            .where(*where, *_UNANSWERED)
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
