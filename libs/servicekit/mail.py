@@ -38,13 +38,15 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from servicekit.outbox import OutboxRelay, outbox_table
+from servicekit.db import SqlUnitOfWork
+from servicekit.outbox import OutboxRelay, OutboxRepository, outbox_table
 from servicekit.settings import Settings
 
 __all__ = [
     "FileMailSender",
     "Mail",
     "MailOutbox",
+    "MailingUnitOfWork",
     "MailSealer",
     "SmtpMailSender",
     "mail_relay",
@@ -169,6 +171,23 @@ class MailOutbox:
             .where(self.table.c.event_id.in_(list(ids)))
             .values(sent_at=now, payload="")
         )
+
+
+class MailingUnitOfWork(SqlUnitOfWork):
+    """A unit of work whose transaction may also queue mails (``mail``): a mail is sent only if
+    what it tells of commits. Subclasses chain ``_bind`` through ``super()``."""
+
+    mail: OutboxRepository[Mail]
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
+    ) -> None:
+        super().__init__(sessions)
+        self._mail_outbox = mail
+
+    def _bind(self, session: AsyncSession) -> None:
+        super()._bind(session)
+        self.mail = OutboxRepository(session, self._mail_outbox)
 
 
 class FileMailSender:

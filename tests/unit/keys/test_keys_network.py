@@ -40,7 +40,17 @@ def test_addresses_outside_never_match(net: IpNetwork, data: st.DataObject) -> N
     bits = 32 if net.version == 4 else 128
     value = data.draw(st.integers(0, 2**bits - 1))
     address = ipaddress.ip_address(value) if net.version == 4 else ipaddress.IPv6Address(value)
-    assert allow.allows(address) is (address in net)
+    # a v4-mapped address is an IPv4 address written as IPv6: it matches as IPv4, so never an
+    # IPv6 entry (those exclude ::ffff:0:0/96), even one like ::/1 that spans the mapped range
+    as_ipv4 = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
+    assert allow.allows(address) is (address in net and not as_ipv4)
+
+
+def test_a_mapped_address_never_matches_an_ipv6_entry_spanning_the_mapped_range() -> None:
+    # found by the property above: ::ffff:0.0.0.0 lies in ::/1 as ipaddress reads it
+    allow = IpAllowlist.parse(["::/1"])
+    assert not allow.allows("::ffff:0:0") and not allow.allows("::ffff:10.0.0.1")
+    assert allow.allows("::1")
 
 
 @given(v4_networks, st.data())

@@ -8,10 +8,9 @@ The repositories live in one module per aggregate: ``users`` (users, account tok
 from __future__ import annotations
 
 from servicekit.audit import AuditEvent
-from servicekit.db import SqlUnitOfWork
-from servicekit.mail import Mail, MailOutbox
+from servicekit.mail import MailingUnitOfWork
 from servicekit.outbox import OutboxRepository
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.adapters.mfa import (
     MfaChallengeRepository,
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 
-class AuthUnitOfWork(SqlUnitOfWork):
+class AuthUnitOfWork(MailingUnitOfWork):
     users: UserRepository
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
@@ -54,17 +53,10 @@ class AuthUnitOfWork(SqlUnitOfWork):
     pins: DeploymentPinRepository
     outbox: OutboxRepository[AuditEvent]
     tokens: AccountTokenRepository
-    mail: OutboxRepository[Mail]
-
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
-    ) -> None:
-        super().__init__(sessions)
-        self._mail_outbox = mail
 
     def _bind(self, session: AsyncSession) -> None:
+        super()._bind(session)  # the mail outbox
         self.tokens = AccountTokenRepository(session)
-        self.mail = OutboxRepository(session, self._mail_outbox)
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)

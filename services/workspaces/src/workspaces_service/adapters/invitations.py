@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.db import UtcDateTime
-from servicekit.mail import Mail, MailOutbox
-from servicekit.outbox import OutboxRepository
+from servicekit.mail import MailingUnitOfWork, MailOutbox
 from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import ForeignKey, Index, Integer, String, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -142,19 +141,11 @@ class InvitationRepository:
         return [_invitation(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
-class InvitationsUnitOfWork(WorkspacesUnitOfWork):
+class InvitationsUnitOfWork(WorkspacesUnitOfWork, MailingUnitOfWork):
     invitations: InvitationRepository
-    mail: OutboxRepository[Mail]
     security_log: SecurityLogRepository
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], mail: MailOutbox | None = None
-    ) -> None:
-        super().__init__(sessions)
-        self._mail_outbox = mail
-
     def _bind(self, session: AsyncSession) -> None:
-        super()._bind(session)
+        super()._bind(session)  # the workspaces repositories, then the mail outbox
         self.invitations = InvitationRepository(session)
-        self.mail = OutboxRepository(session, self._mail_outbox)
         self.security_log = SecurityLogRepository(session)

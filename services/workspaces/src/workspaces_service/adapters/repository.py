@@ -385,6 +385,7 @@ class WorkspacesUnitOfWork(SqlUnitOfWork):
     lifecycle: LifecycleOutboxRepository
 
     def _bind(self, session: AsyncSession) -> None:
+        super()._bind(session)  # cooperative: a subclass may mix in another unit of work
         self.workspaces = WorkspaceRepository(session)
         self.members = MemberRepository(session)
         self.audit_log = AuditLogRepository(session)
