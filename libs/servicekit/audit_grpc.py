@@ -9,7 +9,6 @@ a one-shot job recorded.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -23,6 +22,7 @@ from servicekit.clients import call
 from servicekit.clock import Clock
 from servicekit.outbox import AuditOutbox, AuditRelay
 from servicekit.settings import Settings
+from servicekit.wire import enum_from, event_time
 
 __all__ = ["GrpcAuditSink", "event_from_proto", "event_to_proto", "relay_now"]
 
@@ -47,11 +47,8 @@ def event_to_proto(event: AuditEvent) -> ws_pb.AuditEvent:
 
 def event_from_proto(msg: ws_pb.AuditEvent) -> AuditEvent:
     """The event a message carries; ValueError (or AuditMetadataError) when it is malformed."""
-    outcome = _OUTCOME_FROM_PB.get(msg.outcome)
-    if outcome is None:
-        raise ValueError("outcome is not set")
-    if not msg.HasField("event_time"):
-        raise ValueError("event_time is not set")
+    outcome = enum_from(_OUTCOME_FROM_PB, msg.outcome, "outcome")
+    time = event_time(msg)
     return AuditEvent(
         id=msg.id,
         workspace_id=msg.workspace_id,
@@ -61,7 +58,7 @@ def event_from_proto(msg: ws_pb.AuditEvent) -> AuditEvent:
         outcome=outcome,
         request_id=msg.request_id,
         client_ip=msg.client_ip,
-        time=msg.event_time.ToDatetime(tzinfo=dt.UTC),
+        time=time,
         metadata=dict(msg.metadata),
     )
 

@@ -37,6 +37,7 @@ from servicekit.clock import Clock, SystemClock
 from servicekit.db import UtcDateTime
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
 from servicekit.outbox import AuditOutbox, outbox_table
+from servicekit.wire import enum_from, event_time
 
 __all__ = [
     "LIFECYCLE_ACTION",
@@ -142,14 +143,8 @@ def event_to_proto(event: LifecycleEvent) -> lifecycle_pb2.WorkspaceLifecycleEve
 
 def event_from_proto(msg: lifecycle_pb2.WorkspaceLifecycleEvent) -> LifecycleEvent:
     """The event a message carries; ValueError when it is malformed."""
-    state = _FROM_PB.get(msg.state)
-    if state is None:
-        raise ValueError("state is not set")
-    if not msg.HasField("event_time"):
-        raise ValueError("event_time is not set")
-    return LifecycleEvent(
-        msg.id, msg.workspace_id, state, msg.version, msg.event_time.ToDatetime(tzinfo=dt.UTC)
-    )
+    state = enum_from(_FROM_PB, msg.state, "state")
+    return LifecycleEvent(msg.id, msg.workspace_id, state, msg.version, event_time(msg))
 
 
 # --- the producer side ------------------------------------------------------------------------

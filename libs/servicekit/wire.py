@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from servicekit.errors import InvalidArgument
 
-__all__ = ["mask_paths", "parse_name", "timestamp", "to_datetime"]
+__all__ = ["enum_from", "event_time", "mask_paths", "parse_name", "timestamp", "to_datetime"]
 
 _SEGMENT = r"([A-Za-z0-9_-]{1,64})"
+E = TypeVar("E")
 
 
 @lru_cache(maxsize=64)
@@ -60,3 +63,22 @@ def mask_paths(
                 field, f"cannot update {path!r}", reason="INVALID_UPDATE_MASK"
             )
     return paths
+
+
+# --- relayed events (audit, lifecycle): a malformed message is a ValueError, never a default ---
+
+
+def enum_from(table: Mapping[Any, E], value: int, field: str) -> E:
+    """The domain value of an enum field; ValueError when it is unset or unknown."""
+    decoded = table.get(value)
+    if decoded is None:
+        raise ValueError(f"{field} is not set")
+    return decoded
+
+
+def event_time(msg: Any) -> dt.datetime:
+    """An event message's ``event_time`` as an aware UTC datetime; ValueError when unset."""
+    if not msg.HasField("event_time"):
+        raise ValueError("event_time is not set")
+    value: dt.datetime = msg.event_time.ToDatetime(tzinfo=dt.UTC)
+    return value
