@@ -178,16 +178,23 @@ def _method_name(details: grpc.aio.ClientCallDetails) -> str:
     return text.lstrip("/")
 
 
+def _client_span(details: grpc.aio.ClientCallDetails) -> Any:
+    """The CLIENT span of one outgoing call, named after its method."""
+    from opentelemetry.trace import SpanKind
+
+    name = _method_name(details)
+    return tracer().start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=_rpc_attributes(name)
+    )
+
+
 class _UnaryClient(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        from opentelemetry.trace import SpanKind, Status, StatusCode
+        from opentelemetry.trace import Status, StatusCode
 
-        name = _method_name(client_call_details)
-        with tracer().start_as_current_span(
-            name, kind=SpanKind.CLIENT, attributes=_rpc_attributes(name)
-        ) as span:
+        with _client_span(client_call_details) as span:
             call = await continuation(_with_traceparent(client_call_details), request)
             try:
                 await call  # the span lasts until the answer, whatever it is
@@ -202,13 +209,8 @@ class _StreamClient(grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
-        from opentelemetry.trace import SpanKind
-
-        name = _method_name(client_call_details)
         # a stream may last hours: the span records its opening, the server span its life
-        with tracer().start_as_current_span(
-            name, kind=SpanKind.CLIENT, attributes=_rpc_attributes(name)
-        ):
+        with _client_span(client_call_details):
             return await continuation(_with_traceparent(client_call_details), request)
 
 
