@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy import BigInteger, Column, DateTime, Integer, TypeDecorator, event
@@ -20,9 +20,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.sql import Select
 
 if TYPE_CHECKING:
     from servicekit.settings import Settings
+
+_Select = TypeVar("_Select", bound="Select[*tuple[Any, ...]]")
 
 __all__ = [
     "DEFAULT_MAX_OVERFLOW",
@@ -33,6 +36,7 @@ __all__ = [
     "SqlUnitOfWork",
     "UtcDateTime",
     "create_engine",
+    "page_after",
     "serial_key",
     "pool_settings",
     "read_only_session_factory",
@@ -46,6 +50,12 @@ def serial_key(name: str) -> Column[Any]:
     return Column(
         name, BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
+
+
+def page_after(stmt: _Select, key: Any, after: object, limit: int) -> _Select:
+    """``stmt``'s next keyset page: the rows whose ``key`` comes after the cursor ``after``, in
+    ``key`` order, at most ``limit`` (no OFFSET: a page costs the same however deep it is)."""
+    return stmt.where(key > after).order_by(key).limit(limit)
 
 
 class Base(DeclarativeBase):

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any, ClassVar, Generic, TypeVar
 
 from servicekit.audit import AuditEvent
-from servicekit.db import SqlUnitOfWork
+from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import from_row
 from sqlalchemy import ColumnElement, Select, func, select, update
@@ -96,12 +96,7 @@ class _SqlResourceRepository(Generic[R]):
         self, workspace_id: str, after: str, limit: int, *, show_deleted: bool
     ) -> builtins.list[R]:
         t = self._row
-        stmt = (
-            select(t)
-            .where(t.workspace_id == workspace_id, t.id > after)
-            .order_by(t.id)
-            .limit(limit)
-        )
+        stmt = page_after(select(t).where(t.workspace_id == workspace_id), t.id, after, limit)
         if not show_deleted:
             stmt = stmt.where(t.deleted_at.is_(None))
         else:
@@ -114,20 +109,24 @@ class _SqlResourceRepository(Generic[R]):
         """Deleted records still holding their secret that also meet ``conditions``, by id."""
         t = self._row
         return await self._all(
-            select(t)
-            .where(t.deleted_at.is_not(None), t.purged_at.is_(None), t.id > after, *conditions)
-            .order_by(t.id)
-            .limit(limit)
+            page_after(
+                select(t).where(t.deleted_at.is_not(None), t.purged_at.is_(None), *conditions),
+                t.id,
+                after,
+                limit,
+            )
         )
 
     async def stale(self, below_version: int, after: str, limit: int) -> builtins.list[R]:
         """Rows sealed under a version older than ``below_version``, in id order after a cursor."""
         t = self._row
         return await self._all(
-            select(t)
-            .where(t.key_version < below_version, self._ciphertext().is_not(None), t.id > after)
-            .order_by(t.id)
-            .limit(limit)
+            page_after(
+                select(t).where(t.key_version < below_version, self._ciphertext().is_not(None)),
+                t.id,
+                after,
+                limit,
+            )
         )
 
     async def count_stale(self, below_version: int) -> int:

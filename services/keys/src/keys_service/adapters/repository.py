@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from servicekit.audit import AuditEvent
-from servicekit.db import SqlUnitOfWork
+from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.errors import Aborted
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
@@ -163,11 +163,11 @@ class ApiKeyRepository:
         limit: int,
         show_deleted: bool,
     ) -> list[ApiKey]:
-        stmt = (
-            select(ApiKeyRow)
-            .where(ApiKeyRow.workspace_id == workspace_id, ApiKeyRow.id > after)
-            .order_by(ApiKeyRow.id)
-            .limit(limit)
+        stmt = page_after(
+            select(ApiKeyRow).where(ApiKeyRow.workspace_id == workspace_id),
+            ApiKeyRow.id,
+            after,
+            limit,
         )
         if created_by is not None:
             stmt = stmt.where(ApiKeyRow.created_by == created_by)
@@ -181,16 +181,15 @@ class ApiKeyRepository:
         self, deleted_before: datetime, after: str, limit: int
     ) -> builtins.list[ApiKey]:
         """Keys deleted at or before ``deleted_before`` and not purged yet, in id order."""
-        stmt = (
-            select(ApiKeyRow)
-            .where(
+        stmt = page_after(
+            select(ApiKeyRow).where(
                 ApiKeyRow.deleted_at.is_not(None),
                 ApiKeyRow.deleted_at <= deleted_before,
                 ApiKeyRow.purged_at.is_(None),
-                ApiKeyRow.id > after,
-            )
-            .order_by(ApiKeyRow.id)
-            .limit(limit)
+            ),
+            ApiKeyRow.id,
+            after,
+            limit,
         )
         return [_key(r) for r in (await self.session.execute(stmt)).scalars()]
 

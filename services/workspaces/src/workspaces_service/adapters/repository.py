@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from servicekit.audit import AuditEvent, Outcome
-from servicekit.db import SqlUnitOfWork
+from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import from_row
@@ -150,37 +150,36 @@ class WorkspaceRepository:
 
     async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
         """Workspaces ever deleted (so with lifecycle events), tombstones included, by id."""
-        stmt = (
-            select(WorkspaceRow)
-            .where(WorkspaceRow.lifecycle_version > 0, WorkspaceRow.id > after)
-            .order_by(WorkspaceRow.id)
-            .limit(limit)
+        stmt = page_after(
+            select(WorkspaceRow).where(WorkspaceRow.lifecycle_version > 0),
+            WorkspaceRow.id,
+            after,
+            limit,
         )
         return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
         """Soft-deleted workspaces not yet purged, by id (the purge job filters by window)."""
-        stmt = (
-            select(WorkspaceRow)
-            .where(
-                WorkspaceRow.deleted_at.is_not(None),
-                WorkspaceRow.purged_at.is_(None),
-                WorkspaceRow.id > after,
-            )
-            .order_by(WorkspaceRow.id)
-            .limit(limit)
+        stmt = page_after(
+            select(WorkspaceRow).where(
+                WorkspaceRow.deleted_at.is_not(None), WorkspaceRow.purged_at.is_(None)
+            ),
+            WorkspaceRow.id,
+            after,
+            limit,
         )
         return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def list_for_user(
         self, user_id: str, after: str, limit: int, *, show_deleted: bool
     ) -> list[tuple[Workspace, Role]]:
-        stmt = (
+        stmt = page_after(
             select(WorkspaceRow, MemberRow.role)
             .join(MemberRow, MemberRow.workspace_id == WorkspaceRow.id)
-            .where(MemberRow.user_id == user_id, WorkspaceRow.id > after)
-            .order_by(WorkspaceRow.id)
-            .limit(limit)
+            .where(MemberRow.user_id == user_id),
+            WorkspaceRow.id,
+            after,
+            limit,
         )
         if not show_deleted:
             stmt = stmt.where(WorkspaceRow.deleted_at.is_(None))
@@ -238,11 +237,11 @@ class MemberRepository:
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def list(self, workspace_id: str, after: str, limit: int) -> list[Member]:
-        stmt = (
-            select(MemberRow)
-            .where(MemberRow.workspace_id == workspace_id, MemberRow.user_id > after)
-            .order_by(MemberRow.user_id)
-            .limit(limit)
+        stmt = page_after(
+            select(MemberRow).where(MemberRow.workspace_id == workspace_id),
+            MemberRow.user_id,
+            after,
+            limit,
         )
         return [_member(r) for r in (await self.session.execute(stmt)).scalars()]
 
@@ -357,11 +356,11 @@ class AuditLogRepository:
         return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def in_order(self, workspace_id: str, after: int, limit: int) -> list[AuditEntry]:
-        stmt = (
-            select(AuditEventRow)
-            .where(AuditEventRow.workspace_id == workspace_id, AuditEventRow.sequence > after)
-            .order_by(AuditEventRow.sequence)
-            .limit(limit)
+        stmt = page_after(
+            select(AuditEventRow).where(AuditEventRow.workspace_id == workspace_id),
+            AuditEventRow.sequence,
+            after,
+            limit,
         )
         return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
 
