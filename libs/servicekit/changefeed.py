@@ -64,6 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from servicekit.background import Loop
 from servicekit.db import UtcDateTime, serial_key
 from servicekit.errors import Unavailable
+from servicekit.rows import rowcount
 
 if TYPE_CHECKING:
     from servicekit.server import Registration
@@ -406,7 +407,7 @@ class ChangeFeed:
             )
             await session.commit()
         self._pruned_at = self._clock()
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     def _push(self, item: FeedEvent) -> None:
         for watcher in list(self._watchers):

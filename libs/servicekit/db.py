@@ -37,9 +37,9 @@ __all__ = [
     "UtcDateTime",
     "create_engine",
     "page_after",
-    "serial_key",
     "pool_settings",
     "read_only_session_factory",
+    "serial_key",
     "session_factory",
 ]
 

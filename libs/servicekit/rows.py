@@ -45,6 +45,5 @@ def columns(
 
 
 def rowcount(result: object) -> int:
-    """The rows an UPDATE or DELETE touched."""
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+    """The rows an UPDATE or DELETE touched (``session.execute`` types its result loosely)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -80,5 +80,4 @@ def event_time(msg: Any) -> dt.datetime:
     """An event message's ``event_time`` as an aware UTC datetime; ValueError when unset."""
     if not msg.HasField("event_time"):
         raise ValueError("event_time is not set")
-    value: dt.datetime = msg.event_time.ToDatetime(tzinfo=dt.UTC)
-    return value
+    return to_datetime(msg.event_time)

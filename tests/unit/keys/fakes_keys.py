@@ -130,13 +130,10 @@ class FakeKeys:
     async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None:
         self.touch_batches += 1
         for key_id, when in uses:
-            await self.touch(key_id, when)
-
-    async def touch(self, key_id: str, when: datetime) -> None:
-        self.touches.append((key_id, when))
-        key = self.rows[key_id]
-        if key.last_used_at is None or key.last_used_at < when:
-            self.rows[key_id] = dataclasses.replace(key, last_used_at=when)
+            self.touches.append((key_id, when))
+            key = self.rows[key_id]
+            if key.last_used_at is None or key.last_used_at < when:
+                self.rows[key_id] = dataclasses.replace(key, last_used_at=when)
 
 
 class FakeOutbox:

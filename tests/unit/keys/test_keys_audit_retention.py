@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from keys_service.usecases import DenialThrottle, KeysRetention
+from keys_service.usecases import KeysRetention
 from servicekit.errors import FailedPrecondition, NotFound, RailguardError
+from servicekit.throttle import AuditThrottle
 
 from .fakes_keys import FakeUow, minted_key
 from .test_keys_usecases import ALICE, BOB, WS, Harness, h  # noqa: F401
@@ -15,7 +16,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_the_denial_throttle_allows_one_per_key_and_reason_per_window() -> None:
-    throttle = DenialThrottle(timedelta(minutes=1), max_entries=3)
+    throttle = AuditThrottle(timedelta(minutes=1), max_entries=3)
     assert throttle.allow("k1", "KEY_REVOKED", T0)
     assert not throttle.allow("k1", "KEY_REVOKED", T0 + timedelta(seconds=59))
     assert throttle.allow("k1", "SCOPE_NOT_GRANTED", T0)

@@ -414,7 +414,7 @@ async def test_last_used_is_buffered_not_written_per_request(h: Harness) -> None
     await h.verify(view.secret)
     assert [k for k, _ in h.usage.recorded] == [view.key.id]
     assert h.keys.touches == []  # nothing written on the request path
-    await h.keys.touch(view.key.id, h.clock.now())  # the buffer flushed
+    await h.keys.touch_many([(view.key.id, h.clock.now())])  # the buffer flushed
     h.clock.advance(30)
     await h.verify(view.secret)
     assert len(h.usage.recorded) == 1  # younger than a minute: not recorded again

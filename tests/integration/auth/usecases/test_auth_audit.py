@@ -11,9 +11,10 @@ from typing import Any
 import jwt
 import pytest
 from auth_service.domain import Assurance
-from auth_service.usecases import ChallengeIssued, RefusalThrottle, TokenPair
+from auth_service.usecases import ChallengeIssued, TokenPair
 from servicekit import AuditEvent, AuditOrigin, Outcome
 from servicekit.errors import RailguardError
+from servicekit.throttle import AuditThrottle
 from testkit.totp import rfc6238, secret_from_uri
 
 from .conftest import ORIGIN, PASSWORD, Env
@@ -403,7 +404,7 @@ async def test_no_secret_enters_any_event(env: Env) -> None:
 
 
 def test_refusal_throttle_is_per_subject_and_reason_and_bounded() -> None:
-    limiter = RefusalThrottle(window=dt.timedelta(minutes=1), max_entries=3)
+    limiter = AuditThrottle(window=dt.timedelta(minutes=1), max_entries=3)
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     assert limiter.allow("u1", "A", t0)
     assert not limiter.allow("u1", "A", t0 + dt.timedelta(seconds=59))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.lifecycle import purge_recorder
+from servicekit.rows import rowcount
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ async def destroy_workspace_pins(
         .where(DeploymentPinRow.workspace_id == workspace_id)
         .execution_options(synchronize_session=False)
     )
-    return {"deployments": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+    return {"deployments": rowcount(result)}
 
 
 record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "deploymentPin.purgeWorkspace")

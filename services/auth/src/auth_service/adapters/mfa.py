@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import delete, func, select, update
 
 from auth_service.adapters.statements import (
     SqlRepository,
     changed,
-    columns,
     consume_once,
-    from_row,
     insert_ignoring_conflict,
-    rowcount,
 )
 from auth_service.adapters.tables import MfaChallengeRow, RecoveryCodeRow, TotpFactorRow
 from auth_service.domain import MfaChallenge, TotpFactor

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import delete, update
 
-from auth_service.adapters.statements import (
-    SqlRepository,
-    changed,
-    columns,
-    from_row,
-    insert_ignoring_conflict,
-    rowcount,
-)
+from auth_service.adapters.statements import SqlRepository, changed, insert_ignoring_conflict
 from auth_service.adapters.tables import DeploymentPinRow
 from auth_service.domain import DeploymentPin
 

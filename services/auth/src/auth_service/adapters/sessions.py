@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import and_, or_, select, update
 
-from auth_service.adapters.statements import (
-    SqlRepository,
-    changed,
-    columns,
-    from_row,
-    rowcount,
-)
+from auth_service.adapters.statements import SqlRepository, changed
 from auth_service.adapters.tables import CHANGE_LOG, RefreshTokenRow, SessionRow
 from auth_service.domain import RefreshRecord, Session
 

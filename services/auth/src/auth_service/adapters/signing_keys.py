@@ -6,14 +6,10 @@ import base64
 import datetime as dt
 from typing import Any
 
+from servicekit.rows import columns, from_row
 from sqlalchemy import Row, delete, select, update
 
-from auth_service.adapters.statements import (
-    SqlRepository,
-    columns,
-    from_row,
-    insert_ignoring_conflict,
-)
+from auth_service.adapters.statements import SqlRepository, insert_ignoring_conflict
 from auth_service.adapters.tables import AuthSecretRow, SigningKeyRow
 from auth_service.domain import KeyState, SigningKey
 

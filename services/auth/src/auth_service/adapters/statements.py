@@ -1,11 +1,11 @@
 """What the auth repositories share: the session, single-use rows and a portable insert-if-absent
-(row ↔ domain mapping and row counts are servicekit.rows', re-exported here)."""
+(row ↔ domain mapping and row counts are ``servicekit.rows``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.rows import columns, from_row, rowcount
+from servicekit.rows import rowcount
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,15 +13,7 @@ from sqlalchemy.sql import Executable
 
 from auth_service.adapters.tables import AccountTokenRow, Base, MfaChallengeRow
 
-__all__ = [
-    "SqlRepository",
-    "changed",
-    "columns",
-    "consume_once",
-    "from_row",
-    "insert_ignoring_conflict",
-    "rowcount",
-]
+__all__ = ["SqlRepository", "changed", "consume_once", "insert_ignoring_conflict"]
 
 
 def insert_ignoring_conflict(

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import case, delete, or_, select, update
 
-from auth_service.adapters.statements import (
-    SqlRepository,
-    changed,
-    columns,
-    from_row,
-    insert_ignoring_conflict,
-    rowcount,
-)
+from auth_service.adapters.statements import SqlRepository, changed, insert_ignoring_conflict
 from auth_service.adapters.tables import ThrottleRow
 from auth_service.domain import ThrottleState
 

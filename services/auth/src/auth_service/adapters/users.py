@@ -5,17 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.errors import AlreadyExists
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from auth_service.adapters.statements import (
-    SqlRepository,
-    changed,
-    columns,
-    consume_once,
-    from_row,
-    rowcount,
-)
+from auth_service.adapters.statements import SqlRepository, changed, consume_once
 from auth_service.adapters.tables import (
     AccountTokenRow,
     MfaChallengeRow,

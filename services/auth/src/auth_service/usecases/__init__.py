@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
+from servicekit.throttle import AuditThrottle
 
 from auth_service.domain import Blocklist
 from auth_service.ports import (
@@ -47,7 +48,7 @@ from auth_service.usecases.config import (
     TokenPair,
     TotpEnrollment,
 )
-from auth_service.usecases.context import RefusalThrottle, UseCaseContext, new_hex_id, no_origin
+from auth_service.usecases.context import UseCaseContext, new_hex_id, no_origin
 from auth_service.usecases.maintenance import Maintenance
 from auth_service.usecases.mfa import Mfa
 from auth_service.usecases.passwords import Passwords
@@ -76,7 +77,6 @@ __all__ = [
     "Peppers",
     "RecoveryCodes",
     "Refresh",
-    "RefusalThrottle",
     "Sessions",
     "SigningKeys",
     "ThrottlePolicies",
@@ -118,7 +118,7 @@ def build_use_cases(
     *,
     origin: Callable[[], AuditOrigin] = no_origin,
     after_commit: Callable[[], None] = lambda: None,
-    refusals: RefusalThrottle | None = None,
+    refusals: AuditThrottle | None = None,
     memberships: Memberships | None = None,
     invitations: Invitations | None = None,
     user_agent: Callable[[], str] = lambda: "",

@@ -5,7 +5,7 @@ Audit (DESIGN §4, docs/auth.md "Audit events"): every mutation and every authen
 records an event in the auth outbox. Changes record theirs in the change's own transaction
 (:meth:`UseCaseContext.audit`); refusals (which change nothing, beyond a throttle counter)
 record theirs in a transaction of their own, only for known accounts, PINs and challenges, at
-most one per subject and reason per minute (:class:`RefusalThrottle`), and never fail or alter
+most one per subject and reason per minute (:class:`servicekit.throttle.AuditThrottle`; subjects are account, PIN and challenge ids), and never fail or alter
 the refusal itself (:meth:`UseCaseContext.audit_refusal`).
 
 Secrets (passwords, refresh tokens, private keys, TOTP secrets and codes, recovery codes, PINs)
@@ -36,11 +36,6 @@ _log = logging.getLogger("auth_service")
 
 # The events of a new session; they also carry the client's user agent (for the security log).
 _SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
-
-
-# The shared throttle under the name the auth use cases know it by (subjects are account,
-# PIN and challenge ids).
-RefusalThrottle = AuditThrottle
 
 
 def no_origin() -> AuditOrigin:
@@ -82,7 +77,7 @@ class UseCaseContext:
         *,
         origin: Callable[[], AuditOrigin] = no_origin,
         after_commit: Callable[[], None] = lambda: None,
-        refusals: RefusalThrottle | None = None,
+        refusals: AuditThrottle | None = None,
         user_agent: Callable[[], str] = lambda: "",
         read_uow: UnitOfWorkFactory | None = None,
     ) -> None:
@@ -92,7 +87,7 @@ class UseCaseContext:
         self.uow, self.clock, self.config, self.new_id = uow, clock, config, new_id
         self.read_uow = read_uow or uow
         self._origin, self.after_commit = origin, after_commit
-        self._refusals = refusals or RefusalThrottle()
+        self._refusals = refusals or AuditThrottle()
         self._user_agent = user_agent
 
     def __repr__(self) -> str:

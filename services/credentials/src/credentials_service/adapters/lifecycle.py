@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.lifecycle import purge_recorder
+from servicekit.rows import rowcount
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,8 +50,8 @@ async def destroy_workspace_secrets(
         .execution_options(synchronize_session=False)
     )
     return {
-        "stored_values": int(credentials.rowcount or 0),  # type: ignore[attr-defined]
-        "triggers": int(triggers.rowcount or 0),  # type: ignore[attr-defined]
+        "stored_values": rowcount(credentials),
+        "triggers": rowcount(triggers),
     }
 
 

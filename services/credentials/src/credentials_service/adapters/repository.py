@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.outbox import OutboxRepository
-from servicekit.rows import from_row
+from servicekit.rows import from_row, rowcount
 from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,7 +143,7 @@ class _SqlResourceRepository(Generic[R]):
             .values({self._sealed: new, "key_version": version})
         )
         result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+        return bool(rowcount(result))
 
 
 class SqlCredentialRepository(_SqlResourceRepository[Credential]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.lifecycle import purge_recorder
+from servicekit.rows import rowcount
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ async def destroy_workspace_keys(
         )
         .execution_options(synchronize_session=False)
     )
-    return {"api_keys": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+    return {"api_keys": rowcount(result)}
 
 
 record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "apiKey.purgeWorkspace")

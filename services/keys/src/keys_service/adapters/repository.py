@@ -219,17 +219,6 @@ class ApiKeyRepository:
             .values(secret_digest=new.digest, secret_pepper_version=new.pepper_version)
         )
 
-    async def touch(self, key_id: str, when: datetime) -> None:
-        """Forward-only last-used update."""
-        await self.session.execute(
-            update(ApiKeyRow)
-            .where(
-                ApiKeyRow.id == key_id,
-                or_(ApiKeyRow.last_used_at.is_(None), ApiKeyRow.last_used_at < when),
-            )
-            .values(last_used_at=when)
-        )
-
     async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None:
         """``touch`` for a whole usage flush: one statement sent as one executemany."""
         if uses:

@@ -29,7 +29,7 @@ the same transaction; a no-op (an idempotent retry, revoking a revoked key) reco
 Verify writes nothing for a success (that would be a write per request); a refusal of a *known*
 key (revoked, expired, rotated-out, deleted, workspace deleted, IP, origin, scope) records one
 ``apiKey.verify`` event with outcome DENIED, at most once per key and reason per minute
-(:class:`DenialThrottle`, in memory, per replica). No event carries a key, a digest or a prefix.
+(``servicekit.throttle.AuditThrottle``, in memory, per replica). No event carries a key, a digest or a prefix.
 
 **Retention.** A deleted key can be restored for ``retention`` (30 days by default); then
 
@@ -41,7 +41,7 @@ collaborators, which is what the servicer and the composition root hold:
 - :class:`KeyReads` (``reads.py``): get, list, the scope catalogue;
 - :class:`KeyUpdates` (``update.py``): update;
 - :class:`KeyLifecycle` (``lifecycle.py``): revoke, rotate, delete, undelete;
-- :class:`KeyVerification` (``verify.py``): verify, with :class:`DenialThrottle` (``denials.py``);
+- :class:`KeyVerification` (``verify.py``): verify, with the audited denials of ``denials.py``;
 - :class:`KeysRetention` (``retention.py``): the purge job;
 - :class:`AllowedOrigins` (``origins.py``): the origins of the edge's CORS preflight.
 
@@ -68,7 +68,6 @@ from keys_service.usecases.common import (
     KeyView,
 )
 from keys_service.usecases.core import KeysCore
-from keys_service.usecases.denials import DenialThrottle
 from keys_service.usecases.issue import KeyIssuing
 from keys_service.usecases.lifecycle import KeyLifecycle
 from keys_service.usecases.origins import AllowedOrigins
@@ -84,7 +83,6 @@ __all__ = [
     "Actor",
     "AllowedOrigins",
     "AuditOutboxPort",
-    "DenialThrottle",
     "InvalidationPublisher",
     "KeyEvent",
     "KeyIssuing",

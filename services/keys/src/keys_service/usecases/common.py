@@ -11,7 +11,6 @@ from typing import Final
 
 from servicekit.audit import AuditOrigin
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from servicekit.metadata import joined
 
 from keys_service.domain import ApiKey, Facet, KeyState, Rights, Role, Scope, ScopeSet
 
@@ -106,10 +105,6 @@ def _key_name(key: ApiKey) -> str:
 
 def _no_origin() -> AuditOrigin:
     return AuditOrigin(actor="")
-
-
-# The shared helper under the name the keys use cases import.
-_joined = joined
 
 
 def _future(when: datetime | None, now: datetime, field: str) -> datetime | None:

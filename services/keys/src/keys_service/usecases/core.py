@@ -10,6 +10,7 @@ from datetime import timedelta
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
 from servicekit.errors import FailedPrecondition, NotFound
+from servicekit.throttle import AuditThrottle
 
 from keys_service.domain import (
     ApiKey,
@@ -40,7 +41,6 @@ from keys_service.usecases.common import (
     _purged,
     _scope_set,
 )
-from keys_service.usecases.denials import DenialThrottle
 
 __all__ = ["KeysCore"]
 
@@ -62,7 +62,7 @@ class KeysCore:
         origin: Callable[[], AuditOrigin] = _no_origin,
         after_commit: Callable[[], None] = lambda: None,
         retention: timedelta = DEFAULT_RETENTION,
-        denials: DenialThrottle | None = None,
+        denials: AuditThrottle | None = None,
         read_uow: Callable[[], KeysUnitOfWork] | None = None,
     ) -> None:
         """``origin`` tells who acts and from where for audit events (the RPC context in
@@ -73,7 +73,7 @@ class KeysCore:
         self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
         self._new_id, self._origin, self._after_commit = new_id, origin, after_commit
         self._retention = retention
-        self._denials = denials or DenialThrottle()
+        self._denials = denials or AuditThrottle()
 
     # ---- helpers ------------------------------------------------------------------------------
 

@@ -1,18 +1,14 @@
-"""How often a refused verification of a known key is audited (in memory, per replica)."""
+"""Which refused verifications of a known key are audited (at most once per key and reason per
+minute, by ``servicekit.throttle.AuditThrottle``, in memory, per replica)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from servicekit.throttle import AuditThrottle
-
 from keys_service.domain import DenyReason
 
-__all__ = ["AUDITED_DENIALS", "DenialThrottle"]
+__all__ = ["AUDITED_DENIALS"]
 
-
-# The shared throttle under the name the keys use cases know it by (one key id per subject).
-DenialThrottle = AuditThrottle
 
 AUDITED_DENIALS: Final = frozenset(
     {

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from servicekit.audit import format_time
 from servicekit.errors import InvalidArgument
+from servicekit.metadata import joined
 
 from keys_service.domain import (
     IpAllowlist,
@@ -17,7 +18,7 @@ from keys_service.domain import (
     issue_key,
     validate_name,
 )
-from keys_service.usecases.common import _ID, Actor, KeyView, _future, _joined
+from keys_service.usecases.common import _ID, Actor, KeyView, _future
 from keys_service.usecases.core import KeysCore
 
 __all__ = ["KeyIssuing"]
@@ -96,7 +97,7 @@ class KeyIssuing(KeysCore):
             await uow.keys.add(key, request_id or None)
             metadata = {
                 "environment": env.value,
-                "scopes": _joined(scope_set.as_strings()),
+                "scopes": joined(scope_set.as_strings()),
                 "created_by": actor.user_id,
             }
             if expires_at is not None:

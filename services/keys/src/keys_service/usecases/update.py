@@ -7,6 +7,7 @@ from datetime import datetime
 
 from servicekit.audit import format_time
 from servicekit.errors import InvalidArgument
+from servicekit.metadata import joined
 
 from keys_service.domain import IpAllowlist, OriginAllowlist, ScopeSet, ensure_grant, validate_name
 from keys_service.ports import KeyEvent
@@ -16,7 +17,6 @@ from keys_service.usecases.common import (
     Actor,
     KeyView,
     _future,
-    _joined,
     _key_rights,
     _replace,
     _require_active,
@@ -84,7 +84,7 @@ class KeyUpdates(KeysCore):
             await uow.keys.save(key)
             metadata = {"fields": ",".join(sorted(changes))}
             if "scopes" in fields:
-                metadata["scopes"] = _joined(key.scopes.as_strings())
+                metadata["scopes"] = joined(key.scopes.as_strings())
             if "expires_at" in fields:
                 metadata["expire_time"] = format_time(key.expires_at) if key.expires_at else ""
             await self._audit(uow, actor, key, "apiKey.update", metadata)

@@ -11,7 +11,7 @@ from servicekit.audit import AuditEvent, Outcome
 from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
-from servicekit.rows import from_row
+from servicekit.rows import from_row, rowcount
 from sqlalchemy import Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -228,7 +228,7 @@ class MemberRepository:
             delete(MemberRow).where(MemberRow.workspace_id == workspace_id)
         )
         await CHANGE_LOG.record(self.session, TOPIC_WORKSPACE, workspace_id)  # every member at once
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     async def count_owners(self, workspace_id: str) -> int:
         stmt = select(func.count()).where(
