@@ -25,6 +25,15 @@ def test_an_unreachable_service_is_503_with_retry_after() -> None:
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
 
 
+def test_a_call_a_draining_service_cancelled_is_a_retryable_503() -> None:
+    err = grpc.aio.AioRpcError(
+        grpc.StatusCode.CANCELLED, grpc.aio.Metadata(), grpc.aio.Metadata(), "shutting down"
+    )
+    response = problem_from_rpc(err, "rid")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert b'"code": "DEPENDENCY_FAILED"' in response.body
+
+
 def test_a_local_unavailable_without_delay_still_says_when() -> None:
     response = problem_from_error(errors.Unavailable("kms", reason="KMS_UNAVAILABLE"), "rid")
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
