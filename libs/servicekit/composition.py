@@ -19,7 +19,13 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.audit_grpc import GrpcAuditSink
-from servicekit.db import create_engine, pool_settings, read_only_session_factory, session_factory
+from servicekit.db import (
+    create_engine,
+    dispose_engine,
+    pool_settings,
+    read_only_session_factory,
+    session_factory,
+)
 from servicekit.outbox import AuditOutbox, AuditRelay, OutboxRelay
 from servicekit.settings import Settings
 
@@ -49,7 +55,7 @@ class Storage:
 
     async def close(self) -> None:
         """Dispose of the engine (last, in a root's ``on_stop``)."""
-        await self.engine.dispose()
+        await dispose_engine(self.engine)
 
 
 def open_storage(settings: Settings) -> Storage:

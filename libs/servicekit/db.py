@@ -5,6 +5,7 @@ PostgreSQL (asyncpg) in production and CI; SQLite (aiosqlite) is the embedded de
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from types import TracebackType
@@ -36,6 +37,7 @@ __all__ = [
     "SqlUnitOfWork",
     "UtcDateTime",
     "create_engine",
+    "dispose_engine",
     "page_after",
     "pool_settings",
     "read_only_session_factory",
@@ -172,6 +174,26 @@ def _terminate_sqlite_at_once(dbapi_connection: Any) -> None:
         return aiosqlite_core._STOP_RUNNING_SENTINEL
 
     queue.put_nowait((None, close_and_stop))
+
+
+DISPOSE_WAIT_SECONDS = 2.0
+_DISPOSE_STEP = 0.01
+
+
+async def dispose_engine(engine: AsyncEngine, wait: float = DISPOSE_WAIT_SECONDS) -> None:
+    """Dispose of ``engine`` once its checked-out connections are back, waiting up to ``wait`` s.
+
+    ``dispose()`` closes only the connections in the pool: one a call is still using is given
+    back to the discarded pool afterwards and never closed (on PostgreSQL an open server
+    session until the process exits). A stopping server disposes of its engine while its last
+    calls finish, so this waits for them, bounded, then disposes.
+    """
+    checked_out = getattr(engine.sync_engine.pool, "checkedout", lambda: 0)
+    for _ in range(int(wait / _DISPOSE_STEP)):  # polled: a pool has no awaitable "all back"
+        if checked_out() == 0:
+            break
+        await asyncio.sleep(_DISPOSE_STEP)
+    await engine.dispose()
 
 
 PING_IDLE_SECONDS = 1.0

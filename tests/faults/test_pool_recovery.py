@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from servicekit.db import create_engine
+from servicekit.db import create_engine, dispose_engine
 from sqlalchemy import text
 from testkit.own_servers import OwnPostgres
 
@@ -32,4 +32,4 @@ async def test_the_first_query_after_a_database_restart_succeeds(
         async with engine.connect() as conn:  # the checkout hook replaces the dead connection
             assert (await conn.execute(text("SELECT 1"))).scalar() == 1
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from servicekit import changefeed
 from servicekit.changefeed import ChangeFeed, ChangeLog, FeedEvent, record_change
-from servicekit.db import create_engine, session_factory
+from servicekit.db import create_engine, dispose_engine, session_factory
 from servicekit.errors import Unavailable
 from sqlalchemy import MetaData, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,7 +31,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     try:
         yield session_factory(engine)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def _record(sessions: async_sessionmaker[AsyncSession], topic: str, key: str) -> None:
@@ -295,7 +295,7 @@ async def pg_sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[Asy
     try:
         yield session_factory(engine)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 @pytest.mark.postgres

@@ -13,7 +13,7 @@ from grpc_status import rpc_status
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import Principal, Registration, Settings, Wiring
-from servicekit.db import create_engine
+from servicekit.db import create_engine, dispose_engine
 from sqlalchemy import text
 from testkit import channel_as, principal_metadata, running, test_settings
 
@@ -27,7 +27,7 @@ class _DatabaseDown(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         finally:
-            await engine.dispose()
+            await dispose_engine(engine)
         return pb.ListWorkspacesResponse()
 
 

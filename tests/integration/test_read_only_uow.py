@@ -14,6 +14,7 @@ from servicekit.db import (
     ReadOnlyViolation,
     SqlUnitOfWork,
     create_engine,
+    dispose_engine,
     pool_settings,
     read_only_session_factory,
     session_factory,
@@ -56,7 +57,7 @@ async def _things(url: str) -> AsyncIterator[AsyncEngine]:
     try:
         yield engine
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def test_a_read_only_unit_reads_what_is_committed(engine: AsyncEngine) -> None:

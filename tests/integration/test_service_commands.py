@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from keys_service.adapters.tables import ApiKeyRow
 from servicekit import create_engine, session_factory
+from servicekit.db import dispose_engine
 
 SERVICES = ("auth", "workspaces", "keys", "credentials", "edge")
 
@@ -90,7 +91,7 @@ async def _insert_key(tmp: Path, pepper_version: int) -> None:
             )
             await session.commit()
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def test_peppers_add_and_retire_in_the_state_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from servicekit import create_engine
+from servicekit.db import dispose_engine
 from sqlalchemy import text
 
 _SLOW = text(
@@ -34,7 +35,7 @@ async def _cancel_mid_statement(url: str, leftovers: list[str]) -> None:
         await asyncio.gather(task, return_exceptions=True)
     async with engine.connect() as conn:  # the pool still serves
         assert (await conn.execute(text("SELECT 1"))).scalar() == 1
-    await engine.dispose()
+    await dispose_engine(engine)
     await asyncio.sleep(0.5)
     current = asyncio.current_task()
     leftovers.extend(repr(t) for t in asyncio.all_tasks() if t is not current)

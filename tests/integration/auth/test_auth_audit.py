@@ -18,6 +18,7 @@ from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from servicekit import AuditEvent, Outcome, create_engine
 from servicekit.audit_grpc import event_from_proto, event_to_proto
+from servicekit.db import dispose_engine
 from sqlalchemy import text
 from testkit import running, test_settings
 
@@ -40,7 +41,7 @@ async def _events(server: AuthServer) -> tuple[list[AuditEvent], list[Any]]:
                 ).all()
             )
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     return [AuditEvent.from_dict(json.loads(r.payload)) for r in rows], [r.sent_at for r in rows]
 
 

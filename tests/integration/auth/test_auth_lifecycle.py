@@ -13,6 +13,7 @@ import pytest
 from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.workspaces.v1 import lifecycle_pb2
+from servicekit.db import dispose_engine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -71,7 +72,7 @@ async def _pins(srv: AuthServer, ws: str) -> int:
                 ).scalar_one()
             )
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def test_a_deleted_workspace_stops_its_pins_and_a_purge_deletes_them(

@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 from jwt.algorithms import OKPAlgorithm
 from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
+from servicekit.db import dispose_engine
 from sqlalchemy import text
 from testkit.totp import secret_from_uri, totp_code, wait_for_fresh_step
 
@@ -43,7 +44,7 @@ async def _rows(server: AuthServer, sql: str) -> list[Any]:
         async with engine.begin() as conn:
             return list((await conn.execute(text(sql))).all())
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def _login(server: AuthServer, email: str, ip: str = "") -> pb.LoginResponse:

@@ -13,6 +13,7 @@ import grpc
 import jwt
 import pytest
 from railguard.auth.v1 import auth_service_pb2 as pb
+from servicekit.db import dispose_engine
 from sqlalchemy import text
 
 from .conftest import AuthServer, as_token, as_user, error_info
@@ -54,7 +55,7 @@ async def _engine_execute(server: AuthServer, sql: str, **params: str) -> list[A
             result = await conn.execute(text(sql), params)
             return list(result.all()) if result.returns_rows else []
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 # ---- SignUp / GetCurrentUser / LookupUser ------------------------------------------------------

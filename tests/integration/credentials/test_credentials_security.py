@@ -15,6 +15,7 @@ from credentials_service.__main__ import rewrap
 from google.protobuf import field_mask_pb2, struct_pb2
 from railguard.access.v1 import access_pb2
 from railguard.credentials.v1 import credentials_service_pb2 as pb
+from servicekit.db import dispose_engine
 from servicekit.logs import JsonFormatter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,7 +35,7 @@ async def execute(srv: CredentialsServer, sql: str, **params: Any) -> list[Any]:
             result = await conn.execute(text(sql), params)
             return list(result.all()) if result.returns_rows else []
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 async def database_dump(srv: CredentialsServer) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from servicekit import (
     origin_from_context,
     session_factory,
 )
-from servicekit.db import read_only_session_factory
+from servicekit.db import dispose_engine, read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -182,7 +183,10 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
             ),
             keys_service_pb2,
         )
-        return Wiring([registration], on_stop=[engine.dispose, usage.stop, relay.stop])
+        return Wiring(
+            [registration],
+            on_stop=[functools.partial(dispose_engine, engine), usage.stop, relay.stop],
+        )
 
     settings = test_settings("keys", pki, database_url, {"RAILGUARD_KEYS_PEPPERS": PEPPERS})
     async with running(settings, build, MIGRATIONS) as server:

@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 from devstack.stack import free_port
 from servicekit import create_engine, session_factory
+from servicekit.db import dispose_engine
 from servicekit.mail import (
     FileMailSender,
     Mail,
@@ -203,7 +204,7 @@ async def test_the_outbox_never_holds_a_body_in_clear_and_blanks_it_once_sent(
     assert row.payload == "" and row.sent_at is not None
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
     await asyncio.sleep(0)
-    await engine.dispose()
+    await dispose_engine(engine)
 
 
 async def test_a_mail_queued_while_smtp_is_down_is_sent_once_it_is_back(
@@ -249,4 +250,4 @@ async def test_a_mail_queued_while_smtp_is_down_is_sent_once_it_is_back(
     finally:
         controller.stop()
     assert len(inbox.messages) == 1 and inbox.messages[0]["To"] == "alice@example.com"
-    await engine.dispose()
+    await dispose_engine(engine)

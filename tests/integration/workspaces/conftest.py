@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from servicekit import (
     create_engine,
     session_factory,
 )
+from servicekit.db import dispose_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, fakes, running, test_settings
 from testkit.fakes import Metadata, reason  # noqa: F401 - the tests import reason from here
@@ -112,7 +114,9 @@ async def workspaces_server(pki: Path, database_url: str) -> AsyncIterator[Works
             WorkspacesServicer(service),
             workspaces_service_pb2,
         )
-        return Wiring([registration], on_stop=[engine.dispose, relay.stop])
+        return Wiring(
+            [registration], on_stop=[functools.partial(dispose_engine, engine), relay.stop]
+        )
 
     settings = test_settings("workspaces", pki, database_url)
     async with running(settings, build, MIGRATIONS) as server:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import Registration, Settings, Wiring, changefeed, create_engine, session_factory
+from servicekit.db import dispose_engine
 from testkit import FakeClock, channel_as, fresh_database, running, test_settings
 from workspaces_service.__main__ import MIGRATIONS, wire_service
 from workspaces_service.adapters.tables import CHANGE_LOG
@@ -58,7 +60,7 @@ async def _workspaces(
         )
         return Wiring(
             [registration, changefeed.registration(feed)],
-            on_stop=[engine.dispose, relay.stop, feed.close],
+            on_stop=[functools.partial(dispose_engine, engine), relay.stop, feed.close],
         )
 
     settings = test_settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 from railguard.workspaces.v1 import workspaces_service_pb2, workspaces_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import Registration, Settings, Wiring, create_engine, session_factory
+from servicekit.db import dispose_engine
 from servicekit.mail import Mail, MailOutbox
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, running, test_settings
@@ -84,7 +86,10 @@ async def server(pki: Path, database_url: str, tmp_path: Path) -> AsyncIterator[
             ),
             workspaces_service_pb2,
         )
-        return Wiring([registration], on_stop=[engine.dispose, kms.close, relay.stop])
+        return Wiring(
+            [registration],
+            on_stop=[functools.partial(dispose_engine, engine), kms.close, relay.stop],
+        )
 
     async with running(settings, build, MIGRATIONS) as running_server:
         yield Server(

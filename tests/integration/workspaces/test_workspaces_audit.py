@@ -22,6 +22,7 @@ from servicekit import (
     session_factory,
 )
 from servicekit.audit_grpc import event_to_proto
+from servicekit.db import dispose_engine
 from sqlalchemy import MetaData, text
 from testkit import channel_as
 
@@ -185,7 +186,7 @@ async def test_other_services_relay_through_the_rpc(
         assert await relay.drain() == 0
     finally:
         await channel.close()
-        await engine.dispose()
+        await dispose_engine(engine)
     events = await _list(server, ws_id)
     assert [e.source for e in events[:3]] == ["keys"] * 3 and len(events) == 6
 

@@ -26,6 +26,7 @@ from railguard.credentials.v1 import credentials_service_pb2 as cpb
 from railguard.credentials.v1 import credentials_service_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import AuditRelay, Principal, session_factory
+from servicekit.db import dispose_engine
 from servicekit.kms import MasterKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -200,7 +201,7 @@ async def test_the_cascade_waits_for_a_receiver_that_is_down_and_arrives_when_it
                     )
                 ).one()
                 assert ciphertext[0] is None and ciphertext[1] is not None
-        await engine.dispose()
+        await dispose_engine(engine)
         assert [tuple(r) for r in held] == [("purged", 2)], db
 
 
@@ -249,7 +250,7 @@ async def test_the_migration_queues_workspaces_deleted_or_purged_before_it(
                 for receiver in ("auth", "keys", "credentials")
             }
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
     assert versions == {"live": 0, "gone": 1, "purged": 2}
     for events in queued.values():
         assert sorted((e["workspace_id"], e["metadata"]["state"]) for e in events) == [

@@ -18,6 +18,7 @@ from auth_service.adapters.sealer import LocalKekSealer
 from auth_service.adapters.tables import AUDIT_OUTBOX, MAIL_OUTBOX
 from auth_service.usecases import AuthConfig, AuthUseCases, build_use_cases
 from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
+from servicekit.db import dispose_engine
 from servicekit.mail import Mail, MailOutbox
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -97,4 +98,4 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     try:
         yield Env(auth, clock, hasher, sessions, config, pokes, origin, mail, memberships)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
