@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from keys_service.domain import IpAllowlist, PepperRing, Role, ScopeGrant, ScopePolicy
-from keys_service.usecases import Actor, KeysService
+from keys_service.usecases import Actor, KeysDeps, KeysService
 from railguard.access.v1 import access_pb2
 from servicekit.access import RpcInfo, describe_services
 from servicekit.errors import PermissionDenied
@@ -134,13 +134,15 @@ _POLICY = ScopePolicy(
 def _keys_service() -> tuple[KeysService, FakeKeys]:
     keys = FakeKeys()
     service = KeysService(
-        lambda: FakeUow(keys),
-        FakeClock(),
-        PepperRing({1: b"1" * 32}, current=1),
-        _POLICY,
-        FakeWorkspaces(),
-        FakePublisher(),
-        FakeUsage(),
+        KeysDeps(
+            uow=lambda: FakeUow(keys),
+            clock=FakeClock(),
+            ring=PepperRing({1: b"1" * 32}, current=1),
+            policy=_POLICY,
+            workspaces=FakeWorkspaces(),
+            publisher=FakePublisher(),
+            usage=FakeUsage(),
+        )
     )
     return service, keys
 

@@ -24,6 +24,7 @@ from keys_service.servicer import KeysServicer
 from keys_service.usecases import (
     AllowedOrigins,
     KeyEvent,
+    KeysDeps,
     KeysRetention,
     KeysService,
     WorkspaceStatus,
@@ -42,6 +43,7 @@ from servicekit import (
 )
 from servicekit.db import dispose_engine, read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
+from servicekit.usecase import Collaborators
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, running, test_settings
@@ -153,17 +155,19 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         # as the composition root, but the relay is left to the test to drive (drain)
         relay = AuditRelay(sessions, AUDIT_OUTBOX, sink, clock=clock)
         service = KeysService(
-            uow,
-            clock,
-            ring,
-            policy,
-            workspaces,
-            publisher,
-            usage,
-            origin=origin_from_context,
-            read_uow=read_uow,
+            KeysDeps(
+                uow=uow,
+                clock=clock,
+                ring=ring,
+                policy=policy,
+                workspaces=workspaces,
+                publisher=publisher,
+                usage=usage,
+                origin=origin_from_context,
+                read_uow=read_uow,
+            )
         )
-        retention = KeysRetention(uow, clock)
+        retention = KeysRetention(Collaborators(uow=uow, clock=clock))
         holder.update(
             engine=engine, usage=usage, relay=relay, sink=sink, retention=retention, ring=ring
         )

@@ -20,6 +20,7 @@ from credentials_service.usecases import (
 )
 from servicekit.audit import AuditEvent
 from servicekit.errors import RailguardError
+from servicekit.usecase import Collaborators
 from testkit.clock import FakeClock
 
 from .fakes import FakeGate, FakeKeyManager, Store
@@ -75,7 +76,8 @@ def make_harness(tmp_path: Path) -> Harness:
         deliveries=DeliveryUseCases(deps, hasher, triggers),
         rotation=KeyRotation(store, kms),
         retention=CredentialsRetention(
-            store, clock, RETENTION_DAYS, after_commit=lambda: pokes.append(1)
+            Collaborators(uow=store, clock=clock, after_commit=lambda: pokes.append(1)),
+            RETENTION_DAYS,
         ),
         relay_pokes=pokes,
     )

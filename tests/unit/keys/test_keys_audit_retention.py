@@ -8,6 +8,7 @@ import pytest
 from keys_service.usecases import KeysRetention
 from servicekit.errors import FailedPrecondition, NotFound, RailguardError
 from servicekit.throttle import AuditThrottle
+from servicekit.usecase import Collaborators
 
 from .fakes_keys import FakeUow, minted_key
 from .test_keys_usecases import ALICE, BOB, WS, Harness, h  # noqa: F401
@@ -43,7 +44,9 @@ async def test_purge_keeps_a_tombstone_and_refuses_restore(h: Harness) -> None: 
     view = await h.create()
     key_id = view.key.id
     await h.service.delete(ALICE, WS, key_id)
-    job = KeysRetention(lambda: FakeUow(h.keys), h.clock, timedelta(days=30))
+    job = KeysRetention(
+        Collaborators(uow=lambda: FakeUow(h.keys), clock=h.clock), timedelta(days=30)
+    )
     h.clock.advance(days=30, seconds=-1)
     assert await job.purge_expired() == []
     h.clock.advance(seconds=1)

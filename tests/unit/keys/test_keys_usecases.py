@@ -16,7 +16,7 @@ from keys_service.domain import (
     SecretSlot,
     generate_key,
 )
-from keys_service.usecases import Actor, KeyEvent, KeysService, KeyView
+from keys_service.usecases import Actor, KeyEvent, KeysDeps, KeysService, KeyView
 from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -88,14 +88,16 @@ def _harness(ring: PepperRing = RING, keys: FakeKeys | None = None) -> Harness:
     )
     counter = iter(range(1, 10_000))
     service = KeysService(
-        lambda: FakeUow(keys),
-        clock,
-        ring,
-        POLICY,
-        workspaces,
-        publisher,
-        usage,
-        new_id=lambda: f"key{next(counter):04d}",
+        KeysDeps(
+            uow=lambda: FakeUow(keys),
+            clock=clock,
+            ring=ring,
+            policy=POLICY,
+            workspaces=workspaces,
+            publisher=publisher,
+            usage=usage,
+            new_id=lambda: f"key{next(counter):04d}",
+        )
     )
     return Harness(service, keys, workspaces, publisher, usage, clock)
 

@@ -9,7 +9,7 @@ import pytest
 from servicekit import AuditOrigin, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from testkit import FakeClock
 from workspaces_service.domain import Role
-from workspaces_service.usecases import WorkspacesService
+from workspaces_service.usecases import WorkspacesDeps, WorkspacesService
 
 from .fakes import FakeDatabase, FakeDirectory
 
@@ -30,11 +30,13 @@ def clock() -> FakeClock:
 def service(db: FakeDatabase, clock: FakeClock) -> WorkspacesService:
     ids = (f"ws{i:03d}" for i in itertools.count(1))
     return WorkspacesService(
-        db.uow,
-        clock,
-        FakeDirectory(*USERS),
-        new_id=lambda: next(ids),
-        origin=lambda: AuditOrigin(actor="", request_id="req-1", client_ip="203.0.113.7"),
+        WorkspacesDeps(
+            uow=db.uow,
+            clock=clock,
+            directory=FakeDirectory(*USERS),
+            new_id=lambda: next(ids),
+            origin=lambda: AuditOrigin(actor="", request_id="req-1", client_ip="203.0.113.7"),
+        )
     )
 
 

@@ -42,6 +42,7 @@ from servicekit import (
 from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
+from servicekit.usecase import Collaborators
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from credentials_service.adapters.key_material import key_manager, token_hasher
@@ -136,7 +137,9 @@ async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[st
     days = CredentialsSettings.load(settings).retention_days
     async with job_storage(settings) as storage:
         sessions = storage.sessions
-        job = CredentialsRetention(lambda: SqlCredentialsUnitOfWork(sessions), clock, days)
+        job = CredentialsRetention(
+            Collaborators(uow=lambda: SqlCredentialsUnitOfWork(sessions), clock=clock), days
+        )
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     _log.info("purge finished", extra={"credentials": len(purged[0]), "triggers": len(purged[1])})

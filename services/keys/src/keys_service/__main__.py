@@ -28,6 +28,7 @@ from servicekit import (
 )
 from servicekit.composition import job_storage, open_storage, start_audit_relay
 from servicekit.lifecycle import LifecycleApplier
+from servicekit.usecase import Collaborators
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
@@ -41,7 +42,7 @@ from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.config import KeysSettings
 from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
-from keys_service.usecases import AllowedOrigins, KeysRetention, KeysService
+from keys_service.usecases import AllowedOrigins, KeysDeps, KeysRetention, KeysService
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("keys_service")
@@ -74,17 +75,19 @@ async def build(settings: Settings) -> Wiring:
     usage = LastUsedBuffer(uow, interval=config.last_used_flush_seconds)
     usage.start()
     service = KeysService(
-        uow,
-        SystemClock(),
-        ring,
-        policy,
-        directory,
-        publisher,
-        usage,
-        origin=origin_from_context,
-        after_commit=relay.poke,
-        retention=config.retention,
-        read_uow=read_uow,
+        KeysDeps(
+            uow=uow,
+            clock=SystemClock(),
+            ring=ring,
+            policy=policy,
+            workspaces=directory,
+            publisher=publisher,
+            usage=usage,
+            origin=origin_from_context,
+            after_commit=relay.poke,
+            retention=config.retention,
+            read_uow=read_uow,
+        )
     )
     lifecycle = LifecycleApplier(
         sessions,
@@ -120,7 +123,9 @@ async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     window = KeysSettings.load(settings).retention
     async with job_storage(settings) as storage:
         sessions = storage.sessions
-        job = KeysRetention(lambda: SqlKeysUnitOfWork(sessions), clock, window)
+        job = KeysRetention(
+            Collaborators(uow=lambda: SqlKeysUnitOfWork(sessions), clock=clock), window
+        )
         purged = await job.purge_expired()
         await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
     _log.info("purge finished", extra={"purged": len(purged)})

@@ -17,7 +17,7 @@ local keyring at ``<state_dir>/workspaces.keyring``) and the mail relay: ``SMTP_
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -60,7 +60,7 @@ from workspaces_service.config import WorkspacesSettings
 from workspaces_service.invitations import InvitationConfig, InvitationService
 from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
-from workspaces_service.usecases import UserDirectory, WorkspacesService
+from workspaces_service.usecases import UserDirectory, WorkspacesDeps, WorkspacesService
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
 _log = logging.getLogger("workspaces_service")
@@ -72,7 +72,6 @@ def wire_service(
     directory: UserDirectory,
     *,
     relay_interval: float = 1.0,
-    origin: Callable[[], object] | None = None,
     lifecycle_relays: Sequence[AuditRelay] = (),
 ) -> tuple[WorkspacesService, AuditRelay]:
     """The use cases and the relay that moves their audit outbox into the audit log.
@@ -91,12 +90,14 @@ def wire_service(
 
     read_sessions = read_only_session_factory(sessions)
     service = WorkspacesService(
-        lambda: WorkspacesUnitOfWork(sessions),
-        clock,
-        directory,
-        origin=origin_from_context,
-        after_commit=poke,
-        read_uow=lambda: WorkspacesUnitOfWork(read_sessions),
+        WorkspacesDeps(
+            uow=lambda: WorkspacesUnitOfWork(sessions),
+            clock=clock,
+            directory=directory,
+            origin=origin_from_context,
+            after_commit=poke,
+            read_uow=lambda: WorkspacesUnitOfWork(read_sessions),
+        )
     )
     relay = AuditRelay(
         sessions, AUDIT_OUTBOX, LocalAuditSink(service), clock=clock, interval=relay_interval

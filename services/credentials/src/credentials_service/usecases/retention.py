@@ -10,9 +10,8 @@ Needs no key manager: nothing is decrypted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
-from servicekit.clock import Clock
+from servicekit.usecase import Collaborators
 
 from credentials_service.ports import CredentialsUnitOfWork
 from credentials_service.usecases.credentials import CREDENTIALS
@@ -25,18 +24,16 @@ __all__ = ["CredentialsRetention"]
 class CredentialsRetention:
     def __init__(
         self,
-        uow: Callable[[], CredentialsUnitOfWork],
-        clock: Clock,
+        deps: Collaborators[CredentialsUnitOfWork],
         retention_days: int = 30,
         *,
-        after_commit: Callable[[], None] = lambda: None,
         batch: int = 100,
     ) -> None:
         if retention_days < 1:
             raise ValueError("the retention window is at least one day")
-        self._uow, self._clock = uow, clock
+        self._uow, self._clock, self._after_commit = deps.uow, deps.clock, deps.after_commit
         self._retention = dt.timedelta(days=retention_days)
-        self._after_commit, self._batch = after_commit, batch
+        self._batch = batch
 
     async def purge_expired(self) -> tuple[list[str], list[str]]:
         """Purge everything due now; the credential ids and trigger ids purged."""

@@ -67,7 +67,7 @@ from keys_service.usecases.common import (
     Actor,
     KeyView,
 )
-from keys_service.usecases.core import KeysCore
+from keys_service.usecases.core import KeysCore, KeysDeps
 from keys_service.usecases.issue import KeyIssuing
 from keys_service.usecases.lifecycle import KeyLifecycle
 from keys_service.usecases.origins import AllowedOrigins
@@ -93,6 +93,7 @@ __all__ = [
     "KeyVerification",
     "KeyView",
     "KeysCore",
+    "KeysDeps",
     "KeysRetention",
     "KeysService",
     "KeysUnitOfWork",

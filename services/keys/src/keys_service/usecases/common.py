@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from servicekit.audit import AuditOrigin
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 from keys_service.domain import ApiKey, Facet, KeyState, Rights, Role, Scope, ScopeSet
@@ -101,10 +100,6 @@ def _purged() -> NotFound:
 
 def _key_name(key: ApiKey) -> str:
     return f"workspaces/{key.workspace_id}/apiKeys/{key.id}"
-
-
-def _no_origin() -> AuditOrigin:
-    return AuditOrigin(actor="")
 
 
 def _future(when: datetime | None, now: datetime, field: str) -> datetime | None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from servicekit.audit import AuditOrigin
-from servicekit.clock import Clock
 from servicekit.errors import FailedPrecondition, NotFound
 from servicekit.throttle import AuditThrottle
+from servicekit.usecase import Collaborators
 
 from keys_service.domain import (
     ApiKey,
@@ -36,44 +35,43 @@ from keys_service.usecases.common import (
     _caller_key_invalid,
     _key_name,
     _key_rights,
-    _no_origin,
     _not_found,
     _purged,
     _scope_set,
 )
 
-__all__ = ["KeysCore"]
+__all__ = ["KeysCore", "KeysDeps"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KeysDeps(Collaborators[KeysUnitOfWork]):
+    """The collaborators of the keys use cases: the shared ones, and what keys adds.
+
+    ``ring`` hashes secrets (the current pepper and the retired ones still verifying);
+    ``policy`` bounds scopes by role; ``workspaces`` answers a workspace's status (cached);
+    ``publisher`` tells the edges to drop a changed key; ``usage`` buffers last-used times;
+    ``retention`` is how long a deleted key can be restored; ``denials`` throttles the audit
+    events of refused verifications (one per key and reason per minute by default).
+    """
+
+    ring: PepperRing
+    policy: ScopePolicy
+    workspaces: WorkspaceDirectory
+    publisher: InvalidationPublisher
+    usage: UsageRecorder
+    retention: timedelta = DEFAULT_RETENTION
+    denials: AuditThrottle | None = None
 
 
 class KeysCore:
     """The collaborators of the keys use cases, and the checks and steps they share."""
 
-    def __init__(
-        self,
-        uow: Callable[[], KeysUnitOfWork],
-        clock: Clock,
-        ring: PepperRing,
-        policy: ScopePolicy,
-        workspaces: WorkspaceDirectory,
-        publisher: InvalidationPublisher,
-        usage: UsageRecorder,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        *,
-        origin: Callable[[], AuditOrigin] = _no_origin,
-        after_commit: Callable[[], None] = lambda: None,
-        retention: timedelta = DEFAULT_RETENTION,
-        denials: AuditThrottle | None = None,
-        read_uow: Callable[[], KeysUnitOfWork] | None = None,
-    ) -> None:
-        """``origin`` tells who acts and from where for audit events (the RPC context in
-        production); ``after_commit`` runs once an audited change committed (it wakes the relay).
-        ``read_uow`` (default ``uow``) opens the read-only unit of VerifyApiKey's one lookup."""
-        self._uow, self._clock, self._ring, self._policy = uow, clock, ring, policy
-        self._read_uow = read_uow or uow
-        self._workspaces, self._publisher, self._usage = workspaces, publisher, usage
-        self._new_id, self._origin, self._after_commit = new_id, origin, after_commit
-        self._retention = retention
-        self._denials = denials or AuditThrottle()
+    def __init__(self, deps: KeysDeps) -> None:
+        self._uow, self._clock, self._read_uow = deps.uow, deps.clock, deps.reader
+        self._ring, self._policy, self._workspaces = deps.ring, deps.policy, deps.workspaces
+        self._publisher, self._usage, self._retention = deps.publisher, deps.usage, deps.retention
+        self._new_id, self._origin, self._after_commit = deps.new_id, deps.origin, deps.after_commit
+        self._denials = deps.denials or AuditThrottle()
 
     # ---- helpers ------------------------------------------------------------------------------
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from servicekit.audit import AuditEvent, format_time
-from servicekit.clock import Clock
+from servicekit.usecase import Collaborators
 
 from keys_service.ports import KeysUnitOfWork
 from keys_service.usecases.common import DEFAULT_RETENTION, _key_name
@@ -19,17 +18,12 @@ class KeysRetention:
     """The purge job: destroys the digests of keys deleted longer than ``retention`` ago."""
 
     def __init__(
-        self,
-        uow: Callable[[], KeysUnitOfWork],
-        clock: Clock,
-        retention: timedelta = DEFAULT_RETENTION,
-        *,
-        after_commit: Callable[[], None] = lambda: None,
+        self, deps: Collaborators[KeysUnitOfWork], retention: timedelta = DEFAULT_RETENTION
     ) -> None:
         if retention < timedelta(0):
             raise ValueError("the retention window cannot be negative")
-        self._uow, self._clock, self._retention = uow, clock, retention
-        self._after_commit = after_commit
+        self._uow, self._clock, self._retention = deps.uow, deps.clock, retention
+        self._after_commit = deps.after_commit
 
     async def purge_expired(self, batch: int = 100) -> builtins.list[str]:
         """Purge every deleted key whose window has ended; the ids purged.

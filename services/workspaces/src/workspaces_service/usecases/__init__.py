@@ -39,7 +39,7 @@ from workspaces_service.usecases.common import (
     ChainReport,
     parse_id,
 )
-from workspaces_service.usecases.core import WorkspacesCore
+from workspaces_service.usecases.core import WorkspacesCore, WorkspacesDeps
 from workspaces_service.usecases.members import Memberships
 from workspaces_service.usecases.retention import WorkspacesRetention
 from workspaces_service.usecases.workspaces import WorkspaceManagement
@@ -62,6 +62,7 @@ __all__ = [
     "WorkspaceManagement",
     "WorkspaceRepo",
     "WorkspacesCore",
+    "WorkspacesDeps",
     "WorkspacesRetention",
     "WorkspacesService",
     "parse_id",

@@ -56,10 +56,6 @@ def _not_found() -> NotFound:
     return NotFound("workspace not found", reason="WORKSPACE_NOT_FOUND")
 
 
-def _no_origin() -> AuditOrigin:
-    return AuditOrigin(actor="")
-
-
 def _lifecycle_state(ws: Workspace) -> LifecycleState:
     if ws.purged:
         return LifecycleState.PURGED

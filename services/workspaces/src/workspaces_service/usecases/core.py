@@ -3,49 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 
-from servicekit.audit import AuditOrigin
-from servicekit.clock import Clock
 from servicekit.errors import NotFound
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
+from servicekit.usecase import Collaborators
 
 from workspaces_service.domain import Member, Workspace
 from workspaces_service.ports import UnitOfWork, UserDirectory
-from workspaces_service.usecases.common import UserEvents, _no_origin, _not_found
+from workspaces_service.usecases.common import UserEvents, _not_found
 
-__all__ = ["WorkspacesCore"]
+__all__ = ["WorkspacesCore", "WorkspacesDeps"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkspacesDeps(Collaborators[UnitOfWork]):
+    """The collaborators of the workspaces use cases: the shared ones, and what workspaces adds.
+
+    ``directory`` answers who a user is (the auth service). Audit streams poll the log every
+    ``stream_poll`` seconds at most (an append in this process wakes them at once) and re-read
+    the reader's role at least every ``stream_recheck`` seconds, and always before sending new
+    events. The hot reads (GetWorkspace, ResolveAccess) use ``read_uow``.
+    """
+
+    directory: UserDirectory
+    stream_poll: float = 0.5
+    stream_recheck: float = 5.0
 
 
 class WorkspacesCore:
     """The collaborators of the workspaces use cases, and the steps they share."""
 
-    def __init__(
-        self,
-        uow: Callable[[], UnitOfWork],
-        clock: Clock,
-        directory: UserDirectory,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        *,
-        origin: Callable[[], AuditOrigin] = _no_origin,
-        after_commit: Callable[[], None] = lambda: None,
-        stream_poll: float = 0.5,
-        stream_recheck: float = 5.0,
-        read_uow: Callable[[], UnitOfWork] | None = None,
-    ) -> None:
-        """``origin`` tells who acts and from where (request id, client IP) for audit events;
-        ``after_commit`` is called once an audited change has committed (it wakes the relay).
-        Audit streams poll the log every ``stream_poll`` seconds at most (an append in this
-        process wakes them at once) and re-read the reader's role at least every
-        ``stream_recheck`` seconds, and always before sending new events. ``read_uow`` (default
-        ``uow``) opens the read-only units of work of the hot reads (GetWorkspace, ResolveAccess):
-        one statement each, no transaction around it."""
-        self._uow, self._clock, self._directory, self._new_id = uow, clock, directory, new_id
-        self._read_uow = read_uow or uow
-        self._after_commit = after_commit
-        self._audit = UserEvents(origin, clock)
-        self._stream_poll, self._stream_recheck = stream_poll, stream_recheck
+    def __init__(self, deps: WorkspacesDeps) -> None:
+        self._uow, self._clock, self._read_uow = deps.uow, deps.clock, deps.reader
+        self._directory, self._new_id, self._after_commit = (
+            deps.directory,
+            deps.new_id,
+            deps.after_commit,
+        )
+        self._audit = UserEvents(deps.origin, deps.clock)
+        self._stream_poll, self._stream_recheck = deps.stream_poll, deps.stream_recheck
         # replaced on every append: a stream holds the one current when it last read the log
         self._appended = asyncio.Event()
 

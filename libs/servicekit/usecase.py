@@ -1,0 +1,61 @@
+"""What every service's use cases are built on, in one value the composition root hands them.
+
+A use-case class needs to open units of work (a read-only one for its hot reads), to tell the
+time, to make ids, to say who acts for its audit events, and to wake the relays once a change
+has committed. :class:`Collaborators` holds those; a service that needs more (its directory of
+another service, its keys, its settings) extends it with a dataclass of its own, so the classes
+of every service are constructed the same way: ``KeysCore(KeysDeps(uow=…, clock=…, …))``.
+
+This module is pure: no gRPC, no SQL, no service contract (domain and use-case code import it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from servicekit.audit import AuditOrigin
+from servicekit.clock import Clock
+
+__all__ = ["Collaborators", "new_hex_id", "no_origin", "nothing"]
+
+U = TypeVar("U")
+
+
+def no_origin() -> AuditOrigin:
+    """No caller: the origin of a job, or of a use case exercised outside an RPC."""
+    return AuditOrigin(actor="")
+
+
+def nothing() -> None:
+    """The ``after_commit`` of a use case with no relay to wake."""
+
+
+def new_hex_id() -> str:
+    """A random 128-bit id, as 32 lower-case hex digits."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Collaborators(Generic[U]):
+    """How a use case reaches its storage, the clock, ids, its caller, and the relays.
+
+    ``uow`` opens a unit of work of type ``U``; ``read_uow`` (default ``uow``) the read-only one
+    of the hot reads (one statement, no transaction around it). ``origin`` says who acts and
+    from where for audit events (the RPC context in production); ``after_commit`` is called once
+    an audited change has committed (it wakes the outbox relays).
+    """
+
+    uow: Callable[[], U]
+    clock: Clock
+    origin: Callable[[], AuditOrigin] = no_origin
+    after_commit: Callable[[], None] = nothing
+    new_id: Callable[[], str] = new_hex_id
+    read_uow: Callable[[], U] | None = None
+
+    @property
+    def reader(self) -> Callable[[], U]:
+        """What opens a read-only unit of work: ``read_uow``, or ``uow`` when none was given."""
+        return self.read_uow or self.uow
