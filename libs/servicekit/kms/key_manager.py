@@ -28,6 +28,19 @@ _I = TypeVar("_I")
 _R = TypeVar("_R")
 
 
+class _KeyKind(Protocol):
+    """What decides whether a key may be used: ``KeyInfo`` and the keyring's state have it."""
+
+    @property
+    def derived(self) -> bool: ...
+
+    @property
+    def type(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_KeyKind)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """Public facts about the named key; never its material."""
@@ -87,6 +100,15 @@ class KeyManager(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def check_usable(key: _K) -> _K:
+    """Fail closed on a key that would not bind contexts (not derived) or is not aes256-gcm96."""
+    if not key.derived:
+        raise errors.key_not_derived()
+    if key.type != SUPPORTED_KEY_TYPE:
+        raise errors.key_type_unsupported()
+    return key
 
 
 def check_context(context: str) -> bytes:

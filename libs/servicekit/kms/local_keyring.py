@@ -43,6 +43,7 @@ from servicekit.kms.key_manager import (
     check_ciphertext_item,
     check_min_version,
     check_plaintext_item,
+    check_usable,
     each_item,
 )
 
@@ -230,7 +231,7 @@ class LocalKeyring:
         return await self._run(self._rewrap_items, checked, True)
 
     async def rotate(self) -> int:
-        state = await self._run(self._mutate, lambda s: _usable(s).rotated())
+        state = await self._run(self._mutate, lambda s: check_usable(s).rotated())
         return state.latest_version
 
     async def key_info(self) -> KeyInfo:
@@ -241,12 +242,12 @@ class LocalKeyring:
 
         def change(state: _State) -> _State:
             check_min_version(version, state.latest_version)
-            return replace(_usable(state), min_decryption_version=version)
+            return replace(check_usable(state), min_decryption_version=version)
 
         return (await self._run(self._mutate, change)).info()
 
     async def self_check(self) -> KeyInfo:
-        return _usable(await self._run(self._snapshot)).info()
+        return check_usable(await self._run(self._snapshot)).info()
 
     async def close(self) -> None:
         with self._cache_lock:
@@ -272,17 +273,17 @@ class LocalKeyring:
         raise failure
 
     def _encrypt_items(self, items: list[tuple[bytes, bytes]], batch: bool) -> list[str]:
-        state = _usable(self._snapshot())
+        state = check_usable(self._snapshot())
         version = state.latest_version
         key = state.versions[version].key
         return each_item(items, lambda item: _seal(key, version, *item), indexed=batch)
 
     def _decrypt_items(self, items: list[tuple[Ciphertext, bytes]], batch: bool) -> list[bytes]:
-        state = _usable(self._snapshot())
+        state = check_usable(self._snapshot())
         return each_item(items, lambda item: _open(state, *item), indexed=batch)
 
     def _rewrap_items(self, items: list[tuple[Ciphertext, bytes]], batch: bool) -> list[str]:
-        state = _usable(self._snapshot())
+        state = check_usable(self._snapshot())
         version = state.latest_version
         key = state.versions[version].key
         return each_item(
@@ -378,15 +379,6 @@ def _now() -> int:
 
 def _corrupt() -> FailedPrecondition:
     return FailedPrecondition("the keyring file is corrupt", reason=errors.KMS_KEYRING_CORRUPT)
-
-
-def _usable(state: _State) -> _State:
-    """Fail closed on a keyring whose key would not bind contexts or is of an unexpected type."""
-    if not state.derived:
-        raise errors.key_not_derived()
-    if state.type != SUPPORTED_KEY_TYPE:
-        raise errors.key_type_unsupported()
-    return state
 
 
 def _subkey(version_key: bytes, context: bytes) -> AESGCM:

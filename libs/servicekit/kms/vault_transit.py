@@ -25,12 +25,12 @@ from servicekit.errors import RailguardError
 from servicekit.kms import errors
 from servicekit.kms.ciphertext import parse_ciphertext
 from servicekit.kms.key_manager import (
-    SUPPORTED_KEY_TYPE,
     KeyInfo,
     check_batch,
     check_ciphertext_item,
     check_min_version,
     check_plaintext_item,
+    check_usable,
 )
 
 __all__ = [
@@ -161,11 +161,7 @@ class VaultTransit:
         )
 
     async def self_check(self) -> KeyInfo:
-        info = await self.key_info()
-        if not info.derived:
-            raise errors.key_not_derived()
-        if info.type != SUPPORTED_KEY_TYPE:
-            raise errors.key_type_unsupported()
+        info = check_usable(await self.key_info())
         self._verified = True
         return info
 
