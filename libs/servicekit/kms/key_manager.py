@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
-from servicekit.errors import InvalidArgument
+from servicekit.errors import InvalidArgument, RailguardError
 from servicekit.kms import errors
+from servicekit.kms.ciphertext import Ciphertext, parse_ciphertext
 
 __all__ = [
     "MAX_BATCH_ITEMS",
@@ -22,6 +23,22 @@ SUPPORTED_KEY_TYPE = "aes256-gcm96"
 MAX_PLAINTEXT_BYTES = 2**20
 MAX_CONTEXT_BYTES = 1024
 MAX_BATCH_ITEMS = 1000
+
+_I = TypeVar("_I")
+_R = TypeVar("_R")
+
+
+class _KeyKind(Protocol):
+    """What decides whether a key may be used: ``KeyInfo`` and the keyring's state have it."""
+
+    @property
+    def derived(self) -> bool: ...
+
+    @property
+    def type(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_KeyKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,15 @@ class KeyManager(Protocol):
     async def close(self) -> None: ...
 
 
+def check_usable(key: _K) -> _K:
+    """Fail closed on a key that would not bind contexts (not derived) or is not aes256-gcm96."""
+    if not key.derived:
+        raise errors.key_not_derived()
+    if key.type != SUPPORTED_KEY_TYPE:
+        raise errors.key_type_unsupported()
+    return key
+
+
 def check_context(context: str) -> bytes:
     """Validate a context string and return the bytes that key derivation binds to."""
     if not isinstance(context, str) or not context:
@@ -114,6 +140,35 @@ def check_batch_size(items: Sequence[object]) -> None:
         raise InvalidArgument.field(
             "items", f"at most {MAX_BATCH_ITEMS} per batch", reason=errors.KMS_BATCH_TOO_LARGE
         )
+
+
+def check_plaintext_item(item: tuple[bytes, str]) -> tuple[bytes, bytes]:
+    """A ``(plaintext, context)`` pair checked: the plaintext and the context's bytes."""
+    return check_plaintext(item[0]), check_context(item[1])
+
+
+def check_ciphertext_item(item: tuple[str, str]) -> tuple[Ciphertext, bytes]:
+    """A ``(ciphertext, context)`` pair checked: the parsed ciphertext and the context's bytes."""
+    return parse_ciphertext(item[0]), check_context(item[1])
+
+
+def each_item(items: Sequence[_I], fn: Callable[[_I], _R], *, indexed: bool = True) -> list[_R]:
+    """Apply ``fn`` to every item, all or nothing: the first failure raises, naming the item's
+    position (``error.metadata["index"]``) when ``indexed`` (a batch, not a single call)."""
+    results: list[_R] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(fn(item))
+        except RailguardError as error:
+            raise (errors.in_batch(error, index) if indexed else error) from None
+    return results
+
+
+def check_batch(items: Sequence[_I], check: Callable[[_I], _R]) -> list[_R]:
+    """A batch's input checked: at most :data:`MAX_BATCH_ITEMS`, then each item by ``check``
+    (:func:`check_plaintext_item` or :func:`check_ciphertext_item`), a refusal naming its index."""
+    check_batch_size(items)
+    return each_item(items, check)
 
 
 def check_min_version(version: int, latest: int | None = None) -> int:

@@ -35,19 +35,22 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from servicekit.errors import FailedPrecondition, RailguardError
 from servicekit.kms import errors
-from servicekit.kms.ciphertext import NONCE_BYTES, Ciphertext, parse_ciphertext
+from servicekit.kms.ciphertext import NONCE_BYTES, Ciphertext
 from servicekit.kms.key_manager import (
     SUPPORTED_KEY_TYPE,
     KeyInfo,
-    check_batch_size,
-    check_context,
+    check_batch,
+    check_ciphertext_item,
     check_min_version,
-    check_plaintext,
+    check_plaintext_item,
+    check_usable,
+    each_item,
 )
 
 __all__ = ["LocalKeyring", "MasterKey"]
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 _KEY_BYTES = 32
 _FILE_FORMAT = "railguard.keyring"
 _FILE_FORMAT_VERSION = 1
@@ -208,34 +211,27 @@ class LocalKeyring:
     # -- KeyManager ---------------------------------------------------------------------------
 
     async def encrypt(self, plaintext: bytes, context: str) -> str:
-        item = (check_plaintext(plaintext), check_context(context))
-        return (await self._run(self._encrypt_items, [item]))[0]
+        return await self._one(self._encrypt_items, check_plaintext_item((plaintext, context)))
 
     async def decrypt(self, ciphertext: str, context: str) -> bytes:
-        item = (parse_ciphertext(ciphertext), check_context(context))
-        return (await self._run(self._decrypt_items, [item], False))[0]
+        return await self._one(self._decrypt_items, check_ciphertext_item((ciphertext, context)))
 
     async def encrypt_batch(self, items: Sequence[tuple[bytes, str]]) -> list[str]:
-        check_batch_size(items)
-        checked = _each(items, lambda i: (check_plaintext(i[0]), check_context(i[1])))
-        return await self._run(self._encrypt_items, checked)
+        return await self._run(self._encrypt_items, check_batch(items, check_plaintext_item), True)
 
     async def decrypt_batch(self, items: Sequence[tuple[str, str]]) -> list[bytes]:
-        check_batch_size(items)
-        checked = _each(items, lambda i: (parse_ciphertext(i[0]), check_context(i[1])))
+        checked = check_batch(items, check_ciphertext_item)
         return await self._run(self._decrypt_items, checked, True)
 
     async def rewrap(self, ciphertext: str, context: str) -> str:
-        item = (parse_ciphertext(ciphertext), check_context(context))
-        return (await self._run(self._rewrap_items, [item], False))[0]
+        return await self._one(self._rewrap_items, check_ciphertext_item((ciphertext, context)))
 
     async def rewrap_batch(self, items: Sequence[tuple[str, str]]) -> list[str]:
-        check_batch_size(items)
-        checked = _each(items, lambda i: (parse_ciphertext(i[0]), check_context(i[1])))
+        checked = check_batch(items, check_ciphertext_item)
         return await self._run(self._rewrap_items, checked, True)
 
     async def rotate(self) -> int:
-        state = await self._run(self._mutate, lambda s: _usable(s).rotated())
+        state = await self._run(self._mutate, lambda s: check_usable(s).rotated())
         return state.latest_version
 
     async def key_info(self) -> KeyInfo:
@@ -246,12 +242,12 @@ class LocalKeyring:
 
         def change(state: _State) -> _State:
             check_min_version(version, state.latest_version)
-            return replace(_usable(state), min_decryption_version=version)
+            return replace(check_usable(state), min_decryption_version=version)
 
         return (await self._run(self._mutate, change)).info()
 
     async def self_check(self) -> KeyInfo:
-        return _usable(await self._run(self._snapshot)).info()
+        return check_usable(await self._run(self._snapshot)).info()
 
     async def close(self) -> None:
         with self._cache_lock:
@@ -263,6 +259,10 @@ class LocalKeyring:
         async with self._slots:
             return await asyncio.to_thread(self._guarded, fn, *args)
 
+    async def _one(self, fn: Callable[[list[_I], bool], list[_T]], item: _I) -> _T:
+        """A single call: ``fn`` on a batch of one whose failure names no index."""
+        return (await self._run(fn, [item], False))[0]
+
     @staticmethod
     def _guarded(fn: Callable[..., _T], *args: Any) -> _T:
         failure: RailguardError
@@ -272,22 +272,22 @@ class LocalKeyring:
             failure = errors.unavailable("the keyring file cannot be read or written")
         raise failure
 
-    def _encrypt_items(self, items: list[tuple[bytes, bytes]]) -> list[str]:
-        state = _usable(self._snapshot())
+    def _encrypt_items(self, items: list[tuple[bytes, bytes]], batch: bool) -> list[str]:
+        state = check_usable(self._snapshot())
         version = state.latest_version
         key = state.versions[version].key
-        return [_seal(key, version, plaintext, context) for plaintext, context in items]
+        return each_item(items, lambda item: _seal(key, version, *item), indexed=batch)
 
     def _decrypt_items(self, items: list[tuple[Ciphertext, bytes]], batch: bool) -> list[bytes]:
-        state = _usable(self._snapshot())
-        return _each(items, lambda item: _open(state, *item), tag=batch)
+        state = check_usable(self._snapshot())
+        return each_item(items, lambda item: _open(state, *item), indexed=batch)
 
     def _rewrap_items(self, items: list[tuple[Ciphertext, bytes]], batch: bool) -> list[str]:
-        state = _usable(self._snapshot())
+        state = check_usable(self._snapshot())
         version = state.latest_version
         key = state.versions[version].key
-        return _each(
-            items, lambda i: _seal(key, version, _open(state, i[0], i[1]), i[1]), tag=batch
+        return each_item(
+            items, lambda i: _seal(key, version, _open(state, i[0], i[1]), i[1]), indexed=batch
         )
 
     def _snapshot(self) -> _State:
@@ -381,15 +381,6 @@ def _corrupt() -> FailedPrecondition:
     return FailedPrecondition("the keyring file is corrupt", reason=errors.KMS_KEYRING_CORRUPT)
 
 
-def _usable(state: _State) -> _State:
-    """Fail closed on a keyring whose key would not bind contexts or is of an unexpected type."""
-    if not state.derived:
-        raise errors.key_not_derived()
-    if state.type != SUPPORTED_KEY_TYPE:
-        raise errors.key_type_unsupported()
-    return state
-
-
 def _subkey(version_key: bytes, context: bytes) -> AESGCM:
     # Same derivation as Vault transit for derived keys (kdf "hkdf_sha256", no salt).
     derived = HKDF(algorithm=SHA256(), length=_KEY_BYTES, salt=None, info=context)
@@ -413,17 +404,6 @@ def _open(state: _State, ciphertext: Ciphertext, context: bytes) -> bytes:
     except InvalidTag:
         pass
     raise errors.context_mismatch()
-
-
-def _each(items: Sequence[Any], fn: Callable[[Any], _T], *, tag: bool = True) -> list[_T]:
-    """Apply ``fn`` to each item; a failure names the item's index when ``tag`` is set."""
-    results: list[_T] = []
-    for index, item in enumerate(items):
-        try:
-            results.append(fn(item))
-        except RailguardError as error:
-            raise (errors.in_batch(error, index) if tag else error) from None
-    return results
 
 
 def _key_id(master: MasterKey) -> str:

@@ -25,12 +25,12 @@ from servicekit.errors import RailguardError
 from servicekit.kms import errors
 from servicekit.kms.ciphertext import parse_ciphertext
 from servicekit.kms.key_manager import (
-    SUPPORTED_KEY_TYPE,
     KeyInfo,
-    check_batch_size,
-    check_context,
+    check_batch,
+    check_ciphertext_item,
     check_min_version,
-    check_plaintext,
+    check_plaintext_item,
+    check_usable,
 )
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 DEFAULT_KUBERNETES_JWT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
@@ -125,114 +126,42 @@ class VaultTransit:
     # -- KeyManager ---------------------------------------------------------------------------
 
     async def encrypt(self, plaintext: bytes, context: str) -> str:
-        body = {"plaintext": _b64(check_plaintext(plaintext)), "context": _b64ctx(context)}
-
-        def call(client: Any) -> str:
-            response = client.secrets.transit.encrypt_data(
-                self._config.key_name, mount_point=self._config.mount_point, **body
-            )
-            return _returned_ciphertext(response["data"]["ciphertext"])
-
-        return await self._verified_call(call)
+        body = _plaintext_body((plaintext, context))
+        return await self._transit("encrypt_data", _single(_ciphertext_of), **body)
 
     async def decrypt(self, ciphertext: str, context: str) -> bytes:
-        body = {"ciphertext": str(parse_ciphertext(ciphertext)), "context": _b64ctx(context)}
-
-        def call(client: Any) -> bytes:
-            response = client.secrets.transit.decrypt_data(
-                self._config.key_name, mount_point=self._config.mount_point, **body
-            )
-            return _unb64(response["data"]["plaintext"])
-
-        return await self._verified_call(call)
+        body = _ciphertext_body((ciphertext, context))
+        return await self._transit("decrypt_data", _single(_plaintext_of), **body)
 
     async def encrypt_batch(self, items: Sequence[tuple[bytes, str]]) -> list[str]:
-        batch = _batch(items, _plaintext_item)
-        if not batch:
-            return []
-
-        def call(client: Any) -> list[str]:
-            response = client.secrets.transit.encrypt_data(
-                self._config.key_name, batch_input=batch, mount_point=self._config.mount_point
-            )
-            results = _batch_results(response, len(batch))
-            return [_returned_ciphertext(r["ciphertext"]) for r in results]
-
-        return await self._verified_call(call)
+        return await self._transit_batch("encrypt_data", items, _plaintext_body, _ciphertext_of)
 
     async def decrypt_batch(self, items: Sequence[tuple[str, str]]) -> list[bytes]:
-        batch = _batch(items, _ciphertext_item)
-        if not batch:
-            return []
-
-        def call(client: Any) -> list[bytes]:
-            response = client.secrets.transit.decrypt_data(
-                self._config.key_name, batch_input=batch, mount_point=self._config.mount_point
-            )
-            return [_unb64(r["plaintext"]) for r in _batch_results(response, len(batch))]
-
-        return await self._verified_call(call)
+        return await self._transit_batch("decrypt_data", items, _ciphertext_body, _plaintext_of)
 
     async def rewrap(self, ciphertext: str, context: str) -> str:
-        item = _ciphertext_item((ciphertext, context))
-
-        def call(client: Any) -> str:
-            response = client.secrets.transit.rewrap_data(
-                self._config.key_name, mount_point=self._config.mount_point, **item
-            )
-            return _returned_ciphertext(response["data"]["ciphertext"])
-
-        return await self._verified_call(call)
+        body = _ciphertext_body((ciphertext, context))
+        return await self._transit("rewrap_data", _single(_ciphertext_of), **body)
 
     async def rewrap_batch(self, items: Sequence[tuple[str, str]]) -> list[str]:
-        batch = _batch(items, _ciphertext_item)
-        if not batch:
-            return []
-
-        def call(client: Any) -> list[str]:
-            # Vault answers 200 even when items fail, so _batch_results checks each item.
-            response = client.secrets.transit.rewrap_data(
-                self._config.key_name,
-                ciphertext=None,
-                batch_input=batch,
-                mount_point=self._config.mount_point,
-            )
-            results = _batch_results(response, len(batch))
-            return [_returned_ciphertext(r["ciphertext"]) for r in results]
-
-        return await self._verified_call(call)
+        return await self._transit_batch(
+            "rewrap_data", items, _ciphertext_body, _ciphertext_of, ciphertext=None
+        )
 
     async def rotate(self) -> int:
-        def call(client: Any) -> int:
-            response = client.secrets.transit.rotate_key(
-                self._config.key_name, mount_point=self._config.mount_point
-            )
-            return self._info_from(client, response).latest_version
-
-        return await self._verified_call(call)
+        return (await self._transit("rotate_key", self._info_from)).latest_version
 
     async def key_info(self) -> KeyInfo:
         return await self._call(lambda client: self._info_from(client, None))
 
     async def set_min_decryption_version(self, version: int) -> KeyInfo:
         check_min_version(version)
-
-        def call(client: Any) -> KeyInfo:
-            response = client.secrets.transit.update_key_configuration(
-                self._config.key_name,
-                min_decryption_version=version,
-                mount_point=self._config.mount_point,
-            )
-            return self._info_from(client, response)
-
-        return await self._verified_call(call)
+        return await self._transit(
+            "update_key_configuration", self._info_from, min_decryption_version=version
+        )
 
     async def self_check(self) -> KeyInfo:
-        info = await self.key_info()
-        if not info.derived:
-            raise errors.key_not_derived()
-        if info.type != SUPPORTED_KEY_TYPE:
-            raise errors.key_type_unsupported()
+        info = check_usable(await self.key_info())
         self._verified = True
         return info
 
@@ -255,6 +184,38 @@ class VaultTransit:
             latest_version=int(data["latest_version"]),
             min_decryption_version=int(data["min_decryption_version"]),
         )
+
+    async def _transit(
+        self, operation: str, read: Callable[[Any, Any], _T], **arguments: Any
+    ) -> _T:
+        """Call the transit engine's ``operation`` on the key (once it passed ``self_check``);
+        ``read(client, response)`` makes the result, inside the call's failure mapping."""
+
+        def call(client: Any) -> _T:
+            method = getattr(client.secrets.transit, operation)
+            response = method(
+                self._config.key_name, mount_point=self._config.mount_point, **arguments
+            )
+            return read(client, response)
+
+        return await self._verified_call(call)
+
+    async def _transit_batch(
+        self,
+        operation: str,
+        items: Sequence[_I],
+        body: Callable[[_I], dict[str, str]],
+        read: Callable[[Any], _T],
+        **arguments: Any,
+    ) -> list[_T]:
+        """``operation`` on a checked batch of ``body`` items; ``read`` makes each item's result.
+
+        Vault answers 200 even when items fail, so :func:`_batch_results` checks each one."""
+        batch = check_batch(items, body)
+        if not batch:
+            return []
+        read_all = _batched(read, len(batch))
+        return await self._transit(operation, read_all, batch_input=batch, **arguments)
 
     async def _verified_call(self, call: Callable[[Any], _T]) -> _T:
         """Run ``call`` once the key passed ``self_check``: fail closed on a non-derived key."""
@@ -349,42 +310,45 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64ctx(context: str) -> str:
-    return _b64(check_context(context))
-
-
 def _unb64(value: Any) -> bytes:
     if not isinstance(value, str):
         raise TypeError("plaintext is not a string")
     return base64.b64decode(value.encode("ascii"), validate=True)
 
 
-def _plaintext_item(item: tuple[bytes, str]) -> dict[str, str]:
-    return {"plaintext": _b64(check_plaintext(item[0])), "context": _b64ctx(item[1])}
+def _plaintext_body(item: tuple[bytes, str]) -> dict[str, str]:
+    """A checked ``(plaintext, context)`` pair as transit's request fields."""
+    plaintext, context = check_plaintext_item(item)
+    return {"plaintext": _b64(plaintext), "context": _b64(context)}
 
 
-def _ciphertext_item(item: tuple[str, str]) -> dict[str, str]:
-    return {"ciphertext": str(parse_ciphertext(item[0])), "context": _b64ctx(item[1])}
+def _ciphertext_body(item: tuple[str, str]) -> dict[str, str]:
+    """A checked ``(ciphertext, context)`` pair as transit's request fields."""
+    ciphertext, context = check_ciphertext_item(item)
+    return {"ciphertext": str(ciphertext), "context": _b64(context)}
 
 
-def _returned_ciphertext(value: Any) -> str:
+def _ciphertext_of(result: Any) -> str:
     """Accept only a well-formed ciphertext from Vault; anything else is an unexpected response."""
     try:
-        return str(parse_ciphertext(value))
+        return str(parse_ciphertext(result["ciphertext"]))
     except RailguardError:
         pass
     raise ValueError("Vault returned a malformed ciphertext")
 
 
-def _batch(items: Sequence[_T], build: Callable[[_T], dict[str, str]]) -> list[dict[str, str]]:
-    check_batch_size(items)
-    batch: list[dict[str, str]] = []
-    for index, item in enumerate(items):
-        try:
-            batch.append(build(item))
-        except RailguardError as error:
-            raise errors.in_batch(error, index) from None
-    return batch
+def _plaintext_of(result: Any) -> bytes:
+    return _unb64(result["plaintext"])
+
+
+def _single(read: Callable[[Any], _T]) -> Callable[[Any, Any], _T]:
+    """A reader of a one-item answer: ``read`` on its ``data``."""
+    return lambda _client, response: read(response["data"])
+
+
+def _batched(read: Callable[[Any], _T], expected: int) -> Callable[[Any, Any], list[_T]]:
+    """A reader of a batch answer of ``expected`` items: ``read`` on each item's result."""
+    return lambda _client, response: [read(r) for r in _batch_results(response, expected)]
 
 
 def _batch_results(response: Any, expected: int) -> list[dict[str, Any]]:
