@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from railguard.workspaces.v1 import lifecycle_pb2
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit.audit import AuditAction, AuditEvent, Outcome
@@ -37,6 +37,7 @@ from servicekit.clock import Clock, SystemClock
 from servicekit.db import UtcDateTime
 from servicekit.errors import FailedPrecondition, InvalidArgument, NotFound
 from servicekit.outbox import AuditOutbox, outbox_table
+from servicekit.rows import rowcount
 from servicekit.wire import enum_from, event_time
 
 __all__ = [
@@ -331,6 +332,29 @@ def purge_recorder(outbox: AuditOutbox, action: str) -> AfterPurge:
         )
 
     return record
+
+
+async def purge_workspace_rows(
+    session: AsyncSession,
+    table: Any,
+    workspace_id: str,
+    now: dt.datetime,
+    **destroyed: object,
+) -> int:
+    """Purge every row of ``table`` in ``workspace_id`` not purged yet, in the caller's transaction.
+
+    ``destroyed`` empties the row's secret material (its ciphertext, digests, lookup hash…); the
+    row stays as a tombstone with ``purged_at`` at ``now``, and a row that was never deleted is
+    marked deleted at the same instant, exactly as the per-item purge job leaves one. ``table``
+    is a mapped class with ``workspace_id``, ``purged_at`` and ``deleted_at``. The rows purged.
+    """
+    result = await session.execute(
+        update(table)
+        .where(table.workspace_id == workspace_id, table.purged_at.is_(None))
+        .values(purged_at=now, deleted_at=func.coalesce(table.deleted_at, now), **destroyed)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
 
 
 def events_from_request(

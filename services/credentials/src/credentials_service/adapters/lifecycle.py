@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.lifecycle import purge_recorder
-from servicekit.rows import rowcount
-from sqlalchemy import func, update
+from servicekit.lifecycle import purge_recorder, purge_workspace_rows
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credentials_service.adapters.tables import AUDIT_OUTBOX, CredentialRow, WebhookTriggerRow
@@ -22,37 +21,21 @@ async def destroy_workspace_secrets(
     session: AsyncSession, workspace_id: str, now: dt.datetime
 ) -> dict[str, int]:
     """Purge everything of ``workspace_id`` not yet purged, in the caller's transaction."""
-    credentials = await session.execute(
-        update(CredentialRow)
-        .where(CredentialRow.workspace_id == workspace_id, CredentialRow.purged_at.is_(None))
-        .values(
-            ciphertext=None,
-            masked_value="",
-            purged_at=now,
-            deleted_at=func.coalesce(CredentialRow.deleted_at, now),
-            purge_at=func.coalesce(CredentialRow.purge_at, now),
-            updated_at=now,
-            updated_by="system",
-        )
-        .execution_options(synchronize_session=False)
+    stored_values = await purge_workspace_rows(
+        session,
+        CredentialRow,
+        workspace_id,
+        now,
+        ciphertext=None,
+        masked_value="",
+        purge_at=func.coalesce(CredentialRow.purge_at, now),
+        updated_at=now,
+        updated_by="system",
     )
-    triggers = await session.execute(
-        update(WebhookTriggerRow)
-        .where(
-            WebhookTriggerRow.workspace_id == workspace_id, WebhookTriggerRow.purged_at.is_(None)
-        )
-        .values(
-            token_ciphertext=None,
-            token_hash=None,
-            purged_at=now,
-            deleted_at=func.coalesce(WebhookTriggerRow.deleted_at, now),
-        )
-        .execution_options(synchronize_session=False)
+    triggers = await purge_workspace_rows(
+        session, WebhookTriggerRow, workspace_id, now, token_ciphertext=None, token_hash=None
     )
-    return {
-        "stored_values": rowcount(credentials),
-        "triggers": rowcount(triggers),
-    }
+    return {"stored_values": stored_values, "triggers": triggers}
 
 
 record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "credential.purgeWorkspace")

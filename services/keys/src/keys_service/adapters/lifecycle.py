@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.lifecycle import purge_recorder
-from servicekit.rows import rowcount
-from sqlalchemy import func, update
+from servicekit.lifecycle import purge_recorder, purge_workspace_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keys_service.adapters.tables import AUDIT_OUTBOX, ApiKeyRow
@@ -22,20 +20,17 @@ async def destroy_workspace_keys(
     session: AsyncSession, workspace_id: str, now: dt.datetime
 ) -> dict[str, int]:
     """Purge every key of ``workspace_id`` not yet purged, in the caller's transaction."""
-    result = await session.execute(
-        update(ApiKeyRow)
-        .where(ApiKeyRow.workspace_id == workspace_id, ApiKeyRow.purged_at.is_(None))
-        .values(
-            secret_digest=None,
-            previous_digest=None,
-            previous_expires_at=None,
-            purged_at=now,
-            updated_at=now,
-            deleted_at=func.coalesce(ApiKeyRow.deleted_at, now),
-        )
-        .execution_options(synchronize_session=False)
+    purged = await purge_workspace_rows(
+        session,
+        ApiKeyRow,
+        workspace_id,
+        now,
+        secret_digest=None,
+        previous_digest=None,
+        previous_expires_at=None,
+        updated_at=now,
     )
-    return {"api_keys": rowcount(result)}
+    return {"api_keys": purged}
 
 
 record_workspace_purge = purge_recorder(AUDIT_OUTBOX, "apiKey.purgeWorkspace")
