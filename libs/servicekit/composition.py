@@ -10,15 +10,16 @@ they end. What differs per service stays in its own root.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import quote
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from servicekit.audit_grpc import GrpcAuditSink
+from servicekit.audit_grpc import GrpcAuditSink, relay_now
+from servicekit.clock import Clock, SystemClock
 from servicekit.db import (
     create_engine,
     dispose_engine,
@@ -33,12 +34,15 @@ if TYPE_CHECKING:  # imported where used: keys and credentials send no mail (res
     from servicekit.kms import KeyManager
     from servicekit.mail import Mail, MailOutbox
 
+T = TypeVar("T")
+
 __all__ = [
     "Storage",
     "job_storage",
     "open_storage",
     "poke_all",
     "relay_interval",
+    "run_audited_job",
     "service_key_manager",
     "start_audit_relay",
     "start_mail_relay",
@@ -73,6 +77,23 @@ async def job_storage(settings: Settings) -> AsyncIterator[Storage]:
         yield storage
     finally:
         await storage.close()
+
+
+async def run_audited_job(
+    settings: Settings,
+    outbox: AuditOutbox,
+    job: Callable[[async_sessionmaker[AsyncSession], Clock], Awaitable[T]],
+    clock: Clock | None = None,
+) -> T:
+    """Run a one-shot job (a purge, say) on storage of its own, then try to relay the audit
+    events it wrote to ``outbox`` (:func:`~servicekit.audit_grpc.relay_now`: what cannot be
+    shipped now stays queued for the running servers). ``job`` gets the sessions and the clock
+    (``clock`` or the system's); its result is returned."""
+    clock = clock or SystemClock()
+    async with job_storage(settings) as storage:
+        result = await job(storage.sessions, clock)
+        await relay_now(settings, storage.sessions, outbox, clock)
+    return result
 
 
 def relay_interval(settings: Settings) -> float:

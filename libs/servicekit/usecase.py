@@ -21,7 +21,9 @@ from servicekit.clock import Clock
 
 __all__ = ["Collaborators", "new_hex_id", "no_origin", "nothing"]
 
-U = TypeVar("U")
+U = TypeVar(
+    "U", covariant=True
+)  # only ever returned: a Collaborators of a SQL unit of work is one of its port
 
 
 def no_origin() -> AuditOrigin:

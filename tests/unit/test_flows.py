@@ -1,7 +1,8 @@
 """The declared flows (servicekit.flows) cover every peer a composition root dials.
 
 Read from the code: a service dials a peer where it reads ``settings.peers.<peer>``, where it
-relays audit events (``GrpcAuditSink``/``relay_now`` always dial workspaces), and the edge dials
+relays audit events (``GrpcAuditSink``, ``relay_now``, ``start_audit_relay`` and
+``run_audited_job`` always dial workspaces), and the edge dials
 every service its route table forwards to.
 """
 
@@ -15,7 +16,7 @@ from servicekit.flows import FLOWS, peers_of
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("auth", "workspaces", "keys", "credentials", "edge")
 _PEER = re.compile(r"\bpeers\.(auth|workspaces|keys|credentials)\b")
-_AUDIT_DIAL = re.compile(r"\b(GrpcAuditSink|relay_now)\b")
+_AUDIT_DIAL = re.compile(r"\b(GrpcAuditSink|relay_now|start_audit_relay|run_audited_job)\b")
 
 
 def dialled_by(service: str) -> set[str]:

@@ -36,10 +36,9 @@ from servicekit import (
     Wiring,
     open_channel,
     origin_from_context,
-    relay_now,
     run_service,
 )
-from servicekit.composition import job_storage, open_storage, start_audit_relay
+from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.usecase import Collaborators
@@ -133,15 +132,15 @@ async def build(settings: Settings) -> Wiring:
 async def purge(settings: Settings, clock: Clock | None = None) -> tuple[list[str], list[str]]:
     """Run the retention job once and try to relay its audit events; the purged credential and
     trigger ids. Needs no key manager: nothing is decrypted."""
-    clock = clock or SystemClock()
     days = CredentialsSettings.load(settings).retention_days
-    async with job_storage(settings) as storage:
-        sessions = storage.sessions
-        job = CredentialsRetention(
-            Collaborators(uow=lambda: SqlCredentialsUnitOfWork(sessions), clock=clock), days
-        )
-        purged = await job.purge_expired()
-        await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
+
+    async def job(
+        sessions: async_sessionmaker[AsyncSession], clock: Clock
+    ) -> tuple[list[str], list[str]]:
+        deps = Collaborators(uow=lambda: SqlCredentialsUnitOfWork(sessions), clock=clock)
+        return await CredentialsRetention(deps, days).purge_expired()
+
+    purged = await run_audited_job(settings, AUDIT_OUTBOX, job, clock)
     _log.info("purge finished", extra={"credentials": len(purged[0]), "triggers": len(purged[1])})
     return purged
 

@@ -23,12 +23,12 @@ from servicekit import (
     changefeed,
     open_channel,
     origin_from_context,
-    relay_now,
     run_service,
 )
-from servicekit.composition import job_storage, open_storage, start_audit_relay
+from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
 from servicekit.lifecycle import LifecycleApplier
 from servicekit.usecase import Collaborators
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
@@ -119,15 +119,13 @@ async def build(settings: Settings) -> Wiring:
 
 async def purge(settings: Settings, clock: Clock | None = None) -> list[str]:
     """Run the retention job once and try to relay its audit events; the purged key ids."""
-    clock = clock or SystemClock()
     window = KeysSettings.load(settings).retention
-    async with job_storage(settings) as storage:
-        sessions = storage.sessions
-        job = KeysRetention(
-            Collaborators(uow=lambda: SqlKeysUnitOfWork(sessions), clock=clock), window
-        )
-        purged = await job.purge_expired()
-        await relay_now(settings, sessions, AUDIT_OUTBOX, clock)
+
+    async def job(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> list[str]:
+        deps = Collaborators(uow=lambda: SqlKeysUnitOfWork(sessions), clock=clock)
+        return await KeysRetention(deps, window).purge_expired()
+
+    purged = await run_audited_job(settings, AUDIT_OUTBOX, job, clock)
     _log.info("purge finished", extra={"purged": len(purged)})
     return purged
 
