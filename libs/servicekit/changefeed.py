@@ -41,7 +41,7 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,7 @@ from servicekit.errors import Unavailable
 from servicekit.rows import rowcount
 
 if TYPE_CHECKING:
+    from servicekit.runtime import Wiring
     from servicekit.server import Registration
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "change_log_name",
     "record_change",
     "registration",
+    "wiring",
 ]
 
 MAX_TOPIC = 32
@@ -523,3 +525,18 @@ def registration(feed: ChangeFeed) -> Registration:
         watch_pb2,
         drain=feed.drain,
     )
+
+
+def wiring(
+    service: Registration,
+    sessions: async_sessionmaker[AsyncSession],
+    log: ChangeLog,
+    on_stop: Sequence[Callable[[], Awaitable[None]]],
+) -> Wiring:
+    """A composition root's :class:`~servicekit.runtime.Wiring`: ``service`` and the Watch of the
+    change feed read from ``log`` (what the edges keep their pushed state from). ``on_stop``
+    runs in reverse after the feed closes, so its streams end before the engine is disposed."""
+    from servicekit.runtime import Wiring
+
+    feed = ChangeFeed(sessions, log)
+    return Wiring([service, registration(feed)], on_stop=[*on_stop, feed.close])

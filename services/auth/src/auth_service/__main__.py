@@ -141,17 +141,17 @@ async def build(settings: Settings) -> Wiring:
         auth_service_pb2,
     )
     # on_stop runs in reverse: stop maintenance and the relay first, dispose of the engine last
-    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch (servicekit.changefeed)
-    return Wiring(
-        [registration, changefeed.registration(feed)],
-        on_stop=[
+    return changefeed.wiring(
+        registration,
+        sessions,
+        CHANGE_LOG,
+        [
             storage.close,
             kms.close,
             channel.close,
             relay.stop,
             mailer.stop,
             maintenance.stop,
-            feed.close,
         ],
     )
 

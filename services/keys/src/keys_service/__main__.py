@@ -97,22 +97,22 @@ async def build(settings: Settings) -> Wiring:
         after_commit=relay.poke,
         on_applied=record_workspace_change,
     )
-    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch: key changes, pushed
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
         KeysServicer(service, lifecycle, AllowedOrigins(read_uow, SystemClock())),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last
-    return Wiring(
-        [registration, changefeed.registration(feed)],
-        on_stop=[
+    return changefeed.wiring(
+        registration,
+        sessions,
+        CHANGE_LOG,
+        [
             storage.close,
             channel.close,
             publisher.close,
             usage.stop,
             relay.stop,
-            feed.close,
         ],
     )
 

@@ -201,10 +201,11 @@ async def build(settings: Settings) -> Wiring:
         workspaces_service_pb2,
     )
     # on_stop runs in reverse: the relays stop before the engine is disposed and channels close
-    feed = changefeed.ChangeFeed(sessions, CHANGE_LOG)  # the edge's Watch (servicekit.changefeed)
-    return Wiring(
-        [registration, changefeed.registration(feed)],
-        on_stop=[
+    return changefeed.wiring(
+        registration,
+        sessions,
+        CHANGE_LOG,
+        [
             auth_channel.close,
             *(c.close for c in channels),
             storage.close,
@@ -212,7 +213,6 @@ async def build(settings: Settings) -> Wiring:
             relay.stop,
             mailer.stop,
             *(r.stop for r in lifecycle),
-            feed.close,
         ],
     )
 
