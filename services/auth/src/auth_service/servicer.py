@@ -6,13 +6,13 @@ from google.protobuf import empty_pb2
 from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.auth.v1 import auth_service_pb2_grpc
-from servicekit import Principal, Unauthenticated, current
+from servicekit import Principal, current
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate, events_from_request
 from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
 from auth_service.domain import totp as totp_rules
-from auth_service.usecases import AuthUseCases, ChallengeIssued, TokenPair
+from auth_service.usecases import AuthUseCases, ChallengeIssued, TokenPair, errors
 from auth_service.usecases.session_state import SessionState
 
 SESSION = "users/me/sessions/{session}"
@@ -277,26 +277,29 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
 
     # ---- deployment PINs -----------------------------------------------------------------------
 
+    async def _live_pin_target(self, name: str) -> tuple[str, str]:
+        """:func:`_pin_target`, in a workspace that is not deleted (its PINs stop with it)."""
+        workspace, deployment = _pin_target(name)
+        await self.gate.require_alive(workspace)
+        return workspace, deployment
+
     async def SetDeploymentPin(
         self, request: pb.SetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
-        workspace, deployment = _pin_target(request.name)
-        await self.gate.require_alive(workspace)
+        workspace, deployment = await self._live_pin_target(request.name)
         current().principal.require_unrestricted_key()  # a PIN carries no CIDR nor expiry
         return _pin(await self.auth.pins.set_deployment_pin(workspace, deployment, request.pin))
 
     async def GetDeploymentPin(
         self, request: pb.GetDeploymentPinRequest, context: object
     ) -> pb.DeploymentPin:
-        workspace, deployment = _pin_target(request.name)
-        await self.gate.require_alive(workspace)
+        workspace, deployment = await self._live_pin_target(request.name)
         return _pin(await self.auth.pins.get_deployment_pin(workspace, deployment))
 
     async def ClearDeploymentPin(
         self, request: pb.ClearDeploymentPinRequest, context: object
     ) -> empty_pb2.Empty:
-        workspace, deployment = _pin_target(request.name)
-        await self.gate.require_alive(workspace)
+        workspace, deployment = await self._live_pin_target(request.name)
         await self.auth.pins.clear_deployment_pin(workspace, deployment)
         return empty_pb2.Empty()
 
@@ -310,7 +313,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         # checked after the PIN (same work as a success): a deleted workspace's deployment
         # answers exactly like a wrong PIN, and the token just signed is dropped
         if not await self.gate.alive(parts["workspace"]):
-            raise Unauthenticated("the deployment or PIN is incorrect", reason="INVALID_PIN")
+            raise errors.invalid_pin()
         return pb.VerifyDeploymentPinResponse(
             access_token=token.access_token,
             token_type="Bearer",  # noqa: S106 - the token type, not a secret

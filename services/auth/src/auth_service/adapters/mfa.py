@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from auth_service.adapters.statements import (
     SqlRepository,
@@ -44,27 +44,23 @@ class TotpFactorRepository(SqlRepository):
 
     async def confirm(self, factor_id: str, step: int, now: dt.datetime) -> bool:
         """Atomically confirm a pending factor, consuming ``step``; one concurrent caller wins."""
-        stmt = (
-            update(TotpFactorRow)
-            .where(
-                TotpFactorRow.id == factor_id,
-                TotpFactorRow.confirmed_at.is_(None),
-                TotpFactorRow.last_step < step,
-            )
-            .values(confirmed_at=now, last_step=step)
+        return await self._take_step(
+            factor_id, step, TotpFactorRow.confirmed_at.is_(None), confirmed_at=now
         )
-        return await changed(self.session, stmt) == 1
 
     async def consume_step(self, factor_id: str, step: int) -> bool:
         """``UPDATE ... WHERE last_step < :step``: a code (a step) is accepted exactly once."""
+        return await self._take_step(factor_id, step, TotpFactorRow.confirmed_at.is_not(None))
+
+    async def _take_step(
+        self, factor_id: str, step: int, state: ColumnElement[bool], **values: object
+    ) -> bool:
+        """Move the factor (in ``state``) to time step ``step`` only if that step is newer than
+        its last: a code is accepted once, by one concurrent caller."""
         stmt = (
             update(TotpFactorRow)
-            .where(
-                TotpFactorRow.id == factor_id,
-                TotpFactorRow.confirmed_at.is_not(None),
-                TotpFactorRow.last_step < step,
-            )
-            .values(last_step=step)
+            .where(TotpFactorRow.id == factor_id, state, TotpFactorRow.last_step < step)
+            .values(last_step=step, **values)
         )
         return await changed(self.session, stmt) == 1
 

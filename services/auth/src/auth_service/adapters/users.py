@@ -6,7 +6,7 @@ import datetime as dt
 
 from servicekit.errors import AlreadyExists
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.adapters.statements import SqlRepository, changed, consume_once
@@ -47,41 +47,31 @@ class UserRepository(SqlRepository):
         self, user_id: str, expected: str, new: str, now: dt.datetime
     ) -> bool:
         """Compare-and-set, so a concurrent password change is never overwritten by a re-hash."""
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == user_id, UserRow.password_hash == expected)
-            .values(password_hash=new, updated_at=now)
+        return await self._update(
+            user_id, now, UserRow.password_hash == expected, password_hash=new
         )
-        return rowcount(await self.session.execute(stmt)) == 1
 
     async def set_password_hash(self, user_id: str, new: str, now: dt.datetime) -> bool:
         """Unconditionally (a reset does not know the old password); False if no live user."""
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == user_id, UserRow.deleted_at.is_(None))
-            .values(password_hash=new, updated_at=now)
-        )
-        return rowcount(await self.session.execute(stmt)) == 1
+        return await self._update(user_id, now, UserRow.deleted_at.is_(None), password_hash=new)
 
     async def mark_verified(self, user_id: str, email: str, now: dt.datetime) -> bool:
         """Mark ``email`` verified, only while it is still the user's address."""
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == user_id, UserRow.email == email, UserRow.deleted_at.is_(None))
-            .values(email_verified_at=now, updated_at=now)
+        return await self._update(
+            user_id,
+            now,
+            UserRow.email == email,
+            UserRow.deleted_at.is_(None),
+            email_verified_at=now,
         )
-        return rowcount(await self.session.execute(stmt)) == 1
 
     async def change_email(self, user_id: str, email: str, now: dt.datetime) -> bool:
         """Move the user to ``email`` (already verified); False when it is taken meanwhile."""
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == user_id, UserRow.deleted_at.is_(None))
-            .values(email=email, email_verified_at=now, updated_at=now)
-        )
         try:
             async with self.session.begin_nested():
-                return rowcount(await self.session.execute(stmt)) == 1
+                return await self._update(
+                    user_id, now, UserRow.deleted_at.is_(None), email=email, email_verified_at=now
+                )
         except IntegrityError:
             return False
 
@@ -101,19 +91,17 @@ class UserRepository(SqlRepository):
 
     async def erase(self, user_id: str, now: dt.datetime) -> bool:
         """Replace the personal data by a tombstone (the address is freed); the id stays."""
-        stmt = (
-            update(UserRow)
-            .where(UserRow.id == user_id, UserRow.purged_at.is_(None))
-            .values(
-                email=f"{user_id}@deleted.invalid",
-                display_name="",
-                password_hash="!",  # noqa: S106 - no hash: no password opens it
-                email_verified_at=None,
-                purged_at=now,
-                updated_at=now,
-            )
+        erased = await self._update(
+            user_id,
+            now,
+            UserRow.purged_at.is_(None),
+            email=f"{user_id}@deleted.invalid",
+            display_name="",
+            password_hash="!",  # noqa: S106 - no hash: no password opens it
+            email_verified_at=None,
+            purged_at=now,
         )
-        if rowcount(await self.session.execute(stmt)) != 1:
+        if not erased:
             return False
         sessions = select(SessionRow.id).where(SessionRow.user_id == user_id)
         await self.session.execute(
@@ -130,8 +118,14 @@ class UserRepository(SqlRepository):
         return True
 
     async def mark_deleted(self, user_id: str, now: dt.datetime) -> None:
-        stmt = update(UserRow).where(UserRow.id == user_id).values(deleted_at=now, updated_at=now)
-        await self.session.execute(stmt)
+        await self._update(user_id, now, deleted_at=now)
+
+    async def _update(
+        self, user_id: str, now: dt.datetime, *where: ColumnElement[bool], **values: object
+    ) -> bool:
+        """Change the user's row where ``where`` holds, stamping ``updated_at``; True if it did."""
+        stmt = update(UserRow).where(UserRow.id == user_id, *where).values(updated_at=now, **values)
+        return rowcount(await self.session.execute(stmt)) == 1
 
 
 class AccountTokenRepository(SqlRepository):

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
-from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
-from servicekit.throttle import AuditThrottle
 
 from auth_service.domain import Blocklist
 from auth_service.ports import (
@@ -48,7 +47,7 @@ from auth_service.usecases.config import (
     TokenPair,
     TotpEnrollment,
 )
-from auth_service.usecases.context import UseCaseContext, new_hex_id, no_origin
+from auth_service.usecases.context import ContextOptions, UseCaseContext, new_hex_id
 from auth_service.usecases.maintenance import Maintenance
 from auth_service.usecases.mfa import Mfa
 from auth_service.usecases.passwords import Passwords
@@ -68,6 +67,7 @@ __all__ = [
     "AuthUseCases",
     "Bucket",
     "ChallengeIssued",
+    "ContextOptions",
     "DeploymentPins",
     "DeploymentToken",
     "Maintenance",
@@ -116,28 +116,13 @@ def build_use_cases(
     config: AuthConfig,
     new_id: Callable[[], str] = new_hex_id,
     *,
-    origin: Callable[[], AuditOrigin] = no_origin,
-    after_commit: Callable[[], None] = lambda: None,
-    refusals: AuditThrottle | None = None,
     memberships: Memberships | None = None,
     invitations: Invitations | None = None,
-    user_agent: Callable[[], str] = lambda: "",
-    read_uow: UnitOfWorkFactory | None = None,
+    **options: Unpack[ContextOptions],
 ) -> AuthUseCases:
-    """``origin`` gives the request id, client IP and caller of the RPC being served (for
-    audit events); ``after_commit`` runs once an audited change committed (wakes the relay);
-    ``read_uow`` opens the read-only units of work of the hot reads (GetJwks, GetSessionState)."""
-    ctx = UseCaseContext(
-        uow,
-        clock,
-        config,
-        new_id,
-        origin=origin,
-        after_commit=after_commit,
-        refusals=refusals,
-        user_agent=user_agent,
-        read_uow=read_uow,
-    )
+    """``memberships`` and ``invitations`` reach the workspaces service (for the accounts);
+    ``options`` wire the shared :class:`UseCaseContext` (see :class:`ContextOptions`)."""
+    ctx = UseCaseContext(uow, clock, config, new_id, **options)
     throttling = Throttling(uow, clock, config.throttle)
     peppers = Peppers(uow, clock, sealer)
     issuer = TokenIssuer(uow, sealer, signer, config)

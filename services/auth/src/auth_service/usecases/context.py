@@ -65,6 +65,31 @@ class SelfEventDetails(TypedDict, total=False):
     metadata: Mapping[str, str] | None
 
 
+class ContextOptions(TypedDict, total=False):
+    """The optional wiring of a :class:`UseCaseContext` (``build_use_cases`` passes it on).
+
+    ``origin`` gives the request id, client IP and caller of the RPC being served (for audit
+    events); ``after_commit`` runs once an audited change committed (wakes the relay);
+    ``refusals`` limits the refusal events; ``user_agent`` gives the client's user agent;
+    ``read_uow`` (default ``uow``) opens the read-only units of work of the hot reads (GetJwks,
+    GetSessionState): no transaction.
+    """
+
+    origin: Callable[[], AuditOrigin]
+    after_commit: Callable[[], None]
+    refusals: AuditThrottle | None
+    user_agent: Callable[[], str]
+    read_uow: UnitOfWorkFactory | None
+
+
+def _nothing() -> None:
+    return None
+
+
+def _no_user_agent() -> str:
+    return ""
+
+
 class UseCaseContext:
     """The shared plumbing of the capability classes (one instance per service)."""
 
@@ -74,21 +99,15 @@ class UseCaseContext:
         clock: Clock,
         config: AuthConfig,
         new_id: Callable[[], str] = new_hex_id,
-        *,
-        origin: Callable[[], AuditOrigin] = no_origin,
-        after_commit: Callable[[], None] = lambda: None,
-        refusals: AuditThrottle | None = None,
-        user_agent: Callable[[], str] = lambda: "",
-        read_uow: UnitOfWorkFactory | None = None,
+        **options: Unpack[ContextOptions],
     ) -> None:
-        """``origin`` gives the request id, client IP and caller of the RPC being served (for
-        audit events); ``after_commit`` runs once an audited change committed (wakes the relay);
-        ``read_uow`` (default ``uow``) opens read-only units of work: no transaction."""
+        """The optional collaborators are :class:`ContextOptions`."""
         self.uow, self.clock, self.config, self.new_id = uow, clock, config, new_id
-        self.read_uow = read_uow or uow
-        self._origin, self.after_commit = origin, after_commit
-        self._refusals = refusals or AuditThrottle()
-        self._user_agent = user_agent
+        self.read_uow = options.get("read_uow") or uow
+        self._origin = options.get("origin", no_origin)
+        self.after_commit = options.get("after_commit", _nothing)
+        self._refusals = options.get("refusals") or AuditThrottle()
+        self._user_agent = options.get("user_agent", _no_user_agent)
 
     def __repr__(self) -> str:
         return "UseCaseContext()"
