@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from google.protobuf import json_format
 from railguard.credentials.v1 import credentials_service_pb2 as pb
@@ -11,7 +14,7 @@ from servicekit import current
 from servicekit.lifecycle import LifecycleApplier, events_from_request
 from servicekit.wire import mask_paths, parse_name, timestamp
 
-from credentials_service.domain import Credential, Delivery, WebhookTrigger
+from credentials_service.domain import Credential, Delivery, SoftDeletable, WebhookTrigger
 from credentials_service.usecases import (
     UPDATABLE_FIELDS,
     Actor,
@@ -19,11 +22,16 @@ from credentials_service.usecases import (
     DeliveryUseCases,
     WebhookTriggerUseCases,
 )
+from credentials_service.usecases.lifecycle import LifecycleUseCases
 
 WS = "workspaces/{workspace}"
 CREDENTIAL = "workspaces/{workspace}/credentials/{credential}"
 TRIGGER = "workspaces/{workspace}/webhookTriggers/{trigger}"
 HOOK_PATH = "/v1/hooks/{trigger}"
+
+R = TypeVar("R", bound=SoftDeletable)
+M = TypeVar("M")
+_ListRequest = pb.ListCredentialsRequest | pb.ListWebhookTriggersRequest
 
 
 def _state(deleted: bool) -> pb.State.ValueType:
@@ -80,6 +88,46 @@ def _scoped(name: str, pattern: str, field: str = "name") -> tuple[Actor, dict[s
     return Actor(principal.user_id, workspace), parts
 
 
+def _in_workspace(parent: str) -> Actor:
+    """The actor of a call on a collection of the workspace named by ``parent``."""
+    actor, _ = _scoped(parent, WS, "parent")
+    return actor
+
+
+@dataclass(frozen=True, slots=True)
+class _Served(Generic[R, M]):
+    """One soft-deletable kind on the wire: its resource name and message, and the RPCs every
+    kind serves alike (get, list, delete) over its use cases."""
+
+    pattern: str
+    """The resource name, such as ``CREDENTIAL``."""
+    key: str
+    """The placeholder of the item's id in ``pattern``."""
+    use_cases: LifecycleUseCases[R]
+    message: Callable[[R], M]
+
+    def scoped(self, name: str, field: str = "name") -> tuple[Actor, str]:
+        """The actor and the item id of a call naming one item (see :func:`_scoped`)."""
+        actor, parts = _scoped(name, self.pattern, field)
+        return actor, parts[self.key]
+
+    async def get(self, name: str) -> M:
+        return self.message(await self.use_cases.get(*self.scoped(name)))
+
+    async def delete(self, name: str) -> M:
+        return self.message(await self.use_cases.delete(*self.scoped(name)))
+
+    async def page(self, request: _ListRequest) -> tuple[list[M], str]:
+        """One page of the collection under ``request.parent``, as messages, and the next token."""
+        rows, token = await self.use_cases.list(
+            _in_workspace(request.parent),
+            request.page_size,
+            request.page_token,
+            request.show_deleted,
+        )
+        return [self.message(item) for item in rows], token
+
+
 class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceServicer):
     def __init__(
         self,
@@ -90,6 +138,8 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     ) -> None:
         self.credentials, self.triggers, self.deliveries = credentials, triggers, deliveries
         self.lifecycle = lifecycle
+        self._credential = _Served(CREDENTIAL, "credential", credentials, _credential)
+        self._trigger = _Served(TRIGGER, "trigger", triggers, _trigger)
 
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
@@ -100,8 +150,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def CreateCredential(
         self, request: pb.CreateCredentialRequest, context: object
     ) -> pb.Credential:
-        actor, _ = _scoped(request.parent, WS, "parent")
-        c = request.credential
+        actor, c = _in_workspace(request.parent), request.credential
         return _credential(
             await self.credentials.create(
                 actor, c.display_name, c.provider, c.value, request.request_id
@@ -111,46 +160,38 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def GetCredential(
         self, request: pb.GetCredentialRequest, context: object
     ) -> pb.Credential:
-        actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.credentials.get(actor, parts["credential"]))
+        return await self._credential.get(request.name)
 
     async def ListCredentials(
         self, request: pb.ListCredentialsRequest, context: object
     ) -> pb.ListCredentialsResponse:
-        actor, _ = _scoped(request.parent, WS, "parent")
-        rows, token = await self.credentials.list(
-            actor, request.page_size, request.page_token, request.show_deleted
-        )
-        return pb.ListCredentialsResponse(
-            credentials=[_credential(c) for c in rows], next_page_token=token
-        )
+        credentials, token = await self._credential.page(request)
+        return pb.ListCredentialsResponse(credentials=credentials, next_page_token=token)
 
     async def UpdateCredential(
         self, request: pb.UpdateCredentialRequest, context: object
     ) -> pb.Credential:
-        actor, parts = _scoped(request.credential.name, CREDENTIAL, "credential.name")
+        actor, credential_id = self._credential.scoped(request.credential.name, "credential.name")
         paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
         changes = {path: getattr(request.credential, path) for path in paths}
-        return _credential(await self.credentials.update(actor, parts["credential"], changes))
+        return _credential(await self.credentials.update(actor, credential_id, changes))
 
     async def DeleteCredential(
         self, request: pb.DeleteCredentialRequest, context: object
     ) -> pb.Credential:
-        actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.credentials.delete(actor, parts["credential"]))
+        return await self._credential.delete(request.name)
 
     async def UndeleteCredential(
         self, request: pb.UndeleteCredentialRequest, context: object
     ) -> pb.Credential:
-        actor, parts = _scoped(request.name, CREDENTIAL)
-        return _credential(await self.credentials.undelete(actor, parts["credential"]))
+        return _credential(await self.credentials.undelete(*self._credential.scoped(request.name)))
 
     async def UseCredential(
         self, request: pb.UseCredentialRequest, context: object
     ) -> pb.UseCredentialResponse:
-        actor, parts = _scoped(request.name, CREDENTIAL)
+        actor, credential_id = self._credential.scoped(request.name)
         credential, value = await self.credentials.use(
-            actor, current().caller, parts["credential"], request.purpose
+            actor, current().caller, credential_id, request.purpose
         )
         return pb.UseCredentialResponse(
             name=request.name,
@@ -162,7 +203,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def CreateWebhookTrigger(
         self, request: pb.CreateWebhookTriggerRequest, context: object
     ) -> pb.CreateWebhookTriggerResponse:
-        actor, _ = _scoped(request.parent, WS, "parent")
+        actor = _in_workspace(request.parent)
         current().principal.require_unrestricted_key()  # a webhook token works from anywhere
         trigger, token = await self.triggers.create(
             actor, request.webhook_trigger.display_name, request.request_id
@@ -174,26 +215,20 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def GetWebhookTrigger(
         self, request: pb.GetWebhookTriggerRequest, context: object
     ) -> pb.WebhookTrigger:
-        actor, parts = _scoped(request.name, TRIGGER)
-        return _trigger(await self.triggers.get(actor, parts["trigger"]))
+        return await self._trigger.get(request.name)
 
     async def ListWebhookTriggers(
         self, request: pb.ListWebhookTriggersRequest, context: object
     ) -> pb.ListWebhookTriggersResponse:
-        actor, _ = _scoped(request.parent, WS, "parent")
-        rows, token = await self.triggers.list(
-            actor, request.page_size, request.page_token, request.show_deleted
-        )
-        return pb.ListWebhookTriggersResponse(
-            webhook_triggers=[_trigger(t) for t in rows], next_page_token=token
-        )
+        triggers, token = await self._trigger.page(request)
+        return pb.ListWebhookTriggersResponse(webhook_triggers=triggers, next_page_token=token)
 
     async def RotateWebhookTriggerToken(
         self, request: pb.RotateWebhookTriggerTokenRequest, context: object
     ) -> pb.RotateWebhookTriggerTokenResponse:
-        actor, parts = _scoped(request.name, TRIGGER)
+        actor, trigger_id = self._trigger.scoped(request.name)
         current().principal.require_unrestricted_key()  # a webhook token works from anywhere
-        trigger, token = await self.triggers.rotate_token(actor, parts["trigger"])
+        trigger, token = await self.triggers.rotate_token(actor, trigger_id)
         return pb.RotateWebhookTriggerTokenResponse(
             webhook_trigger=_trigger(trigger), token=token.reveal()
         )
@@ -201,8 +236,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def DeleteWebhookTrigger(
         self, request: pb.DeleteWebhookTriggerRequest, context: object
     ) -> pb.WebhookTrigger:
-        actor, parts = _scoped(request.name, TRIGGER)
-        return _trigger(await self.triggers.delete(actor, parts["trigger"]))
+        return await self._trigger.delete(request.name)
 
     async def DeliverWebhook(
         self, request: pb.DeliverWebhookRequest, context: object

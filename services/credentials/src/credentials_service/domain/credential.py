@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 from servicekit.errors import InvalidArgument
 
@@ -200,6 +200,8 @@ class Credential(SoftDeletable):
     purge_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
 
+    context_noun: ClassVar[str] = "credential"
+
     def purge_due(self, now: dt.datetime) -> bool:
         return (
             self.deleted_at is not None
@@ -220,14 +222,9 @@ class Credential(SoftDeletable):
         self.purged_at = now
 
     @property
-    def context(self) -> str:
-        """The key-derivation context that binds the ciphertext to this record."""
-        return credential_context(self.workspace_id, self.id)
-
-    @property
     def sealed(self) -> str | None:
         return self.ciphertext
 
 
 def credential_context(workspace_id: str, credential_id: str) -> str:
-    return f"workspace/{workspace_id}/credential/{credential_id}"
+    return Credential.sealing_context(workspace_id, credential_id)

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 __all__ = ["SoftDeletable"]
 
 
 class SoftDeletable(ABC):
     """Base of a record with ``deleted_at`` (soft delete) and ``purged_at`` (tombstone);
-    a subclass that leaves ``context``, ``sealed`` or ``purge`` out cannot be instantiated."""
+    a subclass that leaves ``sealed`` or ``purge`` out cannot be instantiated."""
 
     __slots__ = ()
 
+    context_noun: ClassVar[str]
+    """The kind's word in the key-derivation context of its records: ``credential``."""
     id: str
     workspace_id: str
     deleted_at: dt.datetime | None
     purged_at: dt.datetime | None
+
+    @classmethod
+    def sealing_context(cls, workspace_id: str, item_id: str) -> str:
+        """The key-derivation context that binds a ciphertext to the record ``item_id`` of
+        ``workspace_id``; known before the record is stored, so its value can be sealed first."""
+        return f"workspace/{workspace_id}/{cls.context_noun}/{item_id}"
+
+    @property
+    def context(self) -> str:
+        """The key-derivation context that binds the record's ciphertext to it."""
+        return self.sealing_context(self.workspace_id, self.id)
 
     @property
     def deleted(self) -> bool:
@@ -31,11 +45,6 @@ class SoftDeletable(ABC):
     def purged(self) -> bool:
         """The retention job destroyed the secret material; this is a tombstone."""
         return self.purged_at is not None
-
-    @property
-    @abstractmethod
-    def context(self) -> str:
-        """The key-derivation context that binds the record's ciphertext to it."""
 
     @property
     @abstractmethod

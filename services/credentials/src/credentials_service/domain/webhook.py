@@ -16,7 +16,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 from servicekit.errors import NotFound
 
@@ -54,10 +54,6 @@ def trigger_not_found() -> NotFound:
 def trigger_purged() -> NotFound:
     """A purged trigger, to a member of its workspace (deliveries still get the one answer)."""
     return NotFound("webhook trigger was purged", reason="WEBHOOK_TRIGGER_PURGED")
-
-
-def webhook_context(workspace_id: str, trigger_id: str) -> str:
-    return f"workspace/{workspace_id}/webhook/{trigger_id}"
 
 
 class TokenHasher:
@@ -101,6 +97,8 @@ class WebhookTrigger(SoftDeletable):
     deleted_at: dt.datetime | None = None
     purged_at: dt.datetime | None = None
 
+    context_noun: ClassVar[str] = "webhook"
+
     def purge_due(self, now: dt.datetime, retention: dt.timedelta) -> bool:
         return (
             self.deleted_at is not None
@@ -119,10 +117,6 @@ class WebhookTrigger(SoftDeletable):
         self.purged_at = now
 
     @property
-    def context(self) -> str:
-        return webhook_context(self.workspace_id, self.id)
-
-    @property
     def sealed(self) -> str | None:
         return self.token_ciphertext
 
@@ -132,6 +126,10 @@ class WebhookTrigger(SoftDeletable):
         stored = self.token_hash if self.token_hash is not None else bytes(32)
         same_hash = hmac.compare_digest(stored, digest) and self.token_hash is not None
         return same_id & same_hash and not self.deleted
+
+
+def webhook_context(workspace_id: str, trigger_id: str) -> str:
+    return WebhookTrigger.sealing_context(workspace_id, trigger_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from credentials_service.usecases.common import (
     check_request_id,
     opening_failed,
 )
-from credentials_service.usecases.lifecycle import Lifecycle, PurgeScan, ResourceKind
+from credentials_service.usecases.lifecycle import LifecycleUseCases, PurgeScan, ResourceKind
 
 __all__ = ["CREDENTIALS", "UPDATABLE_FIELDS", "CredentialKind", "CredentialUseCases"]
 
@@ -105,14 +105,14 @@ class CredentialKind(ResourceKind[Credential]):
 CREDENTIALS: Final = CredentialKind()
 
 
-class CredentialUseCases:
+class CredentialUseCases(LifecycleUseCases[Credential]):
     """The credential RPCs, each scoped to the workspace the caller was authorised for."""
 
     def __init__(self, deps: Deps, kms: SealingKeyManager) -> None:
+        super().__init__(CREDENTIALS, deps)
         self._uow, self._clock, self._gate = deps.uow, deps.clock, deps.gate
         self._audit, self._new_id = deps.audit, deps.new_id
         self._kms, self._sealer = kms, Sealer(kms)
-        self.lifecycle = Lifecycle(CREDENTIALS, deps)
 
     async def create(
         self,
@@ -158,14 +158,6 @@ class CredentialUseCases:
         )
         return stored
 
-    async def get(self, actor: Actor, credential_id: str) -> Credential:
-        return await self.lifecycle.get(actor, credential_id)
-
-    async def list(
-        self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
-    ) -> tuple[list[Credential], str]:
-        return await self.lifecycle.page(actor, page_size, page_token, show_deleted)
-
     async def update(
         self, actor: Actor, credential_id: str, changes: Mapping[str, str]
     ) -> Credential:
@@ -208,9 +200,6 @@ class CredentialUseCases:
             extra={**CREDENTIALS.log_fields(actor, credential), "fields": sorted(changes)},
         )
         return credential
-
-    async def delete(self, actor: Actor, credential_id: str) -> Credential:
-        return await self.lifecycle.delete(actor, credential_id)
 
     async def undelete(self, actor: Actor, credential_id: str) -> Credential:
         """Restore a deleted credential until its ``purge_at``; never a purged one."""

@@ -26,7 +26,7 @@ from credentials_service.domain import SoftDeletable
 from credentials_service.ports import CredentialsUnitOfWork, DuplicateRequest, ResourceRepository
 from credentials_service.usecases.common import Actor, Deps
 
-__all__ = ["Lifecycle", "PurgeScan", "ResourceKind", "purge_expired"]
+__all__ = ["Lifecycle", "LifecycleUseCases", "PurgeScan", "ResourceKind", "purge_expired"]
 
 _audit = logging.getLogger("credentials_service.audit")
 
@@ -239,6 +239,26 @@ class Lifecycle(Generic[R]):
         self._audit.committed()
         _audit.info(f"{self.kind.log_noun}.deleted", extra=self.kind.log_fields(actor, item))
         return item
+
+
+class LifecycleUseCases(Generic[R]):
+    """The use cases every kind offers just as the lifecycle has them — read one, list a page,
+    delete — so that the RPC layer serves them once for every kind; a kind's use cases add the
+    rest (create, its edits)."""
+
+    def __init__(self, kind: ResourceKind[R], deps: Deps) -> None:
+        self.lifecycle = Lifecycle(kind, deps)
+
+    async def get(self, actor: Actor, item_id: str) -> R:
+        return await self.lifecycle.get(actor, item_id)
+
+    async def list(
+        self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
+    ) -> tuple[list[R], str]:
+        return await self.lifecycle.page(actor, page_size, page_token, show_deleted)
+
+    async def delete(self, actor: Actor, item_id: str) -> R:
+        return await self.lifecycle.delete(actor, item_id)
 
 
 async def purge_expired(

@@ -30,7 +30,7 @@ from credentials_service.ports import (
     WebhookTriggerRepository,
 )
 from credentials_service.usecases.common import Actor, Deps, Sealer, check_request_id
-from credentials_service.usecases.lifecycle import Lifecycle, PurgeScan, ResourceKind
+from credentials_service.usecases.lifecycle import LifecycleUseCases, PurgeScan, ResourceKind
 
 __all__ = ["TRIGGERS", "TriggerKind", "WebhookTriggerUseCases"]
 
@@ -87,13 +87,13 @@ class TriggerKind(ResourceKind[WebhookTrigger]):
 TRIGGERS: Final = TriggerKind()
 
 
-class WebhookTriggerUseCases:
+class WebhookTriggerUseCases(LifecycleUseCases[WebhookTrigger]):
     """The webhook-trigger RPCs a workspace's admins call (deliveries are ``deliveries.py``)."""
 
     def __init__(self, deps: Deps, kms: SealingKeyManager, hasher: TokenHasher) -> None:
+        super().__init__(TRIGGERS, deps)
         self._clock, self._gate, self._new_id = deps.clock, deps.gate, deps.new_id
         self._sealer, self._hasher = Sealer(kms), hasher
-        self.lifecycle = Lifecycle(TRIGGERS, deps)
 
     async def _issue_token(self, workspace_id: str, trigger_id: str) -> IssuedToken:
         token = new_token()
@@ -130,14 +130,6 @@ class WebhookTriggerUseCases:
         stored, created = await self.lifecycle.add(actor, trigger, rid)
         return stored, token if created else None
 
-    async def get(self, actor: Actor, trigger_id: str) -> WebhookTrigger:
-        return await self.lifecycle.get(actor, trigger_id)
-
-    async def list(
-        self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
-    ) -> tuple[list[WebhookTrigger], str]:
-        return await self.lifecycle.page(actor, page_size, page_token, show_deleted)
-
     async def rotate_token(
         self, actor: Actor, trigger_id: str
     ) -> tuple[WebhookTrigger, SecretValue]:
@@ -161,6 +153,3 @@ class WebhookTriggerUseCases:
         )
         _audit.info("webhook_trigger.token_rotated", extra=TRIGGERS.log_fields(actor, trigger))
         return trigger, token
-
-    async def delete(self, actor: Actor, trigger_id: str) -> WebhookTrigger:
-        return await self.lifecycle.delete(actor, trigger_id)
