@@ -10,6 +10,7 @@ from railguard.access.v1 import access_pb2
 
 from servicekit.audit import AuditOrigin
 from servicekit.errors import NotFound, PermissionDenied, Unauthenticated
+from servicekit.wire import parse_name
 
 __all__ = [
     "PRINCIPAL_METADATA_KEY",
@@ -19,6 +20,7 @@ __all__ = [
     "current",
     "new_request_id",
     "origin_from_context",
+    "scoped_name",
 ]
 
 PRINCIPAL_METADATA_KEY = "railguard-principal-bin"
@@ -141,6 +143,15 @@ def current() -> CallContext:
         return _CURRENT.get()
     except LookupError:
         return CallContext()
+
+
+def scoped_name(name: str, pattern: str, field: str = "name") -> dict[str, str]:
+    """Parse the resource name ``name`` against ``pattern`` (INVALID_ARGUMENT on ``field`` when it
+    does not match) and check that its ``{workspace}`` is the one the caller of the RPC being
+    served was authorised for (NOT_FOUND otherwise, as for a missing resource); its parts."""
+    parts = parse_name(pattern, name, field)
+    current().principal.require_workspace(parts["workspace"])
+    return parts
 
 
 def origin_from_context() -> AuditOrigin:

@@ -25,7 +25,7 @@ import enum
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from railguard.workspaces.v1 import lifecycle_pb2
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, func, select, update
@@ -61,6 +61,16 @@ __all__ = [
 
 LIFECYCLE_ACTION = AuditAction.WORKSPACE_LIFECYCLE
 MAX_APPLY_BATCH = 500
+
+
+_R = TypeVar("_R")
+
+
+class _LifecycleRequest(Protocol):
+    """Any service's ``ApplyWorkspaceLifecycleRequest``: its events."""
+
+    @property
+    def events(self) -> Sequence[lifecycle_pb2.WorkspaceLifecycleEvent]: ...
 
 
 class LifecycleState(enum.StrEnum):
@@ -390,6 +400,12 @@ class LifecycleApplier:
         self._on_applied = on_applied  # in each applied event's transaction (a change feed row)
         self._after_purge, self._after_commit = after_purge, after_commit
         self._clock = clock or SystemClock()
+
+    async def serve(self, request: _LifecycleRequest, response: Callable[..., _R]) -> _R:
+        """Serve ``ApplyWorkspaceLifecycle``: apply the request's events; ``response`` built with
+        the counts (``applied``, ``skipped``). INVALID_ARGUMENT on a malformed event."""
+        applied, skipped = await self.apply(events_from_request(request.events))
+        return response(applied=applied, skipped=skipped)
 
     async def apply(self, events: Sequence[LifecycleEvent]) -> tuple[int, int]:
         """Apply the events in order; (applied, skipped as already held or superseded)."""

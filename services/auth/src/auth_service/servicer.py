@@ -7,7 +7,7 @@ from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.auth.v1 import auth_service_pb2_grpc
 from servicekit import Principal, current
-from servicekit.lifecycle import LifecycleApplier, WorkspaceGate, events_from_request
+from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
@@ -92,8 +92,7 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
     ) -> pb.ApplyWorkspaceLifecycleResponse:
-        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
-        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
+        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
 
     async def SignUp(self, request: pb.SignUpRequest, context: object) -> pb.User:
         user = await self.auth.accounts.sign_up(

@@ -10,9 +10,9 @@ from typing import Generic, TypeVar
 from google.protobuf import json_format
 from railguard.credentials.v1 import credentials_service_pb2 as pb
 from railguard.credentials.v1 import credentials_service_pb2_grpc
-from servicekit import current
-from servicekit.lifecycle import LifecycleApplier, events_from_request
-from servicekit.wire import mask_paths, parse_name, timestamp
+from servicekit.context import current, scoped_name
+from servicekit.lifecycle import LifecycleApplier
+from servicekit.wire import mask_paths, timestamp
 
 from credentials_service.domain import Credential, Delivery, SoftDeletable, WebhookTrigger
 from credentials_service.usecases import (
@@ -82,10 +82,8 @@ def _delivery(d: Delivery) -> pb.WebhookDelivery:
 
 def _scoped(name: str, pattern: str, field: str = "name") -> tuple[Actor, dict[str, str]]:
     """Parse a resource name and check it lies in the workspace the caller was authorised for."""
-    parts = parse_name(pattern, name, field)
-    principal = current().principal
-    workspace = principal.require_workspace(parts["workspace"])
-    return Actor(principal.user_id, workspace), parts
+    parts = scoped_name(name, pattern, field)
+    return Actor(current().principal.user_id, parts["workspace"]), parts
 
 
 def _in_workspace(parent: str) -> Actor:
@@ -144,8 +142,7 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
     ) -> pb.ApplyWorkspaceLifecycleResponse:
-        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
-        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
+        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
 
     async def CreateCredential(
         self, request: pb.CreateCredentialRequest, context: object

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from railguard.keys.v1 import keys_service_pb2 as pb
 from railguard.keys.v1 import keys_service_pb2_grpc
-from servicekit import current
-from servicekit.lifecycle import LifecycleApplier, events_from_request
-from servicekit.wire import mask_paths, parse_name, timestamp, to_datetime
+from servicekit.context import current, scoped_name
+from servicekit.lifecycle import LifecycleApplier
+from servicekit.wire import mask_paths, timestamp, to_datetime
 
 from keys_service.domain import KeyEnvironment, KeyState, Role, Verified
 from keys_service.usecases import UPDATABLE_FIELDS, Actor, AllowedOrigins, KeysService, KeyView
@@ -82,13 +82,6 @@ def _actor() -> Actor:
     )
 
 
-def _scoped(name: str, pattern: str = KEY, field: str = "name") -> dict[str, str]:
-    """Parse a resource name and check it lies in the workspace the caller was authorised for."""
-    parts = parse_name(pattern, name, field)
-    current().principal.require_workspace(parts["workspace"])
-    return parts
-
-
 class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
     def __init__(
         self,
@@ -101,13 +94,12 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
     async def ApplyWorkspaceLifecycle(
         self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
     ) -> pb.ApplyWorkspaceLifecycleResponse:
-        applied, skipped = await self.lifecycle.apply(events_from_request(request.events))
-        return pb.ApplyWorkspaceLifecycleResponse(applied=applied, skipped=skipped)
+        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: object
     ) -> pb.CreateApiKeyResponse:
-        ws_id = _scoped(request.parent, WS, "parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         k = request.api_key
         view = await self.service.create(
             _actor(),
@@ -123,20 +115,20 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         return pb.CreateApiKeyResponse(api_key=_api_key(view), key=view.secret or "")
 
     async def GetApiKey(self, request: pb.GetApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = _scoped(request.name)
+        parts = scoped_name(request.name, KEY)
         return _api_key(await self.service.get(_actor(), parts["workspace"], parts["api_key"]))
 
     async def ListApiKeys(
         self, request: pb.ListApiKeysRequest, context: object
     ) -> pb.ListApiKeysResponse:
-        ws_id = _scoped(request.parent, WS, "parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         views, token = await self.service.list(
             _actor(), ws_id, request.page_size, request.page_token, request.show_deleted
         )
         return pb.ListApiKeysResponse(api_keys=[_api_key(v) for v in views], next_page_token=token)
 
     async def UpdateApiKey(self, request: pb.UpdateApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = _scoped(request.api_key.name, field="api_key.name")
+        parts = scoped_name(request.api_key.name, KEY, "api_key.name")
         paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
         k = request.api_key
         values: dict[str, object] = {
@@ -151,24 +143,24 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         return _api_key(view)
 
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = _scoped(request.name)
+        parts = scoped_name(request.name, KEY)
         return _api_key(await self.service.revoke(_actor(), parts["workspace"], parts["api_key"]))
 
     async def RotateApiKey(
         self, request: pb.RotateApiKeyRequest, context: object
     ) -> pb.RotateApiKeyResponse:
-        parts = _scoped(request.name)
+        parts = scoped_name(request.name, KEY)
         view = await self.service.rotate(
             _actor(), parts["workspace"], parts["api_key"], request.grace_period.ToTimedelta()
         )
         return pb.RotateApiKeyResponse(api_key=_api_key(view), key=view.secret or "")
 
     async def DeleteApiKey(self, request: pb.DeleteApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = _scoped(request.name)
+        parts = scoped_name(request.name, KEY)
         return _api_key(await self.service.delete(_actor(), parts["workspace"], parts["api_key"]))
 
     async def UndeleteApiKey(self, request: pb.UndeleteApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = _scoped(request.name)
+        parts = scoped_name(request.name, KEY)
         view = await self.service.undelete(_actor(), parts["workspace"], parts["api_key"])
         return _api_key(view)
 

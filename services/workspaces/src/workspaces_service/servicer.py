@@ -10,6 +10,7 @@ from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import FailedPrecondition, InvalidArgument, current
 from servicekit.audit import AuditEvent
 from servicekit.audit_grpc import event_from_proto, event_to_proto
+from servicekit.context import scoped_name
 from servicekit.wire import mask_paths, parse_name, timestamp
 
 from workspaces_service.accounts import AccountService
@@ -83,13 +84,6 @@ def _events(request: pb.AppendAuditEventsRequest) -> list[AuditEvent]:
     return events
 
 
-def _scoped(name: str, pattern: str = WS, field: str = "name") -> dict[str, str]:
-    """Parse a resource name and check it lies in the workspace the caller was authorised for."""
-    parts = parse_name(pattern, name, field)
-    current().principal.require_workspace(parts["workspace"])
-    return parts
-
-
 class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     def __init__(
         self,
@@ -147,7 +141,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def CreateInvitation(
         self, request: pb.CreateInvitationRequest, context: object
     ) -> pb.Invitation:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         inv = request.invitation
         created = await self._invites().create(
             current().principal.require_user(), ws_id, inv.email, inv.role
@@ -157,7 +151,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def ListInvitations(
         self, request: pb.ListInvitationsRequest, context: object
     ) -> pb.ListInvitationsResponse:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         rows, token = await self._invites().list(
             current().principal.require_user(), ws_id, request.page_size, request.page_token
         )
@@ -169,7 +163,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def RevokeInvitation(
         self, request: pb.RevokeInvitationRequest, context: object
     ) -> pb.Invitation:
-        parts = _scoped(request.name, INVITATION)
+        parts = scoped_name(request.name, INVITATION)
         revoked = await self._invites().revoke(
             current().principal.require_user(), parts["workspace"], parts["invitation"]
         )
@@ -195,7 +189,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
         return _workspace(ws, role)
 
     async def GetWorkspace(self, request: pb.GetWorkspaceRequest, context: object) -> pb.Workspace:
-        ws_id = _scoped(request.name)["workspace"]
+        ws_id = scoped_name(request.name, WS)["workspace"]
         return _workspace(*await self.service.get(current().principal.require_user(), ws_id))
 
     async def ListWorkspaces(
@@ -214,7 +208,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def UpdateWorkspace(
         self, request: pb.UpdateWorkspaceRequest, context: object
     ) -> pb.Workspace:
-        ws_id = _scoped(request.workspace.name, field="workspace.name")["workspace"]
+        ws_id = scoped_name(request.workspace.name, WS, "workspace.name")["workspace"]
         paths = mask_paths(request.update_mask, UPDATABLE_FIELDS)
         changes = {path: getattr(request.workspace, path) for path in paths}
         return _workspace(
@@ -224,7 +218,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def DeleteWorkspace(
         self, request: pb.DeleteWorkspaceRequest, context: object
     ) -> pb.Workspace:
-        ws_id = _scoped(request.name)["workspace"]
+        ws_id = scoped_name(request.name, WS)["workspace"]
         return _workspace(
             await self.service.delete(current().principal.require_user(), ws_id), Role.OWNER
         )
@@ -232,7 +226,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def UndeleteWorkspace(
         self, request: pb.UndeleteWorkspaceRequest, context: object
     ) -> pb.Workspace:
-        ws_id = _scoped(request.name)["workspace"]
+        ws_id = scoped_name(request.name, WS)["workspace"]
         return _workspace(
             await self.service.undelete(current().principal.require_user(), ws_id), Role.OWNER
         )
@@ -240,21 +234,21 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def ListMembers(
         self, request: pb.ListMembersRequest, context: object
     ) -> pb.ListMembersResponse:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         members, token = await self.service.list_members(
             current().principal.require_user(), ws_id, request.page_size, request.page_token
         )
         return pb.ListMembersResponse(members=[_member(m) for m in members], next_page_token=token)
 
     async def CreateMember(self, request: pb.CreateMemberRequest, context: object) -> pb.Member:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         member = await self.service.add_member(
             current().principal.require_user(), ws_id, request.member.email, request.member.role
         )
         return _member(member)
 
     async def UpdateMember(self, request: pb.UpdateMemberRequest, context: object) -> pb.Member:
-        parts = _scoped(request.member.name, MEMBER, "member.name")
+        parts = scoped_name(request.member.name, MEMBER, "member.name")
         mask_paths(request.update_mask, frozenset({"role"}))
         member = await self.service.update_member(
             current().principal.require_user(),
@@ -267,7 +261,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def DeleteMember(
         self, request: pb.DeleteMemberRequest, context: object
     ) -> empty_pb2.Empty:
-        parts = _scoped(request.name, MEMBER)
+        parts = scoped_name(request.name, MEMBER)
         await self.service.remove_member(
             current().principal.require_user(), parts["workspace"], parts["member"]
         )
@@ -276,7 +270,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def TransferOwnership(
         self, request: pb.TransferOwnershipRequest, context: object
     ) -> pb.Workspace:
-        ws_id = _scoped(request.name)["workspace"]
+        ws_id = scoped_name(request.name, WS)["workspace"]
         target = parse_name(MEMBER, request.new_owner, "new_owner")
         if target["workspace"] != ws_id:
             raise InvalidArgument.field(
@@ -313,7 +307,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: object
     ) -> pb.ListAuditEventsResponse:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         entries, token = await self.service.list_audit_events(
             current().principal.require_user(), ws_id, request.page_size, request.page_token
         )
@@ -324,7 +318,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def StreamAuditEvents(
         self, request: pb.StreamAuditEventsRequest, context: object
     ) -> AsyncIterator[pb.AuditEvent]:
-        ws_id = _scoped(request.parent, field="parent")["workspace"]
+        ws_id = scoped_name(request.parent, WS, "parent")["workspace"]
         async for entry in self.service.stream_audit_events(
             current().principal.require_user(), ws_id, request.after_sequence
         ):
@@ -333,7 +327,7 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: object
     ) -> pb.VerifyAuditChainResponse:
-        ws_id = _scoped(request.name)["workspace"]
+        ws_id = scoped_name(request.name, WS)["workspace"]
         report = await self.service.verify_audit_chain(current().principal.require_user(), ws_id)
         return pb.VerifyAuditChainResponse(
             ok=report.ok,
