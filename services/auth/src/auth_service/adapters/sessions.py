@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.newest_first import page_newest_first
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from auth_service.adapters.statements import SqlRepository, changed, saving
 from auth_service.adapters.tables import CHANGE_LOG, RefreshTokenRow, SessionRow
@@ -67,15 +68,7 @@ class SessionRepository(SqlRepository):
             SessionRow.idle_expires_at > now,
             SessionRow.absolute_expires_at > now,
         )
-        if after is not None:
-            created, sid = after
-            stmt = stmt.where(
-                or_(
-                    SessionRow.created_at < created,
-                    and_(SessionRow.created_at == created, SessionRow.id < sid),
-                )
-            )
-        stmt = stmt.order_by(SessionRow.created_at.desc(), SessionRow.id.desc()).limit(limit)
+        stmt = page_newest_first(stmt, SessionRow.created_at, SessionRow.id, after, limit)
         return [_session(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
