@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 
-from auth_service.adapters.statements import SqlRepository, changed, insert_ignoring_conflict
+from auth_service.adapters.statements import (
+    SqlRepository,
+    changed,
+    insert_ignoring_conflict,
+    saving,
+)
 from auth_service.adapters.tables import DeploymentPinRow
 from auth_service.domain import DeploymentPin
+
+# a deployment's PIN is found by its two names; setting it again replaces the hash
+_PIN_KEY = ("workspace_id", "deployment_id")
+_PIN_CHANGES = ("pin_hash", "updated_at")
 
 
 class DeploymentPinRepository(SqlRepository):
@@ -22,15 +31,7 @@ class DeploymentPinRepository(SqlRepository):
         inserted = insert_ignoring_conflict(self.session, DeploymentPinRow, columns(pin))
         if rowcount(await self.session.execute(inserted)) == 1:
             return
-        stmt = (
-            update(DeploymentPinRow)
-            .where(
-                DeploymentPinRow.workspace_id == pin.workspace_id,
-                DeploymentPinRow.deployment_id == pin.deployment_id,
-            )
-            .values(pin_hash=pin.pin_hash, updated_at=pin.updated_at)
-        )
-        await changed(self.session, stmt)
+        await changed(self.session, saving(DeploymentPinRow, pin, _PIN_CHANGES, by=_PIN_KEY))
 
     async def remove(self, workspace_id: str, deployment_id: str) -> bool:
         stmt = delete(DeploymentPinRow).where(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+from servicekit.newest_first import page_newest_first
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
-from auth_service.adapters.statements import SqlRepository, changed
+from auth_service.adapters.statements import SqlRepository, changed, saving
 from auth_service.adapters.tables import CHANGE_LOG, RefreshTokenRow, SessionRow
 from auth_service.domain import RefreshRecord, Session
 
 # The change feed's topic (servicekit.changefeed): a session was revoked (key: its id).
 TOPIC_SESSION = "session"
+
+# what a save writes: the use of a session and its revocation (the rest is fixed at login)
+_SESSION_CHANGES = ("last_used_at", "idle_expires_at", "revoked_at", "revoke_reason")
 
 
 def _session(row: SessionRow) -> Session:
@@ -33,17 +37,7 @@ class SessionRepository(SqlRepository):
         await self.session.flush()
 
     async def save(self, s: Session) -> None:
-        stmt = (
-            update(SessionRow)
-            .where(SessionRow.id == s.id)
-            .values(
-                last_used_at=s.last_used_at,
-                idle_expires_at=s.idle_expires_at,
-                revoked_at=s.revoked_at,
-                revoke_reason=s.revoke_reason,
-            )
-        )
-        await self.session.execute(stmt)
+        await self.session.execute(saving(SessionRow, s, _SESSION_CHANGES))
         if s.revoked_at is not None:
             # the session's access tokens end at every edge (servicekit.changefeed, docs/auth.md)
             await CHANGE_LOG.record_many(self.session, TOPIC_SESSION, [s.id])
@@ -74,15 +68,7 @@ class SessionRepository(SqlRepository):
             SessionRow.idle_expires_at > now,
             SessionRow.absolute_expires_at > now,
         )
-        if after is not None:
-            created, sid = after
-            stmt = stmt.where(
-                or_(
-                    SessionRow.created_at < created,
-                    and_(SessionRow.created_at == created, SessionRow.id < sid),
-                )
-            )
-        stmt = stmt.order_by(SessionRow.created_at.desc(), SessionRow.id.desc()).limit(limit)
+        stmt = page_newest_first(stmt, SessionRow.created_at, SessionRow.id, after, limit)
         return [_session(r) for r in (await self.session.execute(stmt)).scalars()]
 
 

@@ -7,15 +7,17 @@ import datetime as dt
 from typing import Any
 
 from servicekit.rows import columns, from_row
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, select
 
-from auth_service.adapters.statements import SqlRepository, insert_ignoring_conflict
+from auth_service.adapters.statements import SqlRepository, insert_ignoring_conflict, saving
 from auth_service.adapters.tables import AuthSecretRow, SigningKeyRow
 from auth_service.domain import KeyState, SigningKey
 
 # GetJwks's read as a Core statement built once (no ORM loading or building per call)
 _SIGNING_KEYS = SigningKeyRow.__table__
 _ALL_SIGNING_KEYS = select(_SIGNING_KEYS).order_by(_SIGNING_KEYS.c.created_at, _SIGNING_KEYS.c.kid)
+# what a save writes: a key's move through next → current → retired (its material never changes)
+_KEY_CHANGES = ("state", "activated_at", "retired_at", "verify_until")
 
 
 def _key(row: SigningKeyRow | Row[Any]) -> SigningKey:
@@ -46,16 +48,7 @@ class SigningKeyRepository(SqlRepository):
         await self.session.flush()
 
     async def save(self, key: SigningKey) -> None:
-        stmt = (
-            update(SigningKeyRow)
-            .where(SigningKeyRow.kid == key.kid)
-            .values(
-                state=key.state.value,
-                activated_at=key.activated_at,
-                retired_at=key.retired_at,
-                verify_until=key.verify_until,
-            )
-        )
+        stmt = saving(SigningKeyRow, key, _KEY_CHANGES, by=("kid",), state=key.state.value)
         await self.session.execute(stmt)
 
     async def remove(self, kid: str) -> None:
