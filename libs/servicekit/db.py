@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import sqlalchemy.exc
-from sqlalchemy import BigInteger, Column, DateTime, Integer, TypeDecorator, event
+from sqlalchemy import BigInteger, Column, DateTime, Integer, TypeDecorator, and_, event, or_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -39,6 +39,7 @@ __all__ = [
     "create_engine",
     "dispose_engine",
     "page_after",
+    "page_newest_first",
     "pool_settings",
     "read_only_session_factory",
     "serial_key",
@@ -58,6 +59,18 @@ def page_after(stmt: _Select, key: Any, after: object, limit: int) -> _Select:
     """``stmt``'s next keyset page: the rows whose ``key`` comes after the cursor ``after``, in
     ``key`` order, at most ``limit`` (no OFFSET: a page costs the same however deep it is)."""
     return stmt.where(key > after).order_by(key).limit(limit)
+
+
+def page_newest_first(
+    stmt: _Select, created_at: Any, row_id: Any, after: tuple[dt.datetime, str] | None, limit: int
+) -> _Select:
+    """``stmt``'s next page of a list shown newest first (sessions, invitations): the rows strictly
+    after the ``(created_at, id)`` cursor ``after`` (the first page when None), in ``created_at``
+    then ``id`` descending order, at most ``limit`` (no OFFSET, like :func:`page_after`)."""
+    if after is not None:
+        created, last_id = after
+        stmt = stmt.where(or_(created_at < created, and_(created_at == created, row_id < last_id)))
+    return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit)
 
 
 class Base(DeclarativeBase):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from servicekit.newest_first import page_newest_first
+from servicekit.db import page_newest_first
 from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import select, update
 
