@@ -23,7 +23,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
 from railguard.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
@@ -41,6 +40,7 @@ from servicekit import (
 from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
+from servicekit.migration_paths import versions_folder
 from servicekit.usecase import Collaborators
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,7 +64,7 @@ from credentials_service.usecases import (
     WebhookTriggerUseCases,
 )
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+MIGRATIONS = versions_folder(__file__)
 _log = logging.getLogger("credentials_service")
 
 

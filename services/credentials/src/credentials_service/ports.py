@@ -13,14 +13,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from servicekit.audit import AuditEvent
+from servicekit.audit_port import AuditedUnitOfWork
 from servicekit.kms import KeyInfo
-from servicekit.ports import UnitOfWork
 
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
 
 __all__ = [
-    "AuditOutboxPort",
     "CredentialRepository",
     "CredentialsUnitOfWork",
     "DeliveryRepository",
@@ -89,14 +87,9 @@ class DeliveryRepository(Protocol):
         ...
 
 
-class AuditOutboxPort(Protocol):
-    """The service's audit outbox, bound to the unit of work's transaction."""
-
-    async def record(self, event: AuditEvent) -> None: ...
-
-
-class CredentialsUnitOfWork(UnitOfWork, Protocol):
-    """One transaction over this service's records; rolls back unless committed."""
+class CredentialsUnitOfWork(AuditedUnitOfWork, Protocol):
+    """One transaction over this service's records and its audit outbox; rolls back unless
+    committed."""
 
     @property
     def credentials(self) -> CredentialRepository: ...
@@ -104,8 +97,6 @@ class CredentialsUnitOfWork(UnitOfWork, Protocol):
     def triggers(self) -> WebhookTriggerRepository: ...
     @property
     def deliveries(self) -> DeliveryRepository: ...
-    @property
-    def outbox(self) -> AuditOutboxPort: ...
 
 
 class Gate(Protocol):

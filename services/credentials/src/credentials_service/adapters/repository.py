@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from servicekit.audit import AuditEvent
 from servicekit.db import SqlUnitOfWork, page_after
+from servicekit.newest_first import page_before
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import from_row, rowcount
 from sqlalchemy import ColumnElement, Select, func, select, update
@@ -186,10 +187,8 @@ class SqlDeliveryRepository:
 
     async def page(self, trigger_id: str, before: str, limit: int) -> list[Delivery]:
         """Newest first: delivery ids start with the receive time, so id order is time order."""
-        stmt = select(WebhookDeliveryRow).where(WebhookDeliveryRow.trigger_id == trigger_id)
-        if before:
-            stmt = stmt.where(WebhookDeliveryRow.id < before)
-        stmt = stmt.order_by(WebhookDeliveryRow.id.desc()).limit(limit)
+        t = WebhookDeliveryRow
+        stmt = page_before(select(t).where(t.trigger_id == trigger_id), t.id, before, limit)
         return [from_row(Delivery, r) for r in (await self.session.execute(stmt)).scalars()]
 
 

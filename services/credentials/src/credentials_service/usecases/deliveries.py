@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from servicekit.pagination import encode_token, page_request
+from servicekit.page_fetch import fetch_page
 
 from credentials_service.domain import Delivery, TokenHasher, trigger_not_found
 from credentials_service.usecases.common import Actor, Deps, caller_text
@@ -76,11 +76,11 @@ class DeliveryUseCases:
         self, actor: Actor, trigger_id: str, page_size: int, page_token: str
     ) -> tuple[list[Delivery], str]:
         """A trigger's deliveries, newest first; the trigger must be visible to the caller."""
+
+        async def read(before: str, limit: int) -> list[Delivery]:
+            await self._triggers.get(actor, trigger_id)
+            async with self._uow() as uow:
+                return await uow.deliveries.page(trigger_id, before, limit)
+
         query = f"deliveries:{actor.workspace_id}:{trigger_id}"
-        page = page_request(page_size, page_token, query)
-        await self._triggers.get(actor, trigger_id)
-        async with self._uow() as uow:
-            rows = await uow.deliveries.page(trigger_id, page.cursor, page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, encode_token(rows[-1].id, query) if more and rows else ""
+        return await fetch_page(page_size, page_token, query, read, lambda d: d.id)

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from servicekit.audit import AuditAction, AuditEvent, format_time
 from servicekit.errors import RailguardError
-from servicekit.pagination import encode_token, page_request
+from servicekit.page_fetch import fetch_page
 
 from credentials_service.domain import SoftDeletable
 from credentials_service.ports import CredentialsUnitOfWork, DuplicateRequest, ResourceRepository
@@ -178,16 +178,16 @@ class Lifecycle(Generic[R]):
         self, actor: Actor, page_size: int, page_token: str, show_deleted: bool
     ) -> tuple[list[R], str]:
         """One page in id order, live items only or with the deleted ones (never tombstones)."""
-        query = f"{self.kind.listing}:{actor.workspace_id}:{show_deleted}"
+
+        async def read(after: str, limit: int) -> list[R]:
+            async with self._uow() as uow:
+                return await self.kind.repository(uow).page(
+                    actor.workspace_id, after, limit, show_deleted=show_deleted
+                )
+
         await self._gate.require_alive(actor.workspace_id)
-        page = page_request(page_size, page_token, query)
-        async with self._uow() as uow:
-            rows = await self.kind.repository(uow).page(
-                actor.workspace_id, page.cursor, page.size + 1, show_deleted=show_deleted
-            )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, encode_token(rows[-1].id, query) if more and rows else ""
+        query = f"{self.kind.listing}:{actor.workspace_id}:{show_deleted}"
+        return await fetch_page(page_size, page_token, query, read, lambda item: item.id)
 
     async def edit(
         self,
