@@ -39,6 +39,7 @@ __all__ = [
     "create_engine",
     "dispose_engine",
     "page_after",
+    "page_before",
     "page_newest_first",
     "pool_settings",
     "read_only_session_factory",
@@ -59,6 +60,15 @@ def page_after(stmt: _Select, key: Any, after: object, limit: int) -> _Select:
     """``stmt``'s next keyset page: the rows whose ``key`` comes after the cursor ``after``, in
     ``key`` order, at most ``limit`` (no OFFSET: a page costs the same however deep it is)."""
     return stmt.where(key > after).order_by(key).limit(limit)
+
+
+def page_before(stmt: _Select, key: Any, before: object, limit: int) -> _Select:
+    """``stmt``'s next page of a log shown newest first (deliveries, audit entries): the rows whose
+    ``key`` comes before the cursor ``before`` (all of them when it is empty or zero), in
+    descending ``key`` order, at most ``limit``."""
+    if before:
+        stmt = stmt.where(key < before)
+    return stmt.order_by(key.desc()).limit(limit)
 
 
 def page_newest_first(

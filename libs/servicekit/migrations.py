@@ -28,9 +28,16 @@ __all__ = [
     "references",
     "timestamp",
     "upgrade",
+    "versions_folder",
 ]
 
 _ENV = Path(__file__).parent / "alembic"
+
+
+def versions_folder(module_file: str) -> Path:
+    """The Alembic revisions of the service whose package holds ``module_file`` (a module directly
+    in ``src/<name>_service/``, such as its ``__main__``): ``services/<name>/migrations/versions``."""
+    return Path(module_file).resolve().parents[2] / "migrations" / "versions"
 
 
 def _config(database_url: str, service: str, versions: Path) -> Config:

@@ -1,4 +1,5 @@
-"""Opaque page tokens and page-size rules shared by every List RPC (AIP-158)."""
+"""Opaque page tokens, page-size rules and one page read (:func:`fetch_page`), shared by every List
+RPC (AIP-158)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from servicekit.errors import InvalidArgument
 
-__all__ = ["Page", "decode_token", "encode_token", "page_request"]
+__all__ = ["Page", "decode_token", "encode_token", "fetch_page", "page_request"]
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -58,3 +63,24 @@ def page_request(page_size: int, page_token: str, query: str = "") -> Page:
         raise InvalidArgument.field("page_size", "must not be negative", reason="INVALID_PAGE_SIZE")
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     return Page(size, decode_token(page_token, query))
+
+
+async def fetch_page(
+    page_size: int,
+    page_token: str,
+    query: str,
+    read: Callable[[str, int], Awaitable[Sequence[T]]],
+    cursor: Callable[[T], str],
+) -> tuple[list[T], str]:
+    """The page of rows and the next page's token (empty on the last page).
+
+    ``page_size`` and ``page_token`` are the request's, checked by
+    :func:`~servicekit.pagination.page_request` (a token is bound to ``query``) before anything
+    is read; ``read(after, limit)`` returns at most ``limit`` rows in listing order after the
+    cursor ``after`` (empty for the first page); ``cursor(row)`` is what a token resumes after.
+    """
+    page = page_request(page_size, page_token, query)
+    rows = list(await read(page.cursor, page.size + 1))
+    more = len(rows) > page.size
+    rows = rows[: page.size]
+    return rows, encode_token(cursor(rows[-1]), query) if more and rows else ""

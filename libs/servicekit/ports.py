@@ -9,9 +9,12 @@ under a distinct name (``Sql<Service>UnitOfWork``), and the unit tests pass fake
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-__all__ = ["ReadOnlyUnitOfWork", "UnitOfWork"]
+if TYPE_CHECKING:
+    from servicekit.audit import AuditEvent
+
+__all__ = ["AuditOutboxPort", "AuditedUnitOfWork", "ReadOnlyUnitOfWork", "UnitOfWork"]
 
 
 class ReadOnlyUnitOfWork(Protocol):
@@ -30,3 +33,16 @@ class UnitOfWork(ReadOnlyUnitOfWork, Protocol):
     """One transaction over a service's repositories; rolls back unless committed."""
 
     async def commit(self) -> None: ...
+
+
+class AuditOutboxPort(Protocol):
+    """The service's audit outbox, bound to the unit of work's transaction."""
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class AuditedUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work whose audit events commit, or roll back, with its changes."""
+
+    @property
+    def outbox(self) -> AuditOutboxPort: ...

@@ -40,7 +40,7 @@ from servicekit import (
 from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
-from servicekit.migration_paths import versions_folder
+from servicekit.migrations import versions_folder
 from servicekit.usecase import Collaborators
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from servicekit.audit_port import AuditedUnitOfWork
 from servicekit.kms import KeyInfo
+from servicekit.ports import AuditedUnitOfWork
 
 from credentials_service.domain import Credential, Delivery, WebhookTrigger
 

@@ -8,8 +8,7 @@ from dataclasses import asdict
 from typing import Any, ClassVar, Generic, TypeVar
 
 from servicekit.audit import AuditEvent
-from servicekit.db import SqlUnitOfWork, page_after
-from servicekit.newest_first import page_before
+from servicekit.db import SqlUnitOfWork, page_after, page_before
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import from_row, rowcount
 from sqlalchemy import ColumnElement, Select, func, select, update

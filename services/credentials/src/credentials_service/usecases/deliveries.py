@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from servicekit.page_fetch import fetch_page
+from servicekit.pagination import fetch_page
 
 from credentials_service.domain import Delivery, TokenHasher, trigger_not_found
 from credentials_service.usecases.common import Actor, Deps, caller_text

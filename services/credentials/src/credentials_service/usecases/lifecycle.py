@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from servicekit.audit import AuditAction, AuditEvent, format_time
 from servicekit.errors import RailguardError
-from servicekit.page_fetch import fetch_page
+from servicekit.pagination import fetch_page
 
 from credentials_service.domain import SoftDeletable
 from credentials_service.ports import CredentialsUnitOfWork, DuplicateRequest, ResourceRepository
