@@ -16,7 +16,7 @@ from keys_service.domain import (
     ScopeSet,
     issue_key,
 )
-from keys_service.usecases import KeyEvent, WorkspaceStatus
+from keys_service.usecases import KeyEvent, KeyListing, WorkspaceStatus
 from servicekit.audit import AuditEvent
 from testkit.fakes import FakeUnitOfWork
 
@@ -74,24 +74,16 @@ class FakeKeys:
     async def save(self, key: ApiKey) -> None:
         self.rows[key.id] = key
 
-    async def list(
-        self,
-        workspace_id: str,
-        *,
-        created_by: str | None,
-        after: str,
-        limit: int,
-        show_deleted: bool,
-    ) -> list[ApiKey]:
+    async def list(self, listing: KeyListing, after: str, limit: int) -> list[ApiKey]:
         self.reads += 1
         keys = sorted(
             (
                 k
                 for k in self.rows.values()
-                if k.workspace_id == workspace_id
+                if k.workspace_id == listing.workspace_id
                 and k.id > after
-                and (created_by is None or k.created_by == created_by)
-                and (show_deleted or k.deleted_at is None)
+                and (listing.created_by is None or k.created_by == listing.created_by)
+                and (listing.show_deleted or k.deleted_at is None)
             ),
             key=lambda k: k.id,
         )

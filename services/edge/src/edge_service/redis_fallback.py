@@ -24,6 +24,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 from servicekit.metrics import Metrics
+from servicekit.redis_client import fail_fast_redis
 
 from edge_service.ratelimit import Decision, Limit, Limiter, MemoryLimiter
 
@@ -114,18 +115,9 @@ def redis_clients(url: str) -> tuple[Any, Any, tuple[type[BaseException], ...]]:
     import redis.asyncio as redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    commands = redis.from_url(
-        url,
-        socket_connect_timeout=0.5,
-        socket_timeout=1.0,
-        health_check_interval=5,
-        retry=Retry(NoBackoff(), 1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
+    commands = fail_fast_redis(url, connect_timeout=0.5, timeout=1.0)
     pubsub = redis.from_url(
         url, socket_connect_timeout=0.5, health_check_interval=5, retry=Retry(NoBackoff(), 0)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -22,6 +23,7 @@ __all__ = [
     "AuditOutboxPort",
     "InvalidationPublisher",
     "KeyEvent",
+    "KeyListing",
     "KeyRepository",
     "KeysUnitOfWork",
     "OriginLists",
@@ -32,6 +34,16 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    """Which keys a page of a workspace lists: only ``created_by``'s when it is set; the deleted
+    ones too when ``show_deleted`` (the purged tombstones never)."""
+
+    workspace_id: str
+    created_by: str | None
+    show_deleted: bool
+
+
 class KeyRepository(Protocol):
     async def get(self, workspace_id: str, key_id: str, *, lock: bool = False) -> ApiKey | None: ...
     async def by_request_id(
@@ -39,15 +51,7 @@ class KeyRepository(Protocol):
     ) -> ApiKey | None: ...
     async def add(self, key: ApiKey, request_id: str | None) -> None: ...
     async def save(self, key: ApiKey) -> None: ...
-    async def list(
-        self,
-        workspace_id: str,
-        *,
-        created_by: str | None,
-        after: str,
-        limit: int,
-        show_deleted: bool,
-    ) -> list[ApiKey]: ...
+    async def list(self, listing: KeyListing, after: str, limit: int) -> list[ApiKey]: ...
     async def find_by_digests(self, digests: Sequence[bytes]) -> ApiKey | None: ...
     async def rehash(self, key_id: str, old: KeyHash, new: KeyHash) -> None: ...
     async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None: ...

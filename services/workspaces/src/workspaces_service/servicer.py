@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from google.protobuf import empty_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
@@ -218,18 +218,19 @@ class WorkspacesServicer(workspaces_service_pb2_grpc.WorkspacesServiceServicer):
     async def DeleteWorkspace(
         self, request: pb.DeleteWorkspaceRequest, context: object
     ) -> pb.Workspace:
-        ws_id = scoped_name(request.name, WS)["workspace"]
-        return _workspace(
-            await self.service.delete(current().principal.require_user(), ws_id), Role.OWNER
-        )
+        return await self._as_owner(self.service.delete, request.name)
 
     async def UndeleteWorkspace(
         self, request: pb.UndeleteWorkspaceRequest, context: object
     ) -> pb.Workspace:
-        ws_id = scoped_name(request.name, WS)["workspace"]
-        return _workspace(
-            await self.service.undelete(current().principal.require_user(), ws_id), Role.OWNER
-        )
+        return await self._as_owner(self.service.undelete, request.name)
+
+    async def _as_owner(
+        self, change: Callable[[str, str], Awaitable[Workspace]], name: str
+    ) -> pb.Workspace:
+        """Delete or restore the named workspace (only its Owner may), as the Owner sees it."""
+        ws_id = scoped_name(name, WS)["workspace"]
+        return _workspace(await change(current().principal.require_user(), ws_id), Role.OWNER)
 
     async def ListMembers(
         self, request: pb.ListMembersRequest, context: object

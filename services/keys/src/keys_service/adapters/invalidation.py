@@ -20,6 +20,8 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Final
 
+from servicekit.redis_client import fail_fast_redis
+
 if TYPE_CHECKING:  # redis.asyncio costs ~21 MB resident; only a configured Redis loads it
     from redis.asyncio import Redis
 
@@ -68,22 +70,7 @@ class RedisInvalidationPublisher:
 
     @classmethod
     def from_url(cls, url: str) -> RedisInvalidationPublisher:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        return cls(
-            Redis.from_url(
-                url,
-                socket_timeout=1.0,
-                socket_connect_timeout=1.0,
-                health_check_interval=5,
-                retry=Retry(NoBackoff(), 1),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            )
-        )
+        return cls(fail_fast_redis(url, connect_timeout=1.0, timeout=1.0))
 
     @property
     def pending(self) -> int:

@@ -28,6 +28,7 @@ from keys_service.domain import (
     OriginAllowlist,
     ScopeSet,
 )
+from keys_service.usecases import KeyListing
 
 # The change feed's topics (servicekit.changefeed; docs/api-keys.md): a key changed (key: its
 # id), a workspace's life changed here (key: the workspace id; every key of it).
@@ -154,24 +155,16 @@ class ApiKeyRepository:
         # updated, revoked, rotated, deleted, undeleted or purged: every edge drops its cache
         await CHANGE_LOG.record(self.session, TOPIC_API_KEY, key.id)
 
-    async def list(
-        self,
-        workspace_id: str,
-        *,
-        created_by: str | None,
-        after: str,
-        limit: int,
-        show_deleted: bool,
-    ) -> list[ApiKey]:
+    async def list(self, listing: KeyListing, after: str, limit: int) -> list[ApiKey]:
         stmt = page_after(
-            select(ApiKeyRow).where(ApiKeyRow.workspace_id == workspace_id),
+            select(ApiKeyRow).where(ApiKeyRow.workspace_id == listing.workspace_id),
             ApiKeyRow.id,
             after,
             limit,
         )
-        if created_by is not None:
-            stmt = stmt.where(ApiKeyRow.created_by == created_by)
-        if not show_deleted:
+        if listing.created_by is not None:
+            stmt = stmt.where(ApiKeyRow.created_by == listing.created_by)
+        if not listing.show_deleted:
             stmt = stmt.where(ApiKeyRow.deleted_at.is_(None))
         else:
             stmt = stmt.where(ApiKeyRow.purged_at.is_(None))  # tombstones are never listed

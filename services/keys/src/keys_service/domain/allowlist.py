@@ -1,18 +1,22 @@
-"""The one way a key's lists read user input (``allowed_cidrs``, ``allowed_origins``, ``scopes``).
+"""The one way a key's lists read user input (``allowed_cidrs``, ``allowed_origins``, ``scopes``),
+and the one way they compare.
 
 Each entry is normalised on its own; every bad entry and every duplicate (after normalisation)
 is reported as ``field[i]`` in one INVALID_ARGUMENT, so a user fixes a list in one round trip.
+Once read, a list is a value (:class:`EntrySet`): equal to another of its kind with the same
+entries, in whatever order.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from servicekit.errors import FieldViolation, InvalidArgument
 
-__all__ = ["EntryRules"]
+__all__ = ["EntryRules", "EntrySet"]
 
 EntryT = TypeVar("EntryT", bound=Hashable)
 
@@ -56,3 +60,27 @@ class EntryRules(Generic[EntryT]):
             message = "; ".join(f"{v.field}: {v.description}" for v in violations)
             raise InvalidArgument(message, reason=self.invalid, violations=violations)
         return list(seen)
+
+
+class EntrySet(ABC):
+    """A key's list as a value: equal to (and hashed as) one of its own kind with the same entries,
+    whatever their order; its repr shows the normalised entries."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def entries(self) -> frozenset[Hashable]:
+        """The entries, as what equality compares."""
+
+    @abstractmethod
+    def as_strings(self) -> list[str]:
+        """The normalised entries, for storage and API responses."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.entries() == other.entries()
+
+    def __hash__(self) -> int:
+        return hash(self.entries())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.as_strings()!r})"

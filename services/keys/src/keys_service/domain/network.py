@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .allowlist import EntryRules
+from .allowlist import EntryRules, EntrySet
 
 __all__ = ["MAX_ALLOWED_CIDRS", "IpAddress", "IpAllowlist", "IpNetwork", "canonical_ip"]
 
@@ -85,7 +85,7 @@ def _parse_entry(text: str) -> IpNetwork:
 _RULES: Final = EntryRules(_parse_entry, MAX_ALLOWED_CIDRS, "TOO_MANY_CIDRS", "CIDR_INVALID")
 
 
-class IpAllowlist:
+class IpAllowlist(EntrySet):
     """An immutable, normalised set of networks with an O(prefix lengths) matcher."""
 
     __slots__ = ("_index", "networks")
@@ -120,18 +120,11 @@ class IpAllowlist:
             version == ip.version and value & mask in nets for version, _, mask, nets in self._index
         )
 
+    def entries(self) -> frozenset[IpNetwork]:
+        return frozenset(self.networks)
+
     def as_strings(self) -> list[str]:
-        """The normalised entries, for storage and API responses."""
         return [str(net) for net in self.networks]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, IpAllowlist) and set(self.networks) == set(other.networks)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self.networks))
-
-    def __repr__(self) -> str:
-        return f"IpAllowlist({self.as_strings()!r})"
 
 
 def _mask(version: int, prefix: int) -> int:

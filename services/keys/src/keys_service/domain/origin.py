@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from .allowlist import EntryRules
+from .allowlist import EntryRules, EntrySet
 
 __all__ = ["MAX_ALLOWED_ORIGINS", "OriginAllowlist", "normalise_origin"]
 
@@ -106,7 +106,7 @@ _RULES: Final = EntryRules(
 )
 
 
-class OriginAllowlist:
+class OriginAllowlist(EntrySet):
     """An immutable set of normalised origins; empty means "servers only"."""
 
     __slots__ = ("origins",)
@@ -132,14 +132,8 @@ class OriginAllowlist:
         except ValueError:
             return False  # "null", junk or anything we would never store
 
+    def entries(self) -> frozenset[str]:
+        return self.origins
+
     def as_strings(self) -> list[str]:
         return sorted(self.origins)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OriginAllowlist) and self.origins == other.origins
-
-    def __hash__(self) -> int:
-        return hash(self.origins)
-
-    def __repr__(self) -> str:
-        return f"OriginAllowlist({self.as_strings()!r})"

@@ -19,7 +19,7 @@ from typing import Final
 
 from servicekit.errors import InvalidArgument, PermissionDenied
 
-from .allowlist import EntryRules
+from .allowlist import EntryRules, EntrySet
 
 __all__ = [
     "MAX_SCOPES",
@@ -82,7 +82,7 @@ class ScopeCatalogue:
         return len(self._scopes)
 
 
-class ScopeSet:
+class ScopeSet(EntrySet):
     """The scopes a key (or a creator) holds, with implication-aware :meth:`covers`."""
 
     __slots__ = ("_effective", "scopes")
@@ -120,6 +120,9 @@ class ScopeSet:
         """The scopes of ``requested`` this set does not cover, sorted."""
         return sorted(s for s in requested.scopes if not self.covers(s))
 
+    def entries(self) -> frozenset[Scope]:
+        return self.scopes
+
     def as_strings(self) -> list[str]:
         return [str(s) for s in sorted(self.scopes)]
 
@@ -128,15 +131,6 @@ class ScopeSet:
 
     def __len__(self) -> int:
         return len(self.scopes)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ScopeSet) and self.scopes == other.scopes
-
-    def __hash__(self) -> int:
-        return hash(self.scopes)
-
-    def __repr__(self) -> str:
-        return f"ScopeSet({self.as_strings()!r})"
 
 
 def ensure_within(requested: ScopeSet, ceiling: ScopeSet) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from servicekit.pagination import encode_token, page_request
 
 from keys_service.domain import Role, ScopeRule
+from keys_service.ports import KeyListing
 from keys_service.usecases.common import Actor, KeyView
 from keys_service.usecases.core import KeysCore
 
@@ -24,16 +25,11 @@ class KeyReads(KeysCore):
     ) -> tuple[list[KeyView], str]:
         await self._require_live(ws_id)
         owner_filter = None if actor.role >= Role.ADMIN else actor.user_id
+        listing = KeyListing(ws_id, owner_filter, show_deleted)
         query = f"apiKeys:{ws_id}:{owner_filter or '*'}:{show_deleted}"
         page = page_request(page_size, page_token, query)
         async with self._uow() as uow:
-            keys = await uow.keys.list(
-                ws_id,
-                created_by=owner_filter,
-                after=page.cursor,
-                limit=page.size + 1,
-                show_deleted=show_deleted,
-            )
+            keys = await uow.keys.list(listing, page.cursor, page.size + 1)
         more = len(keys) > page.size
         keys = keys[: page.size]
         token = encode_token(keys[-1].id, query) if more and keys else ""

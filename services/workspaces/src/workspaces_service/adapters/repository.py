@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from servicekit.audit import AuditEvent, Outcome
 from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
-from servicekit.rows import from_row, rowcount
+from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,7 @@ def _workspace(row: WorkspaceRow | Row[Any]) -> Workspace:
 
 
 def _member(row: MemberRow) -> Member:
-    return Member(row.workspace_id, row.user_id, row.email, Role(row.role), row.created_at)
+    return from_row(Member, row, role=Role(row.role))
 
 
 # The edge's hot reads as Core statements built once: no ORM entity loading, identity map or
@@ -111,18 +111,7 @@ class WorkspaceRepository:
     async def add(self, ws: Workspace, created_by: str, request_id: str | None) -> None:
         self.session.add(
             WorkspaceRow(
-                id=ws.id,
-                display_name=ws.display_name,
-                plan=int(ws.plan),
-                mfa_required=ws.mfa_required,
-                verified_email_required=ws.verified_email_required,
-                retention_days=ws.retention_days,
-                created_by=created_by,
-                request_id=request_id,
-                created_at=ws.created_at,
-                updated_at=ws.updated_at,
-                deleted_at=ws.deleted_at,
-                lifecycle_version=ws.lifecycle_version,
+                **columns(ws, plan=int(ws.plan), created_by=created_by, request_id=request_id)
             )
         )
         await self.session.flush()
@@ -197,15 +186,7 @@ class MemberRepository:
         return _member(row) if row else None
 
     async def add(self, member: Member) -> None:
-        self.session.add(
-            MemberRow(
-                workspace_id=member.workspace_id,
-                user_id=member.user_id,
-                email=member.email,
-                role=int(member.role),
-                created_at=member.created_at,
-            )
-        )
+        self.session.add(MemberRow(**columns(member, role=int(member.role))))
         await self.session.flush()
         await _membership_changed(self.session, member.workspace_id, member.user_id)
 
@@ -262,16 +243,16 @@ def _entry(row: AuditEventRow) -> AuditEntry:
     return AuditEntry(event, row.sequence, row.source, row.prev_hash, row.hash)
 
 
+# AuditEvent's fields whose column has another name (the rest are same-named)
+_EVENT_COLUMNS: Final = {"id": "event_id", "time": "event_time", "metadata": "metadata_json"}
+
+
 def _event(row: AuditEventRow) -> AuditEvent:
-    return AuditEvent(
+    return from_row(
+        AuditEvent,
+        row,
         id=row.event_id,
-        workspace_id=row.workspace_id,
-        actor=row.actor,
-        action=row.action,
-        target=row.target,
         outcome=Outcome(row.outcome),
-        request_id=row.request_id,
-        client_ip=row.client_ip,
         time=row.event_time,
         metadata=json.loads(row.metadata_json),
     )
@@ -325,21 +306,17 @@ class AuditLogRepository:
             e = entry.event
             self.session.add(
                 AuditEventRow(
-                    workspace_id=e.workspace_id,
-                    sequence=entry.sequence,
-                    event_id=e.id,
-                    event_time=e.time,
-                    actor=e.actor,
-                    action=e.action,
-                    target=e.target,
-                    outcome=e.outcome.value,
-                    request_id=e.request_id,
-                    client_ip=e.client_ip,
-                    metadata_json=json.dumps(dict(e.metadata), sort_keys=True),
-                    source=entry.source,
-                    prev_hash=entry.prev_hash,
-                    hash=entry.hash,
-                    received_at=received_at,
+                    **columns(
+                        e,
+                        renamed=_EVENT_COLUMNS,
+                        outcome=e.outcome.value,
+                        metadata_json=json.dumps(dict(e.metadata), sort_keys=True),
+                        sequence=entry.sequence,
+                        source=entry.source,
+                        prev_hash=entry.prev_hash,
+                        hash=entry.hash,
+                        received_at=received_at,
+                    )
                 )
             )
         last = entries[-1]

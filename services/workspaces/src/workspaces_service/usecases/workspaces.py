@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
 
 from servicekit.audit import format_time
 from servicekit.errors import InvalidArgument, PermissionDenied
-from servicekit.lifecycle import LifecycleState
 from servicekit.pagination import encode_token, page_request
 
 from workspaces_service.domain import (
@@ -18,10 +20,32 @@ from workspaces_service.domain import (
     validate_retention,
 )
 from workspaces_service.ports import UnitOfWork
-from workspaces_service.usecases.common import _ID, UPDATABLE_FIELDS, _not_found
+from workspaces_service.usecases.common import (
+    _ID,
+    UPDATABLE_FIELDS,
+    _lifecycle_state,
+    _not_found,
+)
 from workspaces_service.usecases.core import WorkspacesCore
 
 __all__ = ["WorkspaceManagement"]
+
+
+@dataclass(frozen=True, slots=True)
+class _LifeChange:
+    """Delete or undelete: the domain step, its audit action, the refusal to anyone but the Owner."""
+
+    step: Callable[[Workspace, dt.datetime], None]
+    action: str
+    refusal: str
+
+
+_DELETE: Final = _LifeChange(
+    Workspace.delete, "workspace.delete", "only an Owner deletes a workspace"
+)
+_UNDELETE: Final = _LifeChange(
+    Workspace.undelete, "workspace.undelete", "only an Owner restores a workspace"
+)
 
 
 class WorkspaceManagement(WorkspacesCore):
@@ -145,32 +169,22 @@ class WorkspaceManagement(WorkspacesCore):
         return ws, actor.role
 
     async def delete(self, actor_id: str, ws_id: str) -> Workspace:
-        async with self._uow() as uow:
-            ws = await self._owned(uow, ws_id, actor_id, "only an Owner deletes a workspace")
-            ws.delete(self._clock.now())
-            await uow.workspaces.save(ws)
-            await self._lifecycle(uow, ws, LifecycleState.DELETED)
-            purge_at = ws.purge_at
-            assert purge_at is not None
-            await self._audit(
-                uow,
-                actor_id,
-                ws_id,
-                "workspace.delete",
-                f"workspaces/{ws_id}",
-                {"purge_time": format_time(purge_at)},
-            )
-            await uow.commit()
-        self._after_commit()
-        return ws
+        return await self._change_life(_DELETE, actor_id, ws_id)
 
     async def undelete(self, actor_id: str, ws_id: str) -> Workspace:
+        return await self._change_life(_UNDELETE, actor_id, ws_id)
+
+    async def _change_life(self, change: _LifeChange, actor_id: str, ws_id: str) -> Workspace:
+        """Delete or restore as the workspace's Owner, in one transaction: saved, told to the
+        other services, audited (a delete with the time its purge becomes due)."""
         async with self._uow() as uow:
-            ws = await self._owned(uow, ws_id, actor_id, "only an Owner restores a workspace")
-            ws.undelete(self._clock.now())
+            ws = await self._owned(uow, ws_id, actor_id, change.refusal)
+            change.step(ws, self._clock.now())
             await uow.workspaces.save(ws)
-            await self._lifecycle(uow, ws, LifecycleState.ACTIVE)
-            await self._audit(uow, actor_id, ws_id, "workspace.undelete", f"workspaces/{ws_id}")
+            await self._lifecycle(uow, ws, _lifecycle_state(ws))
+            purge_at = ws.purge_at
+            metadata = None if purge_at is None else {"purge_time": format_time(purge_at)}
+            await self._audit(uow, actor_id, ws_id, change.action, f"workspaces/{ws_id}", metadata)
             await uow.commit()
         self._after_commit()
         return ws
