@@ -45,7 +45,7 @@ async def test_the_fakes_have_every_method_of_the_ports() -> None:
     """The fakes keep step with ``auth_service.ports`` (the SQL side is held by mypy)."""
     checked = 0
     async with FakeStore().uow() as uow:
-        for name, member in vars(ports.UnitOfWork).items():
+        for name, member in inspect.getmembers(ports.UnitOfWork):  # inherited outbox included
             if not isinstance(member, property) or member.fget is None:
                 continue
             protocol = typing.get_type_hints(member.fget)["return"]

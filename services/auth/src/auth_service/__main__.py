@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from servicekit import (
@@ -46,6 +45,7 @@ from servicekit.composition import (
 )
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
+from servicekit.migrations import versions_folder
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
@@ -64,7 +64,7 @@ from auth_service.usecases.session_state import SessionState
 KEYRING_FILE = "auth.keyring"
 MASTER_KEY_FILE = "auth.keyring.key"
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+MIGRATIONS = versions_folder(__file__)
 
 _log = logging.getLogger("auth_service")
 

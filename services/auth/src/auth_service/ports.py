@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from servicekit import ports as servicekit_ports
-from servicekit.audit import AuditEvent
 from servicekit.mail import Mail
 
 from auth_service.domain import (
@@ -148,21 +147,15 @@ class AccountTokenRepo(Protocol):
     async def purge(self, before: dt.datetime) -> int: ...
 
 
-class AuditRecorder(Protocol):
-    """The audit outbox, bound to the unit of work's transaction."""
-
-    async def record(self, event: AuditEvent) -> None: ...
-
-
 class MailRecorder(Protocol):
     """The mail outbox, bound to the unit of work's transaction."""
 
     async def record(self, mail: Mail) -> None: ...
 
 
-class UnitOfWork(servicekit_ports.UnitOfWork, Protocol):
-    """One transaction over every store: ``async with uow: ...; await uow.commit()``; what is
-    not committed is rolled back."""
+class UnitOfWork(servicekit_ports.AuditedUnitOfWork, Protocol):
+    """One transaction over every store and the audit outbox: ``async with uow: ...; await
+    uow.commit()``; what is not committed is rolled back."""
 
     @property
     def users(self) -> UserRepo: ...
@@ -186,8 +179,6 @@ class UnitOfWork(servicekit_ports.UnitOfWork, Protocol):
     def pins(self) -> DeploymentPinRepo: ...
     @property
     def tokens(self) -> AccountTokenRepo: ...
-    @property
-    def outbox(self) -> AuditRecorder: ...
     @property
     def mail(self) -> MailRecorder: ...
 

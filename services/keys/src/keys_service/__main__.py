@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from railguard.keys.v1 import keys_service_pb2, keys_service_pb2_grpc
 from servicekit import (
@@ -27,6 +26,7 @@ from servicekit import (
 )
 from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
 from servicekit.lifecycle import LifecycleApplier
+from servicekit.migrations import versions_folder
 from servicekit.usecase import Collaborators
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +44,7 @@ from keys_service.domain import ScopePolicy
 from keys_service.servicer import KeysServicer
 from keys_service.usecases import AllowedOrigins, KeysDeps, KeysRetention, KeysService
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+MIGRATIONS = versions_folder(__file__)
 _log = logging.getLogger("keys_service")
 
 

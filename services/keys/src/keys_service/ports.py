@@ -14,8 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from servicekit.audit import AuditEvent
-from servicekit.ports import ReadOnlyUnitOfWork, UnitOfWork
+from servicekit.ports import AuditedUnitOfWork, AuditOutboxPort, ReadOnlyUnitOfWork
 
 from keys_service.domain import ApiKey, KeyHash, Role
 
@@ -60,19 +59,12 @@ class KeyRepository(Protocol):
     ) -> builtins.list[ApiKey]: ...
 
 
-class AuditOutboxPort(Protocol):
-    """The service's audit outbox, bound to the unit of work's transaction."""
-
-    async def record(self, event: AuditEvent) -> None: ...
-
-
-class KeysUnitOfWork(UnitOfWork, Protocol):
-    """The keys use cases' transaction (``adapters.repository.SqlKeysUnitOfWork`` in production)."""
+class KeysUnitOfWork(AuditedUnitOfWork, Protocol):
+    """The keys use cases' transaction (``adapters.repository.SqlKeysUnitOfWork`` in production),
+    with its audit outbox (``servicekit.ports.AuditedUnitOfWork``)."""
 
     @property
     def keys(self) -> KeyRepository: ...
-    @property
-    def outbox(self) -> AuditOutboxPort: ...
 
 
 class WorkspaceStatus(StrEnum):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import grpc
 from railguard.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -48,6 +47,7 @@ from servicekit.composition import (
 from servicekit.db import read_only_session_factory
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import GrpcLifecycleSink
+from servicekit.migrations import versions_folder
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from workspaces_service.accounts import AccountService
@@ -62,7 +62,7 @@ from workspaces_service.security_log import SecurityLogService
 from workspaces_service.servicer import WorkspacesServicer
 from workspaces_service.usecases import UserDirectory, WorkspacesDeps, WorkspacesService
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+MIGRATIONS = versions_folder(__file__)
 _log = logging.getLogger("workspaces_service")
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from servicekit import ports
-from servicekit.audit import AuditEvent
 from servicekit.lifecycle import LifecycleEvent
 
 from workspaces_service.domain import Member, Role, Workspace
@@ -22,7 +21,6 @@ __all__ = [
     "DirectoryUserLike",
     "LifecycleOutbox",
     "MemberRepo",
-    "Outbox",
     "UnitOfWork",
     "UserDirectory",
     "WorkspaceRepo",
@@ -67,18 +65,15 @@ class AuditLogRepo(Protocol):
     async def in_order(self, workspace_id: str, after: int, limit: int) -> list[AuditEntry]: ...
 
 
-class Outbox(Protocol):
-    async def record(self, event: AuditEvent) -> None: ...
-
-
 class LifecycleOutbox(Protocol):
     """Queues a lifecycle event for every service that holds workspace data."""
 
     async def record(self, event: LifecycleEvent) -> None: ...
 
 
-class UnitOfWork(ports.UnitOfWork, Protocol):
-    """The workspaces use cases' transaction (``adapters.repository.WorkspacesUnitOfWork``)."""
+class UnitOfWork(ports.AuditedUnitOfWork, Protocol):
+    """The workspaces use cases' transaction (``adapters.repository.WorkspacesUnitOfWork``), with
+    its audit outbox (``servicekit.ports.AuditedUnitOfWork``)."""
 
     @property
     def workspaces(self) -> WorkspaceRepo: ...
@@ -86,8 +81,6 @@ class UnitOfWork(ports.UnitOfWork, Protocol):
     def members(self) -> MemberRepo: ...
     @property
     def audit_log(self) -> AuditLogRepo: ...
-    @property
-    def outbox(self) -> Outbox: ...
     @property
     def lifecycle(self) -> LifecycleOutbox: ...
 

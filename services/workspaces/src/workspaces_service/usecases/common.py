@@ -5,17 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.lifecycle import LifecycleState
+from servicekit.ports import AuditedUnitOfWork
 from servicekit.roles import AccessView
 
 from workspaces_service.domain import Role, Workspace
 from workspaces_service.domain.audit_log import ChainHead
-from workspaces_service.ports import Outbox
 
 __all__ = [
     "UserEvents",
@@ -93,11 +92,6 @@ def _role(value: int, field: str) -> Role:
         ) from None
 
 
-class _HasOutbox(Protocol):
-    @property
-    def outbox(self) -> Outbox: ...
-
-
 class UserEvents:
     """Records what a user did in a workspace, in the outbox of the caller's transaction.
 
@@ -109,7 +103,7 @@ class UserEvents:
 
     async def __call__(
         self,
-        uow: _HasOutbox,
+        uow: AuditedUnitOfWork,
         actor_id: str,
         ws_id: str,
         action: str,
