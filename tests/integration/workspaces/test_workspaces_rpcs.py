@@ -89,6 +89,39 @@ async def test_list_workspaces_pages_and_refuses_foreign_tokens(
     )
 
 
+async def test_a_page_of_workspaces_is_never_cut_short_by_deleted_ones_left_out(
+    workspaces_server: WorkspacesServer,
+) -> None:
+    """bob is Admin of deleted workspaces (never listed to him) and Owner of live ones: with
+    show_deleted, paging walks every live one; leaving rows out after the read would end the
+    listing early wherever a page's read held two or more of the deleted ones."""
+    stub = workspaces_server.stub()
+    mine = set()
+    for i in range(10):
+        ws_id = await workspaces_server.team()  # alice Owner, bob Admin
+        await stub.DeleteWorkspace(
+            pb.DeleteWorkspaceRequest(name=f"workspaces/{ws_id}"),
+            metadata=as_user("alice", ws_id, OWNER),
+        )
+        own = await stub.CreateWorkspace(
+            pb.CreateWorkspaceRequest(workspace=pb.Workspace(display_name=f"B{i}")),
+            metadata=as_user("bob"),
+        )
+        mine.add(own.name)
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await stub.ListWorkspaces(
+            pb.ListWorkspacesRequest(page_size=3, page_token=token, show_deleted=True),
+            metadata=as_user("bob"),
+        )
+        seen += [ws.name for ws in page.workspaces]
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == sorted(mine)
+
+
 async def test_update_workspace_admin_settings_but_not_plan(
     workspaces_server: WorkspacesServer,
 ) -> None:

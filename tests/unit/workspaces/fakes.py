@@ -69,7 +69,10 @@ class FakeWorkspaces:
             for ws in sorted(self.s.workspaces.values(), key=lambda w: w.id)
             if (ws.id, user_id) in self.s.members
             and ws.id > after
-            and (show_deleted or not ws.deleted)
+            and (
+                not ws.deleted
+                or (show_deleted and self.s.members[(ws.id, user_id)].role == Role.OWNER)
+            )
             and not ws.purged
         ]
         return rows[:limit]

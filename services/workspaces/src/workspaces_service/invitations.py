@@ -27,7 +27,7 @@ from servicekit.errors import (
     ResourceExhausted,
 )
 from servicekit.mail import Mail
-from servicekit.pagination import encode_token, page_request
+from servicekit.pagination import fetch_page
 
 from workspaces_service.adapters.invitations import InvitationsUnitOfWork
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign
@@ -167,23 +167,22 @@ class InvitationService:
     async def list(
         self, actor_id: str, ws_id: str, page_size: int, page_token: str
     ) -> tuple[list[Invitation], str]:
-        query = f"invitations:{ws_id}"
-        page = page_request(page_size, page_token, query)
-        after: tuple[dt.datetime, str] | None = None
-        if page.cursor:
-            created, _, iid = page.cursor.partition("|")
-            after = dt.datetime.fromisoformat(created), iid
-        async with self._uow() as uow:
-            await self._admin_of_live(uow, ws_id, actor_id)
-            rows = await uow.invitations.list(ws_id, after, page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        token = (
-            encode_token(f"{rows[-1].created_at.isoformat()}|{rows[-1].id}", query)
-            if more and rows
-            else ""
+        async def read(cursor: str, limit: int) -> list[Invitation]:
+            after: tuple[dt.datetime, str] | None = None
+            if cursor:
+                created, _, iid = cursor.partition("|")
+                after = dt.datetime.fromisoformat(created), iid
+            async with self._uow() as uow:
+                await self._admin_of_live(uow, ws_id, actor_id)
+                return await uow.invitations.list(ws_id, after, limit)
+
+        return await fetch_page(
+            page_size,
+            page_token,
+            f"invitations:{ws_id}",
+            read,
+            lambda row: f"{row.created_at.isoformat()}|{row.id}",
         )
-        return rows, token
 
     async def revoke(self, actor_id: str, ws_id: str, invitation_id: str) -> Invitation:
         now = self._clock.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from servicekit.errors import ResourceExhausted
-from servicekit.pagination import encode_token, page_request
+from servicekit.pagination import fetch_page
 
 from auth_service.domain import (
     METHOD_RECOVERY,
@@ -172,16 +172,13 @@ class Sessions(SecretExchange):
     async def list_sessions(
         self, user_id: str, page_size: int, page_token: str
     ) -> tuple[list[Session], str]:
-        query = f"sessions:{user_id}"
-        page = page_request(page_size, page_token, query)
-        after = _parse_session_cursor(page.cursor)
-        async with self._ctx.uow() as uow:
-            rows = await uow.sessions.list_active(
-                user_id, self._ctx.clock.now(), after, page.size + 1
-            )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, encode_token(_session_cursor(rows[-1]), query) if more and rows else ""
+
+        async def read(cursor: str, limit: int) -> list[Session]:
+            after = _parse_session_cursor(cursor)
+            async with self._ctx.uow() as uow:
+                return await uow.sessions.list_active(user_id, self._ctx.clock.now(), after, limit)
+
+        return await fetch_page(page_size, page_token, f"sessions:{user_id}", read, _session_cursor)
 
     async def revoke_session(self, user_id: str, session_id: str) -> None:
         await self._end_own_session(

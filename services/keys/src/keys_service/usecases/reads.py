@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from servicekit.pagination import encode_token, page_request
+import builtins
 
-from keys_service.domain import Role, ScopeRule
+from servicekit.pagination import fetch_page
+
+from keys_service.domain import ApiKey, Role, ScopeRule
 from keys_service.ports import KeyListing
 from keys_service.usecases.common import Actor, KeyView
 from keys_service.usecases.core import KeysCore
@@ -26,13 +28,13 @@ class KeyReads(KeysCore):
         await self._require_live(ws_id)
         owner_filter = None if actor.role >= Role.ADMIN else actor.user_id
         listing = KeyListing(ws_id, owner_filter, show_deleted)
+
+        async def read(after: str, limit: int) -> builtins.list[ApiKey]:
+            async with self._uow() as uow:
+                return await uow.keys.list(listing, after, limit)
+
         query = f"apiKeys:{ws_id}:{owner_filter or '*'}:{show_deleted}"
-        page = page_request(page_size, page_token, query)
-        async with self._uow() as uow:
-            keys = await uow.keys.list(listing, page.cursor, page.size + 1)
-        more = len(keys) > page.size
-        keys = keys[: page.size]
-        token = encode_token(keys[-1].id, query) if more and keys else ""
+        keys, token = await fetch_page(page_size, page_token, query, read, lambda key: key.id)
         return [self._view(k) for k in keys], token
 
     def list_scopes(self) -> tuple[ScopeRule, ...]:

@@ -12,7 +12,7 @@ from servicekit.db import SqlUnitOfWork, page_after
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import columns, from_row, rowcount
-from sqlalchemy import Row, and_, bindparam, delete, func, select
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,8 +170,12 @@ class WorkspaceRepository:
             after,
             limit,
         )
-        if not show_deleted:
-            stmt = stmt.where(WorkspaceRow.deleted_at.is_(None))
+        # a deleted workspace is listed to its Owners only, and only on request; in the query, so
+        # a page is never cut short by rows left out after the read
+        alive = WorkspaceRow.deleted_at.is_(None)
+        stmt = stmt.where(
+            alive if not show_deleted else or_(alive, MemberRow.role == int(Role.OWNER))
+        )
         stmt = stmt.where(WorkspaceRow.purged_at.is_(None))
         rows = (await self.session.execute(stmt)).all()
         return [(_workspace(ws), Role(role)) for ws, role in rows]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from servicekit.audit import AuditEvent
 from servicekit.errors import InvalidArgument, PermissionDenied
-from servicekit.pagination import encode_token, page_request
+from servicekit.pagination import fetch_page
 
 from workspaces_service.domain import Role
 from workspaces_service.domain.audit_log import AuditEntry, ChainVerifier, chain_entry
@@ -93,15 +93,16 @@ class AuditLog(WorkspacesCore):
         self, actor_id: str, ws_id: str, page_size: int, page_token: str
     ) -> tuple[builtins.list[AuditEntry], str]:
         """Newest first: the page after the token holds the next older entries."""
-        query = f"audit:{ws_id}"
-        page = page_request(page_size, page_token, query)
-        before = _sequence_cursor(page.cursor)
-        async with self._uow() as uow:
-            await self._audit_reader(uow, actor_id, ws_id)
-            entries = await uow.audit_log.newest_first(ws_id, before, page.size + 1)
-        more = len(entries) > page.size
-        entries = entries[: page.size]
-        return entries, encode_token(str(entries[-1].sequence), query) if more and entries else ""
+
+        async def read(cursor: str, limit: int) -> builtins.list[AuditEntry]:
+            before = _sequence_cursor(cursor)
+            async with self._uow() as uow:
+                await self._audit_reader(uow, actor_id, ws_id)
+                return await uow.audit_log.newest_first(ws_id, before, limit)
+
+        return await fetch_page(
+            page_size, page_token, f"audit:{ws_id}", read, lambda entry: str(entry.sequence)
+        )
 
     async def stream_audit_events(
         self, actor_id: str, ws_id: str, after: int

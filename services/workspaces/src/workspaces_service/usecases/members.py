@@ -10,7 +10,7 @@ from servicekit.errors import (
     NotFound,
     PermissionDenied,
 )
-from servicekit.pagination import encode_token, page_request
+from servicekit.pagination import fetch_page
 
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign, check_can_remove
 from workspaces_service.ports import UnitOfWork
@@ -26,15 +26,15 @@ class Memberships(WorkspacesCore):
     async def list_members(
         self, actor_id: str, ws_id: str, page_size: int, page_token: str
     ) -> tuple[builtins.list[Member], str]:
-        query = f"members:{ws_id}"
-        page = page_request(page_size, page_token, query)
-        async with self._uow() as uow:
-            await self._live(uow, ws_id)
-            await self._actor(uow, ws_id, actor_id)
-            members = await uow.members.list(ws_id, page.cursor, page.size + 1)
-        more = len(members) > page.size
-        members = members[: page.size]
-        return members, encode_token(members[-1].user_id, query) if more and members else ""
+        async def read(after: str, limit: int) -> builtins.list[Member]:
+            async with self._uow() as uow:
+                await self._live(uow, ws_id)
+                await self._actor(uow, ws_id, actor_id)
+                return await uow.members.list(ws_id, after, limit)
+
+        return await fetch_page(
+            page_size, page_token, f"members:{ws_id}", read, lambda member: member.user_id
+        )
 
     async def add_member(self, actor_id: str, ws_id: str, email: str, role: int) -> Member:
         email = _email(email, "member.email")

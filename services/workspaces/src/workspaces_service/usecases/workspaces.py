@@ -9,7 +9,7 @@ from typing import Final
 
 from servicekit.audit import format_time
 from servicekit.errors import InvalidArgument, PermissionDenied
-from servicekit.pagination import encode_token, page_request
+from servicekit.pagination import fetch_page
 
 from workspaces_service.domain import (
     Member,
@@ -99,17 +99,16 @@ class WorkspaceManagement(WorkspacesCore):
     async def list(
         self, actor_id: str, page_size: int, page_token: str, show_deleted: bool
     ) -> tuple[list[tuple[Workspace, Role]], str]:
+        """The caller's workspaces by id; deleted ones (to their Owners only) on request."""
+
+        async def read(after: str, limit: int) -> list[tuple[Workspace, Role]]:
+            async with self._uow() as uow:
+                return await uow.workspaces.list_for_user(
+                    actor_id, after, limit, show_deleted=show_deleted
+                )
+
         query = f"workspaces:{actor_id}:{show_deleted}"
-        page = page_request(page_size, page_token, query)
-        async with self._uow() as uow:
-            rows = await uow.workspaces.list_for_user(
-                actor_id, page.cursor, page.size + 1, show_deleted=show_deleted
-            )
-        # deleted workspaces are listed only to their Owners
-        rows = [(ws, role) for ws, role in rows if not ws.deleted or role is Role.OWNER]
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, encode_token(rows[-1][0].id, query) if more and rows else ""
+        return await fetch_page(page_size, page_token, query, read, lambda row: row[0].id)
 
     async def update(
         self, actor_id: str, ws_id: str, changes: Mapping[str, object]
