@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from servicekit.audit import AuditEvent, Outcome
-from servicekit.db import SqlUnitOfWork, page_after
+from servicekit.db import SqlUnitOfWork, page_after, page_before
 from servicekit.lifecycle import LifecycleEvent
 from servicekit.outbox import OutboxRepository
 from servicekit.rows import columns, from_row, rowcount
 from sqlalchemy import Row, and_, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
 
 from workspaces_service.adapters.tables import (
     AUDIT_OUTBOX,
@@ -33,6 +34,8 @@ from workspaces_service.domain.audit_log import AuditEntry, ChainHead
 # created, changed or removed (key: "<workspace_id>/<user_id>").
 TOPIC_WORKSPACE = "workspace"
 TOPIC_MEMBERSHIP = "membership"
+
+_SEQUENCE = AuditEventRow.sequence  # the audit log's order, and its cursor
 
 
 async def _membership_changed(session: AsyncSession, workspace_id: str, user_id: str) -> None:
@@ -139,24 +142,19 @@ class WorkspaceRepository:
 
     async def with_lifecycle(self, after: str, limit: int) -> list[Workspace]:
         """Workspaces ever deleted (so with lifecycle events), tombstones included, by id."""
-        stmt = page_after(
-            select(WorkspaceRow).where(WorkspaceRow.lifecycle_version > 0),
-            WorkspaceRow.id,
-            after,
-            limit,
-        )
-        return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
+        return await self._page(after, limit, WorkspaceRow.lifecycle_version > 0)
 
     async def deleted_unpurged(self, after: str, limit: int) -> list[Workspace]:
         """Soft-deleted workspaces not yet purged, by id (the purge job filters by window)."""
-        stmt = page_after(
-            select(WorkspaceRow).where(
-                WorkspaceRow.deleted_at.is_not(None), WorkspaceRow.purged_at.is_(None)
-            ),
-            WorkspaceRow.id,
-            after,
-            limit,
+        return await self._page(
+            after, limit, WorkspaceRow.deleted_at.is_not(None), WorkspaceRow.purged_at.is_(None)
         )
+
+    async def _page(
+        self, after: str, limit: int, *conditions: ColumnElement[bool]
+    ) -> list[Workspace]:
+        """The workspaces meeting ``conditions``, by id after ``after``, at most ``limit``."""
+        stmt = page_after(select(WorkspaceRow).where(*conditions), WorkspaceRow.id, after, limit)
         return [_workspace(r) for r in (await self.session.execute(stmt)).scalars()]
 
     async def list_for_user(
@@ -330,19 +328,16 @@ class AuditLogRepository:
         await self.session.flush()
 
     async def newest_first(self, workspace_id: str, before: int, limit: int) -> list[AuditEntry]:
-        stmt = select(AuditEventRow).where(AuditEventRow.workspace_id == workspace_id)
-        if before:
-            stmt = stmt.where(AuditEventRow.sequence < before)
-        stmt = stmt.order_by(AuditEventRow.sequence.desc()).limit(limit)
-        return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
+        return await self._entries(page_before(self._log(workspace_id), _SEQUENCE, before, limit))
 
     async def in_order(self, workspace_id: str, after: int, limit: int) -> list[AuditEntry]:
-        stmt = page_after(
-            select(AuditEventRow).where(AuditEventRow.workspace_id == workspace_id),
-            AuditEventRow.sequence,
-            after,
-            limit,
-        )
+        return await self._entries(page_after(self._log(workspace_id), _SEQUENCE, after, limit))
+
+    @staticmethod
+    def _log(workspace_id: str) -> Select[AuditEventRow]:
+        return select(AuditEventRow).where(AuditEventRow.workspace_id == workspace_id)
+
+    async def _entries(self, stmt: Select[AuditEventRow]) -> list[AuditEntry]:
         return [_entry(r) for r in (await self.session.execute(stmt)).scalars()]
 
 
