@@ -12,14 +12,15 @@ This module is pure: no gRPC, no SQL, no service contract (domain and use-case c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from servicekit.audit import AuditOrigin
 from servicekit.clock import Clock
+from servicekit.ports import AuditedUnitOfWork
 
-__all__ = ["Collaborators", "new_hex_id", "no_origin", "nothing"]
+__all__ = ["Collaborators", "UserEvents", "new_hex_id", "no_origin", "nothing"]
 
 U = TypeVar(
     "U", covariant=True
@@ -61,3 +62,32 @@ class Collaborators(Generic[U]):
     def reader(self) -> Callable[[], U]:
         """What opens a read-only unit of work: ``read_uow``, or ``uow`` when none was given."""
         return self.read_uow or self.uow
+
+
+class UserEvents:
+    """Records what a user did in a workspace, in the outbox of the caller's unit of work (so the
+    event commits, or rolls back, with the change). ``origin`` tells from where the user acts
+    (request id, client IP) for the RPC being served."""
+
+    def __init__(self, origin: Callable[[], AuditOrigin], clock: Clock) -> None:
+        self._origin, self._clock = origin, clock
+
+    async def __call__(
+        self,
+        uow: AuditedUnitOfWork,
+        user_id: str,
+        workspace_id: str,
+        action: str,
+        target: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record ``action`` of ``user_id`` on ``target`` (a resource name) in ``workspace_id``."""
+        event = self._origin().event(
+            on_behalf_of=f"user:{user_id}",
+            workspace_id=workspace_id,
+            action=action,
+            target=target,
+            time=self._clock.now(),
+            metadata=metadata,
+        )
+        await uow.outbox.record(event)

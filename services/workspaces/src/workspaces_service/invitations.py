@@ -28,6 +28,7 @@ from servicekit.errors import (
 )
 from servicekit.mail import Mail
 from servicekit.pagination import fetch_page
+from servicekit.usecase import UserEvents
 
 from workspaces_service.adapters.invitations import InvitationsUnitOfWork
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign
@@ -40,7 +41,7 @@ from workspaces_service.domain.invitation import (
     new_invitation_token,
 )
 from workspaces_service.ports import UserDirectory
-from workspaces_service.usecases.common import UserEvents, _email, _member_name, _role
+from workspaces_service.usecases.common import _email, _member_name, _role
 
 _log = logging.getLogger("workspaces_service")
 _SIGNATURE = "\n-- \nRailguard. This mail was sent automatically; replies are not read.\n"

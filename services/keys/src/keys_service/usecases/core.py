@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from servicekit.errors import FailedPrecondition, NotFound
 from servicekit.throttle import AuditThrottle
-from servicekit.usecase import Collaborators
+from servicekit.usecase import Collaborators, UserEvents
 
 from keys_service.domain import (
     ApiKey,
@@ -72,6 +72,7 @@ class KeysCore:
         self._publisher, self._usage, self._retention = deps.publisher, deps.usage, deps.retention
         self._new_id, self._origin, self._after_commit = deps.new_id, deps.origin, deps.after_commit
         self._denials = deps.denials or AuditThrottle()
+        self._events = UserEvents(deps.origin, deps.clock)
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -104,15 +105,7 @@ class KeysCore:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Record ``action`` on ``key`` in the outbox, inside the caller's transaction."""
-        event = self._origin().event(
-            on_behalf_of=f"user:{actor.user_id}",
-            workspace_id=key.workspace_id,
-            action=action,
-            target=_key_name(key),
-            time=self._clock.now(),
-            metadata=metadata,
-        )
-        await uow.outbox.record(event)
+        await self._events(uow, actor.user_id, key.workspace_id, action, _key_name(key), metadata)
 
     async def _check_ceiling(
         self, actor: Actor, scopes: ScopeSet, ws_id: str, creator: str

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from servicekit.audit import AuditOrigin
-from servicekit.clock import Clock
 from servicekit.errors import InvalidArgument, NotFound
 from servicekit.lifecycle import LifecycleState
-from servicekit.ports import AuditedUnitOfWork
 from servicekit.roles import AccessView
 
 from workspaces_service.domain import Role, Workspace
 from workspaces_service.domain.audit_log import ChainHead
 
 __all__ = [
-    "UserEvents",
     "MAX_APPEND_BATCH",
     "UPDATABLE_FIELDS",
     "AccessView",
@@ -90,33 +85,3 @@ def _role(value: int, field: str) -> Role:
         raise InvalidArgument.field(
             field, "must be ROLE_USER, ROLE_ADMIN or ROLE_OWNER", reason="INVALID_ROLE"
         ) from None
-
-
-class UserEvents:
-    """Records what a user did in a workspace, in the outbox of the caller's transaction.
-
-    ``origin`` tells who acts and from where (request id, client IP) for the RPC being served.
-    """
-
-    def __init__(self, origin: Callable[[], AuditOrigin], clock: Clock) -> None:
-        self._origin, self._clock = origin, clock
-
-    async def __call__(
-        self,
-        uow: AuditedUnitOfWork,
-        actor_id: str,
-        ws_id: str,
-        action: str,
-        target: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        """Record ``action`` of ``actor_id`` on ``target`` in ``ws_id``; committed with the change."""
-        event = self._origin().event(
-            on_behalf_of=f"user:{actor_id}",
-            workspace_id=ws_id,
-            action=action,
-            target=target,
-            time=self._clock.now(),
-            metadata=metadata,
-        )
-        await uow.outbox.record(event)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from servicekit.errors import NotFound
 from servicekit.lifecycle import LifecycleEvent, LifecycleState
-from servicekit.usecase import Collaborators
+from servicekit.usecase import Collaborators, UserEvents
 
 from workspaces_service.domain import Member, Workspace
 from workspaces_service.ports import UnitOfWork, UserDirectory
-from workspaces_service.usecases.common import UserEvents, _not_found
+from workspaces_service.usecases.common import _not_found
 
 __all__ = ["WorkspacesCore", "WorkspacesDeps"]
 
