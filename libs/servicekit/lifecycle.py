@@ -25,7 +25,7 @@ import enum
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from railguard.workspaces.v1 import lifecycle_pb2
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, func, select, update
@@ -46,6 +46,7 @@ __all__ = [
     "GrpcLifecycleSink",
     "Held",
     "LifecycleApplier",
+    "LifecycleReceiver",
     "LifecycleEvent",
     "LifecycleState",
     "LifecycleStore",
@@ -434,3 +435,16 @@ class LifecycleApplier:
         if purged:
             self._after_commit()
         return applied, skipped
+
+
+class LifecycleReceiver:
+    """The ``ApplyWorkspaceLifecycle`` RPC of a service that holds workspace data (auth, keys,
+    credentials). Its servicer lists this class before its generated base, sets ``lifecycle``
+    (the applier of its tables) and names its contract's response message."""
+
+    lifecycle: LifecycleApplier
+    lifecycle_response: ClassVar[Callable[..., Any]]
+
+    async def ApplyWorkspaceLifecycle(self, request: Any, context: object) -> Any:
+        """Apply the events, in order; the counts applied and skipped (see :meth:`serve`)."""
+        return await self.lifecycle.serve(request, self.lifecycle_response)

@@ -7,7 +7,7 @@ from railguard.access.v1 import access_pb2
 from railguard.auth.v1 import auth_service_pb2 as pb
 from railguard.auth.v1 import auth_service_pb2_grpc
 from servicekit import Principal, current
-from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
+from servicekit.lifecycle import LifecycleApplier, LifecycleReceiver, WorkspaceGate
 from servicekit.wire import parse_name, timestamp
 
 from auth_service.domain import Assurance, DeploymentPin, Session, User
@@ -74,7 +74,9 @@ def _session(s: Session, current_id: str) -> pb.Session:
     )
 
 
-class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
+class AuthServicer(LifecycleReceiver, auth_service_pb2_grpc.AuthServiceServicer):
+    lifecycle_response = pb.ApplyWorkspaceLifecycleResponse
+
     def __init__(
         self,
         auth: AuthUseCases,
@@ -88,11 +90,6 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         ``session_state`` answers the edge whether a session is still active."""
         self.auth, self.lifecycle, self.gate = auth, lifecycle, gate
         self.session_state = session_state
-
-    async def ApplyWorkspaceLifecycle(
-        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
-    ) -> pb.ApplyWorkspaceLifecycleResponse:
-        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
 
     async def SignUp(self, request: pb.SignUpRequest, context: object) -> pb.User:
         user = await self.auth.accounts.sign_up(

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from railguard.credentials.v1 import credentials_service_pb2 as pb
 from railguard.credentials.v1 import credentials_service_pb2_grpc
 from servicekit.context import current, scoped_name
-from servicekit.lifecycle import LifecycleApplier
+from servicekit.lifecycle import LifecycleApplier, LifecycleReceiver
 from servicekit.wire import mask_paths, timestamp
 
 from credentials_service.domain import Credential, Delivery, SoftDeletable, WebhookTrigger
@@ -126,7 +126,11 @@ class _Served(Generic[R, M]):
         return [self.message(item) for item in rows], token
 
 
-class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceServicer):
+class CredentialsServicer(
+    LifecycleReceiver, credentials_service_pb2_grpc.CredentialsServiceServicer
+):
+    lifecycle_response = pb.ApplyWorkspaceLifecycleResponse
+
     def __init__(
         self,
         credentials: CredentialUseCases,
@@ -138,11 +142,6 @@ class CredentialsServicer(credentials_service_pb2_grpc.CredentialsServiceService
         self.lifecycle = lifecycle
         self._credential = _Served(CREDENTIAL, "credential", credentials, _credential)
         self._trigger = _Served(TRIGGER, "trigger", triggers, _trigger)
-
-    async def ApplyWorkspaceLifecycle(
-        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
-    ) -> pb.ApplyWorkspaceLifecycleResponse:
-        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
 
     async def CreateCredential(
         self, request: pb.CreateCredentialRequest, context: object

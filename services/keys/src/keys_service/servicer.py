@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from railguard.keys.v1 import keys_service_pb2 as pb
 from railguard.keys.v1 import keys_service_pb2_grpc
 from servicekit.context import current, scoped_name
-from servicekit.lifecycle import LifecycleApplier
+from servicekit.lifecycle import LifecycleApplier, LifecycleReceiver
 from servicekit.wire import mask_paths, timestamp, to_datetime
 
 from keys_service.domain import KeyEnvironment, KeyState, Role, Verified
@@ -82,7 +84,9 @@ def _actor() -> Actor:
     )
 
 
-class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
+class KeysServicer(LifecycleReceiver, keys_service_pb2_grpc.KeysServiceServicer):
+    lifecycle_response = pb.ApplyWorkspaceLifecycleResponse
+
     def __init__(
         self,
         service: KeysService,
@@ -91,10 +95,13 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
     ) -> None:
         self.service, self.lifecycle, self.origins = service, lifecycle, origins
 
-    async def ApplyWorkspaceLifecycle(
-        self, request: pb.ApplyWorkspaceLifecycleRequest, context: object
-    ) -> pb.ApplyWorkspaceLifecycleResponse:
-        return await self.lifecycle.serve(request, pb.ApplyWorkspaceLifecycleResponse)
+    @staticmethod
+    async def _on_key(
+        name: str, step: Callable[[Actor, str, str], Awaitable[KeyView]]
+    ) -> pb.ApiKey:
+        """``step`` (get, revoke, delete, undelete) on the key ``name`` names, as the caller."""
+        parts = scoped_name(name, KEY)
+        return _api_key(await step(_actor(), parts["workspace"], parts["api_key"]))
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: object
@@ -115,8 +122,7 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         return pb.CreateApiKeyResponse(api_key=_api_key(view), key=view.secret or "")
 
     async def GetApiKey(self, request: pb.GetApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = scoped_name(request.name, KEY)
-        return _api_key(await self.service.get(_actor(), parts["workspace"], parts["api_key"]))
+        return await self._on_key(request.name, self.service.get)
 
     async def ListApiKeys(
         self, request: pb.ListApiKeysRequest, context: object
@@ -143,8 +149,7 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         return _api_key(view)
 
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = scoped_name(request.name, KEY)
-        return _api_key(await self.service.revoke(_actor(), parts["workspace"], parts["api_key"]))
+        return await self._on_key(request.name, self.service.revoke)
 
     async def RotateApiKey(
         self, request: pb.RotateApiKeyRequest, context: object
@@ -156,13 +161,10 @@ class KeysServicer(keys_service_pb2_grpc.KeysServiceServicer):
         return pb.RotateApiKeyResponse(api_key=_api_key(view), key=view.secret or "")
 
     async def DeleteApiKey(self, request: pb.DeleteApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = scoped_name(request.name, KEY)
-        return _api_key(await self.service.delete(_actor(), parts["workspace"], parts["api_key"]))
+        return await self._on_key(request.name, self.service.delete)
 
     async def UndeleteApiKey(self, request: pb.UndeleteApiKeyRequest, context: object) -> pb.ApiKey:
-        parts = scoped_name(request.name, KEY)
-        view = await self.service.undelete(_actor(), parts["workspace"], parts["api_key"])
-        return _api_key(view)
+        return await self._on_key(request.name, self.service.undelete)
 
     async def ListScopes(
         self, request: pb.ListScopesRequest, context: object
