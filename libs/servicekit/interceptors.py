@@ -306,14 +306,6 @@ def default_interceptors(
     ]
 
 
-def server_interceptors(
-    domain: str,
-    rules: Mapping[str, RpcInfo],
-    asserters: Collection[str] = ("edge",),
-    metrics: Metrics | None = None,
-    trust_domain: str = DEFAULT_TRUST_DOMAIN,
-) -> list[grpc.aio.ServerInterceptor]:
-    """What a server is built with: :func:`default_interceptors` as one interceptor."""
-    return [
-        OnePassInterceptor(default_interceptors(domain, rules, asserters, metrics, trust_domain))
-    ]
+def server_interceptors(stages: Sequence[_Interceptor]) -> list[grpc.aio.ServerInterceptor]:
+    """What a server is built with: ``stages`` (:func:`default_interceptors`) as one interceptor."""
+    return [OnePassInterceptor(stages)]

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from servicekit.access import describe_services
 from servicekit.clients import MIN_CLIENT_PING_INTERVAL_MS
-from servicekit.interceptors import server_interceptors
+from servicekit.interceptors import default_interceptors, server_interceptors
 from servicekit.metrics import Metrics, serve_metrics
 from servicekit.settings import Settings
 from servicekit.spiffe import DEFAULT_TRUST_DOMAIN as TRUST_DOMAIN
@@ -80,10 +80,10 @@ async def start_server(
     domain = f"{settings.service_name}.railguard.dev"
     metrics = Metrics(settings.service_name)
     stop_metrics = serve_metrics(metrics, settings.get("METRICS_LISTEN"))
+    trust_domain = settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
+    stages = default_interceptors(domain, rules, tuple(asserters), metrics, trust_domain)
     server = grpc.aio.server(
-        interceptors=server_interceptors(
-            domain, rules, tuple(asserters), metrics, settings.get("TRUST_DOMAIN", TRUST_DOMAIN)
-        ),
+        interceptors=server_interceptors(stages),
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),

@@ -15,7 +15,7 @@ from servicekit.interceptors import (
 
 
 def test_the_server_gets_one_interceptor_with_every_stage_in_order() -> None:
-    chain = server_interceptors("d", {})
+    chain = server_interceptors(interceptors.default_interceptors("d", {}))
     assert len(chain) == 1
     (one,) = chain
     assert isinstance(one, OnePassInterceptor)
