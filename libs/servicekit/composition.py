@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit.audit_grpc import GrpcAuditSink, relay_now
 from servicekit.clock import Clock, SystemClock
+from servicekit.context import origin_from_context
 from servicekit.db import (
     create_engine,
     dispose_engine,
@@ -29,12 +30,14 @@ from servicekit.db import (
 )
 from servicekit.outbox import AuditOutbox, AuditRelay, OutboxRelay
 from servicekit.settings import Settings
+from servicekit.usecase import Collaborators
 
 if TYPE_CHECKING:  # imported where used: keys and credentials send no mail (resident memory)
     from servicekit.kms import KeyManager
     from servicekit.mail import Mail, MailOutbox
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 __all__ = [
     "Storage",
@@ -43,6 +46,7 @@ __all__ = [
     "poke_all",
     "relay_interval",
     "run_audited_job",
+    "serving_collaborators",
     "service_key_manager",
     "start_audit_relay",
     "start_mail_relay",
@@ -94,6 +98,26 @@ async def run_audited_job(
         result = await job(storage.sessions, clock)
         await relay_now(settings, storage.sessions, outbox, clock)
     return result
+
+
+def serving_collaborators(
+    sessions: async_sessionmaker[AsyncSession],
+    unit: Callable[[async_sessionmaker[AsyncSession]], U],
+    after_commit: Callable[[], None],
+    clock: Clock | None = None,
+) -> Collaborators[U]:
+    """What the use cases serving a process's RPCs are built on: units of work ``unit`` on
+    ``sessions`` (the read-only ones on a read-only factory of the same pool), the system clock
+    (or ``clock``), the RPC being served as the audit origin, and ``after_commit`` (it wakes the
+    relays)."""
+    reads = read_only_session_factory(sessions)
+    return Collaborators(
+        uow=lambda: unit(sessions),
+        read_uow=lambda: unit(reads),
+        clock=clock or SystemClock(),
+        origin=origin_from_context,
+        after_commit=after_commit,
+    )
 
 
 def relay_interval(settings: Settings) -> float:

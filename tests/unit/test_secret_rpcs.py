@@ -21,6 +21,7 @@ from keys_service.usecases import Actor, KeysDeps, KeysService
 from railguard.access.v1 import access_pb2
 from servicekit.access import RpcInfo, describe_services
 from servicekit.errors import PermissionDenied
+from servicekit.usecase import Collaborators
 from testkit import FakeClock
 
 from .keys.fakes_keys import FakeKeys, FakePublisher, FakeUow, FakeUsage, FakeWorkspaces
@@ -135,13 +136,12 @@ def _keys_service() -> tuple[KeysService, FakeKeys]:
     keys = FakeKeys()
     service = KeysService(
         KeysDeps(
-            uow=lambda: FakeUow(keys),
-            clock=FakeClock(),
-            ring=PepperRing({1: b"1" * 32}, current=1),
-            policy=_POLICY,
-            workspaces=FakeWorkspaces(),
-            publisher=FakePublisher(),
-            usage=FakeUsage(),
+            Collaborators(uow=lambda: FakeUow(keys), clock=FakeClock()),
+            PepperRing({1: b"1" * 32}, current=1),
+            _POLICY,
+            FakeWorkspaces(),
+            FakePublisher(),
+            FakeUsage(),
         )
     )
     return service, keys

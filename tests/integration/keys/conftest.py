@@ -156,15 +156,12 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         relay = AuditRelay(sessions, AUDIT_OUTBOX, sink, clock=clock)
         service = KeysService(
             KeysDeps(
-                uow=uow,
-                clock=clock,
-                ring=ring,
-                policy=policy,
-                workspaces=workspaces,
-                publisher=publisher,
-                usage=usage,
-                origin=origin_from_context,
-                read_uow=read_uow,
+                Collaborators(uow=uow, clock=clock, origin=origin_from_context, read_uow=read_uow),
+                ring,
+                policy,
+                workspaces,
+                publisher,
+                usage,
             )
         )
         retention = KeysRetention(Collaborators(uow=uow, clock=clock))

@@ -25,6 +25,7 @@ from servicekit.errors import (
     RailguardError,
     Unauthenticated,
 )
+from servicekit.usecase import Collaborators
 from testkit import FakeClock
 
 from .fakes_keys import FakeKeys, FakePublisher, FakeUow, FakeUsage, FakeWorkspaces
@@ -89,14 +90,14 @@ def _harness(ring: PepperRing = RING, keys: FakeKeys | None = None) -> Harness:
     counter = iter(range(1, 10_000))
     service = KeysService(
         KeysDeps(
-            uow=lambda: FakeUow(keys),
-            clock=clock,
-            ring=ring,
-            policy=POLICY,
-            workspaces=workspaces,
-            publisher=publisher,
-            usage=usage,
-            new_id=lambda: f"key{next(counter):04d}",
+            Collaborators(
+                uow=lambda: FakeUow(keys), clock=clock, new_id=lambda: f"key{next(counter):04d}"
+            ),
+            ring,
+            POLICY,
+            workspaces,
+            publisher,
+            usage,
         )
     )
     return Harness(service, keys, workspaces, publisher, usage, clock)

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 from servicekit import AuditOrigin, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from servicekit.usecase import Collaborators
 from testkit import FakeClock
 from workspaces_service.domain import Role
 from workspaces_service.usecases import WorkspacesDeps, WorkspacesService
@@ -31,11 +32,13 @@ def service(db: FakeDatabase, clock: FakeClock) -> WorkspacesService:
     ids = (f"ws{i:03d}" for i in itertools.count(1))
     return WorkspacesService(
         WorkspacesDeps(
-            uow=db.uow,
-            clock=clock,
-            directory=FakeDirectory(*USERS),
-            new_id=lambda: next(ids),
-            origin=lambda: AuditOrigin(actor="", request_id="req-1", client_ip="203.0.113.7"),
+            Collaborators(
+                uow=db.uow,
+                clock=clock,
+                new_id=lambda: next(ids),
+                origin=lambda: AuditOrigin(actor="", request_id="req-1", client_ip="203.0.113.7"),
+            ),
+            FakeDirectory(*USERS),
         )
     )
 

@@ -17,14 +17,18 @@ from servicekit import (
     Clock,
     Registration,
     Settings,
-    SystemClock,
     Wiring,
     changefeed,
     open_channel,
-    origin_from_context,
     run_service,
 )
-from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
+from servicekit.composition import (
+    job_storage,
+    open_storage,
+    run_audited_job,
+    serving_collaborators,
+    start_audit_relay,
+)
 from servicekit.lifecycle import LifecycleApplier
 from servicekit.migrations import versions_folder
 from servicekit.usecase import Collaborators
@@ -54,13 +58,6 @@ async def build(settings: Settings) -> Wiring:
     policy = ScopePolicy(scope_grants(contract_modules()))
     storage = open_storage(settings)
     sessions = storage.sessions
-
-    def uow() -> SqlKeysUnitOfWork:
-        return SqlKeysUnitOfWork(sessions)
-
-    def read_uow() -> SqlKeysUnitOfWork:
-        return SqlKeysUnitOfWork(storage.read_sessions)
-
     channel = open_channel(settings, settings.peers.workspaces)
     directory = CachedWorkspaceDirectory(
         GrpcWorkspaceDirectory(channel), ttl=config.workspace_cache_seconds
@@ -72,23 +69,11 @@ async def build(settings: Settings) -> Wiring:
     )
     # audit events leave through the same mTLS channel (AppendAuditEvents, caller "keys")
     relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
-    usage = LastUsedBuffer(uow, interval=config.last_used_flush_seconds)
+    shared = serving_collaborators(sessions, SqlKeysUnitOfWork, relay.poke)
+    usage = LastUsedBuffer(shared.uow, interval=config.last_used_flush_seconds)
     usage.start()
-    service = KeysService(
-        KeysDeps(
-            uow=uow,
-            clock=SystemClock(),
-            ring=ring,
-            policy=policy,
-            workspaces=directory,
-            publisher=publisher,
-            usage=usage,
-            origin=origin_from_context,
-            after_commit=relay.poke,
-            retention=config.retention,
-            read_uow=read_uow,
-        )
-    )
+    deps = KeysDeps(shared, ring, policy, directory, publisher, usage, config.retention)
+    service = KeysService(deps)
     lifecycle = LifecycleApplier(
         sessions,
         LIFECYCLE,
@@ -99,7 +84,7 @@ async def build(settings: Settings) -> Wiring:
     )
     registration = Registration(
         keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
-        KeysServicer(service, lifecycle, AllowedOrigins(read_uow, SystemClock())),
+        KeysServicer(service, lifecycle, AllowedOrigins(shared.reader, shared.clock)),
         keys_service_pb2,
     )
     # on_stop runs in reverse: stop the relay and flush last-used first, dispose of the engine last

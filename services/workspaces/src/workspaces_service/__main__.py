@@ -42,9 +42,9 @@ from servicekit.composition import (
     open_storage,
     poke_all,
     service_key_manager,
+    serving_collaborators,
     start_mail_relay,
 )
-from servicekit.db import read_only_session_factory
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import GrpcLifecycleSink
 from servicekit.migrations import versions_folder
@@ -88,17 +88,8 @@ def wire_service(
         for lifecycle in lifecycle_relays:
             lifecycle.poke()
 
-    read_sessions = read_only_session_factory(sessions)
-    service = WorkspacesService(
-        WorkspacesDeps(
-            uow=lambda: WorkspacesUnitOfWork(sessions),
-            clock=clock,
-            directory=directory,
-            origin=origin_from_context,
-            after_commit=poke,
-            read_uow=lambda: WorkspacesUnitOfWork(read_sessions),
-        )
-    )
+    shared = serving_collaborators(sessions, WorkspacesUnitOfWork, poke, clock)
+    service = WorkspacesService(WorkspacesDeps(shared, directory))
     relay = AuditRelay(
         sessions, AUDIT_OUTBOX, LocalAuditSink(service), clock=clock, interval=relay_interval
     )

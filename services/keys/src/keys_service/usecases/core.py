@@ -43,9 +43,10 @@ from keys_service.usecases.common import (
 __all__ = ["KeysCore", "KeysDeps"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class KeysDeps(Collaborators[KeysUnitOfWork]):
-    """The collaborators of the keys use cases: the shared ones, and what keys adds.
+@dataclass(frozen=True, slots=True)
+class KeysDeps:
+    """The collaborators of the keys use cases: the ones every service's have (``shared``), and
+    what keys adds.
 
     ``ring`` hashes secrets (the current pepper and the retired ones still verifying);
     ``policy`` bounds scopes by role; ``workspaces`` answers a workspace's status (cached);
@@ -54,6 +55,7 @@ class KeysDeps(Collaborators[KeysUnitOfWork]):
     events of refused verifications (one per key and reason per minute by default).
     """
 
+    shared: Collaborators[KeysUnitOfWork]
     ring: PepperRing
     policy: ScopePolicy
     workspaces: WorkspaceDirectory
@@ -67,12 +69,17 @@ class KeysCore:
     """The collaborators of the keys use cases, and the checks and steps they share."""
 
     def __init__(self, deps: KeysDeps) -> None:
-        self._uow, self._clock, self._read_uow = deps.uow, deps.clock, deps.reader
+        shared = deps.shared
+        self._uow, self._clock, self._read_uow = shared.uow, shared.clock, shared.reader
+        self._new_id, self._origin, self._after_commit = (
+            shared.new_id,
+            shared.origin,
+            shared.after_commit,
+        )
+        self._events = UserEvents(shared.origin, shared.clock)
         self._ring, self._policy, self._workspaces = deps.ring, deps.policy, deps.workspaces
         self._publisher, self._usage, self._retention = deps.publisher, deps.usage, deps.retention
-        self._new_id, self._origin, self._after_commit = deps.new_id, deps.origin, deps.after_commit
         self._denials = deps.denials or AuditThrottle()
-        self._events = UserEvents(deps.origin, deps.clock)
 
     # ---- helpers ------------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ from workspaces_service.usecases.common import _not_found
 __all__ = ["WorkspacesCore", "WorkspacesDeps"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WorkspacesDeps(Collaborators[UnitOfWork]):
-    """The collaborators of the workspaces use cases: the shared ones, and what workspaces adds.
+@dataclass(frozen=True, slots=True)
+class WorkspacesDeps:
+    """The collaborators of the workspaces use cases: the ones every service's have
+    (``shared``), and what workspaces adds.
 
     ``directory`` answers who a user is (the auth service). Audit streams poll the log every
     ``stream_poll`` seconds at most (an append in this process wakes them at once) and re-read
@@ -26,6 +27,7 @@ class WorkspacesDeps(Collaborators[UnitOfWork]):
     events. The hot reads (GetWorkspace, ResolveAccess) use ``read_uow``.
     """
 
+    shared: Collaborators[UnitOfWork]
     directory: UserDirectory
     stream_poll: float = 0.5
     stream_recheck: float = 5.0
@@ -35,13 +37,11 @@ class WorkspacesCore:
     """The collaborators of the workspaces use cases, and the steps they share."""
 
     def __init__(self, deps: WorkspacesDeps) -> None:
-        self._uow, self._clock, self._read_uow = deps.uow, deps.clock, deps.reader
-        self._directory, self._new_id, self._after_commit = (
-            deps.directory,
-            deps.new_id,
-            deps.after_commit,
-        )
-        self._audit = UserEvents(deps.origin, deps.clock)
+        shared = deps.shared
+        self._uow, self._clock, self._read_uow = shared.uow, shared.clock, shared.reader
+        self._new_id, self._after_commit = shared.new_id, shared.after_commit
+        self._audit = UserEvents(shared.origin, shared.clock)
+        self._directory = deps.directory
         self._stream_poll, self._stream_recheck = deps.stream_poll, deps.stream_recheck
         # replaced on every append: a stream holds the one current when it last read the log
         self._appended = asyncio.Event()
