@@ -3,8 +3,9 @@
 A use-case class needs to open units of work (a read-only one for its hot reads), to tell the
 time, to make ids, to say who acts for its audit events, and to wake the relays once a change
 has committed. :class:`Collaborators` holds those; a service that needs more (its directory of
-another service, its keys, its settings) extends it with a dataclass of its own, so the classes
-of every service are constructed the same way: ``KeysCore(KeysDeps(uow=…, clock=…, …))``.
+another service, its keys, its settings) holds one as ``shared`` in a dataclass of its own, so
+the classes of every service are constructed the same way: ``KeysService(KeysDeps(shared, …))``,
+with ``shared`` from :func:`servicekit.composition.serving_collaborators` in production.
 
 This module is pure: no gRPC, no SQL, no service contract (domain and use-case code import it).
 """
