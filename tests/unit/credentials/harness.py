@@ -10,7 +10,6 @@ import pytest
 from credentials_service.domain import TokenHasher
 from credentials_service.usecases import (
     Actor,
-    AuditTrail,
     CredentialsRetention,
     CredentialUseCases,
     DeliveryUseCases,
@@ -57,13 +56,15 @@ def make_harness(tmp_path: Path) -> Harness:
     kms = FakeKeyManager(tmp_path)
     hasher = TokenHasher(b"p" * 32)
     pokes: list[int] = []
-    audit = AuditTrail(clock, after_commit=lambda: pokes.append(1))
     ids = (f"id{n:04d}" for n in itertools.count())
 
     def new_id() -> str:
         return next(ids)
 
-    deps = Deps(store, clock, gate, audit, retention_days=RETENTION_DAYS, new_id=new_id)
+    shared = Collaborators(
+        uow=store, clock=clock, new_id=new_id, after_commit=lambda: pokes.append(1)
+    )
+    deps = Deps(shared, gate, retention_days=RETENTION_DAYS)
     triggers = WebhookTriggerUseCases(deps, kms, hasher)
     return Harness(
         store=store,
@@ -75,10 +76,7 @@ def make_harness(tmp_path: Path) -> Harness:
         triggers=triggers,
         deliveries=DeliveryUseCases(deps, hasher, triggers),
         rotation=KeyRotation(store, kms),
-        retention=CredentialsRetention(
-            Collaborators(uow=store, clock=clock, after_commit=lambda: pokes.append(1)),
-            RETENTION_DAYS,
-        ),
+        retention=CredentialsRetention(shared, RETENTION_DAYS),
         relay_pokes=pokes,
     )
 

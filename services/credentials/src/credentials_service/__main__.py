@@ -31,13 +31,17 @@ from servicekit import (
     Clock,
     Registration,
     Settings,
-    SystemClock,
     Wiring,
     open_channel,
-    origin_from_context,
     run_service,
 )
-from servicekit.composition import job_storage, open_storage, run_audited_job, start_audit_relay
+from servicekit.composition import (
+    job_storage,
+    open_storage,
+    run_audited_job,
+    serving_collaborators,
+    start_audit_relay,
+)
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.migrations import versions_folder
@@ -54,7 +58,6 @@ from credentials_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
 from credentials_service.config import CredentialsSettings
 from credentials_service.servicer import CredentialsServicer
 from credentials_service.usecases import (
-    AuditTrail,
     CredentialsRetention,
     CredentialUseCases,
     DeliveryUseCases,
@@ -77,18 +80,8 @@ def _servicer(
     relay_poke: Callable[[], None],
 ) -> CredentialsServicer:
     """The use cases of every capability on one set of adapters, behind the servicer."""
-
-    def uow() -> SqlCredentialsUnitOfWork:
-        return SqlCredentialsUnitOfWork(sessions)
-
-    clock = SystemClock()
-    deps = Deps(
-        uow,
-        clock,
-        WorkspaceGate(sessions, LIFECYCLE),
-        AuditTrail(clock, origin=origin_from_context, after_commit=relay_poke),
-        retention_days=own.retention_days,
-    )
+    shared = serving_collaborators(sessions, SqlCredentialsUnitOfWork, relay_poke)
+    deps = Deps(shared, WorkspaceGate(sessions, LIFECYCLE), own.retention_days)
     hasher = token_hasher(settings, own.webhook_pepper)
     triggers = WebhookTriggerUseCases(deps, kms, hasher)
     credentials, deliveries = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from servicekit.errors import (
     Unavailable,
 )
 from servicekit.kms import KMS_UNAVAILABLE, parse_ciphertext
+from servicekit.usecase import Collaborators, no_origin
 
 from credentials_service.domain import SecretValue
 from credentials_service.ports import CredentialsUnitOfWork, Gate, SealingKeyManager
@@ -45,10 +45,6 @@ class Actor:
     workspace_id: str
 
 
-def _no_origin() -> AuditOrigin:
-    return AuditOrigin(actor="")
-
-
 class AuditTrail:
     """Records audit events in the outbox of the caller's transaction, and wakes the relay once
     that transaction committed.
@@ -61,7 +57,7 @@ class AuditTrail:
         self,
         clock: Clock,
         *,
-        origin: Callable[[], AuditOrigin] = _no_origin,
+        origin: Callable[[], AuditOrigin] = no_origin,
         after_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._clock, self._origin, self._after_commit = clock, origin, after_commit
@@ -168,18 +164,19 @@ def check_request_id(request_id: str) -> str | None:
     return request_id or None
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
 @dataclass(frozen=True, slots=True)
 class Deps:
-    """What every capability takes from the composition root: the unit of work, the clock, the
-    workspace gate, the audit trail, the retention window and how new ids are made."""
+    """What every capability takes from the composition root: the collaborators every service's
+    use cases have (``shared``: unit of work, clock, ids, audit origin, after-commit hook), the
+    workspace gate and the retention window; ``audit`` is the trail built on ``shared``."""
 
-    uow: Callable[[], CredentialsUnitOfWork]
-    clock: Clock
+    shared: Collaborators[CredentialsUnitOfWork]
     gate: Gate
-    audit: AuditTrail
     retention_days: int = 30
-    new_id: Callable[[], str] = field(default=_new_id)
+    audit: AuditTrail = field(init=False)
+
+    def __post_init__(self) -> None:
+        trail = AuditTrail(
+            self.shared.clock, origin=self.shared.origin, after_commit=self.shared.after_commit
+        )
+        object.__setattr__(self, "audit", trail)

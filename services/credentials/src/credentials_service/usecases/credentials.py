@@ -110,8 +110,8 @@ class CredentialUseCases(LifecycleUseCases[Credential]):
 
     def __init__(self, deps: Deps, kms: SealingKeyManager) -> None:
         super().__init__(CREDENTIALS, deps)
-        self._uow, self._clock, self._gate = deps.uow, deps.clock, deps.gate
-        self._audit, self._new_id = deps.audit, deps.new_id
+        self._uow, self._clock, self._gate = deps.shared.uow, deps.shared.clock, deps.gate
+        self._audit, self._new_id = deps.audit, deps.shared.new_id
         self._kms, self._sealer = kms, Sealer(kms)
 
     async def create(

@@ -24,8 +24,8 @@ class DeliveryUseCases:
     def __init__(self, deps: Deps, hasher: TokenHasher, triggers: WebhookTriggerUseCases) -> None:
         """``triggers`` answers whether the caller may see the trigger whose deliveries it lists."""
         self._uow, self._clock, self._gate, self._audit = (
-            deps.uow,
-            deps.clock,
+            deps.shared.uow,
+            deps.shared.clock,
             deps.gate,
             deps.audit,
         )

@@ -107,7 +107,7 @@ class Lifecycle(Generic[R]):
     """The workspace-scoped operations every kind shares; each asks the gate first."""
 
     def __init__(self, kind: ResourceKind[R], deps: Deps) -> None:
-        self.kind, self._uow, self._clock = kind, deps.uow, deps.clock
+        self.kind, self._uow, self._clock = kind, deps.shared.uow, deps.shared.clock
         self._gate, self._audit = deps.gate, deps.audit
         self._retention = dt.timedelta(days=deps.retention_days)
 

@@ -92,7 +92,7 @@ class WebhookTriggerUseCases(LifecycleUseCases[WebhookTrigger]):
 
     def __init__(self, deps: Deps, kms: SealingKeyManager, hasher: TokenHasher) -> None:
         super().__init__(TRIGGERS, deps)
-        self._clock, self._gate, self._new_id = deps.clock, deps.gate, deps.new_id
+        self._clock, self._gate, self._new_id = deps.shared.clock, deps.gate, deps.shared.new_id
         self._sealer, self._hasher = Sealer(kms), hasher
 
     async def _issue_token(self, workspace_id: str, trigger_id: str) -> IssuedToken:
