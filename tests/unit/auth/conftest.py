@@ -13,6 +13,7 @@ from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.usecases import AuthConfig, AuthUseCases, build_use_cases
 from servicekit import AuditEvent, AuditOrigin
 from servicekit.mail import Mail
+from servicekit.usecase import Collaborators
 from testkit import FakeClock
 
 from .fakes import FakeHasher, FakeMemberships, FakeSealer, FakeStore
@@ -58,15 +59,17 @@ async def env(blocklist: frozenset[str]) -> AsyncIterator[Env]:
     origin = [ORIGIN]
     memberships = FakeMemberships()
     auth = build_use_cases(
-        store.uow,
-        clock,
+        Collaborators(
+            uow=store.uow,
+            clock=clock,
+            origin=lambda: origin[0],
+            after_commit=lambda: pokes.append(1),
+        ),
         hasher,
         blocklist,
         sealer,
         Ed25519JwtSigner(),
         config,
-        origin=lambda: origin[0],
-        after_commit=lambda: pokes.append(1),
         memberships=memberships,
     )
     await auth.signing_keys.rotate_signing_keys()

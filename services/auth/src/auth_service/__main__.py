@@ -31,7 +31,6 @@ from servicekit import (
     changefeed,
     current,
     open_channel,
-    origin_from_context,
     run_service,
 )
 from servicekit.background import Loop
@@ -40,12 +39,14 @@ from servicekit.composition import (
     open_storage,
     poke_all,
     service_key_manager,
+    serving_collaborators,
     start_audit_relay,
     start_mail_relay,
 )
 from servicekit.kms import KeyManager
 from servicekit.lifecycle import LifecycleApplier, WorkspaceGate
 from servicekit.migrations import versions_folder
+from servicekit.usecase import Collaborators
 
 from auth_service.adapters.common_passwords import load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
@@ -88,7 +89,7 @@ def key_manager(settings: Settings) -> KeyManager:
 async def build(settings: Settings) -> Wiring:
     own = AuthSettings.load(settings)  # read (and refused) before anything is started
     storage = open_storage(settings)
-    sessions, read_sessions = storage.sessions, storage.read_sessions
+    sessions = storage.sessions
     hasher = await Argon2Hasher.create(own.argon2, own.hash_concurrency)
     kms = key_manager(settings)
     await kms.self_check()  # fail fast on a misconfigured or unreachable key
@@ -98,20 +99,19 @@ async def build(settings: Settings) -> Wiring:
     relay = start_audit_relay(settings, sessions, AUDIT_OUTBOX, channel)
     mail_outbox, mailer = start_mail_relay(settings, sessions, MAIL_OUTBOX, kms)
     after_commit = poke_all(relay, mailer)
+    shared = serving_collaborators(
+        sessions, lambda pool: AuthUnitOfWork(pool, mail_outbox), after_commit
+    )
     auth = build_use_cases(
-        lambda: AuthUnitOfWork(sessions, mail_outbox),
-        SystemClock(),
+        shared,
         hasher,
         load_common_passwords(),
         sealer,
         Ed25519JwtSigner(),
         own.config,
-        origin=origin_from_context,
-        after_commit=after_commit,
         memberships=GrpcMemberships(channel),
         invitations=GrpcInvitations(channel),
         user_agent=lambda: current().principal.user_agent,
-        read_uow=lambda: AuthUnitOfWork(read_sessions, mail_outbox),
     )
     try:
         await auth.signing_keys.rotate_signing_keys()
@@ -136,7 +136,7 @@ async def build(settings: Settings) -> Wiring:
                 after_commit=relay.poke,
             ),
             gate=WorkspaceGate(sessions, LIFECYCLE),
-            session_state=SessionState(lambda: AuthUnitOfWork(read_sessions), SystemClock()),
+            session_state=SessionState(shared.reader, shared.clock),
         ),
         auth_service_pb2,
     )
@@ -178,8 +178,7 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
             await kms.self_check()
             sessions = storage.sessions
             auth = build_use_cases(
-                lambda: AuthUnitOfWork(sessions),
-                SystemClock(),
+                Collaborators(uow=lambda: AuthUnitOfWork(sessions), clock=SystemClock()),
                 await Argon2Hasher.create(),
                 load_common_passwords(),
                 MigratingSealer(kms, load_legacy_kek(own.signing_kek, settings.state_dir)),

@@ -20,6 +20,7 @@ from auth_service.usecases import AuthConfig, AuthUseCases, build_use_cases
 from servicekit import AuditEvent, AuditOrigin, create_engine, session_factory, upgrade
 from servicekit.db import dispose_engine
 from servicekit.mail import Mail, MailOutbox
+from servicekit.usecase import Collaborators
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testkit import FakeClock
@@ -83,15 +84,17 @@ async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
     mail = MAIL_OUTBOX.with_sealer(sealer)
     memberships = FakeMemberships()
     auth = build_use_cases(
-        lambda: AuthUnitOfWork(sessions, mail),
-        clock,
+        Collaborators(
+            uow=lambda: AuthUnitOfWork(sessions, mail),
+            clock=clock,
+            origin=lambda: origin[0],
+            after_commit=lambda: pokes.append(1),
+        ),
         hasher,
         blocklist,
         sealer,
         Ed25519JwtSigner(),
         config,
-        origin=lambda: origin[0],
-        after_commit=lambda: pokes.append(1),
         memberships=memberships,
     )
     await auth.signing_keys.rotate_signing_keys()

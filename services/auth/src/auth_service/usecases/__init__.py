@@ -21,11 +21,10 @@ them; the composition root (``__main__``) calls it with the adapters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Unpack
 
-from servicekit.clock import Clock
+from servicekit.usecase import Collaborators
 
 from auth_service.domain import Blocklist
 from auth_service.ports import (
@@ -34,7 +33,7 @@ from auth_service.ports import (
     PasswordHasher,
     Sealer,
     TokenSigner,
-    UnitOfWorkFactory,
+    UnitOfWork,
 )
 from auth_service.usecases.account_tokens import AccountTokens
 from auth_service.usecases.accounts import Accounts
@@ -47,7 +46,7 @@ from auth_service.usecases.config import (
     TokenPair,
     TotpEnrollment,
 )
-from auth_service.usecases.context import ContextOptions, UseCaseContext, new_hex_id
+from auth_service.usecases.context import ContextOptions, UseCaseContext
 from auth_service.usecases.maintenance import Maintenance
 from auth_service.usecases.mfa import Mfa
 from auth_service.usecases.passwords import Passwords
@@ -107,22 +106,21 @@ class AuthUseCases:
 
 
 def build_use_cases(
-    uow: UnitOfWorkFactory,
-    clock: Clock,
+    shared: Collaborators[UnitOfWork],
     hasher: PasswordHasher,
     blocklist: Blocklist,
     sealer: Sealer,
     signer: TokenSigner,
     config: AuthConfig,
-    new_id: Callable[[], str] = new_hex_id,
     *,
     memberships: Memberships | None = None,
     invitations: Invitations | None = None,
     **options: Unpack[ContextOptions],
 ) -> AuthUseCases:
     """``memberships`` and ``invitations`` reach the workspaces service (for the accounts);
-    ``options`` wire the shared :class:`UseCaseContext` (see :class:`ContextOptions`)."""
-    ctx = UseCaseContext(uow, clock, config, new_id, **options)
+    ``shared`` and ``options`` wire the :class:`UseCaseContext` (see :class:`ContextOptions`)."""
+    ctx = UseCaseContext(shared, config, **options)
+    uow, clock = shared.uow, shared.clock
     throttling = Throttling(uow, clock, config.throttle)
     peppers = Peppers(uow, clock, sealer)
     issuer = TokenIssuer(uow, sealer, signer, config)

@@ -18,17 +18,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from typing import NotRequired, TypedDict, Unpack
 
-from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, Outcome, check_metadata
-from servicekit.clock import Clock
+from servicekit.audit import AuditEvent, AuditMetadataError, Outcome, check_metadata
 from servicekit.mail import Mail
 from servicekit.throttle import AuditThrottle
+from servicekit.usecase import Collaborators
 
 from auth_service.domain import Assurance, User, step_up_problem
-from auth_service.ports import UnitOfWork, UnitOfWorkFactory
+from auth_service.ports import UnitOfWork
 from auth_service.usecases import errors
 from auth_service.usecases.config import AuthConfig
 
@@ -36,14 +35,6 @@ _log = logging.getLogger("auth_service")
 
 # The events of a new session; they also carry the client's user agent (for the security log).
 _SESSION_STARTS = frozenset({"user.login", "user.verifyMfa", "totp.confirm"})
-
-
-def no_origin() -> AuditOrigin:
-    return AuditOrigin(actor="")
-
-
-def new_hex_id() -> str:
-    return uuid.uuid4().hex
 
 
 class EventDetails(TypedDict):
@@ -66,24 +57,11 @@ class SelfEventDetails(TypedDict, total=False):
 
 
 class ContextOptions(TypedDict, total=False):
-    """The optional wiring of a :class:`UseCaseContext` (``build_use_cases`` passes it on).
+    """The optional wiring auth adds to a :class:`UseCaseContext` (``build_use_cases`` passes it
+    on): ``refusals`` limits the refusal events; ``user_agent`` gives the client's user agent."""
 
-    ``origin`` gives the request id, client IP and caller of the RPC being served (for audit
-    events); ``after_commit`` runs once an audited change committed (wakes the relay);
-    ``refusals`` limits the refusal events; ``user_agent`` gives the client's user agent;
-    ``read_uow`` (default ``uow``) opens the read-only units of work of the hot reads (GetJwks,
-    GetSessionState): no transaction.
-    """
-
-    origin: Callable[[], AuditOrigin]
-    after_commit: Callable[[], None]
     refusals: AuditThrottle | None
     user_agent: Callable[[], str]
-    read_uow: UnitOfWorkFactory | None
-
-
-def _nothing() -> None:
-    return None
 
 
 def _no_user_agent() -> str:
@@ -95,17 +73,17 @@ class UseCaseContext:
 
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
+        shared: Collaborators[UnitOfWork],
         config: AuthConfig,
-        new_id: Callable[[], str] = new_hex_id,
         **options: Unpack[ContextOptions],
     ) -> None:
-        """The optional collaborators are :class:`ContextOptions`."""
-        self.uow, self.clock, self.config, self.new_id = uow, clock, config, new_id
-        self.read_uow = options.get("read_uow") or uow
-        self._origin = options.get("origin", no_origin)
-        self.after_commit = options.get("after_commit", _nothing)
+        """``shared`` are the collaborators every service's use cases have (unit of work, its
+        read-only one for the hot reads GetJwks and GetSessionState, clock, ids, the RPC's audit
+        origin, the after-commit hook that wakes the relays); auth's own are
+        :class:`ContextOptions`."""
+        self.uow, self.clock, self.new_id = shared.uow, shared.clock, shared.new_id
+        self.read_uow, self.after_commit = shared.reader, shared.after_commit
+        self.config, self._origin = config, shared.origin
         self._refusals = options.get("refusals") or AuditThrottle()
         self._user_agent = options.get("user_agent", _no_user_agent)
 
