@@ -1,8 +1,9 @@
 """The wiring every composition root shares: storage, the audit relay, one-shot jobs' storage.
 
 Each gRPC service's ``__main__.build`` opens one :class:`Storage` (the process's engine with the
-pool settings, its sessions, and the read-only sessions the hot reads use), starts one audit
-relay to the workspaces service, and hands both to its use cases; its one-shot commands
+pool settings and its sessions), starts one audit relay to the workspaces service, and hands its
+use cases :func:`serving_collaborators` (units of work on the storage, read-only ones for the hot
+reads, the RPC's audit origin, the relay's wake-up); its one-shot commands
 (``purge``, ``rewrap``, ``peppers``, …) borrow a :func:`job_storage` that is disposed of when
 they end. What differs per service stays in its own root.
 """
@@ -55,11 +56,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """The process's database: one engine, its sessions, and read-only sessions on the same pool."""
+    """The process's database: one engine and its sessions (:func:`serving_collaborators` adds
+    the read-only ones on the same pool)."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    read_sessions: async_sessionmaker[AsyncSession]
 
     async def close(self) -> None:
         """Dispose of the engine (last, in a root's ``on_stop``)."""
@@ -70,7 +71,7 @@ def open_storage(settings: Settings) -> Storage:
     """The engine for ``RAILGUARD_<SERVICE>_DATABASE_URL`` with ``RAILGUARD_DB_POOL_*`` applied."""
     engine = create_engine(settings.database_url, **pool_settings(settings))
     sessions = session_factory(engine)
-    return Storage(engine, sessions, read_only_session_factory(sessions))
+    return Storage(engine, sessions)
 
 
 @contextlib.asynccontextmanager

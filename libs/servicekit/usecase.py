@@ -23,9 +23,9 @@ from servicekit.ports import AuditedUnitOfWork
 
 __all__ = ["Collaborators", "UserEvents", "new_hex_id", "no_origin", "nothing"]
 
-U = TypeVar(
-    "U", covariant=True
-)  # only ever returned: a Collaborators of a SQL unit of work is one of its port
+# covariant: a unit of work is only ever returned, so Collaborators of a SQL unit of work is
+# Collaborators of the port it implements
+U = TypeVar("U", covariant=True)
 
 
 def no_origin() -> AuditOrigin:

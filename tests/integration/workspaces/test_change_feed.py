@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import session_factory
+from servicekit.usecase import Collaborators
 from sqlalchemy import func, select
 from testkit import FakeClock
 from workspaces_service.accounts import AccountService
@@ -115,7 +116,9 @@ async def test_removing_an_accounts_memberships_records_each(
     first = await server.team()
     second = await server.team()
     sessions = session_factory(server.engine)
-    accounts = AccountService(lambda: InvitationsUnitOfWork(sessions), FakeClock())
+    accounts = AccountService(
+        Collaborators(uow=lambda: InvitationsUnitOfWork(sessions), clock=FakeClock())
+    )
     mark = await _newest(server)
     removal = await accounts.remove_user("carol")
     assert removal.removed == 2

@@ -16,6 +16,7 @@ from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from servicekit import Registration, Settings, Wiring, create_engine, session_factory
 from servicekit.db import dispose_engine
 from servicekit.mail import Mail, MailOutbox
+from servicekit.usecase import Collaborators
 from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, running, test_settings
 from workspaces_service.__main__ import MIGRATIONS, _key_manager, wire_service
@@ -71,8 +72,7 @@ async def server(pki: Path, database_url: str, tmp_path: Path) -> AsyncIterator[
         kms = _key_manager(settings)  # the real local keyring seals the mail bodies
         outbox = MAIL_OUTBOX.with_sealer(kms)
         invitations = InvitationService(
-            lambda: InvitationsUnitOfWork(sessions, outbox),
-            clock,
+            Collaborators(uow=lambda: InvitationsUnitOfWork(sessions, outbox), clock=clock),
             directory,
             InvitationConfig(public_url="https://railguard.example.org"),
         )

@@ -33,7 +33,6 @@ from servicekit import (
     Wiring,
     changefeed,
     open_channel,
-    origin_from_context,
     run_service,
 )
 from servicekit.audit import AuditSink
@@ -167,27 +166,19 @@ async def build(settings: Settings) -> Wiring:
     kms = _key_manager(settings)
     await kms.self_check()
     mail_outbox, mailer = start_mail_relay(settings, sessions, MAIL_OUTBOX, kms)
-    after_commit = poke_all(relay, mailer)
+    mailing = serving_collaborators(
+        sessions, lambda pool: InvitationsUnitOfWork(pool, mail_outbox), poke_all(relay, mailer)
+    )
     invitations = InvitationService(
-        lambda: InvitationsUnitOfWork(sessions, mail_outbox),
-        SystemClock(),
-        AuthDirectory(auth_channel),
-        InvitationConfig(public_url=config.public_url),
-        origin=origin_from_context,
-        after_commit=after_commit,
+        mailing, AuthDirectory(auth_channel), InvitationConfig(public_url=config.public_url)
     )
     registration = Registration(
         workspaces_service_pb2_grpc.add_WorkspacesServiceServicer_to_server,
         WorkspacesServicer(
             service,
             invitations,
-            SecurityLogService(lambda: InvitationsUnitOfWork(sessions, mail_outbox)),
-            AccountService(
-                lambda: InvitationsUnitOfWork(sessions, mail_outbox),
-                SystemClock(),
-                origin=origin_from_context,
-                after_commit=after_commit,
-            ),
+            SecurityLogService(mailing.uow),
+            AccountService(mailing),
         ),
         workspaces_service_pb2,
     )

@@ -3,11 +3,10 @@ user is the last Owner of a workspace (then nothing goes, and the answer names t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from servicekit.audit import AuditEvent, AuditOrigin
-from servicekit.clock import Clock
+from servicekit.audit import AuditEvent
+from servicekit.usecase import Collaborators
 from sqlalchemy import select
 
 from workspaces_service.adapters.invitations import InvitationsUnitOfWork
@@ -23,15 +22,10 @@ class Removal:
 
 
 class AccountService:
-    def __init__(
-        self,
-        uow: Callable[[], InvitationsUnitOfWork],
-        clock: Clock,
-        *,
-        origin: Callable[[], AuditOrigin] = lambda: AuditOrigin(actor=""),
-        after_commit: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._uow, self._clock, self._origin, self._after_commit = uow, clock, origin, after_commit
+    def __init__(self, shared: Collaborators[InvitationsUnitOfWork]) -> None:
+        """``shared``: the collaborators every use case has (``servicekit.usecase``)."""
+        self._uow, self._clock, self._origin = shared.uow, shared.clock, shared.origin
+        self._after_commit = shared.after_commit
 
     async def remove_user(self, user_id: str) -> Removal:
         """All-or-nothing, under the workspaces' row locks (taken in id order)."""

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from servicekit.audit import AuditOrigin
-from servicekit.clock import Clock
 from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -28,7 +24,7 @@ from servicekit.errors import (
 )
 from servicekit.mail import Mail
 from servicekit.pagination import fetch_page
-from servicekit.usecase import UserEvents
+from servicekit.usecase import Collaborators, UserEvents
 
 from workspaces_service.adapters.invitations import InvitationsUnitOfWork
 from workspaces_service.domain import Member, Role, Workspace, check_can_assign
@@ -88,19 +84,15 @@ def invitation_mail(
 class InvitationService:
     def __init__(
         self,
-        uow: Callable[[], InvitationsUnitOfWork],
-        clock: Clock,
+        shared: Collaborators[InvitationsUnitOfWork],
         directory: UserDirectory,
         config: InvitationConfig,
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        *,
-        origin: Callable[[], AuditOrigin] = lambda: AuditOrigin(actor=""),
-        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self._uow, self._clock, self._directory = uow, clock, directory
-        self._config, self._new_id = config, new_id
-        self._after_commit = after_commit
-        self._audit = UserEvents(origin, clock)
+        """``shared``: the collaborators every use case has (``servicekit.usecase``)."""
+        self._uow, self._clock, self._new_id = shared.uow, shared.clock, shared.new_id
+        self._after_commit = shared.after_commit
+        self._directory, self._config = directory, config
+        self._audit = UserEvents(shared.origin, shared.clock)
 
     def state_of(self, invitation: Invitation) -> int:
         return int(invitation.state(self._clock.now()))

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from servicekit.audit import AuditEvent, AuditMetadataError, AuditOrigin, check_metadata
-from servicekit.clock import Clock
+from servicekit.audit import AuditEvent, AuditMetadataError, check_metadata
 from servicekit.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -18,7 +17,7 @@ from servicekit.errors import (
     Unavailable,
 )
 from servicekit.kms import KMS_UNAVAILABLE, parse_ciphertext
-from servicekit.usecase import Collaborators, no_origin
+from servicekit.usecase import Collaborators
 
 from credentials_service.domain import SecretValue
 from credentials_service.ports import CredentialsUnitOfWork, Gate, SealingKeyManager
@@ -49,18 +48,13 @@ class AuditTrail:
     """Records audit events in the outbox of the caller's transaction, and wakes the relay once
     that transaction committed.
 
-    ``origin`` tells who acts and from where (the RPC context in production); ``after_commit``
-    runs once an audited change committed.
+    ``shared`` gives the clock, who acts and from where (``origin``: the RPC context in
+    production), and what runs once an audited change committed (``after_commit``).
     """
 
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        origin: Callable[[], AuditOrigin] = no_origin,
-        after_commit: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._clock, self._origin, self._after_commit = clock, origin, after_commit
+    def __init__(self, shared: Collaborators[CredentialsUnitOfWork]) -> None:
+        self._clock, self._origin = shared.clock, shared.origin
+        self._after_commit = shared.after_commit
 
     async def record(
         self,
@@ -176,7 +170,4 @@ class Deps:
     audit: AuditTrail = field(init=False)
 
     def __post_init__(self) -> None:
-        trail = AuditTrail(
-            self.shared.clock, origin=self.shared.origin, after_commit=self.shared.after_commit
-        )
-        object.__setattr__(self, "audit", trail)
+        object.__setattr__(self, "audit", AuditTrail(self.shared))

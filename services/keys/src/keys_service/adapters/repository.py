@@ -28,7 +28,7 @@ from keys_service.domain import (
     OriginAllowlist,
     ScopeSet,
 )
-from keys_service.usecases import KeyListing
+from keys_service.ports import KeyListing
 
 # The change feed's topics (servicekit.changefeed; docs/api-keys.md): a key changed (key: its
 # id), a workspace's life changed here (key: the workspace id; every key of it).
