@@ -238,6 +238,10 @@ class ChangeFeed:
     # -- the poller ---------------------------------------------------------------------------
 
     @property
+    def table_name(self) -> str:
+        return str(self._t.name)
+
+    @property
     def watermark(self) -> int:
         """Every change with a version up to this one has been sent to the current watchers."""
         return min(self._gaps) - 1 if self._gaps else self._last
@@ -254,6 +258,11 @@ class ChangeFeed:
 
     def wake(self) -> None:
         self._poller.poke()
+
+    @property
+    def draining(self) -> bool:
+        """:meth:`drain` was called: the process is shutting down."""
+        return self._draining
 
     def drain(self) -> None:
         """End every watch now (shutdown): the callers resume at another replica at once, and the
@@ -532,11 +541,13 @@ def wiring(
     sessions: async_sessionmaker[AsyncSession],
     log: ChangeLog,
     on_stop: Sequence[Callable[[], Awaitable[None]]],
+    feed: ChangeFeed | None = None,
 ) -> Wiring:
     """A composition root's :class:`~servicekit.runtime.Wiring`: ``service`` and the Watch of the
-    change feed read from ``log`` (what the edges keep their pushed state from). ``on_stop``
-    runs in reverse after the feed closes, so its streams end before the engine is disposed."""
+    change feed read from ``log`` (what the edges keep their pushed state from; ``feed`` when the
+    root follows it itself). ``on_stop`` runs in reverse after the feed closes, so its streams
+    end before the engine is disposed."""
     from servicekit.runtime import Wiring
 
-    feed = ChangeFeed(sessions, log)
+    feed = feed or ChangeFeed(sessions, log)
     return Wiring([service, registration(feed)], on_stop=[*on_stop, feed.close])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from servicekit import changefeed
 from servicekit.changefeed import ChangeFeed, ChangeLog, FeedEvent, record_change
 from servicekit.db import create_engine, dispose_engine, session_factory
 from servicekit.errors import Unavailable
+from servicekit.follower import LocalFollower
 from sqlalchemy import MetaData, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -463,4 +464,59 @@ async def test_the_feed_listens_on_postgresql_only(
             assert not feed.listening, "SQLite has no LISTEN: the feed polls"
     finally:
         await stream.aclose()
+        await feed.close()
+
+
+async def _until_true(condition: Callable[[], bool], within: float = 3.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - a follower's state, not an event to wait on
+            await asyncio.sleep(0.01)
+
+
+async def test_a_local_follower_hears_every_commit_and_is_live_while_heard(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    feed = ChangeFeed(sessions, _CHANGES, heartbeat=0.05)
+    follower = LocalFollower(feed, stale_after=0.3)
+    heard: list[tuple[str, str]] = []
+    resets: list[int] = []
+    follower.on_change.append(lambda topic, key: heard.append((topic, key)))
+    follower.on_reset.append(lambda: resets.append(1))
+    assert not follower.live  # nothing heard yet: a cache must ask
+    follower.start()
+    try:
+        await _until_true(lambda: follower.live)
+        assert resets == [1]  # a first watch starts from a Reset: caches start empty
+        await _record(sessions, "api_key", "k1")
+        await _until_true(lambda: heard == [("api_key", "k1")])
+        await feed.close()  # the poller stops: heartbeats stop, the follower goes stale
+        await _until_true(lambda: not follower.live, within=2.0)
+    finally:
+        await follower.close()
+        await feed.close()
+    assert not follower.live
+
+
+async def test_a_local_follower_resumes_from_its_last_bookmark(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    feed = ChangeFeed(sessions, _CHANGES, heartbeat=0.05)
+    follower = LocalFollower(feed)
+    heard: list[str] = []
+    resets: list[int] = []
+    follower.on_change.append(lambda topic, key: heard.append(key))
+    follower.on_reset.append(lambda: resets.append(1))
+    follower.start()
+    try:
+        await _until_true(lambda: follower.live)
+        await _record(sessions, "api_key", "before")
+        await _until_true(lambda: heard == ["before"])
+        for watcher in list(feed._watchers):  # the stream breaks (a slow consumer, say)
+            watcher.dropped = True
+            watcher.queue.put_nowait(FeedEvent("reset"))
+        await _record(sessions, "api_key", "after")
+        await _until_true(lambda: "after" in heard and follower.connects >= 2 and follower.live)
+        assert heard.count("before") == 1 and resets == [1]  # resumed, not reset
+    finally:
+        await follower.close()
         await feed.close()

@@ -1,11 +1,12 @@
 """The edge's side of the change feeds: watch clients, and the access cache they keep fresh.
 
 Each producer (workspaces, keys, auth) serves ``ChangeFeedService/Watch`` (servicekit.changefeed).
-:class:`FeedClient` holds one stream per producer channel: it resumes from the last Bookmark's
-version, reconnects with a backoff capped at 1 s, and on ``Reset`` tells its caches to drop
-everything. It is :attr:`~FeedClient.live` while it is in sync (a Bookmark after the replay) and
-heard from the producer within ``stale_after`` (1 s; heartbeats come every 0.25 s). A cache uses
-what it holds only while its feed is live; otherwise the edge asks every time, as it did before.
+:class:`FeedClient` holds one stream per producer channel, a
+:class:`~servicekit.follower.FeedFollower` over gRPC: it resumes from the last Bookmark's version,
+reconnects with a backoff capped at 1 s, and on ``Reset`` tells its caches to drop everything. It
+is :attr:`~FeedClient.live` while it is in sync (a Bookmark after the replay) and heard from the
+producer within ``stale_after`` (1 s; heartbeats come every 0.25 s). A cache uses what it holds
+only while its feed is live; otherwise the edge asks every time, as it did before.
 
 :class:`AccessCache` is the edge's ``WorkspaceAccess`` (``authorize``): (user, workspace) →
 AccessView, filled on demand, bounded (LRU), dropped on a ``membership`` change of the pair or a
@@ -23,7 +24,6 @@ bytes the backend's answer rendered to.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.message import Message as ProtoMessage
 from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
+from servicekit.follower import BACKOFF_MAX, STALE_AFTER, FeedFollower, Listener
 
 from edge_service.policy import AccessView, WorkspaceAccess
 
@@ -40,11 +41,6 @@ __all__ = ["ANSWERABLE", "AccessCache", "FeedClient", "KeptAnswer", "Listener"]
 
 _log = logging.getLogger("edge.feeds")
 
-STALE_AFTER = 1.0
-BACKOFF_INITIAL, BACKOFF_MAX = 0.1, 1.0
-
-Listener = Callable[[str, str], None]
-"""Told of every change: (topic, key)."""
 
 ANSWERABLE = frozenset({"/railguard.workspaces.v1.WorkspacesService/GetWorkspace"})
 """The RPCs whose answer is a function of (workspace row, caller's membership) alone: what a
@@ -62,8 +58,8 @@ class _Entry:
         self.answers: dict[tuple[str, bytes], str] = {}
 
 
-class FeedClient:
-    """One producer's Watch stream (see the module docstring)."""
+class FeedClient(FeedFollower):
+    """One producer's Watch stream over gRPC (see the module docstring)."""
 
     def __init__(
         self,
@@ -74,85 +70,27 @@ class FeedClient:
         backoff_max: float = BACKOFF_MAX,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = name
+        super().__init__(name, stale_after=stale_after, backoff_max=backoff_max, clock=clock)
         self._stub = watch_pb2_grpc.ChangeFeedServiceStub(channel)
-        self._stale_after, self._backoff_max = stale_after, backoff_max
-        self._clock = clock
-        self.version = 0  # the last Bookmark's: every change up to it was heard
-        self.synced = False
-        self.last_message = -1e9
-        self.on_change: list[Listener] = []
-        self.on_reset: list[Callable[[], None]] = []
-        self.connects = 0  # streams opened (for tests and metrics)
-        self._task: asyncio.Task[None] | None = None
-        self._call: grpc.aio.UnaryStreamCall[watch_pb2.WatchRequest, watch_pb2.WatchEvent] | None
-        self._call = None
-
-    @property
-    def live(self) -> bool:
-        """In sync and heard from within ``stale_after``: the caches may answer."""
-        return self.synced and self._clock() - self.last_message < self._stale_after
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"feed-{self.name}")
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        self.synced = False
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def handle(self, event: watch_pb2.WatchEvent) -> None:
         """Apply one message of the stream."""
-        self.last_message = self._clock()
-        kind = event.WhichOneof("event")
+        kind = event.WhichOneof("event") or ""
         if kind == "change":
-            for listener in self.on_change:
-                listener(event.change.topic, event.change.key)
+            self.apply(kind, event.change.version, event.change.topic, event.change.key)
         elif kind == "bookmark":
-            self.version = event.bookmark.version
-            self.synced = True
+            self.apply(kind, event.bookmark.version)
         else:  # reset, or a kind this edge does not know: drop everything (fail safe)
-            self.synced = False
-            self.version = 0
-            self._reset()
+            self.apply("reset")
 
-    def _reset(self) -> None:
-        for listener in self.on_reset:
-            listener()
-
-    def _lost(self) -> None:
-        self.synced = False
-
-    async def _run(self) -> None:
-        backoff = BACKOFF_INITIAL
-        lost_logged = False
-        while True:
-            try:
-                self.connects += 1
-                self._call = self._stub.Watch(watch_pb2.WatchRequest(from_version=self.version))
-                async for event in self._call:
-                    self.handle(event)
-                    if self.synced:
-                        backoff, lost_logged = BACKOFF_INITIAL, False
-                raise ConnectionError("the watch stream ended")
-            except asyncio.CancelledError:
-                if self._call is not None:
-                    self._call.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect; meanwhile the edge asks
-                self._lost()
-                if not lost_logged:
-                    _log.warning(
-                        "change feed lost; asking on every request until it is back",
-                        extra={"feed": self.name, "error": type(exc).__name__},
-                    )
-                    lost_logged = True
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._backoff_max)
+    async def _follow(self) -> None:
+        call = self._stub.Watch(watch_pb2.WatchRequest(from_version=self.version))
+        try:
+            async for event in call:
+                self.handle(event)
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
 
 
 class AccessCache:
