@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,14 @@ import pytest
 from keys_service.__main__ import MIGRATIONS
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.invalidation import NullPublisher
+from keys_service.adapters.key_cache import followed_cache
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.peppers import load_pepper_ring
 from keys_service.adapters.repository import SqlKeysUnitOfWork, record_workspace_change
-from keys_service.adapters.tables import AUDIT_OUTBOX, LIFECYCLE
+from keys_service.adapters.tables import AUDIT_OUTBOX, CHANGE_LOG, LIFECYCLE
 from keys_service.adapters.usage import LastUsedBuffer
 from keys_service.domain import ApiKey, PepperRing, Role, ScopePolicy
+from keys_service.ports import StoredKeyCache
 from keys_service.servicer import KeysServicer
 from keys_service.usecases import (
     AllowedOrigins,
@@ -41,6 +44,7 @@ from servicekit import (
     origin_from_context,
     session_factory,
 )
+from servicekit.changefeed import ChangeFeed
 from servicekit.db import dispose_engine, read_only_session_factory
 from servicekit.lifecycle import LifecycleApplier
 from servicekit.usecase import Collaborators
@@ -49,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from testkit import FakeClock, channel_as, running, test_settings
 from testkit.fakes import as_key, as_user
 
+_FEED_READ = re.compile(r"\s*SELECT\b.*\bFROM keys_change_log\b", re.DOTALL | re.IGNORECASE)
 PEPPERS = "1:" + base64.b64encode(b"integration-test-pepper-32-bytes").decode()
 
 
@@ -101,6 +106,7 @@ class KeysServer:
     retention: KeysRetention
     ring: PepperRing
     settings: Settings
+    stored: StoredKeyCache
     statements: list[str] = field(default_factory=list)
 
     async def audit(self) -> list[AuditEvent]:
@@ -149,6 +155,9 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
             return SqlKeysUnitOfWork(read_sessions)
 
         usage = LastUsedBuffer(uow, interval=3600)
+        # VerifyApiKey's cache as in production: every test here runs with it
+        feed = ChangeFeed(sessions, CHANGE_LOG)
+        follower, stored = followed_cache(feed)
         ring = load_pepper_ring(settings)
         policy = ScopePolicy(scope_grants(contract_modules()))
         sink = RecordingSink()
@@ -162,11 +171,18 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
                 workspaces,
                 publisher,
                 usage,
+                stored=stored,
             )
         )
         retention = KeysRetention(Collaborators(uow=uow, clock=clock))
         holder.update(
-            engine=engine, usage=usage, relay=relay, sink=sink, retention=retention, ring=ring
+            engine=engine,
+            usage=usage,
+            relay=relay,
+            sink=sink,
+            retention=retention,
+            ring=ring,
+            stored=stored,
         )
         registration = Registration(
             keys_service_pb2_grpc.add_KeysServiceServicer_to_server,
@@ -186,7 +202,13 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
         )
         return Wiring(
             [registration],
-            on_stop=[functools.partial(dispose_engine, engine), usage.stop, relay.stop],
+            on_stop=[
+                functools.partial(dispose_engine, engine),
+                usage.stop,
+                relay.stop,
+                follower.close,
+                feed.close,
+            ],
         )
 
     settings = test_settings("keys", pki, database_url, {"RAILGUARD_KEYS_PEPPERS": PEPPERS})
@@ -204,10 +226,12 @@ async def keys_server(pki: Path, database_url: str) -> AsyncIterator[KeysServer]
             holder["retention"],
             holder["ring"],
             settings,
+            holder["stored"],
         )
 
         @event.listens_for(ks.engine.sync_engine, "before_cursor_execute")
         def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            ks.statements.append(statement)
+            if not _FEED_READ.match(statement):  # the change feed's own polling is not counted
+                ks.statements.append(statement)
 
         yield ks

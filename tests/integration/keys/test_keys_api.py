@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from keys_service.adapters.repository import SqlKeysUnitOfWork
 from railguard.access.v1 import access_pb2
 from railguard.keys.v1 import keys_service_pb2 as pb
+from servicekit.db import create_engine, dispose_engine, session_factory
 from sqlalchemy import text
 from testkit.fakes import reason as _reason
 
@@ -480,6 +484,60 @@ async def test_a_valid_key_costs_one_select_and_no_write(keys_server: KeysServer
         if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
     ]
     assert len(selects) == 1 and writes == []
+
+
+async def test_a_key_verified_again_reads_nothing_while_the_feed_is_live(
+    keys_server: KeysServer,
+) -> None:
+    created = await _create(keys_server)
+    await _verify(keys_server, created.key)  # the first verification reads the key and keeps it
+    async with asyncio.timeout(3.0):
+        while True:  # until this replica's own change feed is live (a Bookmark heard)
+            keys_server.statements.clear()
+            await _verify(keys_server, created.key)
+            if keys_server.statements == []:
+                break
+            await asyncio.sleep(0.05)
+    # what is kept is the row: the request's own checks still run on every call
+    await _fails(
+        _verify(keys_server, created.key, scope="keys:write"),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "SCOPE_NOT_GRANTED",
+    )
+
+
+async def test_a_change_committed_by_another_replica_reaches_a_kept_key_within_a_second(
+    keys_server: KeysServer,
+) -> None:
+    created = await _create(keys_server)
+    key_id = created.api_key.name.rsplit("/", 1)[1]
+    async with asyncio.timeout(3.0):
+        while True:  # kept, and answered from what is kept
+            keys_server.statements.clear()
+            await _verify(keys_server, created.key)
+            if keys_server.statements == []:
+                break
+            await asyncio.sleep(0.05)
+    # another replica: its own engine and unit of work on the same database
+    other = create_engine(keys_server.settings.database_url)
+    try:
+        async with SqlKeysUnitOfWork(session_factory(other)) as uow:
+            stored = await uow.keys.get("ws_a", key_id, lock=True)
+            assert stored is not None
+            await uow.keys.save(stored.revoke(now=keys_server.clock.now()))
+            await uow.commit()
+    finally:
+        await dispose_engine(other)
+    revoked_at = time.monotonic()
+    async with asyncio.timeout(1.0):
+        while True:
+            try:
+                await _verify(keys_server, created.key)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
+                break
+            await asyncio.sleep(0.01)
+    assert time.monotonic() - revoked_at < 1.0
 
 
 async def test_verify_at_the_exact_expiry_instant(keys_server: KeysServer) -> None:

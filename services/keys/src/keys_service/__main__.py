@@ -22,6 +22,7 @@ from servicekit import (
     open_channel,
     run_service,
 )
+from servicekit.changefeed import ChangeFeed
 from servicekit.composition import (
     job_storage,
     open_storage,
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from keys_service.adapters.contracts import contract_modules, scope_grants
 from keys_service.adapters.directory import CachedWorkspaceDirectory, GrpcWorkspaceDirectory
 from keys_service.adapters.invalidation import NullPublisher, RedisInvalidationPublisher
+from keys_service.adapters.key_cache import followed_cache
 from keys_service.adapters.lifecycle import destroy_workspace_keys, record_workspace_purge
 from keys_service.adapters.pepper_admin import add_pepper, pepper_file, pepper_usage, retire_pepper
 from keys_service.adapters.peppers import load_pepper_ring
@@ -72,7 +74,11 @@ async def build(settings: Settings) -> Wiring:
     shared = serving_collaborators(sessions, SqlKeysUnitOfWork, relay.poke)
     usage = LastUsedBuffer(shared.uow, interval=config.last_used_flush_seconds)
     usage.start()
-    deps = KeysDeps(shared, ring, policy, directory, publisher, usage, config.retention)
+    feed = ChangeFeed(sessions, CHANGE_LOG)
+    follower, stored = followed_cache(feed, config.verify_cache_entries)
+    deps = KeysDeps(
+        shared, ring, policy, directory, publisher, usage, config.retention, stored=stored
+    )
     service = KeysService(deps)
     lifecycle = LifecycleApplier(
         sessions,
@@ -98,7 +104,9 @@ async def build(settings: Settings) -> Wiring:
             publisher.close,
             usage.stop,
             relay.stop,
+            follower.close,
         ],
+        feed,
     )
 
 

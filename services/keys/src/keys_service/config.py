@@ -12,6 +12,8 @@ from datetime import timedelta
 
 from servicekit.settings import Settings
 
+from keys_service.adapters.key_cache import DEFAULT_ENTRIES
+
 __all__ = ["KeysSettings"]
 
 
@@ -25,6 +27,9 @@ class KeysSettings:
     """``RAILGUARD_KEYS_WORKSPACE_CACHE_SECONDS``: how long a workspace's status is cached."""
     last_used_flush_seconds: float
     """``RAILGUARD_KEYS_LAST_USED_FLUSH_SECONDS``: how often last-used times are written."""
+    verify_cache_entries: int
+    """``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES`` (default 10 000; 0: off): stored keys VerifyApiKey
+    keeps while the keys change feed is live (``adapters.key_cache``)."""
 
     @classmethod
     def load(cls, settings: Settings) -> KeysSettings:
@@ -33,4 +38,7 @@ class KeysSettings:
             retention=timedelta(days=settings.get_int("KEYS_RETENTION_DAYS", 30, minimum=1)),
             workspace_cache_seconds=settings.get_float("KEYS_WORKSPACE_CACHE_SECONDS", 1.0),
             last_used_flush_seconds=settings.get_float("KEYS_LAST_USED_FLUSH_SECONDS", 5.0),
+            verify_cache_entries=settings.get_int(
+                "KEYS_VERIFY_CACHE_ENTRIES", DEFAULT_ENTRIES, minimum=0
+            ),
         )

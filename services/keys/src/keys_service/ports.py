@@ -8,7 +8,7 @@ Nothing here imports an adapter; ``__main__`` hands the concretes in
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +20,7 @@ from keys_service.domain import ApiKey, KeyHash, Role
 
 __all__ = [
     "AuditOutboxPort",
+    "Digests",
     "InvalidationPublisher",
     "KeyEvent",
     "KeyListing",
@@ -27,6 +28,8 @@ __all__ = [
     "KeysUnitOfWork",
     "OriginLists",
     "OriginsUnitOfWork",
+    "ReadEveryTime",
+    "StoredKeyCache",
     "UsageRecorder",
     "WorkspaceDirectory",
     "WorkspaceStatus",
@@ -98,6 +101,33 @@ class UsageRecorder(Protocol):
     """Collects last-used times and writes them in batches, never one write per request."""
 
     def record(self, key_id: str, when: datetime) -> None: ...
+
+
+Digests = tuple[bytes, ...]
+"""The digests of one presented secret, one per pepper version of the ring (current first)."""
+
+
+class StoredKeyCache(Protocol):
+    """VerifyApiKey's stored keys by the digests of the presented secret, kept only while every
+    change of a key reaches the cache (``adapters.key_cache``); ``read`` asks the database."""
+
+    async def find(
+        self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
+    ) -> ApiKey | None: ...
+
+    def drop(self, key_id: str) -> None: ...
+
+
+class ReadEveryTime:
+    """A :class:`StoredKeyCache` that keeps nothing (tests, and ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES=0``)."""
+
+    async def find(
+        self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
+    ) -> ApiKey | None:
+        return await read()
+
+    def drop(self, key_id: str) -> None:
+        return None
 
 
 class OriginLists(Protocol):

@@ -211,6 +211,8 @@ class ApiKeyRepository:
             .where(ApiKeyRow.id == key_id, ApiKeyRow.secret_digest == old.digest)
             .values(secret_digest=new.digest, secret_pepper_version=new.pepper_version)
         )
+        # the stored digest changed: every replica's verification cache drops the key
+        await CHANGE_LOG.record(self.session, TOPIC_API_KEY, key_id)
 
     async def touch_many(self, uses: Sequence[tuple[str, datetime]]) -> None:
         """``touch`` for a whole usage flush: one statement sent as one executemany."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from servicekit.errors import FailedPrecondition, NotFound
@@ -24,6 +24,8 @@ from keys_service.ports import (
     InvalidationPublisher,
     KeyEvent,
     KeysUnitOfWork,
+    ReadEveryTime,
+    StoredKeyCache,
     UsageRecorder,
     WorkspaceDirectory,
     WorkspaceStatus,
@@ -52,7 +54,9 @@ class KeysDeps:
     ``policy`` bounds scopes by role; ``workspaces`` answers a workspace's status (cached);
     ``publisher`` tells the edges to drop a changed key; ``usage`` buffers last-used times;
     ``retention`` is how long a deleted key can be restored; ``denials`` throttles the audit
-    events of refused verifications (one per key and reason per minute by default).
+    events of refused verifications (one per key and reason per minute by default); ``stored``
+    keeps VerifyApiKey's reads of stored keys while the keys change feed reaches it (none by
+    default: every verification reads the database).
     """
 
     shared: Collaborators[KeysUnitOfWork]
@@ -63,6 +67,7 @@ class KeysDeps:
     usage: UsageRecorder
     retention: timedelta = DEFAULT_RETENTION
     denials: AuditThrottle | None = None
+    stored: StoredKeyCache = field(default_factory=ReadEveryTime)
 
 
 class KeysCore:
@@ -80,6 +85,7 @@ class KeysCore:
         self._ring, self._policy, self._workspaces = deps.ring, deps.policy, deps.workspaces
         self._publisher, self._usage, self._retention = deps.publisher, deps.usage, deps.retention
         self._denials = deps.denials or AuditThrottle()
+        self._stored = deps.stored
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -153,4 +159,7 @@ class KeysCore:
         return ScopeSet.parse(values, self._policy.catalogue, field=field)
 
     async def _publish(self, key: ApiKey, event: KeyEvent) -> None:
+        """After the commit of a change of ``key``: this replica stops answering from what it
+        kept at once (the change feed tells the other replicas and the edges), then Redis."""
+        self._stored.drop(key.id)
         await self._publisher.key_changed(key, event)

@@ -61,9 +61,13 @@ class KeyVerification(KeysCore):
                     "required_scope", str(exc), reason="REQUIRED_SCOPE_INVALID"
                 ) from None
         presented = parse_key(key_text)  # offline: junk never reaches the database
-        digests = [h.digest for h in self._ring.lookup_hashes(presented)]
-        async with self._read_uow() as uow:
-            found = await uow.keys.find_by_digests(digests)
+        digests = tuple(h.digest for h in self._ring.lookup_hashes(presented))
+
+        async def read() -> ApiKey | None:
+            async with self._read_uow() as uow:
+                return await uow.keys.find_by_digests(digests)
+
+        found = await self._stored.find(digests, read)
         now = self._clock.now()
         try:
             verified = authenticate(presented, found, self._ring, now=now)
@@ -85,6 +89,7 @@ class KeyVerification(KeysCore):
             async with self._uow() as uow:
                 await uow.keys.rehash(key.id, key.secret_hash, self._ring.hash(presented))
                 await uow.commit()
+            self._stored.drop(key.id)  # the other replicas drop it when the feed tells them
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             self._usage.record(key.id, now)
         return verified

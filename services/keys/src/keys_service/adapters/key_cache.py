@@ -1,0 +1,135 @@
+"""VerifyApiKey without a database read: stored keys kept while the keys change feed is live.
+
+Every mutation of an ``api_keys`` row records an ``api_key`` change (its id) in the same
+transaction (``adapters.repository``: save, rehash), and every lifecycle change of a workspace
+a ``workspace`` change (``record_workspace_change``); last-used times, which verification does
+not decide on, are the one exception. So a replica that follows its own change feed
+(:class:`servicekit.follower.LocalFollower`) hears of every change that could alter a
+verification, its own and every other replica's (on PostgreSQL through the feed's LISTEN
+connection, in milliseconds).
+
+:class:`FollowedKeyCache` keeps what ``find_by_digests`` returned, by the digests of the
+presented secret, under the edge's rules for pushed state (``edge_service.feeds``):
+
+- used only while the follower is :attr:`~servicekit.follower.FeedFollower.live` (in sync and
+  heard within 1 s); otherwise every verification reads the database, as without the cache;
+- an ``api_key`` change drops that key, a ``workspace`` change every key of that workspace, a
+  Reset or a topic it does not know everything; the replica that made a change drops the key
+  at once after the commit (``KeysCore._publish``), before the feed tells it;
+- a read is kept only if no invalidation arrived while it was made (a counter), so an answer from
+  before a change is never kept after that change's invalidation;
+- "no such key" is never kept (junk secrets cannot fill it), and it is bounded (LRU,
+  ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES``, 10 000 by default; 0 turns it off).
+
+What is kept is the stored row only: expiry, the rotation grace, revocation, the IP and origin
+allowlists and the scope are checked on every call against it, and the workspace's status comes
+from its own (≤ 1 s) cache.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from servicekit.changefeed import ChangeFeed
+from servicekit.follower import LocalFollower
+
+from keys_service.adapters.repository import TOPIC_API_KEY, TOPIC_WORKSPACE
+from keys_service.domain import ApiKey
+from keys_service.ports import Digests, ReadEveryTime, StoredKeyCache
+
+__all__ = ["DEFAULT_ENTRIES", "FollowedKeyCache", "followed_cache"]
+
+DEFAULT_ENTRIES = 10_000
+
+
+class FollowedKeyCache:
+    """A :class:`~keys_service.ports.StoredKeyCache` kept fresh by the change feed (see above)."""
+
+    def __init__(self, live: Callable[[], bool], *, max_entries: int = DEFAULT_ENTRIES) -> None:
+        self._live, self._max = live, max_entries
+        self._entries: OrderedDict[Digests, ApiKey] = OrderedDict()
+        self._by_key: dict[str, set[Digests]] = {}
+        self.generation = 0  # bumped by every invalidation
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def find(
+        self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
+    ) -> ApiKey | None:
+        live = self._live()
+        if live:
+            kept = self._entries.get(digests)
+            if kept is not None:
+                self._entries.move_to_end(digests)
+                self.hits += 1
+                return kept
+        self.misses += 1
+        generation = self.generation
+        found = await read()
+        if found is not None and live and self.generation == generation and self._live():
+            self._keep(digests, found)
+        return found
+
+    def _keep(self, digests: Digests, key: ApiKey) -> None:
+        if self._max <= 0:
+            return
+        self._entries[digests] = key
+        self._entries.move_to_end(digests)
+        self._by_key.setdefault(key.id, set()).add(digests)
+        while len(self._entries) > self._max:
+            oldest, evicted = self._entries.popitem(last=False)
+            self._forget(evicted.id, oldest)
+
+    def _forget(self, key_id: str, digests: Digests) -> None:
+        kept = self._by_key.get(key_id)
+        if kept is not None:
+            kept.discard(digests)
+            if not kept:
+                del self._by_key[key_id]
+
+    def drop(self, key_id: str) -> None:
+        """Forget ``key_id`` (it changed)."""
+        self.generation += 1
+        for digests in self._by_key.pop(key_id, set()):
+            self._entries.pop(digests, None)
+
+    def drop_workspace(self, workspace_id: str) -> None:
+        """Forget every key of ``workspace_id`` (its life changed)."""
+        self.generation += 1
+        gone = [d for d, key in self._entries.items() if key.workspace_id == workspace_id]
+        for digests in gone:
+            self._forget(self._entries.pop(digests).id, digests)
+
+    def clear(self) -> None:
+        """Forget everything (a feed Reset, an unknown topic)."""
+        self.generation += 1
+        self._entries.clear()
+        self._by_key.clear()
+
+    def on_change(self, topic: str, key: str) -> None:
+        """A change heard from the keys service's own feed."""
+        if topic == TOPIC_API_KEY:
+            self.drop(key)
+        elif topic == TOPIC_WORKSPACE:
+            self.drop_workspace(key)
+        else:
+            self.clear()  # a topic this cache does not know: fail safe
+
+
+def followed_cache(
+    feed: ChangeFeed, entries: int = DEFAULT_ENTRIES
+) -> tuple[LocalFollower, StoredKeyCache]:
+    """VerifyApiKey's cache of stored keys, fed by this replica's own change feed (which hears
+    every replica's commits), and its follower, started; with ``entries`` 0 nothing is kept and
+    the feed is not followed. The composition root closes the follower at shutdown."""
+    follower = LocalFollower(feed)
+    if entries <= 0:
+        return follower, ReadEveryTime()
+    cache = FollowedKeyCache(lambda: follower.live, max_entries=entries)
+    follower.on_change.append(cache.on_change)
+    follower.on_reset.append(cache.clear)
+    follower.start()
+    return follower, cache
