@@ -16,6 +16,7 @@ passes one interceptor instead of a chain of four, each with its own continuatio
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -209,7 +210,14 @@ def _peer_identity(ctx: Ctx, trust_domain: str) -> str:
     pems = list((ctx.auth_context() or {}).get("x509_pem_cert") or [])
     if not pems:
         return ""
-    return service_of_certificate(pems[0], trust_domain) or ""
+    return _service_of(bytes(pems[0]), trust_domain)
+
+
+@functools.lru_cache(maxsize=256)
+def _service_of(pem: bytes, trust_domain: str) -> str:
+    """:func:`service_of_certificate` of a certificate TLS has verified, parsed once per distinct
+    certificate (a few peers, each presenting the same one on every call) instead of per call."""
+    return service_of_certificate(pem, trust_domain) or ""
 
 
 class CallerIdentityInterceptor(_Interceptor):
