@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar, cast
 
 from servicekit.changefeed import ChangeFeed, FeedEvent
 
@@ -27,6 +29,7 @@ __all__ = [
     "BACKOFF_MAX",
     "STALE_AFTER",
     "FeedFollower",
+    "KeptEntries",
     "Listener",
     "LocalFollower",
 ]
@@ -38,6 +41,9 @@ BACKOFF_INITIAL, BACKOFF_MAX = 0.1, 1.0
 
 Listener = Callable[[str, str], None]
 """Told of every change: (topic, key)."""
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+A = TypeVar("A")  # what the ask of KeptEntries.through answers: a V, or None
 
 
 class FeedFollower:
@@ -126,14 +132,8 @@ class LocalFollower(FeedFollower):
     """A producer following its own :class:`~servicekit.changefeed.ChangeFeed` in-process: every
     replica hears every replica's commits (on PostgreSQL through the feed's LISTEN connection)."""
 
-    def __init__(
-        self,
-        feed: ChangeFeed,
-        *,
-        stale_after: float = STALE_AFTER,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(f"local:{feed.table_name}", stale_after=stale_after, clock=clock)
+    def __init__(self, feed: ChangeFeed, *, stale_after: float = STALE_AFTER) -> None:
+        super().__init__(f"local:{feed.table_name}", stale_after=stale_after)
         self._feed = feed
 
     async def _follow(self) -> None:
@@ -143,3 +143,107 @@ class LocalFollower(FeedFollower):
         if self._feed.draining:  # the process is stopping: nothing to resume, nothing to report
             self.synced = False
             await asyncio.Event().wait()  # until close() cancels it
+
+
+class KeptEntries(Generic[K, V]):
+    """What a cache of pushed state keeps, under the rules every such cache follows.
+
+    - :meth:`get` answers only while ``live()`` (the follower that invalidates it is live);
+    - :meth:`through` asks on a miss and keeps the answer only if it was asked while live, is
+      still live, and no invalidation (:attr:`generation`) came while it was asked, so an answer
+      from before a change is never kept after that change's invalidation;
+    - bounded (LRU, ``max_entries``; 0 keeps nothing), with an index from ``group_of(key, value)``
+      (a workspace, a key id) to its entries, for :meth:`drop_group`.
+    """
+
+    def __init__(
+        self,
+        live: Callable[[], bool],
+        group_of: Callable[[K, V], str],
+        *,
+        max_entries: int,
+    ) -> None:
+        self._live, self._group_of, self._max = live, group_of, max_entries
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._groups: dict[str, set[K]] = {}
+        self.generation = 0  # bumped by every invalidation
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def live(self) -> bool:
+        return self._live()
+
+    def get(self, key: K) -> V | None:
+        """The kept value while live (and the entry is used again); else None."""
+        if not self._live():
+            return None
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return value
+
+    def peek(self, key: K) -> V | None:
+        """The kept value, whether or not live, without using the entry (callers check live)."""
+        return self._entries.get(key)
+
+    async def through(self, key: K, ask: Callable[[], Awaitable[A]]) -> V | A:
+        """The kept value, or ``ask()``'s (a value, or None: nothing to keep), kept under the
+        rules above."""
+        live = self._live()
+        if live:
+            found = self.get(key)
+            if found is not None:
+                return found
+        self.misses += 1
+        generation = self.generation
+        value = await ask()
+        if value is not None and live and self.generation == generation and self._live():
+            self.put(key, cast(V, value))
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        if self._max <= 0:
+            return
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        self._groups.setdefault(self._group_of(key, value), set()).add(key)
+        while len(self._entries) > self._max:
+            oldest, evicted = self._entries.popitem(last=False)
+            self._unindex(oldest, evicted)
+
+    def _unindex(self, key: K, value: V) -> None:
+        group = self._group_of(key, value)
+        members = self._groups.get(group)
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del self._groups[group]
+
+    def drop(self, key: K) -> None:
+        """An invalidation of one entry."""
+        self.generation += 1
+        value = self._entries.pop(key, None)
+        if value is not None:
+            self._unindex(key, value)
+
+    def drop_group(self, group: str) -> None:
+        """An invalidation of every entry of ``group``."""
+        self.generation += 1
+        for key in self._groups.pop(group, set()):
+            self._entries.pop(key, None)
+
+    def drop_where(self, gone: Callable[[V], bool]) -> None:
+        """An invalidation of every entry whose value ``gone`` matches (a scan)."""
+        self.generation += 1
+        for key, value in [(k, v) for k, v in self._entries.items() if gone(v)]:
+            del self._entries[key]
+            self._unindex(key, value)
+
+    def clear(self) -> None:
+        """An invalidation of everything (a Reset, a topic the cache does not know)."""
+        self.generation += 1
+        self._entries.clear()
+        self._groups.clear()

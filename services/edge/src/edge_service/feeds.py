@@ -26,14 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
 from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
-from servicekit.follower import BACKOFF_MAX, STALE_AFTER, FeedFollower, Listener
+from servicekit.follower import BACKOFF_MAX, STALE_AFTER, FeedFollower, KeptEntries, Listener
 
 from edge_service.policy import AccessView, WorkspaceAccess
 
@@ -103,31 +102,34 @@ class AccessCache:
         *,
         max_entries: int = 100_000,
     ) -> None:
-        self._ask, self._live, self._max = ask, live, max_entries
-        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
-        self._by_workspace: dict[str, set[str]] = {}
-        self.generation = 0  # bumped by every invalidation
-        self.hits = self.misses = 0
+        self._ask, self._live = ask, live
+        self._kept: KeptEntries[tuple[str, str], _Entry] = KeptEntries(
+            live, lambda pair, _entry: pair[1], max_entries=max_entries
+        )
         self.answer_hits = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._kept)
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every invalidation."""
+        return self._kept.generation
+
+    @property
+    def hits(self) -> int:
+        return self._kept.hits
+
+    @property
+    def misses(self) -> int:
+        return self._kept.misses
 
     async def resolve(self, user_id: str, workspace_id: str) -> AccessView:
-        pair = (user_id, workspace_id)
-        live = self._live()
-        if live:
-            entry = self._entries.get(pair)
-            if entry is not None:
-                self._entries.move_to_end(pair)
-                self.hits += 1
-                return entry.view
-        self.misses += 1
-        generation = self.generation
-        view = await self._ask.resolve(user_id, workspace_id)
-        if live and self.generation == generation and self._live():
-            self._store(pair, view)
-        return view
+        async def ask() -> _Entry:
+            return _Entry(await self._ask.resolve(user_id, workspace_id))
+
+        entry = await self._kept.through((user_id, workspace_id), ask)
+        return entry.view
 
     def kept(
         self, user_id: str, workspace_id: str, method: str, request: ProtoMessage
@@ -143,7 +145,7 @@ class AccessCache:
         """The kept answer of ``method`` with the serialized ``request``, while live; else None."""
         if method not in ANSWERABLE or not self._live():
             return None
-        entry = self._entries.get((user_id, workspace_id))
+        entry = self._kept.peek((user_id, workspace_id))
         if entry is None:
             return None
         found = entry.answers.get((method, request))
@@ -164,38 +166,20 @@ class AccessCache:
         is live and the caller's access view is held (the answer goes when the view goes)."""
         if method not in ANSWERABLE or generation != self.generation or not self._live():
             return
-        entry = self._entries.get((user_id, workspace_id))
+        entry = self._kept.peek((user_id, workspace_id))
         if entry is None:
             return
         if len(entry.answers) >= MAX_ANSWERS_PER_ENTRY:
             entry.answers.clear()
         entry.answers[(method, request)] = answer
 
-    def _store(self, pair: tuple[str, str], view: AccessView) -> None:
-        self._entries[pair] = _Entry(view)
-        self._entries.move_to_end(pair)
-        self._by_workspace.setdefault(pair[1], set()).add(pair[0])
-        while len(self._entries) > self._max:
-            (user, ws), _ = self._entries.popitem(last=False)
-            users = self._by_workspace.get(ws)
-            if users is not None:
-                users.discard(user)
-                if not users:
-                    del self._by_workspace[ws]
-
     def on_change(self, topic: str, key: str) -> None:
         """A change heard from the workspaces feed."""
-        self.generation += 1
         if topic == "membership":
             ws, _, user = key.partition("/")
-            if self._entries.pop((user, ws), None) is not None:
-                users = self._by_workspace.get(ws, set())
-                users.discard(user)
-                if not users:
-                    self._by_workspace.pop(ws, None)
+            self._kept.drop((user, ws))
         elif topic == "workspace":
-            for user in self._by_workspace.pop(key, set()):
-                self._entries.pop((user, key), None)
+            self._kept.drop_group(key)
         else:
             self.clear()  # a topic this edge does not know: fail safe
 
@@ -208,9 +192,7 @@ class AccessCache:
             self.on_change("workspace", workspace_id)
 
     def clear(self) -> None:
-        self.generation += 1
-        self._entries.clear()
-        self._by_workspace.clear()
+        self._kept.clear()
 
 
 @dataclass(frozen=True, slots=True)

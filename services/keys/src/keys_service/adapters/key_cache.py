@@ -28,11 +28,10 @@ from its own (≤ 1 s) cache.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from servicekit.changefeed import ChangeFeed
-from servicekit.follower import LocalFollower
+from servicekit.follower import KeptEntries, LocalFollower
 
 from keys_service.adapters.repository import TOPIC_API_KEY, TOPIC_WORKSPACE
 from keys_service.domain import ApiKey
@@ -47,76 +46,39 @@ class FollowedKeyCache:
     """A :class:`~keys_service.ports.StoredKeyCache` kept fresh by the change feed (see above)."""
 
     def __init__(self, live: Callable[[], bool], *, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self._live, self._max = live, max_entries
-        self._entries: OrderedDict[Digests, ApiKey] = OrderedDict()
-        self._by_key: dict[str, set[Digests]] = {}
-        self.generation = 0  # bumped by every invalidation
-        self.hits = self.misses = 0
+        self._kept: KeptEntries[Digests, ApiKey] = KeptEntries(
+            live, lambda _digests, key: key.id, max_entries=max_entries
+        )
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._kept)
+
+    @property
+    def hits(self) -> int:
+        return self._kept.hits
 
     async def find(
         self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
     ) -> ApiKey | None:
-        live = self._live()
-        if live:
-            kept = self._entries.get(digests)
-            if kept is not None:
-                self._entries.move_to_end(digests)
-                self.hits += 1
-                return kept
-        self.misses += 1
-        generation = self.generation
-        found = await read()
-        if found is not None and live and self.generation == generation and self._live():
-            self._keep(digests, found)
-        return found
-
-    def _keep(self, digests: Digests, key: ApiKey) -> None:
-        if self._max <= 0:
-            return
-        self._entries[digests] = key
-        self._entries.move_to_end(digests)
-        self._by_key.setdefault(key.id, set()).add(digests)
-        while len(self._entries) > self._max:
-            oldest, evicted = self._entries.popitem(last=False)
-            self._forget(evicted.id, oldest)
-
-    def _forget(self, key_id: str, digests: Digests) -> None:
-        kept = self._by_key.get(key_id)
-        if kept is not None:
-            kept.discard(digests)
-            if not kept:
-                del self._by_key[key_id]
+        # "no such key" (None) is never kept: junk secrets cannot fill the cache
+        return await self._kept.through(digests, read)
 
     def drop(self, key_id: str) -> None:
         """Forget ``key_id`` (it changed)."""
-        self.generation += 1
-        for digests in self._by_key.pop(key_id, set()):
-            self._entries.pop(digests, None)
-
-    def drop_workspace(self, workspace_id: str) -> None:
-        """Forget every key of ``workspace_id`` (its life changed)."""
-        self.generation += 1
-        gone = [d for d, key in self._entries.items() if key.workspace_id == workspace_id]
-        for digests in gone:
-            self._forget(self._entries.pop(digests).id, digests)
+        self._kept.drop_group(key_id)
 
     def clear(self) -> None:
         """Forget everything (a feed Reset, an unknown topic)."""
-        self.generation += 1
-        self._entries.clear()
-        self._by_key.clear()
+        self._kept.clear()
 
     def on_change(self, topic: str, key: str) -> None:
         """A change heard from the keys service's own feed."""
         if topic == TOPIC_API_KEY:
-            self.drop(key)
+            self._kept.drop_group(key)
         elif topic == TOPIC_WORKSPACE:
-            self.drop_workspace(key)
+            self._kept.drop_where(lambda stored: stored.workspace_id == key)
         else:
-            self.clear()  # a topic this cache does not know: fail safe
+            self._kept.clear()  # a topic this cache does not know: fail safe
 
 
 def followed_cache(
