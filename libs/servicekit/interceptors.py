@@ -16,7 +16,6 @@ passes one interceptor instead of a chain of four, each with its own continuatio
 from __future__ import annotations
 
 import abc
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -29,7 +28,7 @@ from servicekit import context, errors
 from servicekit.access import RpcInfo
 from servicekit.failures import unavailable_from
 from servicekit.metrics import Metrics
-from servicekit.spiffe import DEFAULT_TRUST_DOMAIN, service_of_certificate
+from servicekit.spiffe import DEFAULT_TRUST_DOMAIN, service_of_uris
 from servicekit.status import status_of
 
 __all__ = [
@@ -206,18 +205,19 @@ _INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerRe
 
 
 def _peer_identity(ctx: Ctx, trust_domain: str) -> str:
-    """The service named by the client certificate's SPIFFE ID (never its CN); "" if none."""
-    pems = list((ctx.auth_context() or {}).get("x509_pem_cert") or [])
-    if not pems:
+    """The service named by the client certificate's SPIFFE ID (never its CN); "" if none.
+
+    ``peer_uri`` is every URI SAN of the verified client certificate, as gRPC extracted them
+    (none without a client certificate): the same values a parse of ``x509_pem_cert`` finds.
+    """
+    uris = (ctx.auth_context() or {}).get("peer_uri") or ()
+    if not uris:
         return ""
-    return _service_of(bytes(pems[0]), trust_domain)
-
-
-@functools.lru_cache(maxsize=256)
-def _service_of(pem: bytes, trust_domain: str) -> str:
-    """:func:`service_of_certificate` of a certificate TLS has verified, parsed once per distinct
-    certificate (a few peers, each presenting the same one on every call) instead of per call."""
-    return service_of_certificate(pem, trust_domain) or ""
+    try:
+        texts = [uri.decode("ascii") for uri in uris]
+    except UnicodeDecodeError:
+        return ""
+    return service_of_uris(texts, trust_domain) or ""
 
 
 class CallerIdentityInterceptor(_Interceptor):

@@ -17,7 +17,12 @@ from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import Principal, Registration, Settings, Wiring
 from servicekit.devca import issue_certificate
-from servicekit.spiffe import parse_spiffe_id, service_of_certificate, spiffe_id_for
+from servicekit.spiffe import (
+    parse_spiffe_id,
+    service_of_certificate,
+    service_of_uris,
+    spiffe_id_for,
+)
 from servicekit.tls import TlsFiles, client_credentials
 from testkit import principal_metadata, running, test_settings
 
@@ -138,6 +143,12 @@ def test_two_uri_sans_are_no_identity(pki: Path, tmp_path: Path) -> None:
     )
     pem = cert.public_bytes(serialization.Encoding.PEM)
     assert service_of_certificate(pem, "railguard.local") is None
+    # the serving path reads the same URI SANs from gRPC's auth context (peer_uri)
+    assert (
+        service_of_uris([spiffe_id_for("edge"), spiffe_id_for("keys")], "railguard.local") is None
+    )
+    assert service_of_uris([spiffe_id_for("edge")], "railguard.local") == "edge"
+    assert service_of_uris([], "railguard.local") is None
 
 
 def test_dev_certificates_carry_their_spiffe_id(pki: Path) -> None:
