@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from auth_service.adapters.common_passwords import load_common_passwords
+from auth_service.adapters.common_passwords import CommonPasswords, load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.usecases import AuthConfig, AuthUseCases, build_use_cases
 from servicekit import AuditEvent, AuditOrigin
@@ -47,12 +47,12 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def blocklist() -> frozenset[str]:
+def blocklist() -> CommonPasswords:
     return load_common_passwords()
 
 
 @pytest.fixture
-async def env(blocklist: frozenset[str]) -> AsyncIterator[Env]:
+async def env(blocklist: CommonPasswords) -> AsyncIterator[Env]:
     store, clock, hasher, config = FakeStore(), FakeClock(), FakeHasher(), AuthConfig()
     sealer = FakeSealer()
     pokes: list[int] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from auth_service.__main__ import MIGRATIONS
-from auth_service.adapters.common_passwords import load_common_passwords
+from auth_service.adapters.common_passwords import CommonPasswords, load_common_passwords
 from auth_service.adapters.jwt_signer import Ed25519JwtSigner
 from auth_service.adapters.repository import AuthUnitOfWork
 from auth_service.adapters.sealer import LocalKekSealer
@@ -67,12 +67,12 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def blocklist() -> frozenset[str]:
+def blocklist() -> CommonPasswords:
     return load_common_passwords()
 
 
 @pytest.fixture
-async def env(tmp_path: Path, blocklist: frozenset[str]) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, blocklist: CommonPasswords) -> AsyncIterator[Env]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
     await upgrade(url, "auth", MIGRATIONS)
     engine = create_engine(url)
