@@ -18,7 +18,6 @@ sealed before that move.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
@@ -168,6 +167,8 @@ async def _rotate_signing_key_command(settings: Settings, argv: list[str]) -> in
 
     options: --immediate
     """
+    import argparse  # only this one-shot command parses options: not loaded by a serving process
+
     parser = argparse.ArgumentParser(prog="python -m auth_service rotate-signing-key")
     parser.add_argument("--immediate", action="store_true", help="do not wait for JWKS caches")
     args = parser.parse_args(argv)
