@@ -20,9 +20,10 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from servicekit.changefeed import ChangeFeed, FeedEvent
+if TYPE_CHECKING:  # the edge follows over gRPC and must not load the feed's SQLAlchemy side
+    from servicekit.changefeed import ChangeFeed, FeedEvent
 
 __all__ = [
     "BACKOFF_INITIAL",
