@@ -16,6 +16,7 @@ passes one interceptor instead of a chain of four, each with its own continuatio
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -213,6 +214,13 @@ def _peer_identity(ctx: Ctx, trust_domain: str) -> str:
     uris = (ctx.auth_context() or {}).get("peer_uri") or ()
     if not uris:
         return ""
+    return _service_of(tuple(uris), trust_domain)
+
+
+@functools.lru_cache(maxsize=256)
+def _service_of(uris: tuple[bytes, ...], trust_domain: str) -> str:
+    """:func:`service_of_uris` of a verified certificate's URI SANs, worked out once per distinct
+    set (a few peers, each presenting the same certificate on every call)."""
     try:
         texts = [uri.decode("ascii") for uri in uris]
     except UnicodeDecodeError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
@@ -49,10 +50,18 @@ class Metrics:
             registry=self.registry,
         )
         self.service = service
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
-        self.rpcs.labels(self.service, method, code).inc()
-        self.rpc_seconds.labels(self.service, method).observe(seconds)
+        # the labelled children, looked up once per (method, code): every RPC passes here
+        counted = self._rpc_children.get((method, code))
+        if counted is None:
+            counted = self._rpc_children[(method, code)] = (
+                self.rpcs.labels(self.service, method, code),
+                self.rpc_seconds.labels(self.service, method),
+            )
+        counted[0].inc()
+        counted[1].observe(seconds)
 
     def http_request(self, operation: str, status: int, seconds: float) -> None:
         self.http.labels(operation, str(status)).inc()
