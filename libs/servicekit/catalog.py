@@ -94,7 +94,7 @@ CATALOG: tuple[Var, ...] = (
     Var("KEYS_RETENTION_DAYS", "30", "days a deleted key is restorable before its digest is destroyed", "keys"),
     Var("KEYS_WORKSPACE_CACHE_SECONDS", "1", "workspace-status cache (capped at 1 s)", "keys"),
     Var("KEYS_LAST_USED_FLUSH_SECONDS", "5", "how often last-used times are written", "keys"),
-    Var("KEYS_VERIFY_CACHE_ENTRIES", "10000", "stored keys VerifyApiKey keeps while the keys change feed is live (0: off)", "keys"),
+    Var("KEYS_VERIFY_CACHE_ENTRIES", "4096", "stored keys VerifyApiKey keeps while the keys change feed is live (0: off)", "keys"),
     # --- credentials ---------------------------------------------------------------------------
     Var("CREDENTIALS_WEBHOOK_PEPPER", "", "the webhook-token keyed-hash secret; required with a shared database (a generated 0600 file on SQLite)", "credentials", secret=True),
     Var("CREDENTIALS_RETENTION_DAYS", "30", "days a deleted credential is restorable before its ciphertext is destroyed", "credentials"),

@@ -28,7 +28,7 @@ class KeysSettings:
     last_used_flush_seconds: float
     """``RAILGUARD_KEYS_LAST_USED_FLUSH_SECONDS``: how often last-used times are written."""
     verify_cache_entries: int
-    """``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES`` (default 10 000; 0: off): stored keys VerifyApiKey
+    """``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES`` (default 4 096; 0: off): stored keys VerifyApiKey
     keeps while the keys change feed is live (``adapters.key_cache``)."""
 
     @classmethod

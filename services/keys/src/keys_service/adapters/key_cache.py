@@ -19,7 +19,9 @@ presented secret, under the edge's rules for pushed state (``edge_service.feeds`
 - a read is kept only if no invalidation arrived while it was made (a counter), so an answer from
   before a change is never kept after that change's invalidation;
 - "no such key" is never kept (junk secrets cannot fill it), and it is bounded (LRU,
-  ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES``, 10 000 by default; 0 turns it off).
+  ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES``, 4 096 by default, about 2 KB each; 0 turns it off).
+  The edge keeps verifications itself (60 s while its feed is live), so this cache serves what
+  the edges ask for again: a new edge worker, a key used through many edges.
 
 What is kept is the stored row only: expiry, the rotation grace, revocation, the IP and origin
 allowlists and the scope are checked on every call against it, and the workspace's status comes
@@ -39,7 +41,7 @@ from keys_service.ports import Digests, ReadEveryTime, StoredKeyCache
 
 __all__ = ["DEFAULT_ENTRIES", "FollowedKeyCache", "followed_cache"]
 
-DEFAULT_ENTRIES = 10_000
+DEFAULT_ENTRIES = 4096
 
 
 class FollowedKeyCache:
