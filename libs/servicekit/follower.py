@@ -215,6 +215,14 @@ class KeptEntries(Generic[K, V]):
             oldest, evicted = self._entries.popitem(last=False)
             self._unindex(oldest, evicted)
 
+    def refresh(self, key: K, value: V) -> None:
+        """Replace a kept value with a newer reading of the same thing (not an invalidation:
+        nothing the value decides on may differ), if it is still kept."""
+        if key in self._entries and self._group_of(key, value) == self._group_of(
+            key, self._entries[key]
+        ):
+            self._entries[key] = value
+
     def _unindex(self, key: K, value: V) -> None:
         group = self._group_of(key, value)
         members = self._groups.get(group)

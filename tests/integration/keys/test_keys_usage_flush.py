@@ -37,3 +37,18 @@ async def test_the_batched_flush_never_moves_last_used_backwards(keys_server: Ke
     keys_server.usage.record(key_id, keys_server.clock.now() - dt.timedelta(hours=1))
     assert await keys_server.usage.flush() == 1
     assert await _last_used(keys_server, created.api_key.name) == keys_server.clock.now()
+
+
+async def test_a_kept_key_is_recorded_as_used_once_a_minute_not_on_every_call(
+    keys_server: KeysServer,
+) -> None:
+    created = await _create(keys_server)
+    await _verify(keys_server, created.key)
+    assert keys_server.usage.pending == 1
+    assert await keys_server.usage.flush() == 1
+    for _ in range(5):  # kept or read again: the row it is decided on says it was just used
+        await _verify(keys_server, created.key)
+    assert keys_server.usage.pending == 0
+    keys_server.clock.advance(minutes=1)
+    await _verify(keys_server, created.key)
+    assert keys_server.usage.pending == 1

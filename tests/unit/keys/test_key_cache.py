@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from keys_service.adapters.key_cache import FollowedKeyCache
 from keys_service.domain import ApiKey
@@ -130,3 +131,17 @@ async def test_with_no_room_nothing_is_kept() -> None:
     await cache.find((b"d",), reads)
     await cache.find((b"d",), reads)
     assert reads.count == 2 and len(cache) == 0
+
+
+async def test_a_use_is_written_into_the_kept_row_without_invalidating_anything() -> None:
+    key = _key()
+    cache, reads = FollowedKeyCache(Live()), Reads(key)
+    await cache.find((b"d",), reads)
+    generation = cache._kept.generation
+    when = key.created_at + dt.timedelta(minutes=5)
+    cache.used((b"d",), when)
+    kept = await cache.find((b"d",), reads)
+    assert kept is not None and kept.last_used_at == when
+    assert reads.count == 1 and cache._kept.generation == generation
+    cache.used((b"other",), when)  # a row not kept: nothing to do
+    assert len(cache) == 1

@@ -115,6 +115,8 @@ class StoredKeyCache(Protocol):
         self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
     ) -> ApiKey | None: ...
 
+    def used(self, digests: Digests, when: datetime) -> None: ...
+
     def drop(self, key_id: str) -> None: ...
 
 
@@ -125,6 +127,9 @@ class ReadEveryTime:
         self, digests: Digests, read: Callable[[], Awaitable[ApiKey | None]]
     ) -> ApiKey | None:
         return await read()
+
+    def used(self, digests: Digests, when: datetime) -> None:
+        return None
 
     def drop(self, key_id: str) -> None:
         return None

@@ -3,7 +3,8 @@
 Every mutation of an ``api_keys`` row records an ``api_key`` change (its id) in the same
 transaction (``adapters.repository``: save, rehash), and every lifecycle change of a workspace
 a ``workspace`` change (``record_workspace_change``); last-used times, which verification does
-not decide on, are the one exception. So a replica that follows its own change feed
+not decide on, are the one exception: a verification that records a use writes it into the kept
+row too (:meth:`FollowedKeyCache.used`), so a kept key is recorded once a minute, as a read one is. So a replica that follows its own change feed
 (:class:`servicekit.follower.LocalFollower`) hears of every change that could alter a
 verification, its own and every other replica's (on PostgreSQL through the feed's LISTEN
 connection, in milliseconds).
@@ -30,7 +31,9 @@ from its own (≤ 1 s) cache.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from servicekit.changefeed import ChangeFeed
 from servicekit.follower import KeptEntries, LocalFollower
@@ -64,6 +67,13 @@ class FollowedKeyCache:
     ) -> ApiKey | None:
         # "no such key" (None) is never kept: junk secrets cannot fill the cache
         return await self._kept.through(digests, read)
+
+    def used(self, digests: Digests, when: datetime) -> None:
+        """The key was used at ``when`` (recorded for the last-used flush): the kept row says so
+        too, so the next minute of verifications does not record it again."""
+        kept = self._kept.peek(digests)
+        if kept is not None:
+            self._kept.refresh(digests, dataclasses.replace(kept, last_used_at=when))
 
     def drop(self, key_id: str) -> None:
         """Forget ``key_id`` (it changed)."""

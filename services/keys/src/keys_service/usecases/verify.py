@@ -92,6 +92,7 @@ class KeyVerification(KeysCore):
             self._stored.drop(key.id)  # the other replicas drop it when the feed tells them
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             self._usage.record(key.id, now)
+            self._stored.used(digests, now)
         return verified
 
     async def _audit_denial(
