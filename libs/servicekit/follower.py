@@ -14,6 +14,7 @@ verification cache), with the same rules either way.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -47,7 +48,7 @@ V = TypeVar("V")
 A = TypeVar("A")  # what the ask of KeptEntries.through answers: a V, or None
 
 
-class FeedFollower:
+class FeedFollower(abc.ABC):
     """One stream of a producer's feed (see the module docstring); subclasses open it."""
 
     def __init__(
@@ -101,9 +102,9 @@ class FeedFollower:
             for reset in self.on_reset:
                 reset()
 
+    @abc.abstractmethod
     async def _follow(self) -> None:
         """Open one stream from :attr:`version` and :meth:`apply` its messages until it ends."""
-        raise NotImplementedError
 
     async def _run(self) -> None:
         backoff = BACKOFF_INITIAL
@@ -174,6 +175,7 @@ class KeptEntries(Generic[K, V]):
         return len(self._entries)
 
     def live(self) -> bool:
+        """Whether the follower that invalidates these entries is live now."""
         return self._live()
 
     def get(self, key: K) -> V | None:
@@ -208,6 +210,9 @@ class KeptEntries(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         if self._max <= 0:
             return
+        previous = self._entries.get(key)
+        if previous is not None:  # replaced: its group may differ, so its index entry goes
+            self._unindex(key, previous)
         self._entries[key] = value
         self._entries.move_to_end(key)
         self._groups.setdefault(self._group_of(key, value), set()).add(key)

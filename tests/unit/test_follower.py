@@ -71,3 +71,13 @@ async def test_the_bound_evicts_the_least_recently_used_and_its_index_entry() ->
     none = _kept([True], max_entries=0)
     none.put("a", ("g", 1))
     assert len(none) == 0
+
+
+async def test_a_value_put_again_under_another_group_is_indexed_under_the_new_one_only() -> None:
+    kept = _kept([True])
+    kept.put("a", ("old", 1))
+    kept.put("a", ("new", 2))
+    kept.drop_group("old")  # the entry left that group: it stays
+    assert kept.peek("a") == ("new", 2)
+    kept.drop_group("new")
+    assert kept.peek("a") is None

@@ -24,7 +24,6 @@ bytes the backend's answer rendered to.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ from servicekit.follower import BACKOFF_MAX, STALE_AFTER, FeedFollower, KeptEntr
 from edge_service.policy import AccessView, WorkspaceAccess
 
 __all__ = ["ANSWERABLE", "AccessCache", "FeedClient", "KeptAnswer", "Listener"]
-
-_log = logging.getLogger("edge.feeds")
 
 
 ANSWERABLE = frozenset({"/railguard.workspaces.v1.WorkspacesService/GetWorkspace"})
@@ -102,7 +99,7 @@ class AccessCache:
         *,
         max_entries: int = 100_000,
     ) -> None:
-        self._ask, self._live = ask, live
+        self._ask = ask
         self._kept: KeptEntries[tuple[str, str], _Entry] = KeptEntries(
             live, lambda pair, _entry: pair[1], max_entries=max_entries
         )
@@ -143,7 +140,7 @@ class AccessCache:
 
     def answer(self, user_id: str, workspace_id: str, method: str, request: bytes) -> str | None:
         """The kept answer of ``method`` with the serialized ``request``, while live; else None."""
-        if method not in ANSWERABLE or not self._live():
+        if method not in ANSWERABLE or not self._kept.live():
             return None
         entry = self._kept.peek((user_id, workspace_id))
         if entry is None:
@@ -164,7 +161,7 @@ class AccessCache:
     ) -> None:
         """Keep an answer asked for at ``generation``, if nothing was invalidated since, the feed
         is live and the caller's access view is held (the answer goes when the view goes)."""
-        if method not in ANSWERABLE or generation != self.generation or not self._live():
+        if method not in ANSWERABLE or generation != self.generation or not self._kept.live():
             return
         entry = self._kept.peek((user_id, workspace_id))
         if entry is None:

@@ -2,12 +2,12 @@
 
 Every mutation of an ``api_keys`` row records an ``api_key`` change (its id) in the same
 transaction (``adapters.repository``: save, rehash), and every lifecycle change of a workspace
-a ``workspace`` change (``record_workspace_change``); last-used times, which verification does
-not decide on, are the one exception: a verification that records a use writes it into the kept
-row too (:meth:`FollowedKeyCache.used`), so a kept key is recorded once a minute, as a read one is. So a replica that follows its own change feed
-(:class:`servicekit.follower.LocalFollower`) hears of every change that could alter a
+a ``workspace`` change (``record_workspace_change``). So a replica that follows its own change
+feed (:class:`servicekit.follower.LocalFollower`) hears of every change that could alter a
 verification, its own and every other replica's (on PostgreSQL through the feed's LISTEN
-connection, in milliseconds).
+connection, in milliseconds). Last-used times, which verification does not decide on, are the
+one column written without a change: a verification that records a use writes it into the kept
+row too (:meth:`FollowedKeyCache.used`), so a kept key is recorded once a minute, as a read one is.
 
 :class:`FollowedKeyCache` keeps what ``find_by_digests`` returned, by the digests of the
 presented secret, under the edge's rules for pushed state (``edge_service.feeds``):
@@ -86,7 +86,7 @@ class FollowedKeyCache:
     def on_change(self, topic: str, key: str) -> None:
         """A change heard from the keys service's own feed."""
         if topic == TOPIC_API_KEY:
-            self._kept.drop_group(key)
+            self.drop(key)
         elif topic == TOPIC_WORKSPACE:
             self._kept.drop_where(lambda stored: stored.workspace_id == key)
         else:

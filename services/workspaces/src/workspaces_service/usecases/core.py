@@ -24,7 +24,7 @@ class WorkspacesDeps:
     ``directory`` answers who a user is (the auth service). Audit streams poll the log every
     ``stream_poll`` seconds at most (an append in this process wakes them at once) and re-read
     the reader's role at least every ``stream_recheck`` seconds, and always before sending new
-    events. The hot reads (GetWorkspace, ResolveAccess) use ``read_uow``.
+    events. The hot reads (GetWorkspace, ResolveAccess) use ``shared.reader``.
     """
 
     shared: Collaborators[UnitOfWork]
