@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import cast
 
-from keys_service.adapters.key_cache import FollowedKeyCache
+import pytest
+from keys_service.adapters.key_cache import DEFAULT_ENTRIES, FollowedKeyCache, followed_cache
+from keys_service.config import KeysSettings
 from keys_service.domain import ApiKey
+from keys_service.ports import ReadEveryTime
+from servicekit.changefeed import ChangeFeed
+from servicekit.settings import load_settings
 
 from .fakes_keys import minted_key
 
@@ -145,3 +151,25 @@ async def test_a_use_is_written_into_the_kept_row_without_invalidating_anything(
     assert reads.count == 1 and cache._kept.generation == generation
     cache.used((b"other",), when)  # a row not kept: nothing to do
     assert len(cache) == 1
+
+
+def test_the_bound_is_a_setting_refused_below_zero_and_zero_keeps_nothing() -> None:
+    assert KeysSettings.load(load_settings("keys", {})).verify_cache_entries == DEFAULT_ENTRIES
+    off = KeysSettings.load(load_settings("keys", {"RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES": "0"}))
+    assert off.verify_cache_entries == 0
+    bad = load_settings("keys", {"RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES": "-1"})
+    with pytest.raises(ValueError, match="RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES must be at least 0"):
+        KeysSettings.load(bad)
+
+
+async def test_with_the_cache_off_the_feed_is_not_followed_and_every_call_reads() -> None:
+    follower, stored = followed_cache(cast(ChangeFeed, _NoFeed()), 0)
+    assert isinstance(stored, ReadEveryTime) and follower._task is None
+    reads = Reads(_key())
+    await stored.find((b"d",), reads)
+    await stored.find((b"d",), reads)
+    assert reads.count == 2
+
+
+class _NoFeed:
+    table_name = "keys_change_log"  # what a follower is named after; never watched here
