@@ -20,7 +20,7 @@ presented secret, under the edge's rules for pushed state (``edge_service.feeds`
 - a read is kept only if no invalidation arrived while it was made (a counter), so an answer from
   before a change is never kept after that change's invalidation;
 - "no such key" is never kept (junk secrets cannot fill it), and it is bounded (LRU,
-  ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES``, 4 096 by default, about 2 KB each; 0 turns it off).
+  ``RAILGUARD_KEYS_VERIFY_CACHE_ENTRIES``, 4 096 by default, about 4 KB of resident memory each; 0 turns it off).
   The edge keeps verifications itself (60 s while its feed is live), so this cache serves what
   the edges ask for again: a new edge worker, a key used through many edges.
 
