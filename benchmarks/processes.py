@@ -12,15 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from devstack import free_port
+
 __all__ = ["ROOT", "baseline_server", "cpu_seconds", "free_port", "rss_mb", "wait_for_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -4,6 +4,7 @@ Each service runs as its own ``python -m <name>_service`` process with its own d
 the launcher waits on real health checks (gRPC health over mTLS, the edge's ``/readyz``).
 """
 
+from devstack.ports import free_port
 from devstack.stack import SERVICES, Stack, StackPorts, stop_process
 
-__all__ = ["SERVICES", "Stack", "StackPorts", "stop_process"]
+__all__ = ["SERVICES", "Stack", "StackPorts", "free_port", "stop_process"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,7 +20,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.devca import ensure_dev_pki
 from servicekit.tls import TlsFiles, client_credentials
 
-__all__ = ["SERVICES", "Stack", "StackPorts"]
+from devstack.ports import free_port
+
+__all__ = ["SERVICES", "Stack", "StackPorts", "free_port"]
 
 SERVICES = ("auth", "workspaces", "keys", "credentials")
 
@@ -36,12 +37,6 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -131,6 +126,15 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def log_tails(self, chars: int = 2000) -> str:
+        """The end of every process's log, labelled: what a failing test prints to be diagnosed."""
+        parts = []
+        for label in self.processes:
+            path = self.state / f"{label}.log"
+            text = path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+            parts.append(f"--- {label}.log ---\n{text}")
+        return "\n".join(parts)
 
     def respawn(self, name: str) -> None:
         """Start gRPC service ``name`` again on its port (after it exited or was killed)."""

@@ -16,13 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from devstack import free_port
+
 __all__ = ["OwnPostgres", "OwnRedis", "postgres_bin_dir"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -55,7 +51,7 @@ class OwnPostgres:
     def __init__(self, root: Path, bin_dir: Path) -> None:
         self.root, self.bin = root, bin_dir
         self.data = root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
 
     @property
@@ -116,7 +112,7 @@ class OwnRedis:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

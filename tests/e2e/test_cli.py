@@ -26,20 +26,26 @@ CREDENTIAL = "sk-proj-" + secrets.token_hex(20)
 def _railguard(
     stack: Stack, home: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "railguard", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("RAILGUARD_")},
-            "XDG_CONFIG_HOME": str(home),
-            "RAILGUARD_URL": stack.url,
-            "RAILGUARD_CA_FILE": str(stack.certs / "ca.crt"),
-            **(env or {}),
-        },
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "railguard", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("RAILGUARD_")},
+                "XDG_CONFIG_HOME": str(home),
+                "RAILGUARD_URL": stack.url,
+                "RAILGUARD_CA_FILE": str(stack.certs / "ca.crt"),
+                **(env or {}),
+            },
+        )
+    except subprocess.TimeoutExpired as exc:  # say what the CLI and the stack were doing
+        pytest.fail(
+            f"railguard {' '.join(args)} ran for 60 s\nstdout: {exc.stdout!r}\n"
+            f"stderr: {exc.stderr!r}\n{stack.log_tails()}"
+        )
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:

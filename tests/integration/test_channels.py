@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import grpc
-from devstack.stack import free_port
+from devstack import free_port
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc
 from servicekit import Principal, Registration, Settings, Unavailable, Wiring

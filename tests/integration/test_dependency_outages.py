@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from devstack.stack import free_port
+from devstack import free_port
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from devstack.stack import free_port
+from devstack import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from railguard.workspaces.v1 import workspaces_service_pb2 as pb
 from railguard.workspaces.v1 import workspaces_service_pb2_grpc

@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from devstack.stack import free_port
+from devstack import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.devca import ensure_dev_pki
 from servicekit.kms import MasterKey

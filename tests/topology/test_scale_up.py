@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devstack.stack import free_port
+from devstack import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.clients import open_channel
 from servicekit.devca import ensure_dev_pki

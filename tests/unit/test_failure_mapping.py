@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from devstack.stack import free_port
+from devstack import free_port
 from servicekit import errors
 from servicekit.db import create_engine
 from servicekit.failures import DATABASE_UNAVAILABLE, unavailable_from

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from aiosmtpd.controller import Controller
 from auth_service.__main__ import MIGRATIONS, build
-from devstack.stack import free_port
+from devstack import free_port
 from railguard.auth.v1 import auth_service_pb2 as pb
 from testkit import running, test_settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from auth_service.adapters.memberships import GrpcInvitations, GrpcMemberships
-from devstack.stack import free_port
+from devstack import free_port
 from servicekit import Unavailable
 from servicekit.clients import open_channel
 from testkit import test_settings

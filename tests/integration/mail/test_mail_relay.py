@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
-from devstack.stack import free_port
+from devstack import free_port
 from servicekit import create_engine, session_factory
 from servicekit.db import dispose_engine
 from servicekit.mail import (

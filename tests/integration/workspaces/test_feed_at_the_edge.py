@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from devstack import free_port
 from edge_service.feeds import AccessCache, FeedClient
 from edge_service.policy import AccessView
 from railguard.watch.v1 import watch_pb2, watch_pb2_grpc
@@ -32,12 +32,6 @@ from workspaces_service.adapters.tables import CHANGE_LOG
 from workspaces_service.servicer import WorkspacesServicer
 
 from tests.integration.workspaces.conftest import OWNER, USER, Directory, as_user
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -172,7 +166,7 @@ async def _team(stub: workspaces_service_pb2_grpc.WorkspacesServiceStub) -> str:
 
 
 async def test_only_the_edge_may_watch(pki: Path, database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     keys_channel, edge_channel = channel_as("keys", pki, port), channel_as("edge", pki, port)
     try:
         async with _workspaces(pki, database_url, port):
@@ -194,7 +188,7 @@ async def test_only_the_edge_may_watch(pki: Path, database_url: str) -> None:
 async def test_changes_reach_the_edge_and_the_stream_survives_a_restart(
     pki: Path, database_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     channel = channel_as("edge", pki, port)
     feed = FeedClient("workspaces", channel)
     resolver = _Resolver(channel)
@@ -251,7 +245,7 @@ async def test_changes_reach_the_edge_and_the_stream_survives_a_restart(
 async def test_an_edge_whose_feed_hangs_still_refuses_a_removed_member(
     pki: Path, database_url: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     async with _workspaces(pki, database_url, port):
         direct = channel_as("edge", pki, port)
         hop = _Forwarder(port)
@@ -292,7 +286,7 @@ async def test_a_watched_server_still_stops_without_waiting_out_its_grace(
     pki: Path, database_url: str
 ) -> None:
     """Watch streams never end on their own; shutdown ends them (the edge resumes elsewhere)."""
-    port = _free_port()
+    port = free_port()
     channel = channel_as("edge", pki, port)
     feed = FeedClient("workspaces", channel)
     try:

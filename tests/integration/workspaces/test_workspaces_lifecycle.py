@@ -19,7 +19,7 @@ import grpc
 import pytest
 from credentials_service.__main__ import MIGRATIONS as CREDENTIALS_MIGRATIONS
 from credentials_service.__main__ import build as build_credentials
-from devstack.stack import free_port
+from devstack import free_port
 from keys_service.__main__ import MIGRATIONS as KEYS_MIGRATIONS
 from keys_service.__main__ import build as build_keys
 from railguard.credentials.v1 import credentials_service_pb2 as cpb
