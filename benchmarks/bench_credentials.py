@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from credentials_service.__main__ import rewrap
+from devstack import MALLOC_ENV
 from servicekit.devca import ensure_dev_pki
 from servicekit.kms import MasterKey
 from servicekit.settings import load_settings
@@ -131,7 +132,7 @@ def _env(
         "RAILGUARD_CREDENTIALS_WEBHOOK_PEPPER": base64.b64encode(secrets.token_bytes(32)).decode(),
         "RAILGUARD_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
-        "MALLOC_ARENA_MAX": "2",
+        **MALLOC_ENV,
     }
 
 

@@ -5,6 +5,6 @@ the launcher waits on real health checks (gRPC health over mTLS, the edge's ``/r
 """
 
 from devstack.ports import free_port
-from devstack.stack import SERVICES, Stack, StackPorts, stop_process
+from devstack.stack import MALLOC_ENV, SERVICES, Stack, StackPorts, stop_process
 
-__all__ = ["SERVICES", "Stack", "StackPorts", "free_port", "stop_process"]
+__all__ = ["MALLOC_ENV", "SERVICES", "Stack", "StackPorts", "free_port", "stop_process"]

@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from devstack import free_port
+from devstack import MALLOC_ENV, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servicekit.devca import ensure_dev_pki
 from servicekit.kms import MasterKey
@@ -82,7 +82,7 @@ class Topology:
             "RAILGUARD_LOG_LEVEL": "WARNING",
             "RAILGUARD_GRACE_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",
-            "MALLOC_ARENA_MAX": "2",
+            **MALLOC_ENV,
         }
 
     def spawn(self, label: str, module: str, env: dict[str, str]) -> None:
