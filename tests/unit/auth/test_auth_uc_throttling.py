@@ -19,16 +19,65 @@ def _throttling(store: FakeStore, clock: FakeClock) -> Throttling:
     return Throttling(store.uow, clock, ThrottlePolicies())
 
 
-async def test_a_refused_reservation_gives_back_what_it_took() -> None:
+async def test_a_refused_reservation_counts_on_no_bucket() -> None:
     store, clock = FakeStore(), FakeClock()
     throttling = _throttling(store, clock)
     loose, tight = Bucket("loose", ThrottlePolicy()), Bucket("tight", TIGHT)
+    await throttling.reserve([loose], "X")
     await throttling.reserve([tight], "X")  # the first failure starts a backoff
+    commits = store.commits
     with pytest.raises(ResourceExhausted) as err:
         await throttling.reserve([loose, tight], "SOME_THROTTLED")
     assert err.value.reason == "SOME_THROTTLED" and err.value.retry_after == 1.0
-    assert store.tables.throttle["loose"].failures == 0  # refunded
+    assert store.tables.throttle["loose"].failures == 1  # not counted, so nothing to give back
     assert store.tables.throttle["tight"].failures == 1
+    assert store.commits == commits
+
+
+async def test_a_reservation_is_one_transaction_over_every_bucket() -> None:
+    store, clock = FakeStore(), FakeClock()
+    throttling = _throttling(store, clock)
+    a, b = Bucket("b", ThrottlePolicy()), Bucket("a", ThrottlePolicy())
+    await throttling.reserve([a, b, a], "X")  # a bucket named twice counts once
+    assert store.commits == 1
+    assert store.tables.throttle["a"].failures == store.tables.throttle["b"].failures == 1
+
+
+async def test_a_lost_compare_and_set_retries_the_whole_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lost = {"left": 1}
+    real_store = FakeThrottle.store
+
+    async def lose_once(
+        self: FakeThrottle, key: str, expected: ThrottleState | None, new: ThrottleState
+    ) -> bool:
+        if key == "b" and lost["left"]:
+            lost["left"] -= 1
+            return False
+        return await real_store(self, key, expected, new)
+
+    monkeypatch.setattr(FakeThrottle, "store", lose_once)
+    store = FakeStore()
+    throttling = _throttling(store, FakeClock())
+    await throttling.reserve([Bucket("a", ThrottlePolicy()), Bucket("b", ThrottlePolicy())], "X")
+    # the round that lost on "b" stored "a" too and was rolled back: "a" counts once, not twice
+    assert store.tables.throttle["a"].failures == store.tables.throttle["b"].failures == 1
+    assert store.commits == 1
+
+
+async def test_settle_in_counts_only_when_the_caller_commits() -> None:
+    store, clock = FakeStore(), FakeClock()
+    throttling = _throttling(store, clock)
+    a, b = Bucket("a", ThrottlePolicy()), Bucket("b", ThrottlePolicy())
+    await throttling.reserve([a, b], "X")
+    async with store.uow() as uow:
+        await throttling.settle_in(uow, reset=[a], refund=[b])  # never committed
+    assert store.tables.throttle["a"].failures == store.tables.throttle["b"].failures == 1
+    async with store.uow() as uow:
+        await throttling.settle_in(uow, reset=[a], refund=[b])
+        await uow.commit()
+    assert "a" not in store.tables.throttle and store.tables.throttle["b"].failures == 0
 
 
 async def test_settle_resets_some_counters_and_refunds_others() -> None:

@@ -65,7 +65,6 @@ class Sessions(SecretExchange):
                 address, "INVALID_PASSWORD", client_ip, user, looked_up=True
             )
             raise errors.invalid_credentials()
-        await self._throttling.settle(reset=[account], refund=[ip])
         upgraded = (
             await self._hasher.hash(normalized)
             if self._hasher.needs_rehash(user.password_hash)
@@ -77,6 +76,8 @@ class Sessions(SecretExchange):
             # The password may have changed, or the account been deleted, while we verified.
             if fresh is None or fresh.deleted or not same(fresh.password_hash, user.password_hash):
                 raise errors.invalid_credentials()
+            # the success gives the attempt back in the transaction that records it
+            await self._throttling.settle_in(uow, reset=[account], refund=[ip])
             if upgraded is not None:
                 await uow.users.replace_password_hash(user.id, user.password_hash, upgraded, now)
             if await uow.totp.has_confirmed(user.id):
@@ -106,7 +107,7 @@ class Sessions(SecretExchange):
             )
             await uow.commit()
         ctx.after_commit()
-        return await self._issuer.pair(session, refresh, now)
+        return await self._issuer.pair(session, refresh, now, email_verified=fresh.email_verified)
 
     async def _audit_login_refusal(
         self,

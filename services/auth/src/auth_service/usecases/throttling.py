@@ -2,8 +2,10 @@
 how it takes (reserves) and gives them back (settles).
 
 An attempt reserves one failure on each of its counters *before* the secret is checked
-(``domain.throttle``); a success then resets or refunds them. Reservation is a compare-and-set,
-retried under contention, and fails closed when contention does not end.
+(``domain.throttle``); a success then resets or refunds them, in the transaction that records
+the success when the caller has one (:meth:`Throttling.settle_in`). Reservation is one
+transaction of compare-and-sets over all the attempt's counters, retried under contention, and
+fails closed when contention does not end.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from servicekit.clock import Clock
 
 from auth_service.domain import ThrottlePolicy, admit
-from auth_service.ports import UnitOfWorkFactory
+from auth_service.ports import UnitOfWork, UnitOfWorkFactory
 from auth_service.usecases import errors
 from auth_service.usecases.config import ThrottlePolicies
 from auth_service.usecases.context import digest
@@ -91,45 +93,74 @@ class Throttling:
     # ---- taking and giving back ------------------------------------------------------------
 
     async def reserve(self, buckets: list[Bucket], reason: str) -> None:
-        """Count one attempt on every bucket, or refuse (and give back what was taken)."""
-        taken: list[Bucket] = []
-        for bucket in buckets:
-            retry_after = await self._reserve_one(bucket)
-            if retry_after is not None:
-                await self.settle(refund=taken)
-                raise errors.throttled(reason, retry_after)
-            taken.append(bucket)
+        """Count one attempt on every bucket, or refuse and count it on none.
 
-    async def _reserve_one(self, bucket: Bucket) -> float | None:
+        One transaction for all the buckets: each counter is read (locked ``FOR UPDATE`` on
+        PostgreSQL) and stored by compare-and-set, in key order so two attempts never wait on
+        each other's rows; a refusal on any bucket rolls back the others, and a lost
+        compare-and-set retries the whole round. A refusal waits the longest ``retry_after``.
+        """
+        ordered = sorted({bucket.key: bucket for bucket in buckets}.values(), key=_by_key)
         for round_ in range(_RESERVE_ROUNDS):
-            now = self._clock.now()
-            async with self._uow() as uow:
+            try:
+                retry_after = await self._reserve_round(ordered)
+            except _Lost:
+                await asyncio.sleep(0.001 * (round_ % 10))
+                continue
+            if retry_after is not None:
+                raise errors.throttled(reason, retry_after)
+            return
+        raise errors.throttled(reason, 1.0)  # contention beyond reason: fail closed
+
+    async def _reserve_round(self, buckets: list[Bucket]) -> float | None:
+        """None when every bucket took the attempt, else the refusal's wait; :class:`_Lost`."""
+        now = self._clock.now()
+        started: list[tuple[Bucket, int]] = []
+        async with self._uow() as uow:
+            decisions = []
+            for bucket in buckets:
                 state = await uow.throttle.get(bucket.key)
-                decision = admit(bucket.policy, state, now)
-                if not decision.allowed:
-                    return decision.retry_after
-                if await uow.throttle.store(bucket.key, state, decision.state):
-                    await uow.commit()
-                    if decision.started_block:
-                        # Audit hook: a backoff (lockout) started on this key.
-                        _log.warning(
-                            "attempts throttled",
-                            extra={
-                                "throttle_key": bucket.key,
-                                "failures": decision.state.failures,
-                            },
-                        )
-                    return None
-            await asyncio.sleep(0.001 * (round_ % 10))
-        return 1.0  # contention beyond reason: fail closed
+                decisions.append((bucket, state, admit(bucket.policy, state, now)))
+            refusals = [d.retry_after for _, _, d in decisions if not d.allowed]
+            if refusals:
+                return max(refusals)  # nothing was written: the unit of work rolls back
+            for bucket, state, decision in decisions:
+                if not await uow.throttle.store(bucket.key, state, decision.state):
+                    raise _Lost  # the unit of work rolls back what this round stored
+                if decision.started_block:
+                    started.append((bucket, decision.state.failures))
+            await uow.commit()
+        for bucket, failures in started:
+            # Audit hook: a backoff (lockout) started on this key.
+            _log.warning(
+                "attempts throttled", extra={"throttle_key": bucket.key, "failures": failures}
+            )
+        return None
 
     async def settle(
         self, *, reset: list[Bucket] | None = None, refund: list[Bucket] | None = None
     ) -> None:
         """After a success: clear ``reset`` counters, give back this attempt on ``refund``."""
         async with self._uow() as uow:
-            for bucket in reset or []:
-                await uow.throttle.reset(bucket.key)
-            for bucket in refund or []:
-                await uow.throttle.refund(bucket.key)
+            await self.settle_in(uow, reset=reset, refund=refund)
             await uow.commit()
+
+    @staticmethod
+    async def settle_in(
+        uow: UnitOfWork, *, reset: list[Bucket] | None = None, refund: list[Bucket] | None = None
+    ) -> None:
+        """:meth:`settle` inside the caller's unit of work: it counts only if that commits.
+
+        Rows are written in key order, the order :meth:`reserve` locks them in.
+        """
+        steps = [(b.key, True) for b in reset or []] + [(b.key, False) for b in refund or []]
+        for key, clear in sorted(steps):
+            await (uow.throttle.reset(key) if clear else uow.throttle.refund(key))
+
+
+def _by_key(bucket: Bucket) -> str:
+    return bucket.key
+
+
+class _Lost(Exception):
+    """A compare-and-set lost to a concurrent attempt: retry the round."""

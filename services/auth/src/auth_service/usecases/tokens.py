@@ -42,11 +42,22 @@ class TokenIssuer:
         await uow.refresh_tokens.add(RefreshRecord(record_id, session.id, token_hash(refresh), now))
         return refresh
 
-    async def pair(self, session: Session, refresh: str, now: dt.datetime) -> TokenPair:
-        """An access token for ``session`` with its refresh token."""
+    async def pair(
+        self,
+        session: Session,
+        refresh: str,
+        now: dt.datetime,
+        *,
+        email_verified: bool | None = None,
+    ) -> TokenPair:
+        """An access token for ``session`` with its refresh token.
+
+        ``email_verified``: the user's flag as the caller's transaction just read it (else it is
+        read here).
+        """
         ttl = int(self._config.access_token_ttl.total_seconds())
         return TokenPair(
-            access_token=await self._access_token(session, now),
+            access_token=await self._access_token(session, now, email_verified),
             expires_in=ttl,
             refresh_token=refresh,
             refresh_expires_in=session.expires_in(now),
@@ -72,7 +83,9 @@ class TokenIssuer:
             self._private_keys[key.kid] = private
         return key.kid, private
 
-    async def _access_token(self, session: Session, now: dt.datetime) -> str:
+    async def _access_token(
+        self, session: Session, now: dt.datetime, email_verified: bool | None = None
+    ) -> str:
         kid, private = await self._signing_key()
         iat = int(now.timestamp())
         claims: dict[str, object] = {
@@ -87,7 +100,11 @@ class TokenIssuer:
             "aal": session.aal,
             "amr": list(session.amr),
             "auth_time": int(session.auth_time.timestamp()),
-            "email_verified": await self._email_verified(session.user_id),
+            "email_verified": (
+                await self._email_verified(session.user_id)
+                if email_verified is None
+                else email_verified
+            ),
         }
         return self._signer.sign(claims, private, kid)
 
